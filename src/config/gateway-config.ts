@@ -1,0 +1,100 @@
+/**
+ * The resolved configuration every other part reads: defaults applied, presets merged,
+ * keys read from the environment, cross-references checked. Built once at start-up.
+ */
+import { Context, type Redacted } from "effect"
+import type { AdapterName } from "./presets"
+import type { ProviderName } from "./schema"
+
+export interface Timeouts {
+  /** TCP (and TLS) connection set-up. */
+  readonly connectMs: number
+  /** Until a stream's first chunk. */
+  readonly firstTokenMs: number
+  /** Longest silence between two stream chunks. */
+  readonly idleMs: number
+  /** One attempt, start to last byte (the only bound on a non-stream call). */
+  readonly totalMs: number
+}
+
+export interface RetryPolicy {
+  /** Attempts per deployment, the first included. */
+  readonly maxAttempts: number
+  readonly baseDelayMs: number
+  readonly maxDelayMs: number
+  /** Wall-clock cap for all attempts and waits of one client request. */
+  readonly budgetMs: number
+}
+
+export interface CircuitPolicy {
+  readonly failureThreshold: number
+  readonly cooldownMs: number
+}
+
+export interface SimSpec {
+  readonly latencyMs: number
+  readonly errorRate: number
+  readonly answers: ReadonlyArray<string>
+  readonly tokensPerSecond: number
+}
+
+export interface Deployment {
+  /** The name clients use. */
+  readonly id: string
+  readonly provider: ProviderName
+  readonly adapter: AdapterName
+  /** The upstream's own name for the model. */
+  readonly upstreamModel: string
+  readonly baseUrl: string | undefined
+  readonly apiKey: Redacted.Redacted<string> | undefined
+  /** USD per 1M tokens. */
+  readonly price: { readonly input: number; readonly output: number } | undefined
+  /** Providers that require max_tokens (Anthropic) get this when the caller set none. */
+  readonly maxTokensDefault: number
+  readonly timeouts: Timeouts
+  readonly retry: RetryPolicy
+  readonly sim: SimSpec | undefined
+}
+
+export interface RouteTarget {
+  readonly deployment: string
+  readonly weight: number
+}
+
+export interface Route {
+  readonly id: string
+  readonly strategy: "fallback" | "loadbalance"
+  readonly targets: ReadonlyArray<RouteTarget>
+}
+
+export interface ResolvedConfig {
+  /** Where the config came from, for the start-up log. */
+  readonly source: { readonly kind: "file"; readonly path: string } | { readonly kind: "env" } | { readonly kind: "demo" }
+  readonly maxBodyBytes: number
+  readonly retry: RetryPolicy
+  readonly circuit: CircuitPolicy
+  readonly deployments: ReadonlyMap<string, Deployment>
+  readonly routes: ReadonlyMap<string, Route>
+  /** Every provider key in use, so that no error or log can echo one. */
+  readonly secrets: ReadonlyArray<string>
+}
+
+export class GatewayConfig extends Context.Tag("quorum/GatewayConfig")<GatewayConfig, ResolvedConfig>() {}
+
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  connectMs: 5_000,
+  firstTokenMs: 60_000,
+  idleMs: 30_000,
+  totalMs: 600_000
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 3,
+  baseDelayMs: 200,
+  maxDelayMs: 5_000,
+  budgetMs: 30_000
+}
+
+export const DEFAULT_CIRCUIT: CircuitPolicy = { failureThreshold: 5, cooldownMs: 30_000 }
+
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024

@@ -1,0 +1,211 @@
+/**
+ * Start-up configuration: a YAML file (`--config` or QUORUM_CONFIG), else the models of
+ * whichever provider keys are in the environment, else the simulated demo fleet.
+ * Every failure names the file, the key and what was expected.
+ */
+import { FileSystem } from "@effect/platform"
+import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { parseDocument } from "yaml"
+import { DEMO_FLEET } from "./demo"
+import {
+  DEFAULT_CIRCUIT,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  type Deployment,
+  type ResolvedConfig,
+  type RetryPolicy,
+  type Route,
+  type Timeouts
+} from "./gateway-config"
+import { firstIssue } from "./paths"
+import { PRESETS } from "./presets"
+import { ConfigFile, type ModelFile, type ProviderName } from "./schema"
+
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  message: Schema.String
+}) {}
+
+type Source = ResolvedConfig["source"]
+
+const fail = (where: string, message: string) => Effect.fail(new ConfigError({ message: `${where}: ${message}` }))
+
+const mergeTimeouts = (base: Timeouts, file: ModelFile["timeouts"]): Timeouts => ({
+  connectMs: file?.connect_ms ?? base.connectMs,
+  firstTokenMs: file?.first_token_ms ?? base.firstTokenMs,
+  idleMs: file?.idle_ms ?? base.idleMs,
+  totalMs: file?.total_ms ?? base.totalMs
+})
+
+const mergeRetry = (base: RetryPolicy, file: ModelFile["retry"]): RetryPolicy => ({
+  maxAttempts: file?.max_attempts ?? base.maxAttempts,
+  baseDelayMs: file?.base_delay_ms ?? base.baseDelayMs,
+  maxDelayMs: file?.max_delay_ms ?? base.maxDelayMs,
+  budgetMs: file?.budget_ms ?? base.budgetMs
+})
+
+const readKey = (name: string) =>
+  Config.option(Config.redacted(name)).pipe(Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>()))
+
+/** The config file's text, parsed as YAML and decoded, or an error naming the key. */
+export const parseConfigText = (text: string, where: string): Effect.Effect<ConfigFile, ConfigError> => {
+  const doc = parseDocument(text, { prettyErrors: true })
+  const yamlError = doc.errors[0]
+  if (yamlError !== undefined) {
+    return fail(where, `not valid YAML: ${yamlError.message}`)
+  }
+  return Schema.decodeUnknown(ConfigFile, { onExcessProperty: "error" })(doc.toJS()).pipe(
+    Effect.mapError((error) => {
+      const issue = firstIssue(error)
+      return new ConfigError({
+        message: `${where}: ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}`
+      })
+    })
+  )
+}
+
+/** Applies presets, defaults and keys, and checks what the schema cannot: names and references. */
+export const resolveConfig = (
+  file: ConfigFile,
+  where: string,
+  source: Source
+): Effect.Effect<ResolvedConfig, ConfigError> =>
+  Effect.gen(function*() {
+    const defaults = file.defaults
+    const timeouts = mergeTimeouts(DEFAULT_TIMEOUTS, defaults?.timeouts)
+    const retry = mergeRetry(DEFAULT_RETRY, defaults?.retry)
+    const circuit = {
+      failureThreshold: defaults?.circuit?.failure_threshold ?? DEFAULT_CIRCUIT.failureThreshold,
+      cooldownMs: defaults?.circuit?.cooldown_ms ?? DEFAULT_CIRCUIT.cooldownMs
+    }
+    const deployments = new Map<string, Deployment>()
+    const secrets: Array<string> = []
+
+    for (const [index, model] of file.models.entries()) {
+      const at = `${where}: models[${index}]`
+      if (deployments.has(model.id)) {
+        return yield* fail(at, `id "${model.id}" is used by another model; ids must be unique`)
+      }
+      const preset = PRESETS[model.provider]
+      const apiKey = yield* findKey(model, preset.keyEnv, at)
+      if (apiKey !== undefined) secrets.push(Redacted.value(apiKey))
+      if (model.sim !== undefined && model.provider !== "sim") {
+        return yield* fail(`${at}.sim`, `only models with provider "sim" take sim settings`)
+      }
+      deployments.set(model.id, {
+        id: model.id,
+        provider: model.provider,
+        adapter: preset.adapter,
+        upstreamModel: model.model ?? model.id,
+        baseUrl: (model.base_url ?? preset.baseUrl)?.replace(/\/+$/, ""),
+        apiKey,
+        price: model.price ?? presetPrice(model.provider, model.model ?? model.id),
+        maxTokensDefault: model.max_tokens_default ?? 4096,
+        timeouts: mergeTimeouts(timeouts, model.timeouts),
+        retry: mergeRetry(retry, model.retry),
+        sim: model.provider === "sim"
+          ? {
+            latencyMs: model.sim?.latency_ms ?? 50,
+            errorRate: model.sim?.error_rate ?? 0,
+            answers: model.sim?.answers ?? [`This is a simulated answer from ${model.id}.`],
+            tokensPerSecond: model.sim?.tokens_per_second ?? 200
+          }
+          : undefined
+      })
+    }
+
+    const routes = new Map<string, Route>()
+    for (const [index, route] of (file.routes ?? []).entries()) {
+      const at = `${where}: routes[${index}]`
+      if (deployments.has(route.id) || routes.has(route.id)) {
+        return yield* fail(`${at}.id`, `"${route.id}" is already the id of a model or route`)
+      }
+      const targets = []
+      for (const [t, target] of route.targets.entries()) {
+        const id = typeof target === "string" ? target : target.model
+        if (!deployments.has(id)) {
+          return yield* fail(
+            `${at}.targets[${t}]`,
+            `"${id}" is not a model id; expected one of ${[...deployments.keys()].join(", ")}`
+          )
+        }
+        targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
+      }
+      routes.set(route.id, { id: route.id, strategy: route.strategy ?? "fallback", targets })
+    }
+
+    return {
+      source,
+      maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+      retry,
+      circuit,
+      deployments,
+      routes,
+      secrets
+    }
+  })
+
+const presetPrice = (provider: ProviderName, model: string) => {
+  const known = PRESETS[provider].models.find((m) => m.id === model)
+  return known === undefined ? undefined : { input: known.input, output: known.output }
+}
+
+/**
+ * A key named by `api_key_env` must be set. The provider's usual variable is required
+ * only for its public endpoint: a custom `base_url` (vLLM, a proxy) may need no key.
+ */
+const findKey = (model: ModelFile, presetEnv: ReadonlyArray<string>, at: string) =>
+  Effect.gen(function*() {
+    if (model.api_key_env !== undefined) {
+      const key = yield* readKey(model.api_key_env)
+      if (Option.isNone(key)) {
+        return yield* fail(`${at}.api_key_env`, `environment variable ${model.api_key_env} is not set`)
+      }
+      return key.value
+    }
+    for (const name of presetEnv) {
+      const key = yield* readKey(name)
+      if (Option.isSome(key)) return key.value
+    }
+    if (presetEnv.length > 0 && model.base_url === undefined) {
+      return yield* fail(
+        at,
+        `provider "${model.provider}" needs a key: set ${presetEnv.join(" or ")}, or name another variable in api_key_env`
+      )
+    }
+    return undefined
+  })
+
+/** Models for every provider whose usual key variable is set. */
+const fromEnvironment = Effect.gen(function*() {
+  const models: Array<ModelFile> = []
+  for (const [provider, preset] of Object.entries(PRESETS) as Array<[ProviderName, typeof PRESETS[ProviderName]]>) {
+    for (const name of preset.keyEnv) {
+      if (Option.isSome(yield* readKey(name))) {
+        for (const m of preset.models) models.push({ id: m.id, provider, api_key_env: name })
+        break
+      }
+    }
+  }
+  return models
+})
+
+export const loadConfig = (path: string | undefined): Effect.Effect<ResolvedConfig, ConfigError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const file = path ?? Option.getOrUndefined(
+      yield* Config.option(Config.string("QUORUM_CONFIG")).pipe(Effect.orElseSucceed(() => Option.none()))
+    )
+    if (file !== undefined) {
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* fs.readFileString(file).pipe(
+        Effect.mapError((e) => new ConfigError({ message: `${file}: cannot read the config file (${e.message})` }))
+      )
+      const parsed = yield* parseConfigText(text, file)
+      return yield* resolveConfig(parsed, file, { kind: "file", path: file })
+    }
+    const discovered = yield* fromEnvironment
+    if (discovered.length > 0) {
+      return yield* resolveConfig({ models: discovered }, "environment", { kind: "env" })
+    }
+    return yield* resolveConfig(DEMO_FLEET, "demo fleet", { kind: "demo" })
+  })

@@ -1,0 +1,100 @@
+/**
+ * The config file's shape (YAML, snake_case as operators write it). Decoding reports the
+ * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
+ */
+import { Schema } from "effect"
+
+const PositiveMs = Schema.Int.pipe(Schema.positive())
+const NonEmpty = Schema.String.pipe(Schema.minLength(1))
+
+export const ProviderName = Schema.Literal(
+  "openai",
+  "anthropic",
+  "gemini",
+  "sim",
+  // OpenAI-compatible vendors: the openai adapter with the vendor's base URL and key variable.
+  "deepseek",
+  "qwen",
+  "mistral",
+  "groq",
+  "together",
+  "openrouter",
+  "ollama",
+  "vllm"
+)
+export type ProviderName = typeof ProviderName.Type
+
+export const PriceFile = Schema.Struct({
+  input: Schema.Number.pipe(Schema.nonNegative()),
+  output: Schema.Number.pipe(Schema.nonNegative())
+})
+
+export const TimeoutsFile = Schema.Struct({
+  connect_ms: Schema.optional(PositiveMs),
+  first_token_ms: Schema.optional(PositiveMs),
+  idle_ms: Schema.optional(PositiveMs),
+  total_ms: Schema.optional(PositiveMs)
+})
+
+export const RetryFile = Schema.Struct({
+  max_attempts: Schema.optional(Schema.Int.pipe(Schema.between(1, 10))),
+  base_delay_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  max_delay_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  budget_ms: Schema.optional(PositiveMs)
+})
+
+export const CircuitFile = Schema.Struct({
+  failure_threshold: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  cooldown_ms: Schema.optional(PositiveMs)
+})
+
+export const SimFile = Schema.Struct({
+  latency_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  error_rate: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  answers: Schema.optional(Schema.Array(Schema.String).pipe(Schema.minItems(1))),
+  tokens_per_second: Schema.optional(Schema.Number.pipe(Schema.positive()))
+})
+
+export const ModelFile = Schema.Struct({
+  id: NonEmpty,
+  provider: ProviderName,
+  model: Schema.optional(NonEmpty),
+  base_url: Schema.optional(Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, {
+    message: () => "expected an http:// or https:// URL"
+  }))),
+  api_key_env: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    message: () => "expected the name of an environment variable"
+  }))),
+  price: Schema.optional(PriceFile),
+  max_tokens_default: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  timeouts: Schema.optional(TimeoutsFile),
+  retry: Schema.optional(RetryFile),
+  sim: Schema.optional(SimFile)
+})
+export type ModelFile = typeof ModelFile.Type
+
+export const RouteTarget = Schema.Union(
+  NonEmpty,
+  Schema.Struct({ model: NonEmpty, weight: Schema.optional(Schema.Number.pipe(Schema.positive())) })
+)
+
+export const RouteFile = Schema.Struct({
+  id: NonEmpty,
+  strategy: Schema.optional(Schema.Literal("fallback", "loadbalance")),
+  targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1))
+})
+export type RouteFile = typeof RouteFile.Type
+
+export const ConfigFile = Schema.Struct({
+  server: Schema.optional(Schema.Struct({
+    max_body_bytes: Schema.optional(Schema.Int.pipe(Schema.positive()))
+  })),
+  defaults: Schema.optional(Schema.Struct({
+    timeouts: Schema.optional(TimeoutsFile),
+    retry: Schema.optional(RetryFile),
+    circuit: Schema.optional(CircuitFile)
+  })),
+  models: Schema.Array(ModelFile).pipe(Schema.minItems(1)),
+  routes: Schema.optional(Schema.Array(RouteFile))
+})
+export type ConfigFile = typeof ConfigFile.Type

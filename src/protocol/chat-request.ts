@@ -1,0 +1,165 @@
+/**
+ * The OpenAI chat-completions request, as Quorum reads it. OpenAI's wire format is the
+ * gateway's lingua franca: every provider adapter translates from it and back to it.
+ *
+ * Only the fields Quorum interprets are declared; decoding preserves the rest so that
+ * OpenAI-compatible upstreams receive parameters this gateway has never heard of.
+ */
+import { Schema } from "effect"
+
+const NonEmptyString = Schema.String.pipe(Schema.minLength(1))
+
+export const TextPart = Schema.Struct({
+  type: Schema.Literal("text"),
+  text: Schema.String
+})
+export type TextPart = typeof TextPart.Type
+
+export const ImagePart = Schema.Struct({
+  type: Schema.Literal("image_url"),
+  image_url: Schema.Struct({
+    url: Schema.String,
+    detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+  })
+})
+export type ImagePart = typeof ImagePart.Type
+
+export const AudioPart = Schema.Struct({
+  type: Schema.Literal("input_audio"),
+  input_audio: Schema.Struct({ data: Schema.String, format: Schema.String })
+})
+
+export const FilePart = Schema.Struct({
+  type: Schema.Literal("file"),
+  file: Schema.Struct({
+    file_data: Schema.optional(Schema.String),
+    file_id: Schema.optional(Schema.String),
+    filename: Schema.optional(Schema.String)
+  })
+})
+
+export const RefusalPart = Schema.Struct({
+  type: Schema.Literal("refusal"),
+  refusal: Schema.String
+})
+
+export const UserContentPart = Schema.Union(TextPart, ImagePart, AudioPart, FilePart)
+export type UserContentPart = typeof UserContentPart.Type
+
+export const ToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("function"),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+export type ToolCall = typeof ToolCall.Type
+
+const TextContent = Schema.Union(Schema.String, Schema.Array(TextPart))
+
+export const SystemMessage = Schema.Struct({
+  role: Schema.Literal("system", "developer"),
+  content: TextContent,
+  name: Schema.optional(Schema.String)
+})
+export type SystemMessage = typeof SystemMessage.Type
+
+export const UserMessage = Schema.Struct({
+  role: Schema.Literal("user"),
+  content: Schema.Union(Schema.String, Schema.Array(UserContentPart)),
+  name: Schema.optional(Schema.String)
+})
+export type UserMessage = typeof UserMessage.Type
+
+export const AssistantMessage = Schema.Struct({
+  role: Schema.Literal("assistant"),
+  content: Schema.optional(
+    Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.Union(TextPart, RefusalPart))))
+  ),
+  refusal: Schema.optional(Schema.NullOr(Schema.String)),
+  tool_calls: Schema.optional(Schema.Array(ToolCall)),
+  name: Schema.optional(Schema.String)
+})
+export type AssistantMessage = typeof AssistantMessage.Type
+
+export const ToolMessage = Schema.Struct({
+  role: Schema.Literal("tool"),
+  content: TextContent,
+  tool_call_id: Schema.String
+})
+export type ToolMessage = typeof ToolMessage.Type
+
+export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+export type Message = typeof Message.Type
+
+export const FunctionTool = Schema.Struct({
+  type: Schema.Literal("function"),
+  function: Schema.Struct({
+    name: NonEmptyString,
+    description: Schema.optional(Schema.String),
+    parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+    strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+  })
+})
+export type FunctionTool = typeof FunctionTool.Type
+
+export const ToolChoice = Schema.Union(
+  Schema.Literal("none", "auto", "required"),
+  Schema.Struct({
+    type: Schema.Literal("function"),
+    function: Schema.Struct({ name: Schema.String })
+  })
+)
+export type ToolChoice = typeof ToolChoice.Type
+
+export const ResponseFormat = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json_object") }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    json_schema: Schema.Struct({
+      name: NonEmptyString,
+      description: Schema.optional(Schema.String),
+      schema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+      strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+    })
+  })
+)
+export type ResponseFormat = typeof ResponseFormat.Type
+
+const Probability = Schema.Number.pipe(Schema.between(0, 1))
+
+export const ChatCompletionRequest = Schema.Struct({
+  model: NonEmptyString,
+  messages: Schema.Array(Message).pipe(Schema.minItems(1)),
+  stream: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  stream_options: Schema.optional(
+    Schema.NullOr(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) }))
+  ),
+  max_tokens: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.positive()))),
+  max_completion_tokens: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.positive()))),
+  temperature: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(0, 2)))),
+  top_p: Schema.optional(Schema.NullOr(Probability)),
+  n: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(1, 128)))),
+  stop: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.String)))),
+  seed: Schema.optional(Schema.NullOr(Schema.Int)),
+  presence_penalty: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(-2, 2)))),
+  frequency_penalty: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(-2, 2)))),
+  logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
+  tools: Schema.optional(Schema.Array(FunctionTool)),
+  tool_choice: Schema.optional(ToolChoice),
+  parallel_tool_calls: Schema.optional(Schema.Boolean),
+  response_format: Schema.optional(ResponseFormat),
+  user: Schema.optional(Schema.String)
+})
+export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
+
+/** The completion-token ceiling a caller asked for, under either of OpenAI's two names. */
+export const maxOutputTokens = (request: ChatCompletionRequest): number | undefined =>
+  request.max_completion_tokens ?? request.max_tokens ?? undefined
+
+/** Plain text of a message's content, parts joined; non-text parts are not text. */
+export const contentText = (content: Message["content"]): string => {
+  if (content === undefined || content === null) return ""
+  if (typeof content === "string") return content
+  return content.map((part) => (part.type === "text" ? part.text : "")).join("")
+}

@@ -1,0 +1,63 @@
+/**
+ * Google's Gemini API over Quorum's own HTTP transport rather than @google/genai: the
+ * SDK's 1.x line reshapes responses into classes and hides the SSE stream's end, which
+ * is the only way to tell a cut stream (Gemini sends no terminal event, so the chunk
+ * carrying finishReason is the proof of a finished one).
+ */
+import { Effect, Redacted, Schema, Stream } from "effect"
+import { makeAgent, makeFetch, postJson, postSse, type PostOptions } from "../http/transport"
+import type { MakeClient } from "../provider"
+import { failIfUnfinished } from "../stream-guard"
+import { UpstreamError } from "../upstream-error"
+import { toGemini } from "./request"
+import { fromGemini, makeStreamTranslator } from "./response"
+import { ErrorEnvelope, GenerateContentResponse } from "./wire"
+
+const decodeResponse = Schema.decodeUnknown(GenerateContentResponse)
+const decodeChunk = Schema.decodeUnknown(Schema.parseJson(Schema.Union(ErrorEnvelope, GenerateContentResponse)))
+const decodeError = Schema.decodeUnknownOption(ErrorEnvelope)
+
+const malformed = (what: string) => () =>
+  new UpstreamError({ kind: "malformed", message: `gemini sent a ${what} that is not in the Gemini API format` })
+
+export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
+  const fetch = makeFetch(makeAgent(deployment.timeouts))
+  const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
+  const options = (url: string, body: unknown): PostOptions => ({
+    fetch,
+    url,
+    headers: deployment.apiKey === undefined ? {} : { "x-goog-api-key": Redacted.value(deployment.apiKey) },
+    body,
+    redact,
+    errorMessage: (body) => decodeError(body).pipe((o) => (o._tag === "Some" ? o.value.error.message : undefined))
+  })
+
+  return {
+    complete: (request) =>
+      Effect.gen(function*() {
+        const body = yield* toGemini(request)
+        const raw = yield* postJson(options(`${base}:generateContent`, body))
+        const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
+        return fromGemini(response, deployment.upstreamModel)
+      }),
+
+    stream: (request) =>
+      Stream.unwrap(
+        Effect.map(toGemini(request), (body) => {
+          const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
+          return failIfUnfinished(
+            postSse(options(`${base}:streamGenerateContent?alt=sse`, body)).pipe(
+              Stream.mapEffect((message) => Effect.mapError(decodeChunk(message.data), malformed("stream chunk"))),
+              Stream.mapConcatEffect((data) =>
+                "error" in data
+                  ? Effect.fail(new UpstreamError({ kind: "server", message: redact(data.error.message) }))
+                  : Effect.succeed(translate(data))
+              )
+            ),
+            (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
+            "it sent a finishReason"
+          )
+        })
+      )
+  }
+}

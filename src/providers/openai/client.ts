@@ -1,0 +1,97 @@
+/**
+ * Any OpenAI-compatible API (OpenAI, DeepSeek, Qwen, Mistral, Groq, Together, OpenRouter,
+ * vLLM, Ollama) through the official `openai` SDK. The request goes up as the caller sent
+ * it, unknown fields included, with only the model name swapped for the upstream's.
+ */
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions"
+import { Effect, Redacted, Schema, Stream } from "effect"
+import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
+import { makeAgent, makeFetch, transportError } from "../http/transport"
+import type { MakeClient } from "../provider"
+import type { Redactor } from "../redact"
+import { failIfUnfinished } from "../stream-guard"
+import { kindOfStatus, parseRetryAfter, UpstreamError } from "../upstream-error"
+
+const decodeCompletion = Schema.decodeUnknown(ChatCompletion, { onExcessProperty: "preserve" })
+const decodeChunk = Schema.decodeUnknown(ChatCompletionChunk, { onExcessProperty: "preserve" })
+
+const malformed = (what: string) => () =>
+  new UpstreamError({ kind: "malformed", message: `the upstream sent a ${what} that is not an OpenAI chat ${what}` })
+
+export const toUpstreamError = (error: unknown, redact: Redactor): UpstreamError => {
+  if (error instanceof APIConnectionTimeoutError) {
+    return new UpstreamError({ kind: "timeout", message: "the upstream did not answer in time" })
+  }
+  if (error instanceof APIConnectionError) return transportError(error.cause ?? error, redact)
+  if (error instanceof APIError) {
+    const body = error.error as { message?: unknown } | undefined
+    const reason = typeof body?.message === "string" ? body.message : error.message
+    if (error.status === undefined) {
+      // An error event inside a stream that had already started.
+      return new UpstreamError({ kind: "server", message: redact(reason) })
+    }
+    const retryAfterMs = parseRetryAfter((name) => error.headers?.get(name))
+    return new UpstreamError({
+      kind: kindOfStatus(error.status),
+      status: error.status,
+      message: redact(reason),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+    })
+  }
+  if (error instanceof SyntaxError) {
+    return new UpstreamError({ kind: "malformed", message: "the upstream answered with malformed JSON" })
+  }
+  return transportError(error, redact)
+}
+
+export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
+  const client = new OpenAI({
+    apiKey: deployment.apiKey === undefined ? "unused" : Redacted.value(deployment.apiKey),
+    baseURL: deployment.baseUrl ?? null,
+    // Quorum's router is the only retry loop, and its timeouts are the ones that count.
+    maxRetries: 0,
+    timeout: deployment.timeouts.totalMs + 1_000,
+    // undici's fetch is WHATWG fetch; the SDK's type names the DOM's.
+    fetch: makeFetch(makeAgent(deployment.timeouts)) as unknown as typeof globalThis.fetch
+  })
+  const upstream = <A extends { model: string }>(request: A): A => ({ ...request, model: deployment.upstreamModel })
+
+  return {
+    complete: (request) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          client.chat.completions.create(
+            upstream({ ...request, stream: false }) as unknown as ChatCompletionCreateParamsNonStreaming,
+            { signal }
+          ),
+        catch: (error) => toUpstreamError(error, redact)
+      }).pipe(Effect.flatMap((body) => Effect.mapError(decodeCompletion(body), malformed("completion")))),
+
+    stream: (request) =>
+      failIfUnfinished(
+        Stream.unwrapScoped(
+          Effect.gen(function*() {
+            const controller = yield* Effect.acquireRelease(
+              Effect.sync(() => new AbortController()),
+              (c) => Effect.sync(() => c.abort())
+            )
+            const sdkStream = yield* Effect.tryPromise({
+              try: () =>
+                client.chat.completions.create(
+                  // Usage is always asked for: it is what the request cost.
+                  upstream({ ...request, stream: true, stream_options: { include_usage: true } }) as unknown as ChatCompletionCreateParamsStreaming,
+                  { signal: controller.signal }
+                ),
+              catch: (error) => toUpstreamError(error, redact)
+            })
+            return Stream.fromAsyncIterable(sdkStream, (error) => toUpstreamError(error, redact)).pipe(
+              Stream.mapEffect((chunk) => Effect.mapError(decodeChunk(chunk), malformed("chunk")))
+            )
+          })
+        ),
+        (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
+        "it sent a finish_reason"
+      )
+  }
+}

@@ -1,0 +1,73 @@
+import { Schema } from "effect"
+
+/**
+ * Why an upstream call failed, in the terms routing decides on. `message` carries the
+ * provider's reason for the client, already stripped of secrets.
+ */
+export const FailureKind = Schema.Literal(
+  "rate_limited", // 429: retry after the provider's delay, else fall back
+  "overloaded", // 503/529: retry, fall back
+  "server", // other 5xx
+  "timeout", // connect, first token, idle or total
+  "connection", // refused, reset, DNS
+  "malformed", // a body that is not the provider's documented format
+  "stream_cut", // the stream ended without the provider's terminal event
+  "bad_request", // the caller's request is wrong: no retry, no fallback
+  "unsupported", // this provider cannot take a field: try another target, else 400
+  "auth", // the operator's key was refused
+  "not_found" // the upstream does not know the model
+)
+export type FailureKind = typeof FailureKind.Type
+
+export class UpstreamError extends Schema.TaggedError<UpstreamError>()("UpstreamError", {
+  kind: FailureKind,
+  message: Schema.String,
+  status: Schema.optional(Schema.Number),
+  retryAfterMs: Schema.optional(Schema.Number),
+  /** The request field at fault, for bad_request and unsupported. */
+  param: Schema.optional(Schema.String),
+  /** Set by the router: which deployment failed. */
+  deployment: Schema.optional(Schema.String)
+}) {}
+
+const RETRYABLE: ReadonlySet<FailureKind> = new Set([
+  "rate_limited",
+  "overloaded",
+  "server",
+  "timeout",
+  "connection",
+  "malformed"
+])
+
+/** Worth another attempt at the same deployment. */
+export const isRetryable = (error: UpstreamError): boolean => RETRYABLE.has(error.kind)
+
+/** Worth trying the next target of a route (the caller's own mistakes are not). */
+export const allowsFallback = (error: UpstreamError): boolean => error.kind !== "bad_request"
+
+/** Counts against the deployment's health. */
+export const countsAsFailure = (error: UpstreamError): boolean =>
+  RETRYABLE.has(error.kind) || error.kind === "stream_cut" || error.kind === "auth" || error.kind === "not_found"
+
+/** The failure kind of an HTTP status from an upstream. */
+export const kindOfStatus = (status: number): FailureKind => {
+  if (status === 429) return "rate_limited"
+  if (status === 503 || status === 529) return "overloaded"
+  if (status === 408 || status === 504) return "timeout"
+  if (status >= 500) return "server"
+  if (status === 401 || status === 403) return "auth"
+  if (status === 404) return "not_found"
+  return "bad_request"
+}
+
+/** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date. */
+export const parseRetryAfter = (get: (name: string) => string | null | undefined): number | undefined => {
+  const ms = get("retry-after-ms")
+  if (ms != null && ms.trim() !== "" && Number.isFinite(Number(ms))) return Math.max(0, Number(ms))
+  const value = get("retry-after")
+  if (value == null || value.trim() === "") return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+}

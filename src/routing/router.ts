@@ -1,0 +1,156 @@
+/**
+ * Turns a model name into a response that survived what it could: retries with backoff
+ * on the same deployment for transient failures, then the route's next target, with
+ * circuit breakers skipping deployments that keep failing and one wall-clock budget
+ * over all of it. Streams fall back only until their first chunk is in hand; after
+ * that they are committed to the client and a failure ends them with an error.
+ */
+import { Cause, Chunk, Effect, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
+import { type Deployment, GatewayConfig } from "../config/gateway-config"
+import type { ChatCompletionRequest } from "../protocol/chat-request"
+import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
+import type { ProviderClient } from "../providers/provider"
+import { allowsFallback, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
+import { Upstreams } from "../providers/upstreams"
+import { backoffDelay } from "./backoff"
+import { CircuitBreakers } from "./circuit-breaker"
+import { AllCoolingDown, UnknownModel } from "./errors"
+import { planTargets } from "./plan"
+
+export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
+
+export interface Routed<A> {
+  readonly value: A
+  /** The deployment that answered. */
+  readonly deployment: Deployment
+  /** Upstream calls made, the successful one included. */
+  readonly attempts: number
+}
+
+const timeout = (what: string, ms: number) => () =>
+  new UpstreamError({ kind: "timeout", message: `the upstream sent no ${what} within ${ms} ms` })
+
+export class Router extends Effect.Service<Router>()("quorum/Router", {
+  effect: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const upstreams = yield* Upstreams
+    const breakers = yield* CircuitBreakers
+
+    const run = <A, R>(
+      model: string,
+      attempt: (client: ProviderClient, deployment: Deployment) => Effect.Effect<A, UpstreamError, R>
+    ): Effect.Effect<Routed<A>, RouteError, R> =>
+      Effect.gen(function*() {
+        const targets = planTargets(config, model)
+        if (targets === undefined) {
+          return yield* new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] })
+        }
+        const deadline = Date.now() + config.retry.budgetMs
+        let last: UpstreamError | undefined
+        let reopensAt = Number.POSITIVE_INFINITY
+        let attempts = 0
+
+        for (const id of targets) {
+          const deployment = config.deployments.get(id)!
+          const client = upstreams.client(id)
+          for (let n = 1; n <= deployment.retry.maxAttempts; n++) {
+            const admission = breakers.admit(id, Date.now())
+            if (admission === "open") {
+              reopensAt = Math.min(reopensAt, breakers.reopensAt(id))
+              break
+            }
+            attempts++
+            const exit = yield* Effect.exit(
+              attempt(client, deployment).pipe(
+                Effect.onInterrupt(() => Effect.sync(() => admission === "probe" && breakers.abandoned(id)))
+              )
+            )
+            if (Exit.isSuccess(exit)) {
+              breakers.succeeded(id)
+              return { value: exit.value, deployment, attempts }
+            }
+            const failure = Cause.failureOption(exit.cause)
+            if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>) // a defect or an interruption: not ours to retry
+            const error = new UpstreamError({ ...failure.value, deployment: id })
+            last = error
+            if (countsAsFailure(error)) breakers.failed(id, Date.now())
+            else if (admission === "probe") breakers.abandoned(id)
+
+            if (!allowsFallback(error)) return yield* error
+            if (!isRetryable(error) || n === deployment.retry.maxAttempts) break
+            // A provider that asks for a longer pause than we would wait gets the pause: try elsewhere.
+            if (error.retryAfterMs !== undefined && error.retryAfterMs > deployment.retry.maxDelayMs) break
+            const delay = backoffDelay(n, deployment.retry, error.retryAfterMs)
+            if (Date.now() + delay >= deadline) break
+            yield* Effect.sleep(delay)
+          }
+          if (Date.now() >= deadline) break
+        }
+        if (last !== undefined) return yield* last
+        return yield* new AllCoolingDown({ model, retryAfterMs: Math.max(0, reopensAt - Date.now()) })
+      })
+
+    /** Opens the stream and waits for its first chunk; the attempt's resources live in `scope`. */
+    const openStream = (
+      client: ProviderClient,
+      deployment: Deployment,
+      request: ChatCompletionRequest,
+      parent: Scope.Scope
+    ) =>
+      Effect.gen(function*() {
+        const { firstTokenMs, idleMs, totalMs } = deployment.timeouts
+        const startedAt = Date.now()
+        const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+        const first = yield* Effect.gen(function*() {
+          const pull = yield* Scope.extend(Stream.toPull(client.stream(request)), scope)
+          const firstChunk = yield* pullNonEmpty(pull).pipe(
+            Effect.timeoutFail({ duration: Math.min(firstTokenMs, totalMs), onTimeout: timeout("first token", firstTokenMs) })
+          )
+          return { pull, firstChunk }
+        }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
+
+        const remaining = Math.max(1, totalMs - (Date.now() - startedAt))
+        const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
+          Stream.timeoutFail(timeout(`chunk for ${idleMs} ms (idle)`, idleMs), idleMs),
+          Stream.interruptWhen(Effect.zipRight(Effect.sleep(remaining), Effect.fail(timeout("end of stream", totalMs)()))),
+          Stream.mapError((error) => new UpstreamError({ ...error, deployment: deployment.id })),
+          Stream.tapError((error) => Effect.sync(() => countsAsFailure(error) && breakers.failed(deployment.id, Date.now()))),
+          Stream.ensuring(Scope.close(scope, Exit.void))
+        )
+        return Stream.concat(Stream.fromChunk(first.firstChunk), rest)
+      })
+
+    return {
+      complete: (request: ChatCompletionRequest): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
+        run(request.model, (client, deployment) =>
+          client.complete(request).pipe(
+            Effect.timeoutFail({
+              duration: deployment.timeouts.totalMs,
+              onTimeout: timeout("response", deployment.timeouts.totalMs)
+            })
+          )),
+
+      /**
+       * A stream whose first chunk has arrived. Its upstream call stays open in `scope`
+       * until the stream ends or is interrupted (the client left).
+       */
+      stream: (
+        request: ChatCompletionRequest
+      ): Effect.Effect<Routed<Stream.Stream<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
+        Effect.flatMap(Effect.scope, (parent) =>
+          run(request.model, (client, deployment) => openStream(client, deployment, request, parent)))
+    }
+  }),
+  dependencies: [Upstreams.Default, CircuitBreakers.Default]
+}) {}
+
+/** Pulls until a non-empty chunk; an upstream that ends before any chunk was cut short. */
+const pullNonEmpty = <A>(
+  pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<UpstreamError>>
+): Effect.Effect<Chunk.Chunk<A>, UpstreamError> =>
+  pull.pipe(
+    Effect.mapError((error) =>
+      Option.getOrElse(error, () => new UpstreamError({ kind: "stream_cut", message: "the upstream closed the stream before its first chunk" }))
+    ),
+    Effect.flatMap((chunk) => (Chunk.isEmpty(chunk) ? pullNonEmpty(pull) : Effect.succeed(chunk)))
+  )
