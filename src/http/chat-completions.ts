@@ -1,0 +1,53 @@
+/**
+ * POST /v1/chat/completions. Raw rather than an HttpApi handler: it streams SSE, keeps
+ * unknown request fields, and answers every failure in OpenAI's error shape.
+ */
+import { HttpServerResponse } from "@effect/platform"
+import { Effect, Exit, Scope, Stream } from "effect"
+import type { ResolvedConfig } from "../config/gateway-config"
+import type { ChatCompletionRequest } from "../protocol/chat-request"
+import type { ChatCompletionChunk } from "../protocol/chat-response"
+import type { Router, Routed } from "../routing/router"
+import { errorAnswer, errorResponse } from "./errors"
+import { readChatRequest } from "./read-chat-request"
+
+const encoder = new TextEncoder()
+const DONE = encoder.encode("data: [DONE]\n\n")
+const sse = (data: unknown): Uint8Array => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)
+
+const routingHeaders = (routed: Routed<unknown>) => ({
+  "x-quorum-deployment": routed.deployment.id,
+  "x-quorum-attempts": String(routed.attempts)
+})
+
+const streamed = (router: Router, request: ChatCompletionRequest) =>
+  Effect.gen(function*() {
+    // The upstream call must outlive this handler: it closes with the response stream.
+    const scope = yield* Scope.make()
+    const routed = yield* router.stream(request).pipe(
+      Scope.extend(scope),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+    )
+    // Upstreams are always asked for usage (it is the cost); callers get it only if they asked.
+    const wantsUsage = request.stream_options?.include_usage === true
+    const body = routed.value.pipe(
+      Stream.filter((chunk: ChatCompletionChunk) => wantsUsage || chunk.choices.length > 0),
+      Stream.map(sse),
+      Stream.concat(Stream.succeed(DONE)),
+      // A stream cut after its first byte ends with an error event, never a silent [DONE].
+      Stream.catchAll((error) => Stream.succeed(sse(errorAnswer(error).body))),
+      Stream.ensuring(Scope.close(scope, Exit.void))
+    )
+    return HttpServerResponse.stream(body, {
+      contentType: "text/event-stream",
+      headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...routingHeaders(routed) }
+    })
+  })
+
+export const makeChatCompletions = (config: ResolvedConfig, router: Router) =>
+  Effect.gen(function*() {
+    const request = yield* readChatRequest(config.maxBodyBytes)
+    if (request.stream === true) return yield* streamed(router, request)
+    const routed = yield* router.complete(request)
+    return HttpServerResponse.unsafeJson(routed.value, { headers: routingHeaders(routed) })
+  }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))

@@ -1,0 +1,106 @@
+/**
+ * Every failure a client can see, and its OpenAI-shaped answer. Upstream failures keep
+ * the provider's reason (already redacted by the adapter) so callers can act on it.
+ */
+import { HttpServerResponse } from "@effect/platform"
+import { Schema } from "effect"
+import type { ErrorBody } from "../protocol/error-body"
+import type { UpstreamError } from "../providers/upstream-error"
+import type { AllCoolingDown, UnknownModel } from "../routing/errors"
+
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  message: Schema.String,
+  param: Schema.NullOr(Schema.String),
+  code: Schema.NullOr(Schema.String)
+}) {}
+
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  limit: Schema.Number
+}) {}
+
+export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNotFound", {
+  method: Schema.String,
+  path: Schema.String
+}) {}
+
+export type ClientError = InvalidRequest | PayloadTooLarge | RouteNotFound | UnknownModel | AllCoolingDown | UpstreamError
+
+export interface ErrorAnswer {
+  readonly status: number
+  readonly body: ErrorBody
+  readonly retryAfterSeconds?: number
+}
+
+const body = (message: string, type: string, param: string | null, code: string | null): ErrorBody => ({
+  error: { message, type, param, code }
+})
+
+const upstreamAnswer = (error: UpstreamError): ErrorAnswer => {
+  const who = error.deployment === undefined ? "upstream" : `upstream ${error.deployment}`
+  const reason = `${who}: ${error.message}`
+  switch (error.kind) {
+    case "bad_request":
+    case "unsupported":
+      return { status: 400, body: body(reason, "invalid_request_error", error.param ?? null, error.kind === "unsupported" ? "unsupported_parameter" : "upstream_rejected") }
+    case "rate_limited":
+      return {
+        status: 429,
+        body: body(reason, "rate_limit_error", null, "rate_limit_exceeded"),
+        ...(error.retryAfterMs === undefined ? {} : { retryAfterSeconds: Math.max(1, Math.ceil(error.retryAfterMs / 1000)) })
+      }
+    case "overloaded":
+      return { status: 503, body: body(reason, "upstream_error", null, "upstream_overloaded") }
+    case "timeout":
+      return { status: 504, body: body(reason, "upstream_error", null, "upstream_timeout") }
+    default:
+      return { status: 502, body: body(reason, "upstream_error", null, `upstream_${error.kind}`) }
+  }
+}
+
+export const errorAnswer = (error: ClientError): ErrorAnswer => {
+  switch (error._tag) {
+    case "InvalidRequest":
+      return { status: 400, body: body(error.message, "invalid_request_error", error.param, error.code) }
+    case "PayloadTooLarge":
+      return {
+        status: 413,
+        body: body(`Request body is larger than the limit of ${error.limit} bytes`, "invalid_request_error", null, "request_too_large")
+      }
+    case "RouteNotFound":
+      return {
+        status: 404,
+        body: body(`Unknown route: ${error.method} ${error.path}`, "invalid_request_error", null, "unknown_url")
+      }
+    case "UnknownModel":
+      return {
+        status: 404,
+        body: body(
+          `The model \`${error.model}\` does not exist; available: ${error.known.join(", ")}`,
+          "invalid_request_error",
+          "model",
+          "model_not_found"
+        )
+      }
+    case "AllCoolingDown":
+      return {
+        status: 503,
+        body: body(
+          `Every deployment of \`${error.model}\` is cooling down after repeated failures`,
+          "upstream_error",
+          null,
+          "upstream_unavailable"
+        ),
+        retryAfterSeconds: Math.max(1, Math.ceil(error.retryAfterMs / 1000))
+      }
+    case "UpstreamError":
+      return upstreamAnswer(error)
+  }
+}
+
+export const errorResponse = (error: ClientError): HttpServerResponse.HttpServerResponse => {
+  const answer = errorAnswer(error)
+  return HttpServerResponse.unsafeJson(answer.body, {
+    status: answer.status,
+    ...(answer.retryAfterSeconds === undefined ? {} : { headers: { "retry-after": String(answer.retryAfterSeconds) } })
+  })
+}

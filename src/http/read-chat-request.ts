@@ -1,0 +1,59 @@
+/**
+ * The body of POST /v1/chat/completions, read under the size limit and decoded. Every
+ * rejection names what is wrong; nothing rejected here reaches an upstream.
+ */
+import { HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
+import { Effect, Option, ParseResult, Schema } from "effect"
+import { firstIssue } from "../config/paths"
+import { ChatCompletionRequest } from "../protocol/chat-request"
+import { InvalidRequest, PayloadTooLarge } from "./errors"
+
+// Unknown fields survive decoding: they are forwarded to OpenAI-compatible upstreams.
+const decode = Schema.decodeUnknownEither(ChatCompletionRequest, { onExcessProperty: "preserve" })
+
+const tooLarge = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "cause" in error &&
+  error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
+
+export const readChatRequest = (maxBytes: number) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const declared = Number(request.headers["content-length"])
+    if (declared > maxBytes) return yield* new PayloadTooLarge({ limit: maxBytes })
+
+    const text = yield* request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
+      Effect.mapError((error) =>
+        tooLarge(error)
+          ? new PayloadTooLarge({ limit: maxBytes })
+          : new InvalidRequest({ message: "The request body could not be read", param: null, code: null })
+      )
+    )
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (error) {
+      return yield* new InvalidRequest({
+        message: `The request body is not valid JSON (${(error as Error).message})`,
+        param: null,
+        code: "invalid_json"
+      })
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return yield* new InvalidRequest({ message: "The request body must be a JSON object", param: null, code: "invalid_json" })
+    }
+    const decoded = decode(json)
+    if (decoded._tag === "Right") return decoded.right
+    return yield* invalidField(decoded.left)
+  })
+
+const invalidField = (error: ParseResult.ParseError) => {
+  const issue = firstIssue(error)
+  const message = issue.message === "is missing"
+    ? `Missing required parameter: '${issue.path}'`
+    : `Invalid value for '${issue.path}': ${abbreviate(issue.message)}`
+  return new InvalidRequest({ message, param: issue.path, code: issue.message === "is missing" ? "missing_required_parameter" : "invalid_value" })
+}
+
+/** Schema's messages print whole expected types; the start says what matters. */
+const abbreviate = (message: string): string => (message.length > 300 ? `${message.slice(0, 300)}…` : message)

@@ -1,0 +1,31 @@
+/** Where the layers meet: config, upstream clients, router and HTTP server. */
+import { HttpLayerRouter } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Layer } from "effect"
+import { createServer } from "node:http"
+import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
+import { Routes } from "./http/routes"
+import { Router } from "./routing/router"
+
+export interface Listen {
+  readonly host: string
+  readonly port: number
+}
+
+export const GatewayLive = (config: ResolvedConfig) =>
+  HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(Router.Default),
+    Layer.provide(Layer.succeed(GatewayConfig, config))
+  )
+
+export const ServerLive = (config: ResolvedConfig, listen: Listen) =>
+  GatewayLive(config).pipe(
+    Layer.provideMerge(
+      NodeHttpServer.layer(() => {
+        const server = createServer()
+        // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
+        server.keepAliveTimeout = 65_000
+        return server
+      }, listen)
+    )
+  )

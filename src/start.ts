@@ -1,0 +1,80 @@
+/**
+ * Start-up: load and check the config (a wrong one stops here, with its reason), then
+ * serve. With more than one worker, node:cluster runs one server per core behind one
+ * port; the primary only supervises.
+ */
+import { FileSystem } from "@effect/platform"
+import { Config, Effect, Layer } from "effect"
+import cluster from "node:cluster"
+import { availableParallelism } from "node:os"
+import type { ResolvedConfig } from "./config/gateway-config"
+import { loadConfig } from "./config/load"
+import { type Listen, ServerLive } from "./server"
+
+const settings = Effect.all({
+  host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
+  port: Config.port("PORT").pipe(Config.withDefault(8787)),
+  workers: Config.integer("QUORUM_WORKERS").pipe(Config.withDefault(availableParallelism()))
+})
+
+const describeSource = (config: ResolvedConfig): string => {
+  switch (config.source.kind) {
+    case "file":
+      return `config ${config.source.path}`
+    case "env":
+      return "models of the provider keys found in the environment (no config file)"
+    case "demo":
+      return "DEMO FLEET of simulated models (provider sim): no config file and no provider key in the environment"
+  }
+}
+
+const banner = (config: ResolvedConfig, listen: Listen, workers: number) =>
+  Effect.log(
+    `Quorum listening on http://${listen.host}:${listen.port} with ${workers} worker${workers === 1 ? "" : "s"}; ` +
+      `${describeSource(config)}; models: ${[...config.deployments.keys()].join(", ")}` +
+      (config.routes.size > 0 ? `; routes: ${[...config.routes.keys()].join(", ")}` : "")
+  )
+
+const serve = (config: ResolvedConfig, listen: Listen) =>
+  Effect.scoped(Effect.zipRight(Layer.build(ServerLive(config, listen)), Effect.never))
+
+/** Re-forks a worker that died, but not in a tight loop if it dies at once. */
+const supervise = (count: number) =>
+  Effect.async<never>(() => {
+    for (let i = 0; i < count; i++) cluster.fork()
+    let recent = 0
+    cluster.on("exit", (worker, code, signal) => {
+      console.error(`quorum: worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
+      recent++
+      setTimeout(() => recent--, 10_000)
+      setTimeout(() => cluster.fork(), recent > count ? 5_000 : 100)
+    })
+  })
+
+export const start = (configPath: string | undefined): Effect.Effect<void, unknown, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const config = yield* loadConfig(configPath)
+    const { host, port, workers } = yield* settings
+    const listen = { host, port }
+    if (workers <= 1 || !cluster.isPrimary) {
+      if (cluster.isPrimary) yield* banner(config, listen, 1)
+      return yield* serve(config, listen)
+    }
+    yield* banner(config, listen, workers)
+    return yield* supervise(workers)
+  }).pipe(
+    Effect.catchTag("ConfigError", (error) =>
+      Effect.sync(() => {
+        console.error(`quorum: configuration error: ${error.message}`)
+        process.exit(1)
+      }))
+  )
+
+/** `--config path` or `--config=path`. */
+export const configArgument = (argv: ReadonlyArray<string>): string | undefined => {
+  for (const [i, arg] of argv.entries()) {
+    if (arg === "--config") return argv[i + 1]
+    if (arg.startsWith("--config=")) return arg.slice("--config=".length)
+  }
+  return undefined
+}
