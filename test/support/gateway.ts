@@ -1,0 +1,42 @@
+/** Starts a real gateway (the same layers as production) on a loopback port for a test. */
+import { HttpServer } from "@effect/platform"
+import { ConfigProvider, Context, Effect, Exit, Layer, Scope } from "effect"
+import type { ResolvedConfig } from "../../src/config/gateway-config"
+import { parseConfigText, resolveConfig } from "../../src/config/load"
+import { ServerLive } from "../../src/server"
+
+export interface RunningGateway {
+  readonly url: string
+  readonly config: ResolvedConfig
+  close(): Promise<void>
+}
+
+export const resolveTestConfig = (yaml: string, env: Record<string, string> = {}): Promise<ResolvedConfig> =>
+  Effect.runPromise(
+    Effect.flatMap(parseConfigText(yaml, "test.yaml"), (file) => resolveConfig(file, "test.yaml", { kind: "file", path: "test.yaml" })).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+  )
+
+export const startGateway = async (yaml: string, env: Record<string, string> = {}): Promise<RunningGateway> => {
+  const config = await resolveTestConfig(yaml, env)
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(Layer.buildWithScope(ServerLive(config, { host: "127.0.0.1", port: 0 }), scope))
+  const address = Context.get(context, HttpServer.HttpServer).address
+  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    config,
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+/** Polls until `check` holds or the time is up; for effects that land after a response. */
+export const eventually = async (check: () => boolean, ms = 2_000): Promise<boolean> => {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (check()) return true
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return check()
+}
