@@ -179,7 +179,7 @@ models:
 
   it("lists its models in OpenAI's schema", async () => {
     const response = await fetch(`${gateway.url}/v1/models`)
-    const list = await response.json()
+    const list = (await response.json()) as { data: Array<{ id: string }> }
     expect(validateModelList(list)).toEqual([])
     expect(list.data.map((m: { id: string }) => m.id)).toEqual(["m"])
   })

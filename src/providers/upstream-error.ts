@@ -71,3 +71,17 @@ export const parseRetryAfter = (get: (name: string) => string | null | undefined
   const date = Date.parse(value)
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
 }
+
+/** The same failure with some fields changed (an error instance cannot be spread into its constructor). */
+export const amend = (
+  error: UpstreamError,
+  patch: Partial<Pick<UpstreamError, "message" | "deployment">>
+): UpstreamError =>
+  new UpstreamError({
+    kind: error.kind,
+    message: patch.message ?? error.message,
+    ...(error.status === undefined ? {} : { status: error.status }),
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    ...(error.param === undefined ? {} : { param: error.param }),
+    ...(patch.deployment ?? error.deployment) === undefined ? {} : { deployment: (patch.deployment ?? error.deployment)! }
+  })

@@ -10,7 +10,7 @@ import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import type { ProviderClient } from "../providers/provider"
-import { allowsFallback, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
+import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
@@ -71,7 +71,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             }
             const failure = Cause.failureOption(exit.cause)
             if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>) // a defect or an interruption: not ours to retry
-            const error = new UpstreamError({ ...failure.value, deployment: id })
+            const error = amend(failure.value, { deployment: id })
             last = error
             if (countsAsFailure(error)) breakers.failed(id, Date.now())
             else if (admission === "probe") breakers.abandoned(id)
@@ -113,7 +113,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
           Stream.timeoutFail(timeout(`chunk for ${idleMs} ms (idle)`, idleMs), idleMs),
           Stream.interruptWhen(Effect.zipRight(Effect.sleep(remaining), Effect.fail(timeout("end of stream", totalMs)()))),
-          Stream.mapError((error) => new UpstreamError({ ...error, deployment: deployment.id })),
+          Stream.mapError((error) => amend(error, { deployment: deployment.id })),
           Stream.tapError((error) => Effect.sync(() => countsAsFailure(error) && breakers.failed(deployment.id, Date.now()))),
           Stream.ensuring(Scope.close(scope, Exit.void))
         )

@@ -7,7 +7,7 @@ import { Effect, Redacted, Schema, Stream } from "effect"
 import { postJson, postSse, makeAgent, makeFetch, type PostOptions } from "../http/transport"
 import type { MakeClient } from "../provider"
 import { failIfUnfinished } from "../stream-guard"
-import { UpstreamError } from "../upstream-error"
+import { amend, UpstreamError } from "../upstream-error"
 import { toAnthropic } from "./request"
 import { fromAnthropic, makeStreamTranslator } from "./response"
 import { ErrorEnvelope, MessagesResponse, StreamEvent } from "./wire"
@@ -53,7 +53,7 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
               Stream.mapEffect((message) => Effect.mapError(decodeEvent(message.data), malformed("stream event"))),
               Stream.mapConcatEffect((event) => {
                 const out = translate(event)
-                return out instanceof UpstreamError ? Effect.fail(new UpstreamError({ ...out, message: redact(out.message) })) : Effect.succeed(out)
+                return out instanceof UpstreamError ? Effect.fail(amend(out, { message: redact(out.message) })) : Effect.succeed(out)
               })
             ),
             (chunk) => chunk.choices.length === 0 && chunk.usage != null,
