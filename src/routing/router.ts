@@ -27,8 +27,7 @@ export interface Routed<A> {
   readonly attempts: number
 }
 
-const timeout = (what: string, ms: number) => () =>
-  new UpstreamError({ kind: "timeout", message: `the upstream sent no ${what} within ${ms} ms` })
+const timeout = (message: string) => () => new UpstreamError({ kind: "timeout", message })
 
 export class Router extends Effect.Service<Router>()("quorum/Router", {
   effect: Effect.gen(function*() {
@@ -104,15 +103,15 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         const first = yield* Effect.gen(function*() {
           const pull = yield* Scope.extend(Stream.toPull(client.stream(request)), scope)
           const firstChunk = yield* pullNonEmpty(pull).pipe(
-            Effect.timeoutFail({ duration: Math.min(firstTokenMs, totalMs), onTimeout: timeout("first token", firstTokenMs) })
+            Effect.timeoutFail({ duration: Math.min(firstTokenMs, totalMs), onTimeout: timeout(`no first token within ${firstTokenMs} ms (first_token_ms)`) })
           )
           return { pull, firstChunk }
         }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
 
         const remaining = Math.max(1, totalMs - (Date.now() - startedAt))
         const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
-          Stream.timeoutFail(timeout(`chunk for ${idleMs} ms (idle)`, idleMs), idleMs),
-          Stream.interruptWhen(Effect.zipRight(Effect.sleep(remaining), Effect.fail(timeout("end of stream", totalMs)()))),
+          Stream.timeoutFail(timeout(`no chunk for ${idleMs} ms (idle_ms)`), idleMs),
+          Stream.interruptWhen(Effect.zipRight(Effect.sleep(remaining), Effect.fail(timeout(`the stream did not finish within ${totalMs} ms (total_ms)`)()))),
           Stream.mapError((error) => amend(error, { deployment: deployment.id })),
           Stream.tapError((error) => Effect.sync(() => countsAsFailure(error) && breakers.failed(deployment.id, Date.now()))),
           Stream.ensuring(Scope.close(scope, Exit.void))
@@ -126,7 +125,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
           client.complete(request).pipe(
             Effect.timeoutFail({
               duration: deployment.timeouts.totalMs,
-              onTimeout: timeout("response", deployment.timeouts.totalMs)
+              onTimeout: timeout(`no response within ${deployment.timeouts.totalMs} ms (total_ms)`)
             })
           )),
 

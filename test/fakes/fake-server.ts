@@ -12,6 +12,8 @@ export type Fault =
   | { readonly kind: "malformed" }
   /** Stream only: send this many events, then drop the connection. */
   | { readonly kind: "cut"; readonly afterEvents: number }
+  /** Stream only: send this many events, then go silent with the connection open. */
+  | { readonly kind: "stall"; readonly afterEvents: number }
   /** Stream only: wait this long before the first event. */
   | { readonly kind: "slow-start"; readonly ms: number }
 
@@ -36,6 +38,8 @@ export interface FakeServer {
   aborted(): number
   /** Faults played in order, one per request. */
   script(...faults: Array<Fault>): void
+  /** Forgets what was received and scripted. */
+  reset(): void
   close(): Promise<void>
 }
 
@@ -82,6 +86,11 @@ export const startFake = async (handle: (exchange: Exchange) => void | Promise<v
     received,
     aborted: () => aborted,
     script: (...more) => void faults.push(...more),
+    reset: () => {
+      received.length = 0
+      faults.length = 0
+      aborted = 0
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
@@ -111,6 +120,7 @@ export const writeSse = async (
       res.socket?.destroy()
       return
     }
+    if (fault?.kind === "stall" && i === fault.afterEvents) return
     if (res.destroyed) return
     res.write(`${e.event === undefined ? "" : `event: ${e.event}\n`}data: ${e.data}\n\n`)
     await sleep(2)

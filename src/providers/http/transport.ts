@@ -4,7 +4,7 @@
  * Effect wraps each call so that interruption (client gone, timeout, early stop) aborts
  * the socket, and no retry happens anywhere but in Quorum's router.
  */
-import { Effect, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { createParser, type EventSourceMessage } from "eventsource-parser"
 import { Agent, fetch as undiciFetch, type Response } from "undici"
 import type { Timeouts } from "../../config/gateway-config"
@@ -129,9 +129,28 @@ export const postSse = (options: PostOptions): Stream.Stream<EventSourceMessage,
       if (body === null) {
         return yield* Effect.fail(new UpstreamError({ kind: "malformed", message: "the upstream stream has no body" }))
       }
-      return decodeSse(Stream.fromAsyncIterable(body, (cause) => transportError(cause, options.redact)))
+      return decodeSse(readIterable(body, (cause) => transportError(cause, options.redact)))
     })
   )
+
+/**
+ * Reads an async iterable without ever calling its `return()`. Async iterators queue
+ * `return()` behind the pending `next()`, which a stalled upstream never settles, so a
+ * stream closed on an idle timeout would hang in its finalizer. Callers close the source
+ * by aborting its request instead, which settles the pending read.
+ */
+export const readIterable = <A>(
+  iterable: AsyncIterable<A>,
+  onError: (cause: unknown) => UpstreamError
+): Stream.Stream<A, UpstreamError> =>
+  Stream.suspend(() => {
+    const iterator = iterable[Symbol.asyncIterator]()
+    return Stream.repeatEffectOption(
+      Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => Option.some(onError(cause)) }).pipe(
+        Effect.flatMap((result) => (result.done === true ? Effect.fail(Option.none()) : Effect.succeed(result.value)))
+      )
+    )
+  })
 
 /** Bytes → SSE messages, across chunk boundaries. */
 export const decodeSse = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<EventSourceMessage, E> =>

@@ -7,7 +7,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions"
 import { Effect, Redacted, Schema, Stream } from "effect"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
-import { makeAgent, makeFetch, transportError } from "../http/transport"
+import { makeAgent, makeFetch, readIterable, transportError } from "../http/transport"
 import type { MakeClient } from "../provider"
 import type { Redactor } from "../redact"
 import { failIfUnfinished } from "../stream-guard"
@@ -85,7 +85,7 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
                 ),
               catch: (error) => toUpstreamError(error, redact)
             })
-            return Stream.fromAsyncIterable(sdkStream, (error) => toUpstreamError(error, redact)).pipe(
+            return readIterable(sdkStream, (error) => toUpstreamError(error, redact)).pipe(
               Stream.mapEffect((chunk) => Effect.mapError(decodeChunk(chunk), malformed("chunk")))
             )
           })
