@@ -2,18 +2,15 @@
  * The body of POST /v1/chat/completions, read under the size limit and decoded. Every
  * rejection names what is wrong; nothing rejected here reaches an upstream.
  */
-import { HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
-import { Effect, Option, ParseResult, Schema } from "effect"
+import { HttpServerRequest } from "@effect/platform"
+import { Effect, type ParseResult, Schema } from "effect"
 import { firstIssue } from "../config/paths"
 import { ChatCompletionRequest } from "../protocol/chat-request"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
+import { readBody } from "./read-body"
 
 // Unknown fields survive decoding: they are forwarded to OpenAI-compatible upstreams.
 const decode = Schema.decodeUnknownEither(ChatCompletionRequest, { onExcessProperty: "preserve" })
-
-const tooLarge = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && "cause" in error &&
-  error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
 
 export const readChatRequest = (maxBytes: number) =>
   Effect.gen(function*() {
@@ -21,14 +18,7 @@ export const readChatRequest = (maxBytes: number) =>
     const declared = Number(request.headers["content-length"])
     if (declared > maxBytes) return yield* new PayloadTooLarge({ limit: maxBytes })
 
-    const text = yield* request.text.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-      Effect.mapError((error) =>
-        tooLarge(error)
-          ? new PayloadTooLarge({ limit: maxBytes })
-          : new InvalidRequest({ message: "The request body could not be read", param: null, code: null })
-      )
-    )
+    const text = yield* readBody(request, maxBytes)
     let json: unknown
     try {
       json = JSON.parse(text)

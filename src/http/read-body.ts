@@ -1,0 +1,42 @@
+/**
+ * A request body as text, up to a limit. Platform's reader destroys the socket when a
+ * body passes its limit, so the client never hears why; this one stops buffering, lets
+ * Node discard the rest, and fails with PayloadTooLarge so that a 413 goes out.
+ */
+import type { HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Effect } from "effect"
+import { InvalidRequest, PayloadTooLarge } from "./errors"
+
+export const readBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  maxBytes: number
+): Effect.Effect<string, PayloadTooLarge | InvalidRequest> =>
+  Effect.async((resume) => {
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const stop = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= maxBytes) return void chunks.push(chunk)
+      stop()
+      // Flowing with no listener: the rest is read and dropped, and the socket lives on.
+      incoming.resume()
+      resume(Effect.fail(new PayloadTooLarge({ limit: maxBytes })))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed(Buffer.concat(chunks, size).toString("utf8")))
+    }
+    const onError = () => {
+      stop()
+      resume(Effect.fail(new InvalidRequest({ message: "The request body could not be read", param: null, code: null })))
+    }
+    incoming.on("data", onData).on("end", onEnd).on("error", onError)
+    return Effect.sync(stop)
+  })
