@@ -35,13 +35,26 @@ const banner = (config: ResolvedConfig, listen: Listen, workers: number) =>
       (config.routes.size > 0 ? `; routes: ${[...config.routes.keys()].join(", ")}` : "")
   )
 
-const serve = (config: ResolvedConfig, listen: Listen) =>
-  Effect.scoped(Effect.zipRight(Layer.build(ServerLive(config, listen)), Effect.never))
+/** Serves in this process; `ready` runs once the port is open. */
+const serve = (config: ResolvedConfig, listen: Listen, ready: Effect.Effect<void>) =>
+  Effect.scoped(Layer.build(ServerLive(config, listen)).pipe(Effect.zipRight(ready), Effect.zipRight(Effect.never)))
+
+/** Forks the workers and waits until all of them listen. */
+const forkWorkers = (count: number) =>
+  Effect.async<void>((resume) => {
+    let listening = 0
+    const onListening = () => {
+      if (++listening < count) return
+      cluster.off("listening", onListening)
+      resume(Effect.void)
+    }
+    cluster.on("listening", onListening)
+    for (let i = 0; i < count; i++) cluster.fork()
+  })
 
 /** Re-forks a worker that died, but not in a tight loop if it dies at once. */
 const supervise = (count: number) =>
   Effect.async<never>(() => {
-    for (let i = 0; i < count; i++) cluster.fork()
     let recent = 0
     cluster.on("exit", (worker, code, signal) => {
       console.error(`quorum: worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
@@ -56,10 +69,9 @@ export const start = (configPath: string | undefined): Effect.Effect<void, unkno
     const config = yield* loadConfig(configPath)
     const { host, port, workers } = yield* settings
     const listen = { host, port }
-    if (workers <= 1 || !cluster.isPrimary) {
-      if (cluster.isPrimary) yield* banner(config, listen, 1)
-      return yield* serve(config, listen)
-    }
+    if (!cluster.isPrimary) return yield* serve(config, listen, Effect.void)
+    if (workers <= 1) return yield* serve(config, listen, banner(config, listen, 1))
+    yield* forkWorkers(workers)
     yield* banner(config, listen, workers)
     return yield* supervise(workers)
   }).pipe(

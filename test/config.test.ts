@@ -1,0 +1,133 @@
+/** A wrong config stops start-up with a message naming the file, the key and what is expected. */
+import { NodeContext } from "@effect/platform-node"
+import { ConfigProvider, Effect, Either, Redacted } from "effect"
+import { describe, expect, it } from "vitest"
+import { loadConfig, parseConfigText, resolveConfig } from "../src/config/load"
+
+const resolve = (yaml: string, env: Record<string, string> = {}) =>
+  Effect.runPromise(
+    Effect.either(
+      Effect.flatMap(parseConfigText(yaml, "quorum.yaml"), (file) => resolveConfig(file, "quorum.yaml", { kind: "file", path: "quorum.yaml" }))
+    ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+  )
+
+const failure = async (yaml: string, env: Record<string, string> = {}) => {
+  const result = await resolve(yaml, env)
+  if (Either.isRight(result)) throw new Error("expected the config to be refused")
+  return result.left.message
+}
+
+describe("a wrong config", () => {
+  it("names a bad provider and the allowed ones", async () => {
+    const message = await failure("models:\n  - { id: a, provider: opneai }")
+    expect(message).toMatch(/^quorum\.yaml: models\[0\]\.provider: /)
+    expect(message).toContain("\"openai\"")
+    expect(message).toContain("\"opneai\"")
+  })
+
+  it("names an unknown key", async () => {
+    const message = await failure("models:\n  - { id: a, provider: sim, pricee: {} }")
+    expect(message).toContain("models[0].pricee")
+  })
+
+  it("names a route target that is no model", async () => {
+    const message = await failure("models:\n  - { id: a, provider: sim }\nroutes:\n  - { id: r, targets: [a, b] }")
+    expect(message).toBe("quorum.yaml: routes[0].targets[1]: \"b\" is not a model id; expected one of a")
+  })
+
+  it("names a key variable that is not set", async () => {
+    const message = await failure("models:\n  - { id: a, provider: openai, api_key_env: MY_KEY }")
+    expect(message).toBe("quorum.yaml: models[0].api_key_env: environment variable MY_KEY is not set")
+  })
+
+  it("says which key a known provider needs", async () => {
+    const message = await failure("models:\n  - { id: a, provider: anthropic }")
+    expect(message).toContain("set ANTHROPIC_API_KEY")
+  })
+
+  it("names a duplicate id", async () => {
+    const message = await failure("models:\n  - { id: a, provider: sim }\n  - { id: a, provider: sim }")
+    expect(message).toContain("models[1]")
+    expect(message).toContain("\"a\"")
+  })
+
+  it("names a base_url that is not a URL", async () => {
+    const message = await failure("models:\n  - { id: a, provider: vllm, base_url: localhost:8000 }")
+    expect(message).toContain("models[0].base_url")
+    expect(message).toContain("http:// or https://")
+  })
+
+  it("names a YAML syntax error with its line", async () => {
+    const message = await failure("models:\n  - id: a\n   provider: sim")
+    expect(message).toMatch(/^quorum\.yaml: not valid YAML: .*line 3/s)
+  })
+
+  it("says a file that cannot be read", async () => {
+    const result = await Effect.runPromise(Effect.either(loadConfig("/nonexistent/quorum.yaml")).pipe(Effect.provide(NodeContext.layer)))
+    expect(Either.isLeft(result) && result.left.message).toContain("/nonexistent/quorum.yaml: cannot read the config file")
+  })
+})
+
+describe("a good config", () => {
+  it("takes keys from the environment, presets and defaults", async () => {
+    const result = await resolve(
+      `
+defaults:
+  timeouts: { connect_ms: 1000 }
+models:
+  - { id: fast, provider: openai, model: gpt-4o-mini }
+  - { id: local, provider: vllm, base_url: "http://127.0.0.1:8000/v1/", timeouts: { idle_ms: 5 } }
+routes:
+  - { id: default, strategy: loadbalance, targets: [{ model: fast, weight: 3 }, local] }
+`,
+      { OPENAI_API_KEY: "sk-abc-123456" }
+    )
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    const config = result.right
+    const fast = config.deployments.get("fast")!
+    expect(fast.baseUrl).toBe("https://api.openai.com/v1")
+    expect(Redacted.value(fast.apiKey!)).toBe("sk-abc-123456")
+    expect(fast.upstreamModel).toBe("gpt-4o-mini")
+    expect(fast.price).toEqual({ input: 0.15, output: 0.6 })
+    expect(fast.timeouts.connectMs).toBe(1000)
+    const local = config.deployments.get("local")!
+    expect(local.baseUrl).toBe("http://127.0.0.1:8000/v1")
+    expect(local.apiKey).toBeUndefined()
+    expect(local.timeouts).toMatchObject({ connectMs: 1000, idleMs: 5 })
+    expect(config.routes.get("default")).toEqual({
+      id: "default",
+      strategy: "loadbalance",
+      targets: [{ deployment: "fast", weight: 3 }, { deployment: "local", weight: 1 }]
+    })
+    expect(config.secrets).toEqual(["sk-abc-123456"])
+  })
+})
+
+describe("without a config file", () => {
+  const load = (env: Record<string, string>) =>
+    Effect.runPromise(loadConfig(undefined).pipe(
+      Effect.provide(NodeContext.layer),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    ))
+
+  it("registers the usual models of each provider key in the environment", async () => {
+    const config = await load({ OPENAI_API_KEY: "sk-1234567890", GEMINI_API_KEY: "AIza1234567890" })
+    expect(config.source).toEqual({ kind: "env" })
+    expect([...config.deployments.keys()]).toEqual(expect.arrayContaining(["gpt-4o-mini", "gemini-2.5-flash"]))
+    expect([...config.deployments.values()].every((d) => d.provider === "openai" || d.provider === "gemini")).toBe(true)
+  })
+
+  it("serves the simulated demo fleet when there is no key either", async () => {
+    const config = await load({})
+    expect(config.source).toEqual({ kind: "demo" })
+    expect([...config.deployments.values()].every((d) => d.provider === "sim")).toBe(true)
+  })
+
+  it("reads QUORUM_CONFIG", async () => {
+    const result = await Effect.runPromise(Effect.either(loadConfig(undefined)).pipe(
+      Effect.provide(NodeContext.layer),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["QUORUM_CONFIG", "/nonexistent/q.yaml"]])))
+    ))
+    expect(Either.isLeft(result) && result.left.message).toContain("/nonexistent/q.yaml")
+  })
+})

@@ -1,0 +1,68 @@
+/** `npm start` as a user runs it: the real entry point, in its own process. */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { eventually } from "./support/gateway"
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+/** The environment without any provider key, so that the demo fleet is what starts. */
+const cleanEnv = (extra: Record<string, string>) => {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/_API_KEY$|^QUORUM_/.test(key)) env[key] = value
+  }
+  return { ...env, ...extra }
+}
+
+let child: ChildProcess | undefined
+afterEach(() => {
+  if (child?.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL")
+  child = undefined
+})
+
+const run = (args: Array<string>, env: Record<string, string>) => {
+  const output = { text: "" }
+  child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { env: cleanEnv(env), detached: true })
+  child.stdout!.on("data", (d: Buffer) => (output.text += d.toString()))
+  child.stderr!.on("data", (d: Buffer) => (output.text += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child!.on("exit", (code) => resolve(code)))
+  return { output, exited }
+}
+
+describe("npm start", () => {
+  it("serves the simulated demo fleet on two workers with no config and no keys, and says so", async () => {
+    const port = await freePort()
+    const { output } = run([], { PORT: String(port), QUORUM_WORKERS: "2" })
+    expect(await eventually(() => output.text.includes("listening"), 30_000)).toBe(true)
+    expect(output.text).toContain(`http://127.0.0.1:${port} with 2 workers`)
+    expect(output.text).toContain("DEMO FLEET")
+    const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "sim-fast", messages: [{ role: "user", content: "capital of France?" }] })
+    })
+    expect(response.status).toBe(200)
+    const body = (await response.json()) as { choices: Array<{ message: { content: string } }> }
+    expect(body.choices[0]!.message.content).toContain("Paris")
+  }, 40_000)
+
+  it("stops with the file, the key and what was expected when the config is wrong", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-"))
+    const file = join(dir, "bad.yaml")
+    writeFileSync(file, "models:\n  - id: a\n    provider: openia\n")
+    const { output, exited } = run(["--config", file], { PORT: String(await freePort()) })
+    expect(await exited).toBe(1)
+    expect(output.text).toContain(`${file}: models[0].provider:`)
+    expect(output.text).toContain("\"openai\"")
+  }, 40_000)
+})
