@@ -237,7 +237,9 @@ describe.each([
 
 describe("a stream gone silent", () => {
   it("ends with an idle-timeout error event and aborts the upstream", async () => {
-    await start(fastRetries)
+    // idle_ms is checked on undici's timer wheel, to about half a second.
+    await start(`
+  timeouts: { total_ms: 10000, idle_ms: 200 }`)
     a.script({ kind: "stall", afterEvents: 2 })
     const res = await chat("a", { stream: true })
     const last = JSON.parse(events(res.text).at(-1)!)

@@ -3,7 +3,7 @@
  * unknown request fields, and answers every failure in OpenAI's error shape.
  */
 import { HttpServerResponse } from "@effect/platform"
-import { Effect, Exit, Scope, Stream } from "effect"
+import { Effect, Exit, Option, Scope, Stream } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk } from "../protocol/chat-response"
@@ -31,8 +31,9 @@ const streamed = (router: Router, request: ChatCompletionRequest) =>
     // Upstreams are always asked for usage (it is the cost); callers get it only if they asked.
     const wantsUsage = request.stream_options?.include_usage === true
     const body = routed.value.pipe(
-      Stream.filter((chunk: ChatCompletionChunk) => wantsUsage || chunk.choices.length > 0),
-      Stream.map(sse),
+      Stream.filterMap((chunk: ChatCompletionChunk) =>
+        wantsUsage || chunk.choices.length > 0 ? Option.some(sse(chunk)) : Option.none()
+      ),
       Stream.concat(Stream.succeed(DONE)),
       // A stream cut after its first byte ends with an error event, never a silent [DONE].
       Stream.catchAll((error) => Stream.succeed(sse(errorAnswer(error).body))),

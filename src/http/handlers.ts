@@ -1,17 +1,9 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
-import { Router } from "../routing/router"
-import { QuorumApi } from "./api"
-import { makeChatCompletions } from "./chat-completions"
+import { ServedApi } from "./api"
 
-export const ChatLive = HttpApiBuilder.group(QuorumApi, "chat", (handlers) =>
-  Effect.gen(function*() {
-    const chat = makeChatCompletions(yield* GatewayConfig, yield* Router)
-    return handlers.handleRaw("completions", () => chat)
-  }))
-
-export const ModelsLive = HttpApiBuilder.group(QuorumApi, "models", (handlers) =>
+export const ModelsLive = HttpApiBuilder.group(ServedApi, "models", (handlers) =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const created = Math.floor(Date.now() / 1000)
@@ -26,7 +18,7 @@ export const ModelsLive = HttpApiBuilder.group(QuorumApi, "models", (handlers) =
     return handlers.handle("list", () => Effect.succeed(list))
   }))
 
-export const HealthLive = HttpApiBuilder.group(QuorumApi, "health", (handlers) =>
+export const HealthLive = HttpApiBuilder.group(ServedApi, "health", (handlers) =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const health = { status: "ok" as const, models: config.deployments.size, routes: config.routes.size }

@@ -1,15 +1,24 @@
-import { HttpLayerRouter } from "@effect/platform"
+import { HttpLayerRouter, HttpServerResponse, OpenApi } from "@effect/platform"
 import { Effect, Layer } from "effect"
-import { QuorumApi } from "./api"
+import { GatewayConfig } from "../config/gateway-config"
+import { Router } from "../routing/router"
+import { QuorumApi, ServedApi } from "./api"
+import { makeChatCompletions } from "./chat-completions"
 import { errorResponse, RouteNotFound } from "./errors"
-import { ChatLive, HealthLive, ModelsLive } from "./handlers"
+import { HealthLive, ModelsLive } from "./handlers"
 
-const ApiRoutes = HttpLayerRouter.addHttpApi(QuorumApi, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide([ChatLive, ModelsLive, HealthLive])
-)
+const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([ModelsLive, HealthLive]))
+
+const ChatRoute = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router))
+  }))
+
+const openApiDocument = OpenApi.fromApi(QuorumApi)
+const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument)))
 
 /** Anything else gets OpenAI's error shape too, not an empty 404. */
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ChatRoute, OpenApiRoute, NotFound)

@@ -59,10 +59,9 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
               break
             }
             attempts++
+            const call = attempt(client, deployment)
             const exit = yield* Effect.exit(
-              attempt(client, deployment).pipe(
-                Effect.onInterrupt(() => Effect.sync(() => admission === "probe" && breakers.abandoned(id)))
-              )
+              admission === "probe" ? Effect.onInterrupt(call, () => Effect.sync(() => breakers.abandoned(id))) : call
             )
             if (Exit.isSuccess(exit)) {
               breakers.succeeded(id)
@@ -97,8 +96,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       parent: Scope.Scope
     ) =>
       Effect.gen(function*() {
-        const { firstTokenMs, idleMs, totalMs } = deployment.timeouts
-        const startedAt = Date.now()
+        const { firstTokenMs, totalMs } = deployment.timeouts
         const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
         const first = yield* Effect.gen(function*() {
           const pull = yield* Scope.extend(Stream.toPull(client.stream(request)), scope)
@@ -108,12 +106,12 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
           return { pull, firstChunk }
         }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
 
-        const remaining = Math.max(1, totalMs - (Date.now() - startedAt))
+        // total_ms and idle_ms are the adapter's (see ProviderClient).
         const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
-          Stream.timeoutFail(timeout(`no chunk for ${idleMs} ms (idle_ms)`), idleMs),
-          Stream.interruptWhen(Effect.zipRight(Effect.sleep(remaining), Effect.fail(timeout(`the stream did not finish within ${totalMs} ms (total_ms)`)()))),
-          Stream.mapError((error) => amend(error, { deployment: deployment.id })),
-          Stream.tapError((error) => Effect.sync(() => countsAsFailure(error) && breakers.failed(deployment.id, Date.now()))),
+          Stream.catchAll((error) => {
+            if (countsAsFailure(error)) breakers.failed(deployment.id, Date.now())
+            return Stream.fail(amend(error, { deployment: deployment.id }))
+          }),
           Stream.ensuring(Scope.close(scope, Exit.void))
         )
         return Stream.concat(Stream.fromChunk(first.firstChunk), rest)
@@ -121,13 +119,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
 
     return {
       complete: (request: ChatCompletionRequest): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
-        run(request.model, (client, deployment) =>
-          client.complete(request).pipe(
-            Effect.timeoutFail({
-              duration: deployment.timeouts.totalMs,
-              onTimeout: timeout(`no response within ${deployment.timeouts.totalMs} ms (total_ms)`)
-            })
-          )),
+        run(request.model, (client) => client.complete(request)),
 
       /**
        * A stream whose first chunk has arrived. Its upstream call stays open in `scope`

@@ -3,7 +3,7 @@
  * @anthropic-ai/sdk: the gateway needs the raw SSE events to tell a cut stream from a
  * finished one, and owns retries and timeouts; the wire types are Schemas in ./wire.
  */
-import { Effect, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import { postJson, postSse, makeAgent, makeFetch, type PostOptions } from "../http/transport"
 import type { MakeClient } from "../provider"
 import { failIfUnfinished } from "../stream-guard"
@@ -13,7 +13,7 @@ import { fromAnthropic, makeStreamTranslator } from "./response"
 import { ErrorEnvelope, MessagesResponse, StreamEvent } from "./wire"
 
 const decodeResponse = Schema.decodeUnknown(MessagesResponse)
-const decodeEvent = Schema.decodeUnknown(Schema.parseJson(StreamEvent))
+const decodeEvent = Schema.decodeUnknownEither(Schema.parseJson(StreamEvent))
 const decodeError = Schema.decodeUnknownOption(ErrorEnvelope)
 
 const malformed = (what: string) => () =>
@@ -25,6 +25,7 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   const fetch = makeFetch(makeAgent(deployment.timeouts))
   const options = (body: unknown): PostOptions => ({
     fetch,
+    timeouts: deployment.timeouts,
     url: `${deployment.baseUrl}/v1/messages`,
     headers: {
       "anthropic-version": ANTHROPIC_VERSION,
@@ -50,9 +51,10 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
           const translate = makeStreamTranslator(jsonTool, Math.floor(Date.now() / 1000))
           return failIfUnfinished(
             postSse(options({ ...body, stream: true })).pipe(
-              Stream.mapEffect((message) => Effect.mapError(decodeEvent(message.data), malformed("stream event"))),
-              Stream.mapConcatEffect((event) => {
-                const out = translate(event)
+              Stream.mapConcatEffect((message) => {
+                const event = decodeEvent(message.data)
+                if (Either.isLeft(event)) return Effect.fail(malformed("stream event")())
+                const out = translate(event.right)
                 return out instanceof UpstreamError ? Effect.fail(amend(out, { message: redact(out.message) })) : Effect.succeed(out)
               })
             ),

@@ -4,7 +4,7 @@
  * is the only way to tell a cut stream (Gemini sends no terminal event, so the chunk
  * carrying finishReason is the proof of a finished one).
  */
-import { Effect, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import { makeAgent, makeFetch, postJson, postSse, type PostOptions } from "../http/transport"
 import type { MakeClient } from "../provider"
 import { failIfUnfinished } from "../stream-guard"
@@ -14,7 +14,7 @@ import { fromGemini, makeStreamTranslator } from "./response"
 import { ErrorEnvelope, GenerateContentResponse } from "./wire"
 
 const decodeResponse = Schema.decodeUnknown(GenerateContentResponse)
-const decodeChunk = Schema.decodeUnknown(Schema.parseJson(Schema.Union(ErrorEnvelope, GenerateContentResponse)))
+const decodeChunk = Schema.decodeUnknownEither(Schema.parseJson(Schema.Union(ErrorEnvelope, GenerateContentResponse)))
 const decodeError = Schema.decodeUnknownOption(ErrorEnvelope)
 
 const malformed = (what: string) => () =>
@@ -25,6 +25,7 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
   const options = (url: string, body: unknown): PostOptions => ({
     fetch,
+    timeouts: deployment.timeouts,
     url,
     headers: deployment.apiKey === undefined ? {} : { "x-goog-api-key": Redacted.value(deployment.apiKey) },
     body,
@@ -47,12 +48,13 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
           const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
           return failIfUnfinished(
             postSse(options(`${base}:streamGenerateContent?alt=sse`, body)).pipe(
-              Stream.mapEffect((message) => Effect.mapError(decodeChunk(message.data), malformed("stream chunk"))),
-              Stream.mapConcatEffect((data) =>
-                "error" in data
-                  ? Effect.fail(new UpstreamError({ kind: "server", message: redact(data.error.message) }))
-                  : Effect.succeed(translate(data))
-              )
+              Stream.mapConcatEffect((message) => {
+                const data = decodeChunk(message.data)
+                if (Either.isLeft(data)) return Effect.fail(malformed("stream chunk")())
+                return "error" in data.right
+                  ? Effect.fail(new UpstreamError({ kind: "server", message: redact(data.right.error.message) }))
+                  : Effect.succeed(translate(data.right))
+              })
             ),
             (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
             "it sent a finishReason"

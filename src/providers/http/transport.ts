@@ -4,35 +4,79 @@
  * Effect wraps each call so that interruption (client gone, timeout, early stop) aborts
  * the socket, and no retry happens anywhere but in Quorum's router.
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Either, Option, Stream } from "effect"
 import { createParser, type EventSourceMessage } from "eventsource-parser"
-import { Agent, fetch as undiciFetch, type Response } from "undici"
+import { Readable } from "node:stream"
+import { Agent, type Dispatcher, request } from "undici"
 import type { Timeouts } from "../../config/gateway-config"
 import type { Redactor } from "../redact"
 import { kindOfStatus, parseRetryAfter, UpstreamError } from "../upstream-error"
 
-export type Fetch = typeof undiciFetch
+export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
 
 export const makeAgent = (timeouts: Timeouts): Agent =>
   new Agent({
     connect: { timeout: timeouts.connectMs },
     keepAliveTimeout: 30_000,
-    // Timeouts are Quorum's (first token, idle, total), enforced above this layer.
+    // Total and first-token deadlines are set per call; silence on the socket is idle_ms.
+    // undici's own timer wheel checks it, which costs nothing per chunk, where a timeout
+    // around each pull of an Effect Stream forks a fiber per chunk.
     headersTimeout: 0,
-    bodyTimeout: 0
+    bodyTimeout: timeouts.idleMs
   })
 
-/** A fetch bound to one deployment's pool. */
-export const makeFetch = (agent: Agent): Fetch => (input, init) => undiciFetch(input, { ...init, dispatcher: agent })
+const NULL_BODY = new Set([101, 204, 205, 304])
 
-/** What a connection-level failure of fetch was, as an UpstreamError. */
-export const transportError = (cause: unknown, redact: Redactor): UpstreamError => {
+const headerRecord = (headers: RequestInit["headers"]): Record<string, string> => {
+  if (headers === undefined) return {}
+  if (headers instanceof Headers) return Object.fromEntries(headers)
+  if (Array.isArray(headers)) return Object.fromEntries(headers)
+  return headers as Record<string, string>
+}
+
+/**
+ * WHATWG fetch over undici's `request`, bound to one deployment's pool. Measured here,
+ * undici's own fetch costs about 400 µs of CPU a call against 170 µs for `request`; the
+ * gateway's whole budget is under a millisecond. Buffered answers become a plain
+ * Response, event streams stay streams.
+ */
+export const makeFetch = (agent: Agent): Fetch => async (input, init) => {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
+  const res = await request(url, {
+    method: (init?.method ?? "GET") as Dispatcher.HttpMethod,
+    headers: headerRecord(init?.headers),
+    // Both callers (the openai SDK and postJson) send JSON text.
+    body: (init?.body ?? null) as string | null,
+    ...(init?.signal == null ? {} : { signal: init.signal }),
+    dispatcher: agent
+  })
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v)
+    else if (value !== undefined) headers.set(name, value)
+  }
+  const status = res.statusCode
+  if (NULL_BODY.has(status)) {
+    res.body.resume()
+    return new Response(null, { status, headers })
+  }
+  const streaming = headers.get("content-type")?.includes("text/event-stream") === true
+  const body = streaming ? (Readable.toWeb(res.body) as ReadableStream<Uint8Array>) : await res.body.text()
+  return new Response(body, { status, headers })
+}
+
+/** What a connection-level failure was, as an UpstreamError. */
+export const transportError = (cause: unknown, redact: Redactor, timeouts: Timeouts): UpstreamError => {
   const code = findCode(cause)
-  const timedOut = code === "UND_ERR_CONNECT_TIMEOUT" || code === "ETIMEDOUT"
-  return new UpstreamError({
-    kind: timedOut ? "timeout" : "connection",
-    message: redact(timedOut ? "connecting to the upstream timed out" : `cannot reach the upstream (${code ?? describe(cause)})`)
-  })
+  switch (code) {
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "ETIMEDOUT":
+      return new UpstreamError({ kind: "timeout", message: `connecting took longer than ${timeouts.connectMs} ms (connect_ms)` })
+    case "UND_ERR_BODY_TIMEOUT":
+      return new UpstreamError({ kind: "timeout", message: `no chunk for ${timeouts.idleMs} ms (idle_ms)` })
+    default:
+      return new UpstreamError({ kind: "connection", message: redact(`cannot reach the upstream (${code ?? describe(cause)})`) })
+  }
 }
 
 const findCode = (error: unknown): string | undefined => {
@@ -50,6 +94,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 export interface PostOptions {
   readonly fetch: Fetch
   readonly url: string
+  readonly timeouts: Timeouts
   readonly headers: Record<string, string>
   readonly body: unknown
   readonly redact: Redactor
@@ -66,7 +111,7 @@ const send = (options: PostOptions, signal: AbortSignal) =>
         body: JSON.stringify(options.body),
         signal
       }),
-    catch: (cause) => transportError(cause, options.redact)
+    catch: (cause) => transportError(cause, options.redact, options.timeouts)
   })
 
 /** A non-2xx response as an UpstreamError carrying the provider's (redacted) reason. */
@@ -90,21 +135,50 @@ const failure = (response: Response, options: PostOptions) =>
     )
   })
 
-/** POST JSON, read JSON. */
+export const totalTimeout = (ms: number): UpstreamError =>
+  new UpstreamError({ kind: "timeout", message: `no response within ${ms} ms (total_ms)` })
+
+/**
+ * An AbortController that aborts itself after `ms`, for total_ms: one native timer per
+ * call. Any failure after it fired is reported as the timeout it was.
+ */
+export const deadlineController = (ms: number) => {
+  const controller = new AbortController()
+  let expired = false
+  const timer = setTimeout(() => {
+    expired = true
+    controller.abort()
+  }, ms)
+  return {
+    signal: controller.signal,
+    /** The failure to report: the timeout, if that is what ended the call. */
+    explain: (error: UpstreamError): UpstreamError => (expired ? totalTimeout(ms) : error),
+    close: () => {
+      clearTimeout(timer)
+      controller.abort()
+    }
+  }
+}
+
+/** POST JSON, read JSON, within total_ms. */
 export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamError> =>
   Effect.flatMap(
-    Effect.flatMap(Effect.sync(() => new AbortController()), (controller) =>
-      send(options, controller.signal).pipe(
-        Effect.flatMap((response) =>
-          response.ok
-            ? Effect.tryPromise({
-              try: () => response.text(),
-              catch: (cause) => transportError(cause, options.redact)
-            })
-            : failure(response, options)
+    Effect.acquireUseRelease(
+      Effect.sync(() => deadlineController(options.timeouts.totalMs)),
+      (deadline) =>
+        send(options, deadline.signal).pipe(
+          Effect.flatMap((response) =>
+            response.ok
+              ? Effect.tryPromise({
+                try: () => response.text(),
+                catch: (cause) => transportError(cause, options.redact, options.timeouts)
+              })
+              : failure(response, options)
+          ),
+          Effect.mapError(deadline.explain)
         ),
-        Effect.onInterrupt(() => Effect.sync(() => controller.abort()))
-      )),
+      (deadline) => Effect.sync(deadline.close)
+    ),
     (text) =>
       Effect.try({
         try: () => JSON.parse(text) as unknown,
@@ -113,23 +187,23 @@ export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamE
   )
 
 /**
- * POST JSON, read Server-Sent Events. The request is aborted when the stream's consumer
- * stops early, fails or is interrupted.
+ * POST JSON, read Server-Sent Events, ended after total_ms. The request is aborted when
+ * the stream's consumer stops early, fails or is interrupted.
  */
 export const postSse = (options: PostOptions): Stream.Stream<EventSourceMessage, UpstreamError> =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
-      const controller = yield* Effect.acquireRelease(
-        Effect.sync(() => new AbortController()),
-        (c) => Effect.sync(() => c.abort())
+      const deadline = yield* Effect.acquireRelease(
+        Effect.sync(() => deadlineController(options.timeouts.totalMs)),
+        (d) => Effect.sync(d.close)
       )
-      const response = yield* send(options, controller.signal)
+      const response = yield* Effect.mapError(send(options, deadline.signal), deadline.explain)
       if (!response.ok) return yield* failure(response, options)
       const body = response.body
       if (body === null) {
         return yield* Effect.fail(new UpstreamError({ kind: "malformed", message: "the upstream stream has no body" }))
       }
-      return decodeSse(readIterable(body, (cause) => transportError(cause, options.redact)))
+      return decodeSse(readIterable(body, (cause) => deadline.explain(transportError(cause, options.redact, options.timeouts))))
     })
   )
 
@@ -139,18 +213,32 @@ export const postSse = (options: PostOptions): Stream.Stream<EventSourceMessage,
  * stream closed on an idle timeout would hang in its finalizer. Callers close the source
  * by aborting its request instead, which settles the pending read.
  */
-export const readIterable = <A>(
+export function readIterable<A>(iterable: AsyncIterable<A>, onError: (cause: unknown) => UpstreamError): Stream.Stream<A, UpstreamError>
+/** …each element decoded in the same step (a Stream operator per chunk costs more than the decoding). */
+export function readIterable<A, B>(
   iterable: AsyncIterable<A>,
-  onError: (cause: unknown) => UpstreamError
-): Stream.Stream<A, UpstreamError> =>
-  Stream.suspend(() => {
+  onError: (cause: unknown) => UpstreamError,
+  decode: (element: A) => Either.Either<B, UpstreamError>
+): Stream.Stream<B, UpstreamError>
+export function readIterable<A, B>(
+  iterable: AsyncIterable<A>,
+  onError: (cause: unknown) => UpstreamError,
+  decode?: (element: A) => Either.Either<B, UpstreamError>
+): Stream.Stream<A | B, UpstreamError> {
+  return Stream.suspend(() => {
     const iterator = iterable[Symbol.asyncIterator]()
     return Stream.repeatEffectOption(
       Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => Option.some(onError(cause)) }).pipe(
-        Effect.flatMap((result) => (result.done === true ? Effect.fail(Option.none()) : Effect.succeed(result.value)))
+        Effect.flatMap((result): Effect.Effect<A | B, Option.Option<UpstreamError>> => {
+          if (result.done === true) return Effect.fail(Option.none())
+          if (decode === undefined) return Effect.succeed(result.value)
+          const decoded = decode(result.value)
+          return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(Option.some(decoded.left))
+        })
       )
     )
   })
+}
 
 /** Bytes → SSE messages, across chunk boundaries. */
 export const decodeSse = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<EventSourceMessage, E> =>

@@ -5,25 +5,24 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions"
-import { Effect, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Redacted, Schema, Stream } from "effect"
+import type { Timeouts } from "../../config/gateway-config"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
-import { makeAgent, makeFetch, readIterable, transportError } from "../http/transport"
+import { deadlineController, makeAgent, makeFetch, readIterable, totalTimeout, transportError } from "../http/transport"
 import type { MakeClient } from "../provider"
 import type { Redactor } from "../redact"
 import { failIfUnfinished } from "../stream-guard"
 import { kindOfStatus, parseRetryAfter, UpstreamError } from "../upstream-error"
 
 const decodeCompletion = Schema.decodeUnknown(ChatCompletion, { onExcessProperty: "preserve" })
-const decodeChunk = Schema.decodeUnknown(ChatCompletionChunk, { onExcessProperty: "preserve" })
+const decodeChunk = Schema.decodeUnknownEither(ChatCompletionChunk, { onExcessProperty: "preserve" })
 
 const malformed = (what: string) => () =>
   new UpstreamError({ kind: "malformed", message: `the upstream sent a ${what} that is not an OpenAI chat ${what}` })
 
-export const toUpstreamError = (error: unknown, redact: Redactor): UpstreamError => {
-  if (error instanceof APIConnectionTimeoutError) {
-    return new UpstreamError({ kind: "timeout", message: "the upstream did not answer in time" })
-  }
-  if (error instanceof APIConnectionError) return transportError(error.cause ?? error, redact)
+export const toUpstreamError = (error: unknown, redact: Redactor, timeouts: Timeouts): UpstreamError => {
+  if (error instanceof APIConnectionTimeoutError) return totalTimeout(timeouts.totalMs)
+  if (error instanceof APIConnectionError) return transportError(error.cause ?? error, redact, timeouts)
   if (error instanceof APIError) {
     const body = error.error as { message?: unknown } | undefined
     const reason = typeof body?.message === "string" ? body.message : error.message
@@ -42,18 +41,18 @@ export const toUpstreamError = (error: unknown, redact: Redactor): UpstreamError
   if (error instanceof SyntaxError) {
     return new UpstreamError({ kind: "malformed", message: "the upstream answered with malformed JSON" })
   }
-  return transportError(error, redact)
+  return transportError(error, redact, timeouts)
 }
 
 export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
   const client = new OpenAI({
     apiKey: deployment.apiKey === undefined ? "unused" : Redacted.value(deployment.apiKey),
     baseURL: deployment.baseUrl ?? null,
-    // Quorum's router is the only retry loop, and its timeouts are the ones that count.
+    // Quorum's router is the only retry loop.
     maxRetries: 0,
-    timeout: deployment.timeouts.totalMs + 1_000,
-    // undici's fetch is WHATWG fetch; the SDK's type names the DOM's.
-    fetch: makeFetch(makeAgent(deployment.timeouts)) as unknown as typeof globalThis.fetch
+    // The SDK's timer is total_ms for a non-stream call; streams are timed by the router.
+    timeout: deployment.timeouts.totalMs,
+    fetch: makeFetch(makeAgent(deployment.timeouts))
   })
   const upstream = <A extends { model: string }>(request: A): A => ({ ...request, model: deployment.upstreamModel })
 
@@ -65,29 +64,28 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
             upstream({ ...request, stream: false }) as unknown as ChatCompletionCreateParamsNonStreaming,
             { signal }
           ),
-        catch: (error) => toUpstreamError(error, redact)
+        catch: (error) => toUpstreamError(error, redact, deployment.timeouts)
       }).pipe(Effect.flatMap((body) => Effect.mapError(decodeCompletion(body), malformed("completion")))),
 
     stream: (request) =>
       failIfUnfinished(
         Stream.unwrapScoped(
           Effect.gen(function*() {
-            const controller = yield* Effect.acquireRelease(
-              Effect.sync(() => new AbortController()),
-              (c) => Effect.sync(() => c.abort())
+            const deadline = yield* Effect.acquireRelease(
+              Effect.sync(() => deadlineController(deployment.timeouts.totalMs)),
+              (d) => Effect.sync(d.close)
             )
+            const fail = (error: unknown) => deadline.explain(toUpstreamError(error, redact, deployment.timeouts))
             const sdkStream = yield* Effect.tryPromise({
               try: () =>
                 client.chat.completions.create(
                   // Usage is always asked for: it is what the request cost.
                   upstream({ ...request, stream: true, stream_options: { include_usage: true } }) as unknown as ChatCompletionCreateParamsStreaming,
-                  { signal: controller.signal }
+                  { signal: deadline.signal }
                 ),
-              catch: (error) => toUpstreamError(error, redact)
+              catch: fail
             })
-            return readIterable(sdkStream, (error) => toUpstreamError(error, redact)).pipe(
-              Stream.mapEffect((chunk) => Effect.mapError(decodeChunk(chunk), malformed("chunk")))
-            )
+            return readIterable(sdkStream, fail, (chunk) => Either.mapLeft(decodeChunk(chunk), malformed("chunk")))
           })
         ),
         (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),

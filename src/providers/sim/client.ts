@@ -8,6 +8,7 @@ import { usageOf } from "../../protocol/chat-response"
 import { chunk, completion, newId, usageChunk } from "../build"
 import type { MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"
+import { totalTimeout } from "../http/transport"
 
 /** About four characters a token, as for English text in common tokenizers. */
 export const roughTokens = (text: string): number => Math.max(1, Math.ceil(text.length / 4))
@@ -48,7 +49,8 @@ export const makeSimClient: MakeClient = (deployment) => {
             finishReason: finish,
             usage: usageOf(promptTokens(request), roughTokens(text))
           })
-        })
+        }),
+        Effect.timeoutFail({ duration: deployment.timeouts.totalMs, onTimeout: () => totalTimeout(deployment.timeouts.totalMs) })
       ),
 
     stream: (request) =>
@@ -67,7 +69,9 @@ export const makeSimClient: MakeClient = (deployment) => {
                   Stream.mapEffect(([i, word]) => Effect.as(i === 0 ? Effect.void : Effect.sleep(gap), chunk(header, { content: word })))
                 )
               ),
-              Stream.concat(Stream.make(chunk(header, {}, finish), usageChunk(header, usage)))
+              Stream.concat(Stream.make(chunk(header, {}, finish), usageChunk(header, usage))),
+              // Not a hot path: the simple form of the deadline is fine here.
+              Stream.interruptWhen(Effect.zipRight(Effect.sleep(deployment.timeouts.totalMs), Effect.fail(totalTimeout(deployment.timeouts.totalMs))))
             )
           })
         )
