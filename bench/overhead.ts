@@ -5,7 +5,8 @@
  * through the gateway (its own process, node:cluster workers), alternately in phases
  * (ABAB), at a fixed open-loop rate. Latency is measured from each request's scheduled
  * send time, so a stalled generator or server cannot hide its queueing (no coordinated
- * omission). Streams are compared by time to first token.
+ * omission). Streams are compared by time to first token. A minimal pass-through proxy
+ * (bench/minimal-proxy.ts) runs in the same rounds as the floor any Node gateway has here.
  *
  * Options (env): RATE=1000 SECONDS=10 ROUNDS=2 LATENCY_MS=20 WORKERS=2
  */
@@ -134,9 +135,13 @@ const main = async () => {
   const gatewayPort = await freePort()
   const gateway = await start(["src/main.ts", "--config", config], { PORT: String(gatewayPort), QUORUM_WORKERS: String(WORKERS) }, /listening/)
 
+  const proxyPort = await freePort()
+  await start(["bench/minimal-proxy.ts"], { PORT: String(proxyPort), UPSTREAM_PORT: String(upstreamPort) }, /^\d+\n/m)
+
   const direct = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 })
   const viaGateway = new Pool(`http://127.0.0.1:${gatewayPort}`, { connections: 64 })
-  const targets = { direct, gateway: viaGateway }
+  const viaProxy = new Pool(`http://127.0.0.1:${proxyPort}`, { connections: 64 })
+  const targets = { direct, gateway: viaGateway, proxy: viaProxy }
 
   console.log(`# bench:overhead  rate=${RATE}/s  ${SECONDS}s x ${ROUNDS} rounds per target  upstream latency=${LATENCY_MS} ms  gateway workers=${WORKERS}`)
   console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
@@ -146,8 +151,8 @@ const main = async () => {
   const workers = childrenOf(gateway.child.pid!)
   const cpuBefore = workers.map(cpuSeconds)
 
-  const results: Record<string, Array<number>> = { direct: [], gateway: [] }
-  const errors: Record<string, number> = { direct: 0, gateway: 0 }
+  const results: Record<string, Array<number>> = { direct: [], gateway: [], proxy: [] }
+  const errors: Record<string, number> = { direct: 0, gateway: 0, proxy: 0 }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, pool] of Object.entries(targets)) {
       const r = await phase(pool, "/v1/chat/completions", RATE, SECONDS, false)
@@ -157,7 +162,7 @@ const main = async () => {
   }
   const cpuUsed = workers.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]!)
 
-  const streams: Record<string, Array<number>> = { direct: [], gateway: [] }
+  const streams: Record<string, Array<number>> = { direct: [], gateway: [], proxy: [] }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, pool] of Object.entries(targets)) {
       const r = await phase(pool, "/v1/chat/completions", STREAM_RATE, SECONDS / 2, true)
@@ -168,23 +173,23 @@ const main = async () => {
 
   const row = (label: string, s: ReturnType<typeof summary>) =>
     `| ${label} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} |`
-  const d = summary(results.direct!)
-  const g = summary(results.gateway!)
-  const sd = summary(streams.direct!)
-  const sg = summary(streams.gateway!)
-  console.log("\n| non-stream, ms | requests | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|")
-  console.log(row("direct", d))
-  console.log(row("through gateway", g))
-  console.log(`| **added by gateway** | | **${ms(g.p50 - d.p50)}** | ${ms(g.p90 - d.p90)} | **${ms(g.p99 - d.p99)}** | |`)
-  console.log(`\n| stream, time to first token, ms (${STREAM_RATE}/s) | requests | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|`)
-  console.log(row("direct", sd))
-  console.log(row("through gateway", sg))
-  console.log(`| **added by gateway** | | **${ms(sg.p50 - sd.p50)}** | ${ms(sg.p90 - sd.p90)} | **${ms(sg.p99 - sd.p99)}** | |`)
-  console.log(`\nerrors: direct ${errors.direct}, gateway ${errors.gateway}`)
+  const table = (title: string, data: Record<string, Array<number>>) => {
+    const d = summary(data.direct!)
+    const g = summary(data.gateway!)
+    const p = summary(data.proxy!)
+    console.log(`\n| ${title} | requests | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|`)
+    console.log(row("direct", d))
+    console.log(row("through Quorum", g))
+    console.log(row("through the minimal proxy (reference)", p))
+    console.log(`| **added by Quorum** | | **${ms(g.p50 - d.p50)}** | ${ms(g.p90 - d.p90)} | **${ms(g.p99 - d.p99)}** | |`)
+    console.log(`| added by the minimal proxy | | ${ms(p.p50 - d.p50)} | ${ms(p.p90 - d.p90)} | ${ms(p.p99 - d.p99)} | |`)
+  }
+  table(`non-stream at ${RATE}/s, ms`, results)
+  table(`stream at ${STREAM_RATE}/s, time to first token, ms`, streams)
+  console.log(`\nerrors: direct ${errors.direct}, Quorum ${errors.gateway}, minimal proxy ${errors.proxy}`)
   console.log(`gateway worker CPU seconds during the non-stream phases: ${cpuUsed.map((c) => c.toFixed(1)).join(", ")} (${workers.length} workers)`)
 
-  await direct.close()
-  await viaGateway.close()
+  await Promise.all([direct.close(), viaGateway.close(), viaProxy.close()])
   cleanup()
   process.exit(0)
 }
