@@ -249,6 +249,24 @@ describe("a stream gone silent", () => {
   })
 })
 
+describe.each([
+  { model: "a", fake: () => a },
+  { model: "claude", fake: () => claude }
+])("a stream that outlasts total_ms ($model)", ({ model, fake }) => {
+  it("ends with a total-timeout error event although chunks keep coming", async () => {
+    await start(`
+  timeouts: { total_ms: 300, first_token_ms: 250, idle_ms: 5000 }`)
+    fake().script({ kind: "dribble", gapMs: 120 })
+    const res = await chat(model, { stream: true })
+    const data = events(res.text)
+    expect(data.length).toBeGreaterThan(1)
+    const last = JSON.parse(data.at(-1)!)
+    expect(last.error.code).toBe("upstream_timeout")
+    expect(last.error.message).toContain("total_ms")
+    expect(await eventually(() => fake().aborted() === 1)).toBe(true)
+  })
+})
+
 describe("a client that leaves", () => {
   it("cancels a pending upstream call", async () => {
     await start(`

@@ -14,6 +14,8 @@ export type Fault =
   | { readonly kind: "cut"; readonly afterEvents: number }
   /** Stream only: send this many events, then go silent with the connection open. */
   | { readonly kind: "stall"; readonly afterEvents: number }
+  /** Stream only: this long between events (chunks keep coming, slowly). */
+  | { readonly kind: "dribble"; readonly gapMs: number }
   /** Stream only: wait this long before the first event. */
   | { readonly kind: "slow-start"; readonly ms: number }
 
@@ -123,7 +125,7 @@ export const writeSse = async (
     if (fault?.kind === "stall" && i === fault.afterEvents) return
     if (res.destroyed) return
     res.write(`${e.event === undefined ? "" : `event: ${e.event}\n`}data: ${e.data}\n\n`)
-    await sleep(2)
+    await sleep(fault?.kind === "dribble" ? fault.gapMs : 2)
   }
   res.end()
 }

@@ -68,28 +68,30 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
       }).pipe(Effect.flatMap((body) => Effect.mapError(decodeCompletion(body), malformed("completion")))),
 
     stream: (request) =>
-      failIfUnfinished(
-        Stream.unwrapScoped(
-          Effect.gen(function*() {
-            const deadline = yield* Effect.acquireRelease(
-              Effect.sync(() => deadlineController(deployment.timeouts.totalMs)),
-              (d) => Effect.sync(d.close)
-            )
-            const fail = (error: unknown) => deadline.explain(toUpstreamError(error, redact, deployment.timeouts))
-            const sdkStream = yield* Effect.tryPromise({
-              try: () =>
-                client.chat.completions.create(
-                  // Usage is always asked for: it is what the request cost.
-                  upstream({ ...request, stream: true, stream_options: { include_usage: true } }) as unknown as ChatCompletionCreateParamsStreaming,
-                  { signal: deadline.signal }
-                ),
-              catch: fail
-            })
-            return readIterable(sdkStream, fail, (chunk) => Either.mapLeft(decodeChunk(chunk), malformed("chunk")))
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          const deadline = yield* Effect.acquireRelease(
+            Effect.sync(() => deadlineController(deployment.timeouts.totalMs)),
+            (d) => Effect.sync(d.close)
+          )
+          const fail = (error: unknown) => deadline.explain(toUpstreamError(error, redact, deployment.timeouts))
+          const sdkStream = yield* Effect.tryPromise({
+            try: () =>
+              client.chat.completions.create(
+                // Usage is always asked for: it is what the request cost.
+                upstream({ ...request, stream: true, stream_options: { include_usage: true } }) as unknown as ChatCompletionCreateParamsStreaming,
+                { signal: deadline.signal }
+              ),
+            catch: fail
           })
-        ),
-        (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
-        "it sent a finish_reason"
+          // The SDK ends its iterator quietly when the request is aborted: an unfinished
+          // stream may be our own deadline, which explain() tells apart from a cut.
+          return failIfUnfinished(
+            readIterable(sdkStream, fail, (chunk) => Either.mapLeft(decodeChunk(chunk), malformed("chunk"))),
+            (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
+            "it sent a finish_reason"
+          ).pipe(Stream.mapError(deadline.explain))
+        })
       )
   }
 }
