@@ -9,7 +9,7 @@ import type { FakeServer } from "./fakes/fake-server"
 import { GEMINI_KEY, startGeminiFake } from "./fakes/gemini-fake"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
 import { type RunningGateway, startGateway } from "./support/gateway"
-import { validateError } from "./support/openai-schemas"
+import { validateCompletion, validateError } from "./support/openai-schemas"
 
 let openai: FakeServer
 let anthropic: FakeServer
@@ -68,6 +68,16 @@ describe("OpenAI-compatible upstreams", () => {
     expect(sent.reasoning_effort).toBe("low")
     expect(sent.some_future_param).toEqual({ nested: [1, 2] })
     expect(res.headers.get("x-quorum-deployment")).toBe("gpt")
+  })
+})
+
+describe("OpenAI-compatible answers", () => {
+  it("keep the provider's own fields, and get the logprobs OpenAI's schema requires", async () => {
+    const res = await post({ model: "gpt", messages: [{ role: "user", content: "sparse please" }] })
+    expect(res.status).toBe(200)
+    expect(validateCompletion(res.body)).toEqual([])
+    expect(res.body.choices[0].message.reasoning_content).toBe("thought about it")
+    expect(res.body.choices[0].logprobs).toBeNull()
   })
 })
 

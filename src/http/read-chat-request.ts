@@ -3,14 +3,15 @@
  * rejection names what is wrong; nothing rejected here reaches an upstream.
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Effect, type ParseResult, Schema } from "effect"
+import { Effect, type ParseResult } from "effect"
 import { firstIssue } from "../config/paths"
 import { ChatCompletionRequest } from "../protocol/chat-request"
+import { validator } from "../protocol/validate"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
 import { readBody } from "./read-body"
 
-// Unknown fields survive decoding: they are forwarded to OpenAI-compatible upstreams.
-const decode = Schema.decodeUnknownEither(ChatCompletionRequest, { onExcessProperty: "preserve" })
+// Unknown fields stay on the request: they are forwarded to OpenAI-compatible upstreams.
+const decode = validator(ChatCompletionRequest)
 
 export const readChatRequest = (maxBytes: number) =>
   Effect.gen(function*() {

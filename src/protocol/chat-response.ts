@@ -34,7 +34,7 @@ export const Choice = Schema.Struct({
   index: Schema.Number,
   message: ResponseMessage,
   finish_reason: Schema.NullOr(FinishReason),
-  logprobs: Schema.optionalWith(Schema.NullOr(Schema.Unknown), { default: () => null })
+  logprobs: Schema.optional(Schema.NullOr(Schema.Unknown))
 })
 export type Choice = typeof Choice.Type
 

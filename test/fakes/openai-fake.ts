@@ -37,15 +37,18 @@ export const startOpenAIFake = (options: { latencyMs?: number } = {}): Promise<F
     const finish = tool !== undefined ? "tool_calls" : "stop"
 
     if (body.stream !== true) {
+      // Like vLLM or DeepSeek: sometimes no logprobs, sometimes fields of the provider's own.
+      const sparse = /sparse/.test(text)
       return json(res, 200, {
         id, object: "chat.completion", created, model,
         choices: [{
           index: 0,
           message: {
             role: "assistant", content, refusal: null,
+            ...(sparse ? { reasoning_content: "thought about it" } : {}),
             ...(tool === undefined ? {} : { tool_calls: [{ id: "call_abc", type: "function", function: { name: tool, arguments: args } }] })
           },
-          logprobs: null,
+          ...(sparse ? {} : { logprobs: null }),
           finish_reason: finish
         }],
         usage,

@@ -5,17 +5,27 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions"
-import { Effect, Either, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Redacted, Stream } from "effect"
 import type { Timeouts } from "../../config/gateway-config"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
+import { validator } from "../../protocol/validate"
 import { deadlineController, makeAgent, makeFetch, readIterable, totalTimeout, transportError } from "../http/transport"
 import type { MakeClient } from "../provider"
 import type { Redactor } from "../redact"
 import { failIfUnfinished } from "../stream-guard"
 import { kindOfStatus, parseRetryAfter, UpstreamError } from "../upstream-error"
 
-const decodeCompletion = Schema.decodeUnknown(ChatCompletion, { onExcessProperty: "preserve" })
-const decodeChunk = Schema.decodeUnknownEither(ChatCompletionChunk, { onExcessProperty: "preserve" })
+// Validated, not rebuilt: provider-specific fields (DeepSeek's reasoning_content, …) pass through.
+const checkCompletion = validator(ChatCompletion)
+const decodeChunk = validator(ChatCompletionChunk)
+
+/** OpenAI's schema requires `logprobs` on every choice; some compatible servers leave it out. */
+const withLogprobs = (completion: ChatCompletion): ChatCompletion => {
+  for (const choice of completion.choices) {
+    if (choice.logprobs === undefined) (choice as { logprobs?: unknown }).logprobs = null
+  }
+  return completion
+}
 
 const malformed = (what: string) => () =>
   new UpstreamError({ kind: "malformed", message: `the upstream sent a ${what} that is not an OpenAI chat ${what}` })
@@ -65,7 +75,12 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
             { signal }
           ),
         catch: (error) => toUpstreamError(error, redact, deployment.timeouts)
-      }).pipe(Effect.flatMap((body) => Effect.mapError(decodeCompletion(body), malformed("completion")))),
+      }).pipe(
+        Effect.flatMap((body) => {
+          const checked = checkCompletion(body)
+          return Either.isRight(checked) ? Effect.succeed(withLogprobs(checked.right)) : Effect.fail(malformed("completion")())
+        })
+      ),
 
     stream: (request) =>
       Stream.unwrapScoped(
