@@ -12,10 +12,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Pool } from "undici"
+import { freePort } from "../test/support/free-port"
 
 const RATE = Number(process.env.RATE ?? 1000)
 const SECONDS = Number(process.env.SECONDS ?? 10)
@@ -44,15 +44,6 @@ const start = (args: Array<string>, env: Record<string, string>, ready: RegExp) 
     child.stdout!.on("data", onData)
     child.stderr!.on("data", onData)
     child.on("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}: ${out}`)))
-  })
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
   })
 
 const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "What is the capital of France?" }], max_tokens: 50 })

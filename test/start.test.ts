@@ -1,20 +1,11 @@
 /** `npm start` as a user runs it: the real entry point, in its own process. */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { freePort } from "./support/free-port"
 import { eventually } from "./support/gateway"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 /** The environment without any provider key, so that the demo fleet is what starts. */
 const cleanEnv = (extra: Record<string, string>) => {
