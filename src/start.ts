@@ -52,15 +52,30 @@ const forkWorkers = (count: number) =>
     for (let i = 0; i < count; i++) cluster.fork()
   })
 
-/** Re-forks a worker that died, but not in a tight loop if it dies at once. */
+/**
+ * Re-forks a worker that died, but not in a tight loop if it dies at once. When the
+ * primary is stopped (SIGINT, SIGTERM) it stops re-forking and stops the workers.
+ */
 const supervise = (count: number) =>
   Effect.async<never>(() => {
     let recent = 0
-    cluster.on("exit", (worker, code, signal) => {
+    const timers = new Set<NodeJS.Timeout>()
+    const onExit = (worker: { process: { pid?: number } }, code: number, signal: string) => {
       console.error(`quorum: worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
       recent++
-      setTimeout(() => recent--, 10_000)
-      setTimeout(() => cluster.fork(), recent > count ? 5_000 : 100)
+      const forget = setTimeout(() => recent--, 10_000)
+      const refork = setTimeout(() => {
+        timers.delete(refork)
+        cluster.fork()
+      }, recent > count ? 5_000 : 100)
+      timers.add(refork)
+      forget.unref()
+    }
+    cluster.on("exit", onExit)
+    return Effect.sync(() => {
+      cluster.off("exit", onExit)
+      for (const timer of timers) clearTimeout(timer)
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM")
     })
   })
 

@@ -57,6 +57,11 @@ describe("a wrong config", () => {
     expect(message).toContain("http:// or https://")
   })
 
+  it("refuses a retry budget on one model: it spans every model a request tries", async () => {
+    const message = await failure("models:\n  - { id: a, provider: sim, retry: { budget_ms: 100 } }")
+    expect(message).toContain("models[0].retry.budget_ms")
+  })
+
   it("names a YAML syntax error with its line", async () => {
     const message = await failure("models:\n  - id: a\n   provider: sim")
     expect(message).toMatch(/^quorum\.yaml: not valid YAML: .*line 3/s)

@@ -22,7 +22,7 @@ export interface RetryPolicy {
   readonly maxAttempts: number
   readonly baseDelayMs: number
   readonly maxDelayMs: number
-  /** Wall-clock cap for all attempts and waits of one client request. */
+  /** After this long (from the request's start) no new attempt or wait begins. Set in `defaults` only. */
   readonly budgetMs: number
 }
 

@@ -20,7 +20,7 @@ import {
 } from "./gateway-config"
 import { firstIssue } from "./paths"
 import { PRESETS } from "./presets"
-import { ConfigFile, type ModelFile, type ProviderName } from "./schema"
+import { ConfigFile, type ModelFile, type ProviderName, type RetryFile } from "./schema"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   message: Schema.String
@@ -37,7 +37,7 @@ const mergeTimeouts = (base: Timeouts, file: ModelFile["timeouts"]): Timeouts =>
   totalMs: file?.total_ms ?? base.totalMs
 })
 
-const mergeRetry = (base: RetryPolicy, file: ModelFile["retry"]): RetryPolicy => ({
+const mergeRetry = (base: RetryPolicy, file: typeof RetryFile.Type | undefined): RetryPolicy => ({
   maxAttempts: file?.max_attempts ?? base.maxAttempts,
   baseDelayMs: file?.base_delay_ms ?? base.baseDelayMs,
   maxDelayMs: file?.max_delay_ms ?? base.maxDelayMs,

@@ -36,10 +36,16 @@ export const TimeoutsFile = Schema.Struct({
   total_ms: Schema.optional(PositiveMs)
 })
 
-export const RetryFile = Schema.Struct({
+/** Per model: how it is retried. */
+export const ModelRetryFile = Schema.Struct({
   max_attempts: Schema.optional(Schema.Int.pipe(Schema.between(1, 10))),
   base_delay_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
-  max_delay_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  max_delay_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
+})
+
+/** In `defaults` also the budget, which spans every model a request tries. */
+export const RetryFile = Schema.Struct({
+  ...ModelRetryFile.fields,
   budget_ms: Schema.optional(PositiveMs)
 })
 
@@ -68,7 +74,7 @@ export const ModelFile = Schema.Struct({
   price: Schema.optional(PriceFile),
   max_tokens_default: Schema.optional(Schema.Int.pipe(Schema.positive())),
   timeouts: Schema.optional(TimeoutsFile),
-  retry: Schema.optional(RetryFile),
+  retry: Schema.optional(ModelRetryFile),
   sim: Schema.optional(SimFile)
 })
 export type ModelFile = typeof ModelFile.Type

@@ -71,6 +71,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>) // a defect or an interruption: not ours to retry
             const error = amend(failure.value, { deployment: id })
             last = error
+            // Only failures are logged: the hot path stays quiet. Messages are already redacted.
+            yield* Effect.logWarning(`upstream ${id} failed (attempt ${n}, ${error.kind}${error.status === undefined ? "" : ` ${error.status}`}): ${error.message}`)
             if (countsAsFailure(error)) breakers.failed(id, Date.now())
             else if (admission === "probe") breakers.abandoned(id)
 
