@@ -2,7 +2,8 @@
  * POST /v1/chat/completions. Raw rather than an HttpApi handler: it streams SSE, keeps
  * unknown request fields, and answers every failure in OpenAI's error shape.
  */
-import { HttpServerResponse } from "@effect/platform"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Exit, Option, Scope, Stream } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
@@ -22,8 +23,13 @@ const routingHeaders = (routed: Routed<unknown>) => ({
 
 const streamed = (router: Router, request: ChatCompletionRequest) =>
   Effect.gen(function*() {
-    // The upstream call must outlive this handler: it closes with the response stream.
+    // The upstream call must outlive this handler: it closes with the response stream,
+    // or with the connection if the client leaves before the stream is written at all.
     const scope = yield* Scope.make()
+    const serverRequest = yield* HttpServerRequest.HttpServerRequest
+    NodeHttpServerRequest.toServerResponse(serverRequest).once("close", () => {
+      Effect.runFork(Scope.close(scope, Exit.void))
+    })
     const routed = yield* router.stream(request).pipe(
       Scope.extend(scope),
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))

@@ -60,7 +60,8 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
     baseURL: deployment.baseUrl ?? null,
     // Quorum's router is the only retry loop.
     maxRetries: 0,
-    // The SDK's timer is total_ms for a non-stream call; streams are timed by the router.
+    // The SDK's timer is total_ms for a non-stream call (it covers the body: the fetch
+    // below buffers it). Streams get their own deadline below; idle_ms is the Agent's.
     timeout: deployment.timeouts.totalMs,
     fetch: makeFetch(makeAgent(deployment.timeouts))
   })
