@@ -2,6 +2,8 @@
  * Upstream faults and what the client sees: each scripted on a loopback fake that speaks
  * the provider's wire format, through a real gateway.
  */
+import { spawn } from "node:child_process"
+import { connect } from "node:net"
 import OpenAI, { APIError } from "openai"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { ANTHROPIC_KEY, startAnthropicFake } from "./fakes/anthropic-fake"
@@ -264,6 +266,45 @@ describe.each([
     expect(last.error.code).toBe("upstream_timeout")
     expect(last.error.message).toContain("total_ms")
     expect(await eventually(() => fake().aborted() === 1)).toBe(true)
+  })
+})
+
+describe("a connection that is never accepted", () => {
+  it("times out after connect_ms and falls back", async () => {
+    // A socket that listens but never accepts: once its backlog is full, Linux drops
+    // further SYNs and connect() hangs. (Node always accepts, so python3 holds it.)
+    const holder = spawn("python3", ["-c", [
+      "import socket, time",
+      "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+      "print(s.getsockname()[1], flush=True); time.sleep(60)"
+    ].join("\n")])
+    try {
+      const port = await new Promise<number>((resolve) => holder.stdout.once("data", (d: Buffer) => resolve(Number(d.toString()))))
+      const fillers = Array.from({ length: 4 }, () => connect(port, "127.0.0.1").on("error", () => {}))
+      await new Promise((r) => setTimeout(r, 300))
+      gateway = await startGateway(
+        `
+defaults:
+  timeouts: { connect_ms: 300 }
+  retry: { max_attempts: 1 }
+models:
+  - { id: dead, provider: vllm, base_url: "http://127.0.0.1:${port}/v1" }
+  - { id: b, provider: openai, base_url: "${b.url}/v1" }
+routes:
+  - { id: dead-then-b, targets: [dead, b] }
+`,
+        env
+      )
+      const alone = await chat("dead")
+      expect(alone.status).toBe(504)
+      expect(errorOf(alone.text).message).toContain("connect_ms")
+      const routed = await chat("dead-then-b")
+      expect(routed.status).toBe(200)
+      expect(routed.headers.get("x-quorum-deployment")).toBe("b")
+      for (const socket of fillers) socket.destroy()
+    } finally {
+      holder.kill()
+    }
   })
 })
 

@@ -41,6 +41,27 @@ const headerRecord = (headers: RequestInit["headers"]): Record<string, string> =
  * Buffered answers come back as text, event streams as undici's stream.
  */
 export const makeFetch = (agent: Agent): Fetch => async (input, init) => {
+  try {
+    return await fetchOnce(agent, input, init)
+  } catch (error) {
+    throw init?.signal?.aborted === true ? error : new TransportFailure(error)
+  }
+}
+
+/**
+ * A connection-level failure, carrying undici's error code. The openai SDK reports any
+ * error whose message or cause says "timeout" as its own timeout and drops both, which
+ * would make a connect or idle timeout look like total_ms; neither field says it here.
+ */
+export class TransportFailure extends Error {
+  readonly code: string | undefined
+  constructor(readonly source: unknown) {
+    super("the upstream connection failed")
+    this.code = findCode(source)
+  }
+}
+
+const fetchOnce = async (agent: Agent, input: string | URL | Request, init: RequestInit | undefined): Promise<Response> => {
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
   const res = await request(url, {
     method: (init?.method ?? "GET") as Dispatcher.HttpMethod,
@@ -89,7 +110,8 @@ const findCode = (error: unknown): string | undefined => {
   return undefined
 }
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+const describe = (error: unknown): string =>
+  error instanceof TransportFailure ? describe(error.source) : error instanceof Error ? error.message : String(error)
 
 export interface PostOptions {
   readonly fetch: Fetch
