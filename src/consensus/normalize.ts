@@ -1,0 +1,82 @@
+/**
+ * Reduces a model's answer to what two answers must share to count as the same: a
+ * number, canonical JSON, a multiple-choice letter, a piece of code, a short phrase, or
+ * (for everything else) free text. Only free text is ever compared by character
+ * similarity: on short answers it lies ("100" and "1000" score 0.8 on Dice).
+ */
+export type Normalized =
+  | { readonly kind: "json"; readonly key: string; readonly value: unknown }
+  | { readonly kind: "number"; readonly key: string; readonly value: number }
+  | { readonly kind: "choice"; readonly key: string }
+  | { readonly kind: "code"; readonly key: string }
+  | { readonly kind: "short"; readonly key: string }
+  | { readonly kind: "text"; readonly key: string }
+
+/** Longer than this (in words) an answer is free text, not a short answer. */
+const SHORT_WORDS = 8
+
+const FENCED = /^```[ \t]*([\w+#.-]*)[ \t]*\r?\n([\s\S]*?)\r?\n?```\s*$/
+
+/** The last "answer is X" / "Answer: X" in the text, if any: models explain, then answer. */
+const FINAL_ANSWER = /(?:final answer|answer)\s*(?:is|:|=)\s*[*_`"']*([^\n*_`"']+)/gi
+
+/** Keys sorted at every level, so that key order never splits a vote. */
+export const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
+  }
+  return JSON.stringify(value)
+}
+
+const parseJson = (text: string): { ok: true; value: unknown } | { ok: false } => {
+  const trimmed = text.trim()
+  if (!/^[[{]/.test(trimmed)) return { ok: false }
+  try {
+    return { ok: true, value: JSON.parse(trimmed) }
+  } catch {
+    return { ok: false }
+  }
+}
+
+/** "1,000", "$42", "42.0", "-3.5e2", "12%" → a number; anything else is not one. */
+export const parseNumber = (text: string): number | undefined => {
+  const cleaned = text.trim().replace(/^[$€£]/, "").replace(/%$/, "").replace(/(\d),(?=\d{3}\b)/g, "$1")
+  if (!/^[-+]?(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?$/i.test(cleaned)) return undefined
+  const value = Number(cleaned)
+  return Number.isFinite(value) ? value : undefined
+}
+
+const collapse = (text: string): string => text.replace(/\s+/g, " ").trim()
+
+const normalizeCode = (code: string): string =>
+  code.split(/\r?\n/).map((line) => line.replace(/\s+$/, "")).filter((line) => line.trim() !== "").join("\n")
+
+export const normalize = (answer: string): Normalized => {
+  const text = answer.trim()
+
+  const fenced = FENCED.exec(text)
+  if (fenced !== null) {
+    const json = parseJson(fenced[2]!)
+    if (json.ok) return { kind: "json", key: canonicalJson(json.value), value: json.value }
+    return { kind: "code", key: normalizeCode(fenced[2]!) }
+  }
+
+  const json = parseJson(text)
+  if (json.ok) return { kind: "json", key: canonicalJson(json.value), value: json.value }
+
+  const finals = [...text.matchAll(FINAL_ANSWER)]
+  const candidate = collapse((finals.at(-1)?.[1] ?? text).replace(/[.!?;,]+$/, ""))
+
+  const number = parseNumber(candidate)
+  if (number !== undefined) return { kind: "number", key: String(number), value: number }
+
+  const choice = /^(?:option\s+)?\(?([a-h])\)?[.):]?$/i.exec(candidate)
+  if (choice !== null) return { kind: "choice", key: choice[1]!.toUpperCase() }
+
+  if (candidate.split(" ").length <= SHORT_WORDS) {
+    return { kind: "short", key: candidate.toLowerCase().replace(/^["'“‘]+|["'”’]+$/g, "") }
+  }
+  return { kind: "text", key: collapse(text).toLowerCase() }
+}

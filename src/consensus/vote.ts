@@ -1,0 +1,117 @@
+/**
+ * Grouping equivalent answers, weighted voting, and the rule that lets a fan-out stop
+ * early without changing its outcome.
+ */
+import stringSimilarity from "string-similarity"
+import type { Normalized } from "./normalize"
+
+export interface Ballot {
+  readonly id: string
+  readonly answer: Normalized
+  readonly weight: number
+}
+
+export interface GroupingOptions {
+  /** Numbers a and b agree when |a − b| ≤ max(absolute, relative · max(|a|, |b|)). */
+  readonly absoluteTolerance: number
+  readonly relativeTolerance: number
+  /** Free-text answers agree at this Dice similarity (string-similarity) or above. */
+  readonly textSimilarity: number
+}
+
+export const DEFAULT_GROUPING: GroupingOptions = { absoluteTolerance: 1e-9, relativeTolerance: 1e-6, textSimilarity: 0.85 }
+
+export interface Group {
+  readonly kind: Normalized["kind"]
+  /** The first member's normalized answer: what the group agrees on. */
+  readonly key: string
+  readonly members: ReadonlyArray<string>
+  readonly weight: number
+}
+
+export const equivalent = (a: Normalized, b: Normalized, options: GroupingOptions): boolean => {
+  if (a.kind !== b.kind) return false
+  if (a.kind === "number" && b.kind === "number") {
+    const scale = Math.max(Math.abs(a.value), Math.abs(b.value))
+    return Math.abs(a.value - b.value) <= Math.max(options.absoluteTolerance, options.relativeTolerance * scale)
+  }
+  if (a.kind === "text") return stringSimilarity.compareTwoStrings(a.key, b.key) >= options.textSimilarity
+  return a.key === b.key
+}
+
+/**
+ * Ballots in groups of equivalent answers, heaviest first (ties: the group whose first
+ * member came first). A ballot joins the first group whose first member it matches.
+ */
+export const group = (ballots: ReadonlyArray<Ballot>, options: GroupingOptions = DEFAULT_GROUPING): ReadonlyArray<Group> => {
+  const groups: Array<{ first: Normalized; members: Array<string>; weight: number; order: number }> = []
+  for (const ballot of ballots) {
+    const home = groups.find((g) => equivalent(g.first, ballot.answer, options))
+    if (home === undefined) groups.push({ first: ballot.answer, members: [ballot.id], weight: ballot.weight, order: groups.length })
+    else {
+      home.members.push(ballot.id)
+      home.weight += ballot.weight
+    }
+  }
+  return groups
+    .sort((a, b) => b.weight - a.weight || a.order - b.order)
+    .map((g) => ({ kind: g.first.kind, key: g.first.key, members: g.members, weight: g.weight }))
+}
+
+/** The member whose text is, on average, most similar to the others' (free text's answer). */
+export const medoid = (texts: ReadonlyArray<string>): number => {
+  let best = 0
+  let bestScore = Number.NEGATIVE_INFINITY
+  for (const [i, a] of texts.entries()) {
+    let score = 0
+    for (const [j, b] of texts.entries()) if (i !== j) score += stringSimilarity.compareTwoStrings(a, b)
+    if (score > bestScore) {
+      best = i
+      bestScore = score
+    }
+  }
+  return best
+}
+
+/**
+ * A voter's weight from its accuracy: log-odds, optimal for independent voters
+ * (weighted majority), generalised to `choices` possible answers. A model no better than
+ * chance gets no say.
+ */
+export const reliabilityWeight = (accuracy: number, choices = 2): number => {
+  const p = Math.min(Math.max(accuracy, 1e-6), 1 - 1e-6)
+  return Math.max(0, Math.log(((choices - 1) * p) / (1 - p)))
+}
+
+export interface Decision {
+  readonly winner: Group | undefined
+  /** The winner's share of the weight cast. */
+  readonly agreement: number
+  readonly reached: boolean
+}
+
+export const decide = (groups: ReadonlyArray<Group>, minAgreement: number): Decision => {
+  const cast = groups.reduce((sum, g) => sum + g.weight, 0)
+  const winner = groups[0]
+  const agreement = winner === undefined || cast === 0 ? 0 : winner.weight / cast
+  return { winner, agreement, reached: winner !== undefined && agreement >= minAgreement }
+}
+
+/**
+ * Whether the votes still outstanding (`pending` weight) can no longer change the
+ * outcome: neither which group wins nor whether it reaches `minAgreement`. The lead must
+ * exceed what is pending (a tie could change the winner), and the agreement must clear
+ * the bar even if everything pending goes elsewhere, or miss it even if everything
+ * pending joins the winner.
+ */
+export const settled = (groups: ReadonlyArray<Group>, pending: number, minAgreement: number): boolean => {
+  if (pending <= 0) return true
+  const first = groups[0]
+  if (first === undefined) return false
+  const second = groups[1]?.weight ?? 0
+  if (first.weight - second <= pending) return false
+  const cast = groups.reduce((sum, g) => sum + g.weight, 0)
+  const surelyReached = first.weight / (cast + pending) >= minAgreement
+  const surelyMissed = (first.weight + pending) / (cast + pending) < minAgreement
+  return surelyReached || surelyMissed
+}
