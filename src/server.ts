@@ -5,6 +5,8 @@ import { Layer } from "effect"
 import { createServer } from "node:http"
 import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
 import { Routes } from "./http/routes"
+import { Consensus } from "./consensus/engine"
+import { Evaluators } from "./consensus/evaluators"
 import { Router } from "./routing/router"
 
 export interface Listen {
@@ -17,7 +19,8 @@ export const GatewayLive = (config: ResolvedConfig) =>
     // No span exporter is configured, and the platform's request span costs a URL parse
     // and an attribute per header on every request.
     HttpMiddleware.withTracerDisabledWhen(() => true),
-    Layer.provide(Router.Default),
+    Layer.provide(Consensus.DefaultWithoutDependencies),
+    Layer.provide(Layer.mergeAll(Router.Default, Evaluators.Default)),
     Layer.provide(Layer.succeed(GatewayConfig, config))
   )
 

@@ -9,6 +9,7 @@ import cluster from "node:cluster"
 import { availableParallelism } from "node:os"
 import type { ResolvedConfig } from "./config/gateway-config"
 import { loadConfig } from "./config/load"
+import { BUILTIN_EVALUATORS, loadEvaluators } from "./consensus/registry"
 import { type Listen, ServerLive } from "./server"
 
 const settings = Effect.all({
@@ -82,6 +83,8 @@ const supervise = (count: number) =>
 export const start = (configPath: string | undefined): Effect.Effect<void, unknown, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const config = yield* loadConfig(configPath)
+    // Checked before any worker starts: a broken evaluator must stop start-up, not crash-loop workers.
+    yield* loadEvaluators([BUILTIN_EVALUATORS, ...config.consensus.evaluatorDirs])
     const { host, port, workers } = yield* settings
     const listen = { host, port }
     if (!cluster.isPrimary) return yield* serve(config, listen, Effect.void)
@@ -90,12 +93,17 @@ export const start = (configPath: string | undefined): Effect.Effect<void, unkno
     yield* banner(config, listen, workers)
     return yield* supervise(workers)
   }).pipe(
-    Effect.catchTag("ConfigError", (error) =>
-      Effect.sync(() => {
-        console.error(`quorum: configuration error: ${error.message}`)
-        process.exit(1)
-      }))
+    Effect.catchTags({
+      ConfigError: (error) => stop(`configuration error: ${error.message}`),
+      EvaluatorLoadError: (error) => stop(`evaluator error: ${error.message}`)
+    })
   )
+
+const stop = (message: string) =>
+  Effect.sync(() => {
+    console.error(`quorum: ${message}`)
+    process.exit(1)
+  })
 
 /** `--config path` or `--config=path`. */
 export const configArgument = (argv: ReadonlyArray<string>): string | undefined => {

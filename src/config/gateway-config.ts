@@ -54,6 +54,8 @@ export interface Deployment {
   readonly timeouts: Timeouts
   readonly retry: RetryPolicy
   readonly sim: SimSpec | undefined
+  /** Consensus vote weight (from `weight`, else log-odds of `accuracy`, else 1). */
+  readonly voteWeight: number
 }
 
 export interface RouteTarget {
@@ -67,6 +69,15 @@ export interface Route {
   readonly targets: ReadonlyArray<RouteTarget>
 }
 
+export interface ConsensusSettings {
+  readonly defaultFanout: number
+  readonly maxFanout: number
+  readonly minAgreement: number
+  readonly timeoutMs: number
+  readonly evaluatorTimeoutMs: number
+  readonly evaluatorDirs: ReadonlyArray<string>
+}
+
 export interface ResolvedConfig {
   /** Where the config came from, for the start-up log. */
   readonly source: { readonly kind: "file"; readonly path: string } | { readonly kind: "env" } | { readonly kind: "demo" }
@@ -75,6 +86,7 @@ export interface ResolvedConfig {
   readonly circuit: CircuitPolicy
   readonly deployments: ReadonlyMap<string, Deployment>
   readonly routes: ReadonlyMap<string, Route>
+  readonly consensus: ConsensusSettings
   /** Every provider key in use, so that no error or log can echo one. */
   readonly secrets: ReadonlyArray<string>
 }

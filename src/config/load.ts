@@ -19,6 +19,7 @@ import {
   type Timeouts
 } from "./gateway-config"
 import { firstIssue } from "./paths"
+import { reliabilityWeight } from "../consensus/vote"
 import { PRESETS } from "./presets"
 import { ConfigFile, type ModelFile, type ProviderName, type RetryFile } from "./schema"
 
@@ -110,7 +111,8 @@ export const resolveConfig = (
             answers: model.sim?.answers ?? [`This is a simulated answer from ${model.id}.`],
             tokensPerSecond: model.sim?.tokens_per_second ?? 200
           }
-          : undefined
+          : undefined,
+        voteWeight: model.weight ?? (model.accuracy === undefined ? 1 : reliabilityWeight(model.accuracy))
       })
     }
 
@@ -134,8 +136,22 @@ export const resolveConfig = (
       routes.set(route.id, { id: route.id, strategy: route.strategy ?? "fallback", targets })
     }
 
+    const consensus = file.consensus
+    const maxFanout = consensus?.max_fanout ?? 5
+    const defaultFanout = consensus?.default_fanout ?? Math.min(3, maxFanout)
+    if (defaultFanout > maxFanout) {
+      return yield* fail(`${where}: consensus.default_fanout`, `${defaultFanout} is above consensus.max_fanout (${maxFanout})`)
+    }
     return {
       source,
+      consensus: {
+        defaultFanout,
+        maxFanout,
+        minAgreement: consensus?.min_agreement ?? 0.5,
+        timeoutMs: consensus?.timeout_ms ?? 60_000,
+        evaluatorTimeoutMs: consensus?.evaluator_timeout_ms ?? 2_000,
+        evaluatorDirs: consensus?.evaluator_dirs ?? []
+      },
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
       retry,
       circuit,

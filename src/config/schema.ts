@@ -75,7 +75,10 @@ export const ModelFile = Schema.Struct({
   max_tokens_default: Schema.optional(Schema.Int.pipe(Schema.positive())),
   timeouts: Schema.optional(TimeoutsFile),
   retry: Schema.optional(ModelRetryFile),
-  sim: Schema.optional(SimFile)
+  sim: Schema.optional(SimFile),
+  /** Consensus: a vote weight, or a measured accuracy to derive one (log-odds). */
+  weight: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  accuracy: Schema.optional(Schema.Number.pipe(Schema.between(0, 1)))
 })
 export type ModelFile = typeof ModelFile.Type
 
@@ -91,6 +94,16 @@ export const RouteFile = Schema.Struct({
 })
 export type RouteFile = typeof RouteFile.Type
 
+export const ConsensusFile = Schema.Struct({
+  default_fanout: Schema.optional(Schema.Int.pipe(Schema.between(1, 32))),
+  max_fanout: Schema.optional(Schema.Int.pipe(Schema.between(1, 32))),
+  min_agreement: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  timeout_ms: Schema.optional(PositiveMs),
+  evaluator_timeout_ms: Schema.optional(PositiveMs),
+  /** Folders of evaluator modules, besides the built-in evaluators/. */
+  evaluator_dirs: Schema.optional(Schema.Array(NonEmpty))
+})
+
 export const ConfigFile = Schema.Struct({
   server: Schema.optional(Schema.Struct({
     max_body_bytes: Schema.optional(Schema.Int.pipe(Schema.positive()))
@@ -101,6 +114,7 @@ export const ConfigFile = Schema.Struct({
     circuit: Schema.optional(CircuitFile)
   })),
   models: Schema.Array(ModelFile).pipe(Schema.minItems(1)),
-  routes: Schema.optional(Schema.Array(RouteFile))
+  routes: Schema.optional(Schema.Array(RouteFile)),
+  consensus: Schema.optional(ConsensusFile)
 })
 export type ConfigFile = typeof ConfigFile.Type

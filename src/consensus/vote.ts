@@ -88,13 +88,15 @@ export interface Decision {
   /** The winner's share of the weight cast. */
   readonly agreement: number
   readonly reached: boolean
+  /** All the weight cast. */
+  readonly cast: number
 }
 
 export const decide = (groups: ReadonlyArray<Group>, minAgreement: number): Decision => {
   const cast = groups.reduce((sum, g) => sum + g.weight, 0)
   const winner = groups[0]
   const agreement = winner === undefined || cast === 0 ? 0 : winner.weight / cast
-  return { winner, agreement, reached: winner !== undefined && agreement >= minAgreement }
+  return { winner, agreement, reached: winner !== undefined && agreement >= minAgreement, cast }
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk } from "../protocol/chat-response"
 import type { Router, Routed } from "../routing/router"
 import { errorAnswer, errorResponse } from "./errors"
-import { readChatRequest } from "./read-chat-request"
+import { readChatRequest } from "./read-json-body"
 
 const encoder = new TextEncoder()
 const DONE = encoder.encode("data: [DONE]\n\n")

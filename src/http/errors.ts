@@ -6,6 +6,7 @@ import { HttpServerResponse } from "@effect/platform"
 import { Schema } from "effect"
 import type { ErrorBody } from "../protocol/error-body"
 import type { UpstreamError } from "../providers/upstream-error"
+import type { InvalidConsensusRequest, NoAnswer } from "../consensus/engine"
 import type { AllCoolingDown, UnknownModel } from "../routing/errors"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
@@ -23,7 +24,15 @@ export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNot
   path: Schema.String
 }) {}
 
-export type ClientError = InvalidRequest | PayloadTooLarge | RouteNotFound | UnknownModel | AllCoolingDown | UpstreamError
+export type ClientError =
+  | InvalidRequest
+  | PayloadTooLarge
+  | RouteNotFound
+  | UnknownModel
+  | AllCoolingDown
+  | UpstreamError
+  | InvalidConsensusRequest
+  | NoAnswer
 
 export interface ErrorAnswer {
   readonly status: number
@@ -94,6 +103,10 @@ export const errorAnswer = (error: ClientError): ErrorAnswer => {
       }
     case "UpstreamError":
       return upstreamAnswer(error)
+    case "InvalidConsensusRequest":
+      return { status: 400, body: body(error.message, "invalid_request_error", error.param, "invalid_value") }
+    case "NoAnswer":
+      return { status: 502, body: body(error.message, "upstream_error", null, "no_model_answered") }
   }
 }
 

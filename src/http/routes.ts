@@ -4,6 +4,8 @@ import { GatewayConfig } from "../config/gateway-config"
 import { Router } from "../routing/router"
 import { QuorumApi, ServedApi } from "./api"
 import { makeChatCompletions } from "./chat-completions"
+import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
+import { Consensus } from "../consensus/engine"
 import { errorResponse, RouteNotFound } from "./errors"
 import { HealthLive, ModelsLive } from "./handlers"
 
@@ -14,6 +16,15 @@ const ChatRoute = HttpLayerRouter.use((router) =>
     yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router))
   }))
 
+const ConsensusRoutes = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    const consensus = yield* Consensus
+    const handler = makeConsensusHandler(yield* GatewayConfig, consensus)
+    yield* router.add("POST", "/v1/consensus", handler)
+    yield* router.add("POST", "/consensus", handler)
+    yield* router.add("GET", "/evaluators", makeEvaluatorList(consensus))
+  }))
+
 const openApiDocument = OpenApi.fromApi(QuorumApi)
 const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument)))
 
@@ -21,4 +32,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ChatRoute, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ChatRoute, ConsensusRoutes, OpenApiRoute, NotFound)
