@@ -62,6 +62,11 @@ describe("a wrong config", () => {
     expect(message).toContain("models[0].retry.budget_ms")
   })
 
+  it("keeps the consensus names for the consensus engine", async () => {
+    expect(await failure("models:\n  - { id: consensus, provider: sim }")).toContain("models[0].id")
+    expect(await failure("models:\n  - { id: a, provider: sim }\nconsensus:\n  presets: [{ id: p, models: [a, z] }]")).toContain("consensus.presets[0].models[1]")
+  })
+
   it("names a YAML syntax error with its line", async () => {
     const message = await failure("models:\n  - id: a\n   provider: sim")
     expect(message).toMatch(/^quorum\.yaml: not valid YAML: .*line 3/s)

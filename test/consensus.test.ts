@@ -2,11 +2,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
 import { eventually, type RunningGateway, startGateway } from "./support/gateway"
-import { validateError } from "./support/openai-schemas"
+import { validateChunk, validateCompletion, validateError } from "./support/openai-schemas"
 
 let fake: FakeServer
 let gateway: RunningGateway
@@ -22,7 +23,12 @@ beforeAll(async () => {
     `
 defaults:
   retry: { max_attempts: 1 }
-consensus: { default_fanout: 3, max_fanout: 4, evaluator_dirs: ["${dir}"] }
+consensus:
+  default_fanout: 3
+  max_fanout: 4
+  evaluator_dirs: ["${dir}"]
+  presets:
+    - { id: arithmetic, models: [a, b, c], min_agreement: 0.6 }
 models:
   - { id: a, provider: sim, sim: { latency_ms: 5, answers: ["The answer is 42."] } }
   - { id: b, provider: sim, sim: { latency_ms: 10, answers: ["42"] } }
@@ -168,6 +174,55 @@ describe("consensus", () => {
     const { body } = await consensus({ fanout: 2 })
     expect(body.candidates).toHaveLength(2)
     expect(new Set(body.candidates.map((c: any) => c.model)).size).toBe(2)
+  })
+})
+
+describe("model: consensus in chat completions", () => {
+  const client = () => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "x", maxRetries: 0 })
+
+  it("answers the OpenAI SDK in OpenAI's shape, with the report alongside", async () => {
+    const completion = await client().chat.completions.create({
+      model: "consensus/arithmetic",
+      messages: [{ role: "user", content: "What is 6 times 7?" }]
+    })
+    expect(validateCompletion(completion)).toEqual([])
+    expect(completion.model).toBe("consensus/arithmetic")
+    expect(["The answer is 42.", "42"]).toContain(completion.choices[0]!.message.content)
+    const report = (completion as unknown as { consensus: any }).consensus
+    expect(report).toMatchObject({ reached: true, strategy: "vote" })
+    expect(report.candidates.map((c: any) => c.model).sort()).toEqual(["a", "b", "c"])
+    expect(completion.usage!.total_tokens).toBeGreaterThan(0)
+  })
+
+  it("picks its own models for plain `consensus`", async () => {
+    const completion = await client().chat.completions.create({ model: "consensus", messages: [{ role: "user", content: "Pick" }] })
+    expect(validateCompletion(completion)).toEqual([])
+    expect((completion as unknown as { consensus: any }).consensus.candidates).toHaveLength(3)
+  })
+
+  it("streams the chosen answer once decided", async () => {
+    const stream = await client().chat.completions.create({
+      model: "consensus/arithmetic",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "What is 6 times 7?" }]
+    })
+    const chunks = []
+    for await (const c of stream) chunks.push(c)
+    for (const c of chunks) expect(validateChunk(c)).toEqual([])
+    expect(["The answer is 42.", "42"]).toContain(chunks.map((c) => c.choices[0]?.delta.content ?? "").join(""))
+    expect(chunks.find((c) => c.choices[0]?.finish_reason === "stop")).toHaveProperty("consensus.reached", true)
+    expect(chunks.at(-1)!.usage!.total_tokens).toBeGreaterThan(0)
+  })
+
+  it("answers an unknown preset with a 404 that lists the presets", async () => {
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "consensus/nope", messages: [{ role: "user", content: "x" }] })
+    })
+    expect(response.status).toBe(404)
+    const body = (await response.json()) as any
+    expect(body.error.message).toContain("consensus/arithmetic")
   })
 })
 

@@ -181,6 +181,6 @@ models:
     const response = await fetch(`${gateway.url}/v1/models`)
     const list = (await response.json()) as { data: Array<{ id: string }> }
     expect(validateModelList(list)).toEqual([])
-    expect(list.data.map((m: { id: string }) => m.id)).toEqual(["m"])
+    expect(list.data.map((m: { id: string }) => m.id)).toEqual(["consensus", "m"])
   })
 })

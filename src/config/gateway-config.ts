@@ -4,7 +4,7 @@
  */
 import { Context, type Redacted } from "effect"
 import type { AdapterName } from "./presets"
-import type { ProviderName } from "./schema"
+import type { PresetFile, ProviderName } from "./schema"
 
 export interface Timeouts {
   /** TCP (and TLS) connection set-up. */
@@ -76,6 +76,8 @@ export interface ConsensusSettings {
   readonly timeoutMs: number
   readonly evaluatorTimeoutMs: number
   readonly evaluatorDirs: ReadonlyArray<string>
+  /** By id; requested as `model: "consensus/<id>"`. */
+  readonly presets: ReadonlyMap<string, PresetFile>
 }
 
 export interface ResolvedConfig {

@@ -21,7 +21,10 @@ import {
 import { firstIssue } from "./paths"
 import { reliabilityWeight } from "../consensus/vote"
 import { PRESETS } from "./presets"
-import { ConfigFile, type ModelFile, type ProviderName, type RetryFile } from "./schema"
+import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile } from "./schema"
+
+/** Model names the consensus engine answers to. */
+export const isConsensusName = (name: string): boolean => name === "consensus" || name.startsWith("consensus/")
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   message: Schema.String
@@ -87,6 +90,9 @@ export const resolveConfig = (
       if (deployments.has(model.id)) {
         return yield* fail(at, `id "${model.id}" is used by another model; ids must be unique`)
       }
+      if (isConsensusName(model.id)) {
+        return yield* fail(`${at}.id`, `"${model.id}" is reserved: "consensus" and "consensus/<preset>" name the consensus engine`)
+      }
       const preset = PRESETS[model.provider]
       const apiKey = yield* findKey(model, preset.keyEnv, at)
       if (apiKey !== undefined) secrets.push(Redacted.value(apiKey))
@@ -119,6 +125,9 @@ export const resolveConfig = (
     const routes = new Map<string, Route>()
     for (const [index, route] of (file.routes ?? []).entries()) {
       const at = `${where}: routes[${index}]`
+      if (isConsensusName(route.id)) {
+        return yield* fail(`${at}.id`, `"${route.id}" is reserved: "consensus" and "consensus/<preset>" name the consensus engine`)
+      }
       if (deployments.has(route.id) || routes.has(route.id)) {
         return yield* fail(`${at}.id`, `"${route.id}" is already the id of a model or route`)
       }
@@ -142,9 +151,21 @@ export const resolveConfig = (
     if (defaultFanout > maxFanout) {
       return yield* fail(`${where}: consensus.default_fanout`, `${defaultFanout} is above consensus.max_fanout (${maxFanout})`)
     }
+    const presets = new Map<string, PresetFile>()
+    for (const [index, preset] of (consensus?.presets ?? []).entries()) {
+      const at = `${where}: consensus.presets[${index}]`
+      if (presets.has(preset.id)) return yield* fail(`${at}.id`, `"${preset.id}" is the id of another preset`)
+      for (const [m, model] of (preset.models ?? []).entries()) {
+        if (!deployments.has(model) && !routes.has(model)) {
+          return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
+        }
+      }
+      presets.set(preset.id, preset)
+    }
     return {
       source,
       consensus: {
+        presets,
         defaultFanout,
         maxFanout,
         minAgreement: consensus?.min_agreement ?? 0.5,

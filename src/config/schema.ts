@@ -94,6 +94,22 @@ export const RouteFile = Schema.Struct({
 })
 export type RouteFile = typeof RouteFile.Type
 
+/** A named consensus set-up, used as `model: "consensus/<id>"`. */
+export const PresetFile = Schema.Struct({
+  id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]+$/, { message: () => "expected letters, digits, '.', '_' or '-'" })),
+  models: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1))),
+  fanout: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  strategy: Schema.optional(Schema.Literal("vote", "similarity", "score")),
+  evaluators: Schema.optional(Schema.Array(Schema.Struct({
+    name: NonEmpty,
+    weight: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+    options: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  }))),
+  min_agreement: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  timeout_ms: Schema.optional(PositiveMs)
+})
+export type PresetFile = typeof PresetFile.Type
+
 export const ConsensusFile = Schema.Struct({
   default_fanout: Schema.optional(Schema.Int.pipe(Schema.between(1, 32))),
   max_fanout: Schema.optional(Schema.Int.pipe(Schema.between(1, 32))),
@@ -101,7 +117,8 @@ export const ConsensusFile = Schema.Struct({
   timeout_ms: Schema.optional(PositiveMs),
   evaluator_timeout_ms: Schema.optional(PositiveMs),
   /** Folders of evaluator modules, besides the built-in evaluators/. */
-  evaluator_dirs: Schema.optional(Schema.Array(NonEmpty))
+  evaluator_dirs: Schema.optional(Schema.Array(NonEmpty)),
+  presets: Schema.optional(Schema.Array(PresetFile))
 })
 
 export const ConfigFile = Schema.Struct({

@@ -9,6 +9,9 @@ import type { ResolvedConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk } from "../protocol/chat-response"
 import type { Router, Routed } from "../routing/router"
+import { isConsensusName } from "../config/load"
+import type { Consensus } from "../consensus/engine"
+import { consensusChat } from "./chat-consensus"
 import { errorAnswer, errorResponse } from "./errors"
 import { readChatRequest } from "./read-json-body"
 
@@ -51,9 +54,10 @@ const streamed = (router: Router, request: ChatCompletionRequest) =>
     })
   })
 
-export const makeChatCompletions = (config: ResolvedConfig, router: Router) =>
+export const makeChatCompletions = (config: ResolvedConfig, router: Router, consensus: Consensus) =>
   Effect.gen(function*() {
     const request = yield* readChatRequest(config.maxBodyBytes)
+    if (isConsensusName(request.model)) return yield* consensusChat(config, consensus, request)
     if (request.stream === true) return yield* streamed(router, request)
     const routed = yield* router.complete(request)
     return HttpServerResponse.unsafeJson(routed.value, { headers: routingHeaders(routed) })

@@ -11,7 +11,8 @@ export const ModelsLive = HttpApiBuilder.group(ServedApi, "models", (handlers) =
     const list = {
       object: "list" as const,
       data: [
-        ...[...config.routes.keys()].map((id) => ({ id, object: "model" as const, created, owned_by: "quorum" })),
+        ...["consensus", ...[...config.consensus.presets.keys()].map((id) => `consensus/${id}`), ...config.routes.keys()]
+          .map((id) => ({ id, object: "model" as const, created, owned_by: "quorum" })),
         ...[...config.deployments.values()].map((d) => ({ id: d.id, object: "model" as const, created, owned_by: d.provider }))
       ]
     }

@@ -13,7 +13,7 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([Mode
 
 const ChatRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
-    yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router))
+    yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router, yield* Consensus))
   }))
 
 const ConsensusRoutes = HttpLayerRouter.use((router) =>
