@@ -39,6 +39,9 @@ models:
   - { id: strong, provider: sim, accuracy: 0.95, sim: { latency_ms: 5, answers: ["B"] } }
   - { id: weak1, provider: sim, accuracy: 0.6, sim: { latency_ms: 5, answers: ["C"] } }
   - { id: weak2, provider: sim, accuracy: 0.6, sim: { latency_ms: 5, answers: ["C"] } }
+  - { id: p1, provider: sim, price: { input: 1, output: 1 }, sim: { latency_ms: 5, answers: ["42"] } }
+  - { id: p2, provider: sim, price: { input: 1, output: 1 }, sim: { latency_ms: 5, answers: ["42"] } }
+  - { id: p3, provider: sim, price: { input: 100, output: 100 }, sim: { latency_ms: 5, answers: ["42"] } }
   - { id: j1, ${city("{\"city\": \"Paris\", \"population\": 2100000}").slice(2)}
   - { id: j2, ${city("```json\n{\"population\": 2100000, \"city\": \"Paris\"}\n```").slice(2)}
   - { id: j3, ${city("{\"town\": \"Paris\"}").slice(2)}
@@ -177,6 +180,47 @@ describe("consensus", () => {
   })
 })
 
+describe("a budget", () => {
+  // "What is 6 times 7?" is 8 tokens (+4 for the message, +3 for the reply): 15 prompt tokens.
+  // With max_tokens 10: p1 and p2 cost 25 µ$ each, p3 2,500 µ$.
+  it("shrinks the fan-out to what fits, and says what it skipped", async () => {
+    const { body } = await consensus({ models: ["p1", "p2", "p3"], max_tokens: 10, max_cost_usd: 0.0001, early_stop: false })
+    expect(byModel(body, "p3")).toMatchObject({ status: "skipped" })
+    expect(byModel(body, "p3").error).toContain("does not fit max_cost_usd")
+    expect(body.candidates.filter((c: any) => c.status === "ok")).toHaveLength(2)
+    expect(body.consensus.reached).toBe(true)
+    expect(body.cost_usd).toBeLessThanOrEqual(0.0001)
+  })
+
+  it("routes to the single best model that fits, and says so", async () => {
+    const { body } = await consensus({ models: ["p3", "p1", "p2"], max_tokens: 10, max_cost_usd: 0.00003 })
+    expect(body.fallback).toEqual({ reason: "budget: only one model fits max_cost_usd", mode: "single", model: "p1" })
+    expect(body.candidates.filter((c: any) => c.status === "skipped").map((c: any) => c.model).sort()).toEqual(["p2", "p3"])
+  })
+
+  it("refuses a ceiling below the cheapest model, before any call", async () => {
+    fake.reset()
+    const { body, status } = await consensus({ models: ["p1", "slow"], max_tokens: 10, max_cost_usd: 0.000001 })
+    expect(status).toBe(400)
+    expect(body.error.param).toBe("max_cost_usd")
+    expect(body.error.message).toContain("cheapest")
+    expect(fake.received).toHaveLength(0)
+  })
+
+  it("caps every call at the output it was priced for", async () => {
+    fake.reset()
+    const { body } = await consensus({ models: ["slow", "p1"], max_cost_usd: 0.01 })
+    expect(fake.received[0]!.body.max_tokens).toBe(1024)
+    expect(body.cost_usd).toBeLessThanOrEqual(0.01)
+  })
+
+  it("skips models without a price, whose cost cannot be bounded", async () => {
+    const { body } = await consensus({ models: ["a", "p1", "p2"], max_tokens: 10, max_cost_usd: 0.01 })
+    expect(byModel(body, "a")).toMatchObject({ status: "skipped" })
+    expect(byModel(body, "a").error).toContain("no price")
+  })
+})
+
 describe("model: consensus in chat completions", () => {
   const client = () => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "x", maxRetries: 0 })
 
@@ -232,7 +276,6 @@ describe("a bad consensus request", () => {
     [{ fanout: 9 }, "fanout", "At most 4"],
     [{ models: ["a", "b"], evaluators: [{ name: "vibes" }] }, "evaluators[0].name", "vibes"],
     [{ models: ["a", "slow"], response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "objekt" } } } }, "response_format.json_schema.schema", "Invalid JSON schema"],
-    [{ models: ["a", "slow"], max_cost_usd: 0.01 }, "max_cost_usd", "not supported yet"],
     [{ models: ["a", "slow"], prompt: undefined }, "messages", "messages"],
     [{ models: ["a", "slow"], strategy: "astrology" }, "strategy", "astrology"]
   ])("%j is a 400 naming %s, before any upstream call", async (extra, param, text) => {

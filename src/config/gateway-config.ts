@@ -75,6 +75,7 @@ export interface ConsensusSettings {
   readonly minAgreement: number
   readonly timeoutMs: number
   readonly evaluatorTimeoutMs: number
+  readonly defaultOutputTokens: number
   readonly evaluatorDirs: ReadonlyArray<string>
   /** By id; requested as `model: "consensus/<id>"`. */
   readonly presets: ReadonlyMap<string, PresetFile>

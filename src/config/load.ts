@@ -171,6 +171,7 @@ export const resolveConfig = (
         minAgreement: consensus?.min_agreement ?? 0.5,
         timeoutMs: consensus?.timeout_ms ?? 60_000,
         evaluatorTimeoutMs: consensus?.evaluator_timeout_ms ?? 2_000,
+        defaultOutputTokens: consensus?.default_output_tokens ?? 1_024,
         evaluatorDirs: consensus?.evaluator_dirs ?? []
       },
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,

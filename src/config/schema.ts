@@ -116,6 +116,8 @@ export const ConsensusFile = Schema.Struct({
   min_agreement: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   timeout_ms: Schema.optional(PositiveMs),
   evaluator_timeout_ms: Schema.optional(PositiveMs),
+  /** Output tokens assumed per call when pricing a fan-out whose request sets no max_tokens. */
+  default_output_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
   /** Folders of evaluator modules, besides the built-in evaluators/. */
   evaluator_dirs: Schema.optional(Schema.Array(NonEmpty)),
   presets: Schema.optional(Schema.Array(PresetFile))

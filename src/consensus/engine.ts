@@ -16,6 +16,7 @@ import type { Candidate, Evaluator } from "./evaluator"
 import { Evaluators } from "./evaluators"
 import { normalize, type Normalized } from "./normalize"
 import type { CandidateReport, ConsensusReport, ConsensusRequest } from "./request"
+import { estimateMicroUsd, fitBudget, priceOf, promptTokens } from "./budget"
 import { type Ballot, decide, group, settled } from "./vote"
 
 export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensusRequest>()("InvalidConsensusRequest", {
@@ -78,13 +79,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     const settings: ConsensusSettings = config.consensus
     const weightOf = (model: string) => config.deployments.get(model)?.voteWeight ?? 1
 
-    const plan = (request: ConsensusRequest) =>
+    const plan = (request: ConsensusRequest, sampling: Record<string, unknown>) =>
       Effect.gen(function*() {
         if ((request.messages === undefined) === (request.prompt === undefined)) {
           return yield* invalid("messages", "Give either `messages` or `prompt`")
-        }
-        if (request.max_cost_usd !== undefined) {
-          return yield* invalid("max_cost_usd", "`max_cost_usd` is not supported yet: consensus budgets arrive with spend tracking")
         }
         if (request.models !== undefined && request.fanout !== undefined) {
           return yield* invalid("fanout", "Give either `models` or `fanout`")
@@ -119,19 +117,40 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           if (compiled._tag === "Left") return yield* invalid("response_format.json_schema.schema", `Invalid JSON schema: ${compiled.left}`)
         }
         const messages: ReadonlyArray<Message> = request.messages ?? [{ role: "user", content: request.prompt! }]
-        return { models, evaluators, messages, jsonMode }
+        if (request.max_cost_usd === undefined) return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined }
+
+        const requested = sampling.max_completion_tokens ?? sampling.max_tokens
+        const output = typeof requested === "number" ? requested : settings.defaultOutputTokens
+        const prompt = promptTokens(messages)
+        const ceiling = Math.floor(request.max_cost_usd * 1e6)
+        const fit = fitBudget(models, weightOf, (m) => {
+          const price = priceOf(config, m)
+          return price === undefined ? undefined : estimateMicroUsd(price, prompt, output)
+        }, ceiling)
+        if (fit.kept.length === 0) {
+          return yield* invalid(
+            "max_cost_usd",
+            fit.cheapestMicroUsd === undefined
+              ? "No model of this request has a configured price, so none can be kept within max_cost_usd"
+              : `max_cost_usd ($${request.max_cost_usd}) is below the cheapest model's estimated cost ($${(fit.cheapestMicroUsd / 1e6).toFixed(6)} for ${prompt} prompt and ${output} output tokens)`
+          )
+        }
+        // Each call is capped at the output it was priced for, so the estimate is a bound.
+        return { models: fit.kept, skipped: fit.skipped, evaluators, messages, jsonMode, outputCap: typeof requested === "number" ? undefined : output }
       })
 
     const run = (request: ConsensusRequest, sampling: Record<string, unknown>): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoAnswer> =>
       Effect.gen(function*() {
         const startedAt = Date.now()
-        const { evaluators, jsonMode, messages, models } = yield* plan(request)
+        const { evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling)
+        const budgetLimited = skipped.length > 0
         const minAgreement = request.min_agreement ?? settings.minAgreement
         const timeoutMs = request.timeout_ms ?? settings.timeoutMs
         const earlyStop = request.early_stop ?? true
         const strategy = request.strategy
         const chat = (model: string): ChatCompletionRequest => ({
           ...sampling,
+          ...(outputCap === undefined ? {} : { max_tokens: outputCap }),
           model,
           messages,
           ...(request.response_format === undefined ? {} : { response_format: request.response_format }),
@@ -253,7 +272,11 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           answerIndex = best(scored)
           supporting = [models[answerIndex]!]
           fallback = {
-            reason: eligible.length === 0 ? "no answer passed the gate evaluators" : "only one model gave a usable answer",
+            reason: eligible.length === 0
+              ? "no answer passed the gate evaluators"
+              : budgetLimited && models.length === 1
+              ? "budget: only one model fits max_cost_usd"
+              : "only one model gave a usable answer",
             mode: "single",
             model: models[answerIndex]!
           }
@@ -273,7 +296,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const agreement = eligible.length < 2 ? (eligible.length === 1 ? 1 : 0) : home === undefined ? 0 : home.weight / decision.cast
         const parsed = jsonMode ? parseJsonAnswer(content) : undefined
 
-        const report: Array<CandidateReport> = arrivals.map((a, i) => ({
+        const report: Array<CandidateReport> = [...arrivals.map((a, i) => ({
           model: models[i]!,
           status: a!.status,
           ...(a!.content === undefined ? {} : { content: a!.content }),
@@ -283,7 +306,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           ...(a!.usage === undefined ? {} : { usage: a!.usage }),
           ...(a!.costMicroUsd === undefined ? {} : { cost_usd: a!.costMicroUsd / 1e6 }),
           ...(a!.error === undefined ? {} : { error: a!.error })
-        }))
+        })), ...skipped.map((s): CandidateReport => ({ model: s.model, status: "skipped", scores: {}, error: `skipped: ${s.reason}` }))]
         const totalMicro = arrivals.reduce((sum, a) => sum + (a!.costMicroUsd ?? 0), 0)
         const usage = arrivals.reduce(
           (sum, a) => usageOf(sum.prompt_tokens + (a!.usage?.prompt_tokens ?? 0), sum.completion_tokens + (a!.usage?.completion_tokens ?? 0)),
