@@ -19,8 +19,7 @@ export const GatewayLive = (config: ResolvedConfig) =>
     // No span exporter is configured, and the platform's request span costs a URL parse
     // and an attribute per header on every request.
     HttpMiddleware.withTracerDisabledWhen(() => true),
-    Layer.provide(Consensus.DefaultWithoutDependencies),
-    Layer.provide(Layer.mergeAll(Router.Default, Evaluators.Default)),
+    Layer.provide(Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default))),
     Layer.provide(Layer.succeed(GatewayConfig, config))
   )
 

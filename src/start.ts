@@ -9,6 +9,7 @@ import cluster from "node:cluster"
 import { availableParallelism } from "node:os"
 import type { ResolvedConfig } from "./config/gateway-config"
 import { loadConfig } from "./config/load"
+import { checkDeclaredNames } from "./consensus/evaluators"
 import { BUILTIN_EVALUATORS, loadEvaluators } from "./consensus/registry"
 import { type Listen, ServerLive } from "./server"
 
@@ -84,7 +85,8 @@ export const start = (configPath: string | undefined): Effect.Effect<void, unkno
   Effect.gen(function*() {
     const config = yield* loadConfig(configPath)
     // Checked before any worker starts: a broken evaluator must stop start-up, not crash-loop workers.
-    yield* loadEvaluators([BUILTIN_EVALUATORS, ...config.consensus.evaluatorDirs])
+    const modules = yield* loadEvaluators([BUILTIN_EVALUATORS, ...config.consensus.evaluatorDirs])
+    yield* checkDeclaredNames(modules, config.consensus.declaredEvaluators)
     const { host, port, workers } = yield* settings
     const listen = { host, port }
     if (!cluster.isPrimary) return yield* serve(config, listen, Effect.void)

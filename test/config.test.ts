@@ -67,6 +67,12 @@ describe("a wrong config", () => {
     expect(await failure("models:\n  - { id: a, provider: sim }\nconsensus:\n  presets: [{ id: p, models: [a, z] }]")).toContain("consensus.presets[0].models[1]")
   })
 
+  it("names a declared evaluator's bad pattern or unknown model", async () => {
+    const base = "models:\n  - { id: a, provider: sim }\nconsensus:\n  evaluators:\n"
+    expect(await failure(`${base}    - { name: r, type: regex, pattern: "(" }`)).toContain("consensus.evaluators[0].pattern")
+    expect(await failure(`${base}    - { name: j, type: llm_judge, model: z, instructions: x }`)).toContain("consensus.evaluators[0].model")
+  })
+
   it("names a YAML syntax error with its line", async () => {
     const message = await failure("models:\n  - id: a\n   provider: sim")
     expect(message).toMatch(/^quorum\.yaml: not valid YAML: .*line 3/s)

@@ -4,7 +4,7 @@
  */
 import { Context, type Redacted } from "effect"
 import type { AdapterName } from "./presets"
-import type { PresetFile, ProviderName } from "./schema"
+import type { DeclaredEvaluatorFile, PresetFile, ProviderName } from "./schema"
 
 export interface Timeouts {
   /** TCP (and TLS) connection set-up. */
@@ -79,6 +79,7 @@ export interface ConsensusSettings {
   readonly evaluatorDirs: ReadonlyArray<string>
   /** By id; requested as `model: "consensus/<id>"`. */
   readonly presets: ReadonlyMap<string, PresetFile>
+  readonly declaredEvaluators: ReadonlyArray<DeclaredEvaluatorFile>
 }
 
 export interface ResolvedConfig {

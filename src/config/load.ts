@@ -162,10 +162,23 @@ export const resolveConfig = (
       }
       presets.set(preset.id, preset)
     }
+    for (const [index, declared] of (consensus?.evaluators ?? []).entries()) {
+      const at = `${where}: consensus.evaluators[${index}]`
+      if (declared.type === "regex") {
+        try {
+          new RegExp(declared.pattern, declared.flags)
+        } catch (error) {
+          return yield* fail(`${at}.pattern`, `not a valid regular expression (${(error as Error).message})`)
+        }
+      } else if (!deployments.has(declared.model) && !routes.has(declared.model)) {
+        return yield* fail(`${at}.model`, `"${declared.model}" is not a model or route id`)
+      }
+    }
     return {
       source,
       consensus: {
         presets,
+        declaredEvaluators: consensus?.evaluators ?? [],
         defaultFanout,
         maxFanout,
         minAgreement: consensus?.min_agreement ?? 0.5,

@@ -110,6 +110,29 @@ export const PresetFile = Schema.Struct({
 })
 export type PresetFile = typeof PresetFile.Type
 
+/** Evaluators declared in config, without code. */
+export const DeclaredEvaluatorFile = Schema.Union(
+  Schema.Struct({
+    name: NonEmpty,
+    type: Schema.Literal("regex"),
+    pattern: NonEmpty,
+    flags: Schema.optional(Schema.String.pipe(Schema.pattern(/^[dimsuy]*$/, { message: () => "expected regex flags among d, i, m, s, u, y" }))),
+    gate: Schema.optional(Schema.Boolean),
+    description: Schema.optional(Schema.String)
+  }),
+  Schema.Struct({
+    name: NonEmpty,
+    type: Schema.Literal("llm_judge"),
+    /** The model or route that grades. */
+    model: NonEmpty,
+    /** What to grade the answers on. */
+    instructions: NonEmpty,
+    gate: Schema.optional(Schema.Boolean),
+    description: Schema.optional(Schema.String)
+  })
+)
+export type DeclaredEvaluatorFile = typeof DeclaredEvaluatorFile.Type
+
 export const ConsensusFile = Schema.Struct({
   default_fanout: Schema.optional(Schema.Int.pipe(Schema.between(1, 32))),
   max_fanout: Schema.optional(Schema.Int.pipe(Schema.between(1, 32))),
@@ -120,7 +143,8 @@ export const ConsensusFile = Schema.Struct({
   default_output_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
   /** Folders of evaluator modules, besides the built-in evaluators/. */
   evaluator_dirs: Schema.optional(Schema.Array(NonEmpty)),
-  presets: Schema.optional(Schema.Array(PresetFile))
+  presets: Schema.optional(Schema.Array(PresetFile)),
+  evaluators: Schema.optional(Schema.Array(DeclaredEvaluatorFile))
 })
 
 export const ConfigFile = Schema.Struct({

@@ -46,7 +46,7 @@ const describeError = (error: RouteError): string =>
 /** Runs an evaluator under a timeout; a failure is a value, never the request's failure. */
 const runEvaluator = (evaluator: Evaluator, candidates: ReadonlyArray<Candidate>, request: ChatCompletionRequest, options: Record<string, unknown>, timeoutMs: number) =>
   Effect.tryPromise({
-    try: async () => await evaluator.evaluate({ request, candidates, options }),
+    try: async (signal) => await evaluator.evaluate({ request, candidates, options, signal }),
     catch: (error) => (error instanceof Error ? error.message : String(error))
   }).pipe(
     Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `timed out after ${timeoutMs} ms` }),
@@ -334,6 +334,5 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
       }).pipe(Effect.scoped)
 
     return { run, evaluators: registry }
-  }),
-  dependencies: [Evaluators.Default]
+  })
 }) {}

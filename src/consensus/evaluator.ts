@@ -19,6 +19,8 @@ export interface EvaluationInput {
   readonly candidates: ReadonlyArray<Candidate>
   /** The request's `options` for this evaluator (`evaluators: [{name, options}]`). */
   readonly options: Readonly<Record<string, unknown>>
+  /** Aborted when the evaluator's time is up: stop any work (a model call) then. */
+  readonly signal?: AbortSignal
 }
 
 export interface Evaluator {
