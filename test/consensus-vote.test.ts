@@ -1,5 +1,7 @@
 /** The consensus decision core: normalizing answers, grouping them, voting, stopping early. */
+import stringSimilarity from "string-similarity"
 import { describe, expect, it } from "vitest"
+import { dice } from "../src/consensus/similarity"
 import { canonicalJson, normalize, parseNumber } from "../src/consensus/normalize"
 import { type Ballot, decide, DEFAULT_GROUPING, equivalent, group, medoid, reliabilityWeight, settled } from "../src/consensus/vote"
 
@@ -40,6 +42,21 @@ describe("normalize", () => {
 
   it("writes canonical JSON whatever the key order", () => {
     expect(canonicalJson({ b: [2, { z: 1, y: null }], a: "x" })).toBe(canonicalJson({ a: "x", b: [2, { y: null, z: 1 }] }))
+  })
+})
+
+describe("similarity", () => {
+  it("is string-similarity's compareTwoStrings, from cached profiles", () => {
+    let seed = 3
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const alphabet = "ab c\tdeAB\n"
+    const text = () => Array.from({ length: Math.floor(random() * 40) }, () => alphabet[Math.floor(random() * alphabet.length)]).join("")
+    for (let i = 0; i < 2000; i++) {
+      const a = text()
+      const b = random() < 0.2 ? a : text()
+      expect(dice(a, b)).toBeCloseTo(stringSimilarity.compareTwoStrings(a, b), 12)
+    }
+    expect(dice("100", "1000")).toBe(0.8)
   })
 })
 

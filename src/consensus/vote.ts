@@ -2,8 +2,8 @@
  * Grouping equivalent answers, weighted voting, and the rule that lets a fan-out stop
  * early without changing its outcome.
  */
-import stringSimilarity from "string-similarity"
 import type { Normalized } from "./normalize"
+import { dice } from "./similarity"
 
 export interface Ballot {
   readonly id: string
@@ -15,7 +15,7 @@ export interface GroupingOptions {
   /** Numbers a and b agree when |a − b| ≤ max(absolute, relative · max(|a|, |b|)). */
   readonly absoluteTolerance: number
   readonly relativeTolerance: number
-  /** Free-text answers agree at this Dice similarity (string-similarity) or above. */
+  /** Free-text answers agree at this Dice similarity (string-similarity's) or above. */
   readonly textSimilarity: number
 }
 
@@ -35,7 +35,7 @@ export const equivalent = (a: Normalized, b: Normalized, options: GroupingOption
     const scale = Math.max(Math.abs(a.value), Math.abs(b.value))
     return Math.abs(a.value - b.value) <= Math.max(options.absoluteTolerance, options.relativeTolerance * scale)
   }
-  if (a.kind === "text") return stringSimilarity.compareTwoStrings(a.key, b.key) >= options.textSimilarity
+  if (a.kind === "text") return dice(a.key, b.key) >= options.textSimilarity
   return a.key === b.key
 }
 
@@ -64,7 +64,7 @@ export const medoid = (texts: ReadonlyArray<string>): number => {
   let bestScore = Number.NEGATIVE_INFINITY
   for (const [i, a] of texts.entries()) {
     let score = 0
-    for (const [j, b] of texts.entries()) if (i !== j) score += stringSimilarity.compareTwoStrings(a, b)
+    for (const [j, b] of texts.entries()) if (i !== j) score += dice(a, b)
     if (score > bestScore) {
       best = i
       bestScore = score
