@@ -38,6 +38,9 @@ interface Arrival {
   scores: Record<string, number>
 }
 
+/** Milliseconds to a tenth. */
+const round = (ms: number): number => Math.round(ms * 10) / 10
+
 const invalid = (param: string | null, message: string) => new InvalidConsensusRequest({ message, param })
 
 const describeError = (error: RouteError): string =>
@@ -141,7 +144,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
 
     const run = (request: ConsensusRequest, sampling: Record<string, unknown>): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoAnswer> =>
       Effect.gen(function*() {
-        const startedAt = Date.now()
+        const startedAt = performance.now()
         const { evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling)
         const budgetLimited = skipped.length > 0
         const minAgreement = request.min_agreement ?? settings.minAgreement
@@ -172,7 +175,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const fibers = yield* Effect.forEach(models, (model, i) =>
           Effect.fork(
             Effect.gen(function*() {
-              const t0 = Date.now()
+              const t0 = performance.now()
               const exit = yield* Effect.exit(router.complete(chat(model)).pipe(
                 Effect.map((routed) => {
                   const usage = routed.value.usage
@@ -183,7 +186,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
                   return { content: routed.value.choices[0]?.message.content ?? null, usage, micro }
                 })
               ))
-              yield* Queue.offer(queue, [i, exit, Date.now() - t0] as const)
+              yield* Queue.offer(queue, [i, exit, round(performance.now() - t0)] as const)
             })
           ))
 
@@ -191,7 +194,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         let earlyStopped = false
         const deadline = startedAt + timeoutMs
         while (received < models.length) {
-          const next = yield* Queue.take(queue).pipe(Effect.timeout(Math.max(0, deadline - Date.now())), Effect.option)
+          const next = yield* Queue.take(queue).pipe(Effect.timeout(Math.max(0, deadline - performance.now())), Effect.option)
           if (Option.isNone(next)) break
           received++
           const [i, exit, latencyMs] = next.value
@@ -329,7 +332,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           fallback,
           usage,
           cost_usd: totalMicro / 1e6,
-          latency_ms: Date.now() - startedAt
+          latency_ms: round(performance.now() - startedAt)
         }
       }).pipe(Effect.scoped)
 

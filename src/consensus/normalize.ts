@@ -53,7 +53,20 @@ const collapse = (text: string): string => text.replace(/\s+/g, " ").trim()
 const normalizeCode = (code: string): string =>
   code.split(/\r?\n/).map((line) => line.replace(/\s+$/, "")).filter((line) => line.trim() !== "").join("\n")
 
+// Each evaluator and the grouping normalize the same answers of a request again.
+const cache = new Map<string, Normalized>()
+const MAX_CACHED = 1_024
+
 export const normalize = (answer: string): Normalized => {
+  const cached = cache.get(answer)
+  if (cached !== undefined) return cached
+  const normalized = normalizeUncached(answer)
+  if (cache.size >= MAX_CACHED) cache.clear()
+  cache.set(answer, normalized)
+  return normalized
+}
+
+const normalizeUncached = (answer: string): Normalized => {
   const text = answer.trim()
 
   const fenced = FENCED.exec(text)
