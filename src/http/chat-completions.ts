@@ -14,10 +14,8 @@ import type { Consensus } from "../consensus/engine"
 import { consensusChat } from "./chat-consensus"
 import { errorAnswer, errorResponse } from "./errors"
 import { readChatRequest } from "./read-json-body"
+import { DONE, sse, SSE_HEADERS } from "./sse"
 
-const encoder = new TextEncoder()
-const DONE = encoder.encode("data: [DONE]\n\n")
-const sse = (data: unknown): Uint8Array => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)
 
 const routingHeaders = (routed: Routed<unknown>) => ({
   "x-quorum-deployment": routed.deployment.id,
@@ -50,7 +48,7 @@ const streamed = (router: Router, request: ChatCompletionRequest) =>
     )
     return HttpServerResponse.stream(body, {
       contentType: "text/event-stream",
-      headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...routingHeaders(routed) }
+      headers: { ...SSE_HEADERS, ...routingHeaders(routed) }
     })
   })
 

@@ -12,9 +12,8 @@ import type { ConsensusReport, ConsensusRequest } from "../consensus/request"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import { chunk, usageChunk } from "../providers/build"
 import { UnknownModel } from "../routing/errors"
+import { DONE, sse, SSE_HEADERS } from "./sse"
 
-const encoder = new TextEncoder()
-const sse = (data: unknown): Uint8Array => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)
 
 /** The report minus what the completion already says. */
 const reportField = (report: ConsensusReport) => ({
@@ -64,7 +63,7 @@ export const consensusChat = (config: ResolvedConfig, consensus: Consensus, requ
       ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
     ]
     return HttpServerResponse.stream(
-      Stream.fromIterable(chunks).pipe(Stream.map(sse), Stream.concat(Stream.succeed(encoder.encode("data: [DONE]\n\n")))),
-      { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-quorum-deployment": "consensus" } }
+      Stream.fromIterable(chunks).pipe(Stream.map(sse), Stream.concat(Stream.succeed(DONE))),
+      { contentType: "text/event-stream", headers: { ...SSE_HEADERS, "x-quorum-deployment": "consensus" } }
     )
   })
