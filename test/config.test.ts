@@ -104,7 +104,9 @@ routes:
     expect(fast.baseUrl).toBe("https://api.openai.com/v1")
     expect(Redacted.value(fast.apiKey!)).toBe("sk-abc-123456")
     expect(fast.upstreamModel).toBe("gpt-4o-mini")
-    expect(fast.price).toEqual({ input: 0.15, output: 0.6 })
+    // From the catalog: $0.15 / $0.60 / $0.075 cached per 1M tokens, in picodollars per token.
+    expect(fast.price).toEqual({ tiers: [{ aboveInputTokens: 0, input: 150_000, output: 600_000, cachedInput: 75_000 }], source: "catalog 2025-11-01" })
+    expect(fast.maxOutputTokens).toBe(16_384)
     expect(fast.timeouts.connectMs).toBe(1000)
     const local = config.deployments.get("local")!
     expect(local.baseUrl).toBe("http://127.0.0.1:8000/v1")

@@ -3,6 +3,7 @@
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
 import { Context, type Redacted } from "effect"
+import type { ModelPrice } from "../spend/price"
 import type { AdapterName } from "./presets"
 import type { DeclaredEvaluatorFile, PresetFile, ProviderName } from "./schema"
 
@@ -47,8 +48,10 @@ export interface Deployment {
   readonly upstreamModel: string
   readonly baseUrl: string | undefined
   readonly apiKey: Redacted.Redacted<string> | undefined
-  /** USD per 1M tokens. */
-  readonly price: { readonly input: number; readonly output: number } | undefined
+  /** From config, else the catalog; undefined when neither knows the model. */
+  readonly price: ModelPrice | undefined
+  /** The model's output ceiling, when known: the worst case a budget reserves without max_tokens. */
+  readonly maxOutputTokens: number | undefined
   /** Providers that require max_tokens (Anthropic) get this when the caller set none. */
   readonly maxTokensDefault: number
   readonly timeouts: Timeouts

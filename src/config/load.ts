@@ -21,6 +21,8 @@ import {
 import { firstIssue } from "./paths"
 import { reliabilityWeight } from "../consensus/vote"
 import { PRESETS } from "./presets"
+import { catalogEntry, catalogPrice } from "../spend/catalog"
+import { modelPrice } from "../spend/price"
 import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile } from "./schema"
 
 /** Model names the consensus engine answers to. */
@@ -99,14 +101,16 @@ export const resolveConfig = (
       if (model.sim !== undefined && model.provider !== "sim") {
         return yield* fail(`${at}.sim`, `only models with provider "sim" take sim settings`)
       }
+      const upstreamModel = model.model ?? model.id
       deployments.set(model.id, {
         id: model.id,
         provider: model.provider,
         adapter: preset.adapter,
-        upstreamModel: model.model ?? model.id,
+        upstreamModel,
         baseUrl: (model.base_url ?? preset.baseUrl)?.replace(/\/+$/, ""),
         apiKey,
-        price: model.price ?? presetPrice(model.provider, model.model ?? model.id),
+        price: model.price === undefined ? catalogPrice(model.provider, upstreamModel) : modelPrice(model.price, "config"),
+        maxOutputTokens: model.max_output_tokens ?? catalogEntry(model.provider, upstreamModel)?.max_output_tokens,
         maxTokensDefault: model.max_tokens_default ?? 4096,
         timeouts: mergeTimeouts(timeouts, model.timeouts),
         retry: mergeRetry(retry, model.retry),
@@ -196,11 +200,6 @@ export const resolveConfig = (
     }
   })
 
-const presetPrice = (provider: ProviderName, model: string) => {
-  const known = PRESETS[provider].models.find((m) => m.id === model)
-  return known === undefined ? undefined : { input: known.input, output: known.output }
-}
-
 /**
  * A key named by `api_key_env` must be set. The provider's usual variable is required
  * only for its public endpoint: a custom `base_url` (vLLM, a proxy) may need no key.
@@ -233,7 +232,7 @@ const fromEnvironment = Effect.gen(function*() {
   for (const [provider, preset] of Object.entries(PRESETS) as Array<[ProviderName, typeof PRESETS[ProviderName]]>) {
     for (const name of preset.keyEnv) {
       if (Option.isSome(yield* readKey(name))) {
-        for (const m of preset.models) models.push({ id: m.id, provider, api_key_env: name })
+        for (const id of preset.models) models.push({ id, provider, api_key_env: name })
         break
       }
     }

@@ -2,8 +2,7 @@
  * What Quorum knows about each provider without being told: which adapter speaks its
  * API, its public base URL, the environment variable its key is usually in, and the
  * models registered when only that key is present.
- *
- * Prices are public list prices in USD per 1M tokens, taken 2025-11-01; config overrides them.
+ * Prices come from the catalog (src/spend/catalog.ts); config overrides them.
  */
 import type { ProviderName } from "./schema"
 
@@ -13,7 +12,7 @@ export interface ProviderPreset {
   readonly adapter: AdapterName
   readonly baseUrl: string | undefined
   readonly keyEnv: ReadonlyArray<string>
-  readonly models: ReadonlyArray<{ readonly id: string; readonly input: number; readonly output: number }>
+  readonly models: ReadonlyArray<string>
 }
 
 export const PRESETS: Record<ProviderName, ProviderPreset> = {
@@ -22,10 +21,10 @@ export const PRESETS: Record<ProviderName, ProviderPreset> = {
     baseUrl: "https://api.openai.com/v1",
     keyEnv: ["OPENAI_API_KEY"],
     models: [
-      { id: "gpt-4o", input: 2.5, output: 10 },
-      { id: "gpt-4o-mini", input: 0.15, output: 0.6 },
-      { id: "gpt-4.1", input: 2, output: 8 },
-      { id: "gpt-4.1-mini", input: 0.4, output: 1.6 }
+      "gpt-4o",
+      "gpt-4o-mini",
+      "gpt-4.1",
+      "gpt-4.1-mini"
     ]
   },
   anthropic: {
@@ -33,9 +32,9 @@ export const PRESETS: Record<ProviderName, ProviderPreset> = {
     baseUrl: "https://api.anthropic.com",
     keyEnv: ["ANTHROPIC_API_KEY"],
     models: [
-      { id: "claude-sonnet-4-5", input: 3, output: 15 },
-      { id: "claude-haiku-4-5", input: 1, output: 5 },
-      { id: "claude-opus-4-1", input: 15, output: 75 }
+      "claude-sonnet-4-5",
+      "claude-haiku-4-5",
+      "claude-opus-4-1"
     ]
   },
   gemini: {
@@ -43,9 +42,9 @@ export const PRESETS: Record<ProviderName, ProviderPreset> = {
     baseUrl: "https://generativelanguage.googleapis.com",
     keyEnv: ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
     models: [
-      { id: "gemini-2.5-pro", input: 1.25, output: 10 },
-      { id: "gemini-2.5-flash", input: 0.3, output: 2.5 },
-      { id: "gemini-2.5-flash-lite", input: 0.1, output: 0.4 }
+      "gemini-2.5-pro",
+      "gemini-2.5-flash",
+      "gemini-2.5-flash-lite"
     ]
   },
   deepseek: {
@@ -53,8 +52,8 @@ export const PRESETS: Record<ProviderName, ProviderPreset> = {
     baseUrl: "https://api.deepseek.com/v1",
     keyEnv: ["DEEPSEEK_API_KEY"],
     models: [
-      { id: "deepseek-chat", input: 0.28, output: 0.42 },
-      { id: "deepseek-reasoner", input: 0.28, output: 0.42 }
+      "deepseek-chat",
+      "deepseek-reasoner"
     ]
   },
   qwen: {
@@ -62,9 +61,9 @@ export const PRESETS: Record<ProviderName, ProviderPreset> = {
     baseUrl: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
     keyEnv: ["DASHSCOPE_API_KEY"],
     models: [
-      { id: "qwen-max", input: 1.6, output: 6.4 },
-      { id: "qwen-plus", input: 0.4, output: 1.2 },
-      { id: "qwen-turbo", input: 0.05, output: 0.2 }
+      "qwen-max",
+      "qwen-plus",
+      "qwen-turbo"
     ]
   },
   mistral: {
@@ -72,21 +71,21 @@ export const PRESETS: Record<ProviderName, ProviderPreset> = {
     baseUrl: "https://api.mistral.ai/v1",
     keyEnv: ["MISTRAL_API_KEY"],
     models: [
-      { id: "mistral-large-latest", input: 2, output: 6 },
-      { id: "mistral-small-latest", input: 0.1, output: 0.3 }
+      "mistral-large-latest",
+      "mistral-small-latest"
     ]
   },
   groq: {
     adapter: "openai",
     baseUrl: "https://api.groq.com/openai/v1",
     keyEnv: ["GROQ_API_KEY"],
-    models: [{ id: "llama-3.3-70b-versatile", input: 0.59, output: 0.79 }]
+    models: ["llama-3.3-70b-versatile"]
   },
   together: {
     adapter: "openai",
     baseUrl: "https://api.together.xyz/v1",
     keyEnv: ["TOGETHER_API_KEY"],
-    models: [{ id: "meta-llama/Llama-3.3-70B-Instruct-Turbo", input: 0.88, output: 0.88 }]
+    models: ["meta-llama/Llama-3.3-70B-Instruct-Turbo"]
   },
   openrouter: {
     adapter: "openai",

@@ -24,9 +24,23 @@ export const ProviderName = Schema.Literal(
 )
 export type ProviderName = typeof ProviderName.Type
 
+const Rate = Schema.Number.pipe(Schema.nonNegative(), Schema.lessThanOrEqualTo(100_000))
+
+/** USD per 1M tokens. */
+const RatesFile = Schema.Struct({
+  input: Rate,
+  output: Rate,
+  /** Cache-read input tokens; `input` when not set. */
+  cached_input: Schema.optional(Rate)
+})
+
 export const PriceFile = Schema.Struct({
-  input: Schema.Number.pipe(Schema.nonNegative()),
-  output: Schema.Number.pipe(Schema.nonNegative())
+  ...RatesFile.fields,
+  /** Long-context prices: the whole call is billed at a tier once its prompt passes `above_input_tokens`. */
+  tiers: Schema.optional(Schema.Array(Schema.Struct({
+    ...RatesFile.fields,
+    above_input_tokens: Schema.Int.pipe(Schema.positive())
+  })))
 })
 
 export const TimeoutsFile = Schema.Struct({
@@ -73,6 +87,8 @@ export const ModelFile = Schema.Struct({
   }))),
   price: Schema.optional(PriceFile),
   max_tokens_default: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  /** The most output a call can produce; bounds the budget reserved for a request without max_tokens. */
+  max_output_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
   timeouts: Schema.optional(TimeoutsFile),
   retry: Schema.optional(ModelRetryFile),
   sim: Schema.optional(SimFile),

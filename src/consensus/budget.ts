@@ -8,6 +8,7 @@
 import { countTokens } from "gpt-tokenizer"
 import type { ResolvedConfig } from "../config/gateway-config"
 import { contentText, type Message } from "../protocol/chat-request"
+import { worstCaseMicros } from "../spend/price"
 
 /** OpenAI's chat format adds a few tokens a message; other providers are close to it. */
 const PER_MESSAGE = 4
@@ -15,24 +16,21 @@ const PER_MESSAGE = 4
 export const promptTokens = (messages: ReadonlyArray<Message>): number =>
   messages.reduce((sum, m) => sum + countTokens(contentText(m.content)) + PER_MESSAGE, 3)
 
-type Price = { readonly input: number; readonly output: number }
-
-/** A model's price, or a route's dearest target's; undefined when any is unknown. */
-export const priceOf = (config: ResolvedConfig, model: string): Price | undefined => {
+/**
+ * The most a call to a model (or to any target of a route) can cost, in micro-dollars;
+ * undefined when a target has no price, so its cost cannot be bounded.
+ */
+export const worstCaseOf = (config: ResolvedConfig, model: string, prompt: number, output: number): number | undefined => {
   const route = config.routes.get(model)
   const ids = route === undefined ? [model] : route.targets.map((t) => t.deployment)
-  let worst: Price = { input: 0, output: 0 }
+  let worst = 0
   for (const id of ids) {
     const price = config.deployments.get(id)?.price
     if (price === undefined) return undefined
-    worst = { input: Math.max(worst.input, price.input), output: Math.max(worst.output, price.output) }
+    worst = Math.max(worst, worstCaseMicros(price, prompt, output))
   }
   return worst
 }
-
-/** USD per 1M tokens is micro-dollars per token. */
-export const estimateMicroUsd = (price: Price, prompt: number, output: number): number =>
-  Math.ceil(prompt * price.input + output * price.output)
 
 export interface Fit {
   readonly kept: ReadonlyArray<string>

@@ -16,7 +16,8 @@ import type { Candidate, Evaluator } from "./evaluator"
 import { Evaluators } from "./evaluators"
 import { normalize, type Normalized } from "./normalize"
 import type { CandidateReport, ConsensusReport, ConsensusRequest } from "./request"
-import { estimateMicroUsd, fitBudget, priceOf, promptTokens } from "./budget"
+import { costMicros } from "../spend/price"
+import { fitBudget, promptTokens, worstCaseOf } from "./budget"
 import { type Ballot, decide, group, settled } from "./vote"
 
 export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensusRequest>()("InvalidConsensusRequest", {
@@ -126,10 +127,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const output = typeof requested === "number" ? requested : settings.defaultOutputTokens
         const prompt = promptTokens(messages)
         const ceiling = Math.floor(request.max_cost_usd * 1e6)
-        const fit = fitBudget(models, weightOf, (m) => {
-          const price = priceOf(config, m)
-          return price === undefined ? undefined : estimateMicroUsd(price, prompt, output)
-        }, ceiling)
+        const fit = fitBudget(models, weightOf, (m) => worstCaseOf(config, m, prompt, output), ceiling)
         if (fit.kept.length === 0) {
           return yield* invalid(
             "max_cost_usd",
@@ -180,9 +178,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
                 Effect.map((routed) => {
                   const usage = routed.value.usage
                   const price = routed.deployment.price
-                  const micro = usage === undefined || price === undefined
-                    ? 0
-                    : Math.round(usage.prompt_tokens * price.input + usage.completion_tokens * price.output)
+                  const micro = usage === undefined || price === undefined ? 0 : costMicros(price, usage)
                   return { content: routed.value.choices[0]?.message.content ?? null, usage, micro }
                 })
               ))
