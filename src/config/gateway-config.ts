@@ -3,6 +3,7 @@
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
 import { Context, type Redacted } from "effect"
+import type { DatabaseSetting } from "../spend/db/database"
 import type { ModelPrice } from "../spend/price"
 import type { AdapterName } from "./presets"
 import type { DeclaredEvaluatorFile, PresetFile, ProviderName } from "./schema"
@@ -85,6 +86,20 @@ export interface ConsensusSettings {
   readonly declaredEvaluators: ReadonlyArray<DeclaredEvaluatorFile>
 }
 
+export interface AuthSettings {
+  /** Undefined until start-up knows the address: open on loopback, keys otherwise. */
+  readonly mode: "open" | "keys" | undefined
+  readonly adminKey: Redacted.Redacted<string> | undefined
+  readonly adminKeyEnv: string
+}
+
+export interface SpendSettings {
+  readonly database: DatabaseSetting
+  readonly reservationTtlMs: number
+  readonly flushMs: number
+  readonly defaultOutputTokens: number
+}
+
 export interface ResolvedConfig {
   /** Where the config came from, for the start-up log. */
   readonly source: { readonly kind: "file"; readonly path: string } | { readonly kind: "env" } | { readonly kind: "demo" }
@@ -94,6 +109,8 @@ export interface ResolvedConfig {
   readonly deployments: ReadonlyMap<string, Deployment>
   readonly routes: ReadonlyMap<string, Route>
   readonly consensus: ConsensusSettings
+  readonly auth: AuthSettings
+  readonly spend: SpendSettings
   /** Every provider key in use, so that no error or log can echo one. */
   readonly secrets: ReadonlyArray<string>
 }

@@ -5,6 +5,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { resolve as resolvePath } from "node:path"
 import { parseDocument } from "yaml"
 import { DEMO_FLEET } from "./demo"
 import {
@@ -178,8 +179,31 @@ export const resolveConfig = (
         return yield* fail(`${at}.model`, `"${declared.model}" is not a model or route id`)
       }
     }
+    const auth = file.auth
+    const adminKeyEnv = auth?.admin_key_env ?? "QUORUM_ADMIN_KEY"
+    const adminKey = Option.getOrUndefined(yield* readKey(adminKeyEnv))
+    if (adminKey !== undefined) secrets.push(Redacted.value(adminKey))
+    const spend = file.spend
+    const urlEnv = spend?.database_url_env ?? "QUORUM_DATABASE_URL"
+    const databaseUrl = Option.getOrUndefined(yield* readKey(urlEnv))
+    if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(Redacted.value(databaseUrl))) {
+      return yield* fail(`${where}: spend.database_url_env`, `${urlEnv} must be a postgres:// URL`)
+    }
+    if (databaseUrl !== undefined) secrets.push(Redacted.value(databaseUrl))
+    const dataDir = Option.getOrUndefined(yield* readKey("QUORUM_DATA_DIR"))
+    const longestCall = Math.max(...[...deployments.values()].map((d) => d.timeouts.totalMs))
     return {
       source,
+      auth: { mode: auth?.mode, adminKey, adminKeyEnv },
+      spend: {
+        database: databaseUrl !== undefined
+          ? { kind: "postgres", url: databaseUrl }
+          : { kind: "sqlite", path: resolvePath(dataDir === undefined ? spend?.data_dir ?? "data" : Redacted.value(dataDir), "quorum.db") },
+        // Long enough for any request that is still running: the retry budget plus the longest call.
+        reservationTtlMs: spend?.reservation_ttl_ms ?? retry.budgetMs + longestCall + 60_000,
+        flushMs: spend?.flush_ms ?? 25,
+        defaultOutputTokens: spend?.default_output_tokens ?? 4_096
+      },
       consensus: {
         presets,
         declaredEvaluators: consensus?.evaluators ?? [],

@@ -163,6 +163,28 @@ export const ConsensusFile = Schema.Struct({
   evaluators: Schema.optional(Schema.Array(DeclaredEvaluatorFile))
 })
 
+const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: () => "expected the name of an environment variable" }))
+
+export const AuthFile = Schema.Struct({
+  /** "keys": every request needs a virtual key. "open": keys are optional. Default: open on a loopback address, keys otherwise. */
+  mode: Schema.optional(Schema.Literal("open", "keys")),
+  /** The variable holding the admin API's key (default QUORUM_ADMIN_KEY); without it the admin API is off. */
+  admin_key_env: Schema.optional(EnvName)
+})
+
+export const SpendFile = Schema.Struct({
+  /** The SQLite file's folder (default ./data; QUORUM_DATA_DIR overrides). */
+  data_dir: Schema.optional(NonEmpty),
+  /** The variable holding a postgres:// URL (default QUORUM_DATABASE_URL); when set, PostgreSQL is used instead of SQLite. */
+  database_url_env: Schema.optional(EnvName),
+  /** How long a reservation holds budget if its request never settles (its process died). */
+  reservation_ttl_ms: Schema.optional(PositiveMs),
+  /** How long ledger rows wait to be written together. */
+  flush_ms: Schema.optional(Schema.Int.pipe(Schema.between(1, 10_000))),
+  /** Output tokens assumed for a model whose output ceiling is unknown, when its key has a budget and the request sets no max_tokens (the call is capped there). */
+  default_output_tokens: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+
 export const ConfigFile = Schema.Struct({
   server: Schema.optional(Schema.Struct({
     max_body_bytes: Schema.optional(Schema.Int.pipe(Schema.positive()))
@@ -174,6 +196,8 @@ export const ConfigFile = Schema.Struct({
   })),
   models: Schema.Array(ModelFile).pipe(Schema.minItems(1)),
   routes: Schema.optional(Schema.Array(RouteFile)),
-  consensus: Schema.optional(ConsensusFile)
+  consensus: Schema.optional(ConsensusFile),
+  auth: Schema.optional(AuthFile),
+  spend: Schema.optional(SpendFile)
 })
 export type ConfigFile = typeof ConfigFile.Type

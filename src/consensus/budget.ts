@@ -5,16 +5,8 @@
  * output it was priced for, so the ceiling holds for what is actually spent.
  * Amounts are integer micro-dollars.
  */
-import { countTokens } from "gpt-tokenizer"
 import type { ResolvedConfig } from "../config/gateway-config"
-import { contentText, type Message } from "../protocol/chat-request"
 import { worstCaseMicros } from "../spend/price"
-
-/** OpenAI's chat format adds a few tokens a message; other providers are close to it. */
-const PER_MESSAGE = 4
-
-export const promptTokens = (messages: ReadonlyArray<Message>): number =>
-  messages.reduce((sum, m) => sum + countTokens(contentText(m.content)) + PER_MESSAGE, 3)
 
 /**
  * The most a call to a model (or to any target of a route) can cost, in micro-dollars;

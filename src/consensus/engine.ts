@@ -17,7 +17,8 @@ import { Evaluators } from "./evaluators"
 import { normalize, type Normalized } from "./normalize"
 import type { CandidateReport, ConsensusReport, ConsensusRequest } from "./request"
 import { costMicros } from "../spend/price"
-import { fitBudget, promptTokens, worstCaseOf } from "./budget"
+import { promptTokens } from "../spend/tokens"
+import { fitBudget, worstCaseOf } from "./budget"
 import { type Ballot, decide, group, settled } from "./vote"
 
 export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensusRequest>()("InvalidConsensusRequest", {

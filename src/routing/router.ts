@@ -5,13 +5,14 @@
  * over all of it. Streams fall back only until their first chunk is in hand; after
  * that they are committed to the client and a failure ends them with an error.
  */
-import { Cause, Chunk, Effect, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, ExecutionStrategy, Exit, FiberRef, Option, Scope, Stream } from "effect"
 import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import type { ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
+import { type AttemptRecord, CurrentMeter } from "../spend/meter"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, UnknownModel } from "./errors"
@@ -35,11 +36,17 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const upstreams = yield* Upstreams
     const breakers = yield* CircuitBreakers
 
+    /**
+     * `attempt` records its success in the record it is given (a stream only when it
+     * ends); failures and interruptions are recorded here.
+     */
     const run = <A, R>(
-      model: string,
-      attempt: (client: ProviderClient, deployment: Deployment) => Effect.Effect<A, UpstreamError, R>
+      request: ChatCompletionRequest,
+      attempt: (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined) => Effect.Effect<A, UpstreamError, R>
     ): Effect.Effect<Routed<A>, RouteError, R> =>
       Effect.gen(function*() {
+        const model = request.model
+        const meter = yield* FiberRef.get(CurrentMeter)
         const targets = planTargets(config, model)
         if (targets === undefined) {
           return yield* new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] })
@@ -59,10 +66,13 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
               break
             }
             attempts++
-            const call = attempt(client, deployment)
-            const exit = yield* Effect.exit(
-              admission === "probe" ? Effect.onInterrupt(call, () => Effect.sync(() => breakers.abandoned(id))) : call
-            )
+            const record = meter?.begin(deployment, request)
+            const call = Effect.onInterrupt(attempt(client, deployment, record), () =>
+              Effect.sync(() => {
+                record?.end("cancelled")
+                if (admission === "probe") breakers.abandoned(id)
+              }))
+            const exit = yield* Effect.exit(call)
             if (Exit.isSuccess(exit)) {
               breakers.succeeded(id)
               return { value: exit.value, deployment, attempts }
@@ -70,6 +80,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             const failure = Cause.failureOption(exit.cause)
             if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>) // a defect or an interruption: not ours to retry
             const error = amend(failure.value, { deployment: id })
+            record?.end("error", { error })
             last = error
             // Only failures are logged: the hot path stays quiet. Messages are already redacted.
             yield* Effect.logWarning(`upstream ${id} failed (attempt ${n}, ${error.kind}${error.status === undefined ? "" : ` ${error.status}`}): ${error.message}`)
@@ -95,7 +106,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       client: ProviderClient,
       deployment: Deployment,
       request: ChatCompletionRequest,
-      parent: Scope.Scope
+      parent: Scope.Scope,
+      record: AttemptRecord | undefined
     ) =>
       Effect.gen(function*() {
         const { firstTokenMs, totalMs } = deployment.timeouts
@@ -112,16 +124,24 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
           Stream.catchAll((error) => {
             if (countsAsFailure(error)) breakers.failed(deployment.id, Date.now())
-            return Stream.fail(amend(error, { deployment: deployment.id }))
+            const amended = amend(error, { deployment: deployment.id })
+            record?.end("error", { error: amended })
+            return Stream.fail(amended)
           }),
-          Stream.ensuring(Scope.close(scope, Exit.void))
+          Stream.onEnd(Effect.sync(() => record?.end("ok"))),
+          // Neither ended nor failed: the client left, or the consumer stopped.
+          Stream.ensuring(Effect.zipRight(Effect.sync(() => record?.end("cancelled")), Scope.close(scope, Exit.void)))
         )
-        return Stream.concat(Stream.fromChunk(first.firstChunk), rest)
+        const all = Stream.concat(Stream.fromChunk(first.firstChunk), rest)
+        return record === undefined ? all : Stream.tap(all, (chunk) => Effect.sync(() => record.observe(chunk)))
       })
 
     return {
       complete: (request: ChatCompletionRequest): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
-        run(request.model, (client) => client.complete(request)),
+        run(request, (client, _, record) =>
+          record === undefined
+            ? client.complete(request)
+            : Effect.tap(client.complete(request), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage })))),
 
       /**
        * A stream whose first chunk has arrived. Its upstream call stays open in `scope`
@@ -131,7 +151,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         request: ChatCompletionRequest
       ): Effect.Effect<Routed<Stream.Stream<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
         Effect.flatMap(Effect.scope, (parent) =>
-          run(request.model, (client, deployment) => openStream(client, deployment, request, parent)))
+          run(request, (client, deployment, record) => openStream(client, deployment, request, parent, record)))
     }
   }),
   dependencies: [Upstreams.Default, CircuitBreakers.Default]

@@ -1,0 +1,92 @@
+/**
+ * The spend schema, one migration list for SQLite and PostgreSQL: only types and
+ * statements both understand (BIGINT, DOUBLE PRECISION, TEXT; INSERT … ON CONFLICT).
+ * Times are epoch milliseconds and money is integer micro-dollars; `day` is the UTC
+ * date, stored so that reports group the same way on both databases.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+const initial = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE quorum_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    models TEXT,
+    budget_micros BIGINT,
+    budget_period TEXT NOT NULL,
+    rpm BIGINT,
+    tpm BIGINT,
+    req_level DOUBLE PRECISION,
+    req_at BIGINT,
+    tok_level DOUBLE PRECISION,
+    tok_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    last_used_at BIGINT
+  )`
+  yield* sql`CREATE TABLE quorum_key_spend (
+    key_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    spent_micros BIGINT NOT NULL,
+    PRIMARY KEY (key_id, period)
+  )`
+  yield* sql`CREATE TABLE quorum_reservations (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    amount_micros BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE INDEX quorum_reservations_key ON quorum_reservations (key_id, period)`
+  yield* sql`CREATE TABLE quorum_requests (
+    id TEXT PRIMARY KEY,
+    key_id TEXT,
+    endpoint TEXT NOT NULL,
+    model TEXT,
+    consensus_id TEXT,
+    status BIGINT NOT NULL,
+    error TEXT,
+    stream BIGINT NOT NULL,
+    cancelled BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    prompt_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL,
+    cost_micros BIGINT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    started_at BIGINT NOT NULL,
+    day TEXT NOT NULL
+  )`
+  yield* sql`CREATE INDEX quorum_requests_key_day ON quorum_requests (key_id, day)`
+  yield* sql`CREATE TABLE quorum_attempts (
+    request_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    key_id TEXT,
+    consensus_id TEXT,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    upstream_model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error_kind TEXT,
+    http_status BIGINT,
+    prompt_tokens BIGINT NOT NULL,
+    cached_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL,
+    estimated BIGINT NOT NULL,
+    cost_micros BIGINT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    started_at BIGINT NOT NULL,
+    day TEXT NOT NULL,
+    PRIMARY KEY (request_id, seq)
+  )`
+  yield* sql`CREATE INDEX quorum_attempts_day ON quorum_attempts (day)`
+})
+
+export const migrate = Migrator.make({})({
+  loader: Migrator.fromRecord({ "0001_spend": initial }),
+  table: "quorum_migrations"
+})

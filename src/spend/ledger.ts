@@ -1,0 +1,90 @@
+/**
+ * The ledger's writer. Requests hand it their rows and go on; a fiber writes whatever
+ * has gathered every `flush_ms`, in one transaction per batch, which also settles the
+ * batch's reservations. A row counts as written (`written` in the status) only once its
+ * transaction committed, so a process killed at any moment loses no row it reported as
+ * written, and a batch is in the ledger and settled entirely or not at all.
+ */
+import { Cause, Duration, Effect, Fiber, Queue, Schedule } from "effect"
+import { GatewayConfig } from "../config/gateway-config"
+import { type LedgerEntry, SpendStore } from "./store"
+
+export interface LedgerStatus {
+  /** Rows waiting for their batch. */
+  readonly pending: number
+  /** Requests whose rows this process has committed since it started. */
+  readonly written: number
+  /** Batches that failed and were retried (the database was unreachable or locked). */
+  readonly failed_batches: number
+  /** Rows dropped because the queue was full while the database was down. */
+  readonly dropped: number
+}
+
+/** While the database is down, rows wait in memory up to this many; beyond it they are dropped, with an error logged. */
+const MAX_PENDING = 200_000
+const MAX_BATCH = 2_000
+
+export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const store = yield* SpendStore
+    const queue = yield* Queue.unbounded<LedgerEntry>()
+    let inFlight: ReadonlyArray<LedgerEntry> = []
+    let written = 0
+    let failedBatches = 0
+    let dropped = 0
+
+    const writeAll = (batch: ReadonlyArray<LedgerEntry>) =>
+      store.writeBatch(batch).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => failedBatches++).pipe(Effect.zipRight(Effect.logError(`ledger: ${batch.length} rows not written yet, retrying: ${error.message}`)))
+        ),
+        Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+        Effect.tap(() => Effect.sync(() => (written += batch.length)))
+      )
+
+    const loop = Effect.gen(function*() {
+      const first = yield* Queue.take(queue)
+      yield* Effect.sleep(Duration.millis(config.spend.flushMs))
+      const rest = yield* Queue.takeUpTo(queue, MAX_BATCH - 1)
+      inFlight = [first, ...rest]
+      yield* writeAll(inFlight)
+      inFlight = []
+    }).pipe(Effect.forever)
+
+    const sweep = store.sweepReservations(Date.now()).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`ledger: reservation sweep failed: ${error.message}`)),
+      Effect.repeat(Schedule.spaced("1 minute")),
+      Effect.delay("1 minute")
+    )
+
+    const writer = yield* Effect.forkScoped(loop)
+    yield* Effect.forkScoped(sweep)
+    // On shutdown: stop the loop (rolling back a batch it was writing), then write that batch and the rest.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Fiber.interrupt(writer)
+        const rest = [...inFlight, ...(yield* Queue.takeAll(queue))]
+        if (rest.length > 0) {
+          yield* store.writeBatch(rest).pipe(
+            Effect.tap(() => Effect.sync(() => (written += rest.length))),
+            Effect.timeout("10 seconds"),
+            Effect.catchAllCause((cause) => Effect.logError(`ledger: ${rest.length} rows lost at shutdown: ${Cause.pretty(cause)}`))
+          )
+        }
+      }))
+
+    return {
+      record: (entry: LedgerEntry): void => {
+        if (queue.unsafeSize().pipe((size) => size._tag === "Some" && size.value >= MAX_PENDING)) {
+          if (dropped++ % 1_000 === 0) Effect.runFork(Effect.logError(`ledger: queue full (${MAX_PENDING} rows); dropping rows until the database is back`))
+          return
+        }
+        queue.unsafeOffer(entry)
+      },
+      status: Effect.gen(function*() {
+        return { pending: (yield* Queue.size(queue)) + inFlight.length, written, failed_batches: failedBatches, dropped } satisfies LedgerStatus
+      })
+    }
+  })
+}) {}

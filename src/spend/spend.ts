@@ -1,0 +1,133 @@
+/**
+ * The money side of a request: who is calling (a virtual key, or nobody on an open
+ * gateway), whether they may (models, rate limits, budget, reserved atomically), and,
+ * once the request is over, what it cost: ledger rows for the request and each upstream
+ * attempt, and the settlement of its reservation, handed to the ledger's writer.
+ */
+import { Effect } from "effect"
+import { GatewayConfig } from "../config/gateway-config"
+import { type AdmissionError, Unauthorized } from "./errors"
+import { dayOf, KEY_PREFIX } from "./keys"
+import { Ledger } from "./ledger"
+import type { Meter } from "./meter"
+import { costMicros } from "./price"
+import { type Admission, type AttemptRow, type CostOption, SpendStore } from "./store"
+
+export interface Finished {
+  readonly requestId: string
+  readonly endpoint: string
+  readonly model: string | undefined
+  readonly stream: boolean
+  /** Epoch ms and performance.now() at the request's start. */
+  readonly startedAt: number
+  readonly t0: number
+  readonly meter: Meter
+  readonly admission: Admission | undefined
+  /** The HTTP status answered (499 when the client left first). */
+  readonly status: number
+  readonly error: string | undefined
+  readonly cancelled: boolean
+}
+
+const bearer = (authorization: string | undefined): string | undefined => {
+  if (authorization === undefined) return undefined
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
+  return match?.[1]
+}
+
+export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
+  effect: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const store = yield* SpendStore
+    const ledger = yield* Ledger
+    const open = config.auth.mode !== "keys"
+
+    /**
+     * On an open gateway a request without a Quorum key is admitted as nobody's (an
+     * OpenAI SDK must send some key; it is ignored). A Quorum key is always checked.
+     */
+    const admit = (
+      authorization: string | undefined,
+      models: ReadonlyArray<string>,
+      options: () => ReadonlyArray<CostOption>
+    ): Effect.Effect<Admission | undefined, AdmissionError> => {
+      const secret = bearer(authorization)
+      if (secret === undefined || !secret.startsWith(KEY_PREFIX)) {
+        if (open) return Effect.succeed(undefined)
+        return Effect.fail(
+          new Unauthorized({
+            message: secret === undefined
+              ? "You didn't provide an API key. Send a Quorum key in an Authorization header (Bearer qk-...)."
+              : "Incorrect API key provided: Quorum keys start with qk-."
+          })
+        )
+      }
+      return store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() })
+    }
+
+    /** Queues the request's ledger rows and settlement; returns its cost in micro-dollars. */
+    const finish = (done: Finished): number => {
+      const keyId = done.admission?.keyId ?? null
+      const consensusId = done.meter.consensusId ?? null
+      const attempts: Array<AttemptRow> = done.meter.attempts.map((a, seq) => {
+        // A stream still open here was abandoned with its request.
+        if (a.status === "open") a.end("cancelled")
+        const { estimated, usage } = a.tokens()
+        return {
+          request_id: done.requestId,
+          seq,
+          key_id: keyId,
+          consensus_id: consensusId,
+          model: a.deployment.id,
+          provider: a.deployment.provider,
+          upstream_model: a.deployment.upstreamModel,
+          status: a.status as AttemptRow["status"],
+          error_kind: a.errorKind ?? null,
+          http_status: a.httpStatus ?? null,
+          prompt_tokens: usage.prompt_tokens,
+          cached_tokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+          completion_tokens: usage.completion_tokens,
+          estimated: estimated ? 1 : 0,
+          cost_micros: a.deployment.price === undefined ? 0 : costMicros(a.deployment.price, usage),
+          latency_ms: a.latencyMs,
+          started_at: a.startedAt,
+          day: dayOf(a.startedAt)
+        }
+      })
+      const sum = (f: (a: AttemptRow) => number) => attempts.reduce((total, a) => total + f(a), 0)
+      const cost = sum((a) => a.cost_micros)
+      const tokens = sum((a) => a.prompt_tokens + a.completion_tokens)
+      ledger.record({
+        request: {
+          id: done.requestId,
+          key_id: keyId,
+          endpoint: done.endpoint,
+          model: done.model ?? null,
+          consensus_id: consensusId,
+          status: done.status,
+          error: done.error ?? null,
+          stream: done.stream ? 1 : 0,
+          cancelled: done.cancelled ? 1 : 0,
+          attempts: attempts.length,
+          prompt_tokens: sum((a) => a.prompt_tokens),
+          completion_tokens: sum((a) => a.completion_tokens),
+          cost_micros: cost,
+          latency_ms: Math.round((performance.now() - done.t0) * 10) / 10,
+          started_at: done.startedAt,
+          day: dayOf(done.startedAt)
+        },
+        attempts,
+        settle: done.admission === undefined
+          ? undefined
+          : {
+            keyId: done.admission.keyId,
+            reservation: done.admission.reservation,
+            tokenRefund: Math.max(0, done.admission.tokensCharged - tokens)
+          }
+      })
+      return cost
+    }
+
+    return { admit, finish, open, status: ledger.status }
+  })
+}) {}
