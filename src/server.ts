@@ -1,4 +1,4 @@
-/** Where the layers meet: config, upstream clients, router and HTTP server. */
+/** Where the layers meet: config, upstream clients, router, spend and HTTP server. */
 import { HttpLayerRouter, HttpMiddleware } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Layer } from "effect"
@@ -8,6 +8,18 @@ import { Routes } from "./http/routes"
 import { Consensus } from "./consensus/engine"
 import { Evaluators } from "./consensus/evaluators"
 import { Router } from "./routing/router"
+import { databaseLayer } from "./spend/db/database"
+import { Ledger } from "./spend/ledger"
+import { Spend } from "./spend/spend"
+import { SpendStore } from "./spend/store"
+
+/** Keys, budgets and the ledger, over the database the config names. */
+const SpendLive = (config: ResolvedConfig) =>
+  Spend.Default.pipe(
+    Layer.provideMerge(Ledger.Default),
+    Layer.provideMerge(SpendStore.Default),
+    Layer.provide(databaseLayer(config.spend.database))
+  )
 
 export interface Listen {
   readonly host: string
@@ -20,6 +32,7 @@ export const GatewayLive = (config: ResolvedConfig) =>
     // and an attribute per header on every request.
     HttpMiddleware.withTracerDisabledWhen(() => true),
     Layer.provide(Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default))),
+    Layer.provide(SpendLive(config)),
     Layer.provide(Layer.succeed(GatewayConfig, config))
   )
 

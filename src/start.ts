@@ -12,6 +12,7 @@ import { loadConfig } from "./config/load"
 import { checkDeclaredNames } from "./consensus/evaluators"
 import { BUILTIN_EVALUATORS, loadEvaluators } from "./consensus/registry"
 import { type Listen, ServerLive } from "./server"
+import { databaseLayer, describeDatabase } from "./spend/db/database"
 
 const settings = Effect.all({
   host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -34,8 +35,13 @@ const banner = (config: ResolvedConfig, listen: Listen, workers: number) =>
   Effect.log(
     `Quorum listening on http://${listen.host}:${listen.port} with ${workers} worker${workers === 1 ? "" : "s"}; ` +
       `${describeSource(config)}; models: ${[...config.deployments.keys()].join(", ")}` +
-      (config.routes.size > 0 ? `; routes: ${[...config.routes.keys()].join(", ")}` : "")
+      (config.routes.size > 0 ? `; routes: ${[...config.routes.keys()].join(", ")}` : "") +
+      `; ledger: ${describeDatabase(config.spend.database)}; ` +
+      (config.auth.mode === "open" ? "open (virtual keys optional)" : "virtual keys required") +
+      (config.auth.adminKey === undefined ? `; admin API off (set ${config.auth.adminKeyEnv})` : "")
   )
+
+const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.")
 
 /** Serves in this process; `ready` runs once the port is open. */
 const serve = (config: ResolvedConfig, listen: Listen, ready: Effect.Effect<void>) =>
@@ -83,13 +89,18 @@ const supervise = (count: number) =>
 
 export const start = (configPath: string | undefined): Effect.Effect<void, unknown, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const config = yield* loadConfig(configPath)
+    const loaded = yield* loadConfig(configPath)
     // Checked before any worker starts: a broken evaluator must stop start-up, not crash-loop workers.
-    const modules = yield* loadEvaluators([BUILTIN_EVALUATORS, ...config.consensus.evaluatorDirs])
-    yield* checkDeclaredNames(modules, config.consensus.declaredEvaluators)
+    const modules = yield* loadEvaluators([BUILTIN_EVALUATORS, ...loaded.consensus.evaluatorDirs])
+    yield* checkDeclaredNames(modules, loaded.consensus.declaredEvaluators)
     const { host, port, workers } = yield* settings
     const listen = { host, port }
+    // Open unless configured otherwise only where nobody else can reach it.
+    const config = { ...loaded, auth: { ...loaded.auth, mode: loaded.auth.mode ?? (isLoopback(host) ? "open" as const : "keys" as const) } }
     if (!cluster.isPrimary) return yield* serve(config, listen, Effect.void)
+    // The primary opens and migrates the database once, so that a bad URL stops start-up
+    // here and workers do not race to create the schema.
+    yield* Effect.scoped(Layer.build(databaseLayer(config.spend.database)))
     if (workers <= 1) return yield* serve(config, listen, banner(config, listen, 1))
     yield* forkWorkers(workers)
     yield* banner(config, listen, workers)
@@ -97,7 +108,8 @@ export const start = (configPath: string | undefined): Effect.Effect<void, unkno
   }).pipe(
     Effect.catchTags({
       ConfigError: (error) => stop(`configuration error: ${error.message}`),
-      EvaluatorLoadError: (error) => stop(`evaluator error: ${error.message}`)
+      EvaluatorLoadError: (error) => stop(`evaluator error: ${error.message}`),
+      SpendStoreError: (error) => stop(error.message)
     })
   )
 

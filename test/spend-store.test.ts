@@ -41,7 +41,7 @@ const settled = (admission: Admission, micros: number, id: string): LedgerEntry 
       error_kind: null, http_status: null, prompt_tokens: 10, cached_tokens: 0, completion_tokens: 5, estimated: 0, cost_micros: micros,
       latency_ms: 1, started_at: now, day: dayOf(now)
     }],
-    settle: { keyId: admission.keyId, reservation: admission.reservation, tokenRefund: 0 }
+    settle: { keyId: admission.keyId, period: admission.period, reservation: admission.reservation, tokenRefund: 0 }
   }
 }
 
@@ -151,7 +151,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       const second = await attempt(store.admit(admitInput(tokens.secret, 0, { tokens: 600 })))
       expect(Either.isLeft(second) && second.left).toMatchObject({ _tag: "RateLimited", limit: "tokens" })
       // The first used only 100 of its 600 tokens: the refund makes room for the second.
-      await run(store.writeBatch([{ ...settled(first, 0, "req_t"), settle: { keyId: first.keyId, reservation: undefined, tokenRefund: 500 } }]))
+      await run(store.writeBatch([{ ...settled(first, 0, "req_t"), settle: { keyId: first.keyId, period: first.period, reservation: undefined, tokenRefund: 500 } }]))
       expect(Either.isRight(await attempt(store.admit(admitInput(tokens.secret, 0, { tokens: 600 }))))).toBe(true)
       const huge = await attempt(store.admit(admitInput(tokens.secret, 0, { tokens: 5_000 })))
       expect(Either.isLeft(huge) && huge.left.message).toContain("Request too large")

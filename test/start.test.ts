@@ -34,10 +34,11 @@ const run = (args: Array<string>, env: Record<string, string>) => {
 describe("npm start", () => {
   it("serves the simulated demo fleet on two workers with no config and no keys, and says so", async () => {
     const port = await freePort()
-    const { output } = run([], { PORT: String(port), QUORUM_WORKERS: "2" })
+    const { output } = run([], { PORT: String(port), QUORUM_WORKERS: "2", QUORUM_DATA_DIR: mkdtempSync(join(tmpdir(), "quorum-data-")) })
     expect(await eventually(() => output.text.includes("listening"), 30_000)).toBe(true)
     expect(output.text).toContain(`http://127.0.0.1:${port} with 2 workers`)
     expect(output.text).toContain("DEMO FLEET")
+    expect(output.text).toContain("open (virtual keys optional)")
     const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: "POST",
       body: JSON.stringify({ model: "sim-fast", messages: [{ role: "user", content: "capital of France?" }] })

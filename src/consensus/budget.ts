@@ -5,24 +5,6 @@
  * output it was priced for, so the ceiling holds for what is actually spent.
  * Amounts are integer micro-dollars.
  */
-import type { ResolvedConfig } from "../config/gateway-config"
-import { worstCaseMicros } from "../spend/price"
-
-/**
- * The most a call to a model (or to any target of a route) can cost, in micro-dollars;
- * undefined when a target has no price, so its cost cannot be bounded.
- */
-export const worstCaseOf = (config: ResolvedConfig, model: string, prompt: number, output: number): number | undefined => {
-  const route = config.routes.get(model)
-  const ids = route === undefined ? [model] : route.targets.map((t) => t.deployment)
-  let worst = 0
-  for (const id of ids) {
-    const price = config.deployments.get(id)?.price
-    if (price === undefined) return undefined
-    worst = Math.max(worst, worstCaseMicros(price, prompt, output))
-  }
-  return worst
-}
 
 export interface Fit {
   readonly kept: ReadonlyArray<string>

@@ -4,7 +4,7 @@
  * outcome, evaluators run, and the answer the models agree on returned (or, without
  * agreement, the best-scored one, marked as such).
  */
-import { Effect, Exit, Fiber, Option, Queue, Schema } from "effect"
+import { Effect, Exit, Fiber, FiberRef, Option, Queue, Schema } from "effect"
 import { compileSchema, parseJsonAnswer } from "../../evaluators/json-schema"
 import { type ConsensusSettings, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest, Message } from "../protocol/chat-request"
@@ -16,15 +16,28 @@ import type { Candidate, Evaluator } from "./evaluator"
 import { Evaluators } from "./evaluators"
 import { normalize, type Normalized } from "./normalize"
 import type { CandidateReport, ConsensusReport, ConsensusRequest } from "./request"
-import { costMicros } from "../spend/price"
+import { CurrentMeter } from "../spend/meter"
+import { costMicros, formatUsd, usdToMicros } from "../spend/price"
+import type { CostOption } from "../spend/store"
 import { promptTokens } from "../spend/tokens"
-import { fitBudget, worstCaseOf } from "./budget"
+import { worstCaseOf } from "../spend/worst-case"
+import { fitBudget } from "./budget"
 import { type Ballot, decide, group, settled } from "./vote"
 
 export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensusRequest>()("InvalidConsensusRequest", {
   message: Schema.String,
   param: Schema.NullOr(Schema.String)
 }) {}
+
+/**
+ * Admits a fan-out against the caller's budget: given the costs of running the whole
+ * fan-out, then one model fewer, and so on, it reserves the first that fits and says
+ * which, and whether anything was reserved (then calls must stay within their estimate).
+ */
+export type Admit<E = unknown> = (
+  options: ReadonlyArray<CostOption>,
+  models: ReadonlyArray<string>
+) => Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
 
 export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", { message: Schema.String }) {}
 
@@ -84,7 +97,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     const settings: ConsensusSettings = config.consensus
     const weightOf = (model: string) => config.deployments.get(model)?.voteWeight ?? 1
 
-    const plan = (request: ConsensusRequest, sampling: Record<string, unknown>) =>
+    const plan = <E>(request: ConsensusRequest, sampling: Record<string, unknown>, admit: Admit<E> | undefined) =>
       Effect.gen(function*() {
         if ((request.messages === undefined) === (request.prompt === undefined)) {
           return yield* invalid("messages", "Give either `messages` or `prompt`")
@@ -122,30 +135,66 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           if (compiled._tag === "Left") return yield* invalid("response_format.json_schema.schema", `Invalid JSON schema: ${compiled.left}`)
         }
         const messages: ReadonlyArray<Message> = request.messages ?? [{ role: "user", content: request.prompt! }]
-        if (request.max_cost_usd === undefined) return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined }
-
         const requested = sampling.max_completion_tokens ?? sampling.max_tokens
-        const output = typeof requested === "number" ? requested : settings.defaultOutputTokens
+        const explicitOutput = typeof requested === "number" ? requested : undefined
+        if (request.max_cost_usd === undefined && admit === undefined) {
+          return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, budgetReason: undefined }
+        }
+
+        const output = explicitOutput ?? settings.defaultOutputTokens
         const prompt = promptTokens(messages)
-        const ceiling = Math.floor(request.max_cost_usd * 1e6)
-        const fit = fitBudget(models, weightOf, (m) => worstCaseOf(config, m, prompt, output), ceiling)
-        if (fit.kept.length === 0) {
-          return yield* invalid(
-            "max_cost_usd",
-            fit.cheapestMicroUsd === undefined
-              ? "No model of this request has a configured price, so none can be kept within max_cost_usd"
-              : `max_cost_usd ($${request.max_cost_usd}) is below the cheapest model's estimated cost ($${(fit.cheapestMicroUsd / 1e6).toFixed(6)} for ${prompt} prompt and ${output} output tokens)`
-          )
+        const estimate = (m: string) => worstCaseOf(config, m, prompt, output)
+        let kept = models
+        let skipped: Array<{ model: string; reason: string }> = []
+        let budgetReason: string | undefined
+        if (request.max_cost_usd !== undefined) {
+          const ceiling = usdToMicros(request.max_cost_usd)
+          const fit = fitBudget(models, weightOf, estimate, ceiling)
+          if (fit.kept.length === 0) {
+            return yield* invalid(
+              "max_cost_usd",
+              fit.cheapestMicroUsd === undefined
+                ? "No model of this request has a configured price, so none can be kept within max_cost_usd"
+                : `max_cost_usd ($${request.max_cost_usd}) is below the cheapest model's estimated cost ($${formatUsd(fit.cheapestMicroUsd)} for ${prompt} prompt and ${output} output tokens)`
+            )
+          }
+          kept = fit.kept
+          skipped = [...fit.skipped]
+          budgetReason = "budget: only one model fits max_cost_usd"
+        }
+        let capped = request.max_cost_usd !== undefined
+        if (admit !== undefined) {
+          // The key's budget: the whole fan-out if it fits, else fewer models (the least
+          // trusted dropped first), down to the single most trusted one.
+          const byTrust = [...kept].sort((a, b) => weightOf(b) - weightOf(a))
+          const options = byTrust.map((_, i) => {
+            const size = byTrust.length - i
+            return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (prompt + output) }
+          })
+          const admitted = yield* admit(options, models)
+          if (admitted.index > 0) {
+            const dropped = new Set(byTrust.slice(byTrust.length - admitted.index))
+            for (const model of kept) if (dropped.has(model)) skipped.push({ model, reason: "the fan-out does not fit the key's remaining budget" })
+            kept = kept.filter((m) => !dropped.has(m))
+            budgetReason = "budget: only one model fits the key's remaining budget"
+          }
+          capped ||= admitted.reserved
         }
         // Each call is capped at the output it was priced for, so the estimate is a bound.
-        return { models: fit.kept, skipped: fit.skipped, evaluators, messages, jsonMode, outputCap: typeof requested === "number" ? undefined : output }
+        return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, budgetReason }
       })
 
-    const run = (request: ConsensusRequest, sampling: Record<string, unknown>): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoAnswer> =>
+    const run = <E>(
+      request: ConsensusRequest,
+      sampling: Record<string, unknown>,
+      admit?: Admit<E>
+    ): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoAnswer | E> =>
       Effect.gen(function*() {
+        const id = newId("consensus")
+        const meter = yield* FiberRef.get(CurrentMeter)
+        if (meter !== undefined) meter.consensusId = id
         const startedAt = performance.now()
-        const { evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling)
-        const budgetLimited = skipped.length > 0
+        const { budgetReason, evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling, admit)
         const minAgreement = request.min_agreement ?? settings.minAgreement
         const timeoutMs = request.timeout_ms ?? settings.timeoutMs
         const earlyStop = request.early_stop ?? true
@@ -274,8 +323,8 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           fallback = {
             reason: eligible.length === 0
               ? "no answer passed the gate evaluators"
-              : budgetLimited && models.length === 1
-              ? "budget: only one model fits max_cost_usd"
+              : budgetReason !== undefined && models.length === 1
+              ? budgetReason
               : "only one model gave a usable answer",
             mode: "single",
             model: models[answerIndex]!
@@ -313,7 +362,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           usageOf(0, 0)
         )
         return {
-          id: newId("consensus"),
+          id,
           object: "consensus" as const,
           answer: { content, ...(parsed?.ok === true ? { parsed: parsed.value } : {}), model: models[answerIndex]! },
           consensus: {

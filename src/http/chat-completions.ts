@@ -11,24 +11,29 @@ import type { ChatCompletionChunk } from "../protocol/chat-response"
 import type { Router, Routed } from "../routing/router"
 import { isConsensusName } from "../config/load"
 import type { Consensus } from "../consensus/engine"
+import { formatUsd } from "../spend/price"
+import type { Spend } from "../spend/spend"
+import { chatBound } from "../spend/worst-case"
 import { consensusChat } from "./chat-consensus"
-import { errorAnswer, errorResponse } from "./errors"
+import { errorAnswer } from "./errors"
+import { metered, type RequestSpend } from "./metered"
 import { readChatRequest } from "./read-json-body"
 import { DONE, sse, SSE_HEADERS } from "./sse"
 
+const COST_HEADER = "x-quorum-cost-usd"
 
 const routingHeaders = (routed: Routed<unknown>) => ({
   "x-quorum-deployment": routed.deployment.id,
   "x-quorum-attempts": String(routed.attempts)
 })
 
-const streamed = (router: Router, request: ChatCompletionRequest) =>
+const streamed = (router: Router, request: ChatCompletionRequest, spend: RequestSpend) =>
   Effect.gen(function*() {
     // The upstream call must outlive this handler: it closes with the response stream,
     // or with the connection if the client leaves before the stream is written at all.
     const scope = yield* Scope.make()
-    const serverRequest = yield* HttpServerRequest.HttpServerRequest
-    NodeHttpServerRequest.toServerResponse(serverRequest).once("close", () => {
+    const response = NodeHttpServerRequest.toServerResponse(yield* HttpServerRequest.HttpServerRequest)
+    response.once("close", () => {
       Effect.runFork(Scope.close(scope, Exit.void))
     })
     const routed = yield* router.stream(request).pipe(
@@ -37,26 +42,50 @@ const streamed = (router: Router, request: ChatCompletionRequest) =>
     )
     // Upstreams are always asked for usage (it is the cost); callers get it only if they asked.
     const wantsUsage = request.stream_options?.include_usage === true
+    let failure: string | undefined
+    let ended = false
     const body = routed.value.pipe(
       Stream.filterMap((chunk: ChatCompletionChunk) =>
         wantsUsage || chunk.choices.length > 0 ? Option.some(sse(chunk)) : Option.none()
       ),
       Stream.concat(Stream.succeed(DONE)),
       // A stream cut after its first byte ends with an error event, never a silent [DONE].
-      Stream.catchAll((error) => Stream.succeed(sse(errorAnswer(error).body))),
-      Stream.ensuring(Scope.close(scope, Exit.void))
+      Stream.catchAll((error) => {
+        const answer = errorAnswer(error)
+        failure = answer.body.error.message
+        return Stream.succeed(sse(answer.body))
+      }),
+      Stream.onEnd(Effect.sync(() => (ended = true))),
+      Stream.ensuring(Effect.suspend(() => {
+        const cost = spend.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
+        // The cost is known only now: it follows the body as an HTTP trailer.
+        if (ended && !response.writableEnded) response.addTrailers({ [COST_HEADER]: formatUsd(cost) })
+        return Scope.close(scope, Exit.void)
+      }))
     )
     return HttpServerResponse.stream(body, {
       contentType: "text/event-stream",
-      headers: { ...SSE_HEADERS, ...routingHeaders(routed) }
+      headers: { ...SSE_HEADERS, ...routingHeaders(routed), trailer: COST_HEADER }
     })
   })
 
-export const makeChatCompletions = (config: ResolvedConfig, router: Router, consensus: Consensus) =>
-  Effect.gen(function*() {
-    const request = yield* readChatRequest(config.maxBodyBytes)
-    if (isConsensusName(request.model)) return yield* consensusChat(config, consensus, request)
-    if (request.stream === true) return yield* streamed(router, request)
-    const routed = yield* router.complete(request)
-    return HttpServerResponse.unsafeJson(routed.value, { headers: routingHeaders(routed) })
-  }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
+export const makeChatCompletions = (config: ResolvedConfig, router: Router, consensus: Consensus, spend: Spend) =>
+  metered(spend, "/v1/chat/completions", (metering) =>
+    Effect.gen(function*() {
+      const parsed = yield* readChatRequest(config.maxBodyBytes)
+      metering.model = parsed.model
+      metering.stream = parsed.stream === true
+      const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
+      if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, spend, authorization, metering)
+
+      let bound: ReturnType<typeof chatBound> | undefined
+      metering.admission = yield* spend.admit(authorization, [parsed.model], () => [(bound = chatBound(config, parsed)).option])
+      // The reservation assumed an output ceiling the request did not set: hold the call to it.
+      const request = metering.admission?.reservation !== undefined && bound?.capOutputAt !== undefined
+        ? { ...parsed, max_tokens: bound.capOutputAt }
+        : parsed
+      if (request.stream === true) return yield* streamed(router, request, metering)
+      const routed = yield* router.complete(request)
+      const cost = metering.finish(200)
+      return HttpServerResponse.unsafeJson(routed.value, { headers: { ...routingHeaders(routed), [COST_HEADER]: formatUsd(cost) } })
+    }))

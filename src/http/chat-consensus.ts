@@ -12,6 +12,10 @@ import type { ConsensusReport, ConsensusRequest } from "../consensus/request"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import { chunk, usageChunk } from "../providers/build"
 import { UnknownModel } from "../routing/errors"
+import { formatUsd } from "../spend/price"
+import type { Spend } from "../spend/spend"
+import { admitFanout } from "./consensus"
+import type { RequestSpend } from "./metered"
 import { DONE, sse, SSE_HEADERS } from "./sse"
 
 
@@ -26,7 +30,14 @@ const reportField = (report: ConsensusReport) => ({
   latency_ms: report.latency_ms
 })
 
-export const consensusChat = (config: ResolvedConfig, consensus: Consensus, request: ChatCompletionRequest) =>
+export const consensusChat = (
+  config: ResolvedConfig,
+  consensus: Consensus,
+  request: ChatCompletionRequest,
+  spend: Spend,
+  authorization: string | undefined,
+  metering: RequestSpend
+) =>
   Effect.gen(function*() {
     const presetId = request.model === "consensus" ? undefined : request.model.slice("consensus/".length)
     const preset = presetId === undefined ? undefined : config.consensus.presets.get(presetId)
@@ -36,7 +47,9 @@ export const consensusChat = (config: ResolvedConfig, consensus: Consensus, requ
     const { messages, model, response_format, stream, stream_options, ...sampling } = request
     const { id: _id, ...setup } = preset ?? { id: "" }
     const consensusRequest: ConsensusRequest = { ...setup, messages, ...(response_format === undefined ? {} : { response_format }) }
-    const report = yield* consensus.run(consensusRequest, sampling)
+    const report = yield* consensus.run(consensusRequest, sampling, admitFanout(spend, authorization, metering))
+    // A consensus stream is written after the answer is decided, so its cost is known up front.
+    const cost = formatUsd(metering.finish(200))
     const created = Math.floor(Date.now() / 1000)
 
     if (stream !== true) {
@@ -53,7 +66,7 @@ export const consensusChat = (config: ResolvedConfig, consensus: Consensus, requ
         }],
         usage: report.usage,
         consensus: reportField(report)
-      })
+      }, { headers: { "x-quorum-cost-usd": cost } })
     }
     const header = { id: report.id, model, created }
     const chunks = [
@@ -64,6 +77,6 @@ export const consensusChat = (config: ResolvedConfig, consensus: Consensus, requ
     ]
     return HttpServerResponse.stream(
       Stream.fromIterable(chunks).pipe(Stream.map(sse), Stream.concat(Stream.succeed(DONE))),
-      { contentType: "text/event-stream", headers: { ...SSE_HEADERS, "x-quorum-deployment": "consensus" } }
+      { contentType: "text/event-stream", headers: { ...SSE_HEADERS, "x-quorum-deployment": "consensus", "x-quorum-cost-usd": cost } }
     )
   })

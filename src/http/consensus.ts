@@ -1,10 +1,13 @@
 /** POST /v1/consensus (also /consensus) and GET /evaluators. */
-import { HttpServerResponse } from "@effect/platform"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
-import type { Consensus } from "../consensus/engine"
+import type { Admit, Consensus } from "../consensus/engine"
 import { ConsensusRequest } from "../consensus/request"
-import { errorResponse } from "./errors"
+import type { AdmissionError } from "../spend/errors"
+import { formatUsd } from "../spend/price"
+import type { Spend } from "../spend/spend"
+import { metered, type RequestSpend } from "./metered"
 import { jsonBodyReader } from "./read-json-body"
 
 const readConsensusRequest = jsonBodyReader(ConsensusRequest)
@@ -14,12 +17,28 @@ const OWN_FIELDS = new Set(Object.keys(ConsensusRequest.fields))
 const samplingOf = (request: ConsensusRequest): Record<string, unknown> =>
   Object.fromEntries(Object.entries(request).filter(([key]) => !OWN_FIELDS.has(key)))
 
-export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus) =>
-  Effect.gen(function*() {
-    const request = yield* readConsensusRequest(config.maxBodyBytes)
-    const report = yield* consensus.run(request, samplingOf(request))
-    return HttpServerResponse.unsafeJson(report)
-  }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
+/**
+ * The consensus engine's admission: the key must be allowed every model the fan-out
+ * may call, and its budget reserves the largest fan-out that fits.
+ */
+export const admitFanout = (spend: Spend, authorization: string | undefined, metering: RequestSpend): Admit<AdmissionError> =>
+  (options, models) =>
+    Effect.map(spend.admit(authorization, models, () => options), (admission) => {
+      metering.admission = admission
+      return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined }
+    })
+
+export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
+  metered(spend, "/v1/consensus", (metering) =>
+    Effect.gen(function*() {
+      const request = yield* readConsensusRequest(config.maxBodyBytes)
+      metering.model = "consensus"
+      const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
+      const report = yield* consensus.run(request, samplingOf(request), admitFanout(spend, authorization, metering))
+      // The report's cost counts the candidates; the ledger's also counts judge evaluators' calls.
+      const cost = metering.finish(200)
+      return HttpServerResponse.unsafeJson(report, { headers: { "x-quorum-cost-usd": formatUsd(cost) } })
+    }))
 
 export const makeEvaluatorList = (consensus: Consensus) => {
   const list = {

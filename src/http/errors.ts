@@ -8,6 +8,7 @@ import type { ErrorBody } from "../protocol/error-body"
 import type { UpstreamError } from "../providers/upstream-error"
 import type { InvalidConsensusRequest, NoAnswer } from "../consensus/engine"
 import type { AllCoolingDown, UnknownModel } from "../routing/errors"
+import type { AdmissionError } from "../spend/errors"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   message: Schema.String,
@@ -24,6 +25,11 @@ export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNot
   path: Schema.String
 }) {}
 
+/** The admin API's key is missing or wrong, or the admin API is off. */
+export class AdminUnauthorized extends Schema.TaggedError<AdminUnauthorized>()("AdminUnauthorized", { message: Schema.String }) {}
+
+export class KeyNotFound extends Schema.TaggedError<KeyNotFound>()("KeyNotFound", { id: Schema.String }) {}
+
 export type ClientError =
   | InvalidRequest
   | PayloadTooLarge
@@ -33,6 +39,9 @@ export type ClientError =
   | UpstreamError
   | InvalidConsensusRequest
   | NoAnswer
+  | AdmissionError
+  | AdminUnauthorized
+  | KeyNotFound
 
 export interface ErrorAnswer {
   readonly status: number
@@ -107,6 +116,32 @@ export const errorAnswer = (error: ClientError): ErrorAnswer => {
       return { status: 400, body: body(error.message, "invalid_request_error", error.param, "invalid_value") }
     case "NoAnswer":
       return { status: 502, body: body(error.message, "upstream_error", null, "no_model_answered") }
+    case "Unauthorized":
+    case "AdminUnauthorized":
+      return { status: 401, body: body(error.message, "invalid_request_error", null, "invalid_api_key") }
+    case "ModelNotAllowed":
+      return {
+        status: 403,
+        body: body(
+          `This key may not use ${error.models.map((m) => `\`${m}\``).join(", ")}; it may use: ${error.allowed.join(", ") || "no model"}`,
+          "invalid_request_error",
+          "model",
+          "model_not_allowed"
+        )
+      }
+    case "RateLimited":
+      // OpenAI's own shape: the type names the limit (requests or tokens).
+      return {
+        status: 429,
+        body: body(error.message, error.limit, null, "rate_limit_exceeded"),
+        retryAfterSeconds: Math.max(1, Math.ceil(error.retryAfterMs / 1000))
+      }
+    case "InsufficientQuota":
+      return { status: 429, body: body(error.message, "insufficient_quota", null, "insufficient_quota") }
+    case "SpendStoreError":
+      return { status: 503, body: body(`Quorum cannot meter this request: ${error.message}`, "server_error", null, "spend_store_unavailable") }
+    case "KeyNotFound":
+      return { status: 404, body: body(`No key with id \`${error.id}\``, "invalid_request_error", "id", "key_not_found") }
   }
 }
 

@@ -8,18 +8,20 @@ import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
 import { Consensus } from "../consensus/engine"
 import { errorResponse, RouteNotFound } from "./errors"
 import { HealthLive, ModelsLive } from "./handlers"
+import { AdminRoutes } from "./admin"
+import { Spend } from "../spend/spend"
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([ModelsLive, HealthLive]))
 
 const ChatRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
-    yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router, yield* Consensus))
+    yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router, yield* Consensus, yield* Spend))
   }))
 
 const ConsensusRoutes = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
     const consensus = yield* Consensus
-    const handler = makeConsensusHandler(yield* GatewayConfig, consensus)
+    const handler = makeConsensusHandler(yield* GatewayConfig, consensus, yield* Spend)
     yield* router.add("POST", "/v1/consensus", handler)
     yield* router.add("POST", "/consensus", handler)
     yield* router.add("GET", "/evaluators", makeEvaluatorList(consensus))
@@ -32,4 +34,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ChatRoute, ConsensusRoutes, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ChatRoute, ConsensusRoutes, AdminRoutes, OpenApiRoute, NotFound)

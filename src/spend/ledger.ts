@@ -83,7 +83,8 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
         queue.unsafeOffer(entry)
       },
       status: Effect.gen(function*() {
-        return { pending: (yield* Queue.size(queue)) + inFlight.length, written, failed_batches: failedBatches, dropped } satisfies LedgerStatus
+        // A waiting take counts as -1 in Queue.size.
+        return { pending: Math.max(0, yield* Queue.size(queue)) + inFlight.length, written, failed_batches: failedBatches, dropped } satisfies LedgerStatus
       })
     }
   })

@@ -121,6 +121,7 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
           ? undefined
           : {
             keyId: done.admission.keyId,
+            period: done.admission.period,
             reservation: done.admission.reservation,
             tokenRefund: Math.max(0, done.admission.tokensCharged - tokens)
           }

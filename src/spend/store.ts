@@ -44,6 +44,8 @@ export interface AdmitInput {
 
 export interface Admission {
   readonly keyId: string
+  /** The budget period the request is charged to ("2026-11-24" or "2026-11"). */
+  readonly period: string
   /** The option admitted (an index into `options`, 0 when no option was needed). */
   readonly option: number
   /** Set when the key has a budget. */
@@ -98,6 +100,7 @@ export interface LedgerEntry {
   readonly attempts: ReadonlyArray<AttemptRow>
   readonly settle: {
     readonly keyId: string
+    readonly period: string
     readonly reservation: Admission["reservation"]
     readonly tokenRefund: number
   } | undefined
@@ -150,10 +153,10 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
     const sql = yield* SqlClient.SqlClient
 
     /** A write, atomic; SQL failures become SpendStoreError. */
-    const write = <A, E>(effect: Effect.Effect<A, E | SqlError.SqlError>): Effect.Effect<A, E | SpendStoreError> =>
+    const write = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, SqlError.SqlError> | SpendStoreError> =>
       sql.withTransaction(effect).pipe(
         Effect.catchIf((e): e is SqlError.SqlError => (e as { _tag?: string })._tag === "SqlError", (e) => Effect.fail(storeError(e)))
-      ) as Effect.Effect<A, E | SpendStoreError>
+      ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | SpendStoreError>
 
     const read = <A>(effect: Effect.Effect<A, SqlError.SqlError>): Effect.Effect<A, SpendStoreError> =>
       Effect.mapError(effect, storeError)
@@ -277,8 +280,8 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
 
           let option = 0
           let reservation: Admission["reservation"] = undefined
+          const period = periodOf(row.budget_period, now)
           if (budget !== null) {
-            const period = periodOf(row.budget_period, now)
             const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
             const left = budget - spent - reserved
             const fits = options.findIndex((o) => o.micros <= left)
@@ -322,7 +325,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
               })
             } WHERE id = ${row.id}`
           }
-          return { keyId: row.id, option, reservation, tokensCharged }
+          return { keyId: row.id, period, option, reservation, tokensCharged }
         }))
       })
 
@@ -334,12 +337,10 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         const spend = new Map<string, { keyId: string; period: string; micros: number }>()
         for (const { request, settle } of entries) {
           if (settle === undefined) continue
-          if (settle.reservation !== undefined) {
-            yield* sql`DELETE FROM quorum_reservations WHERE id = ${settle.reservation.id}`
-            const at = `${settle.keyId} ${settle.reservation.period}`
-            const sum = spend.get(at) ?? { keyId: settle.keyId, period: settle.reservation.period, micros: 0 }
-            spend.set(at, { ...sum, micros: sum.micros + request.cost_micros })
-          }
+          if (settle.reservation !== undefined) yield* sql`DELETE FROM quorum_reservations WHERE id = ${settle.reservation.id}`
+          const at = `${settle.keyId} ${settle.period}`
+          const sum = spend.get(at) ?? { keyId: settle.keyId, period: settle.period, micros: 0 }
+          spend.set(at, { ...sum, micros: sum.micros + request.cost_micros })
           if (settle.tokenRefund > 0) {
             yield* sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${settle.tokenRefund} > tpm THEN tpm ELSE tok_level + ${settle.tokenRefund} END
               WHERE id = ${settle.keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`

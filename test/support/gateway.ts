@@ -4,6 +4,9 @@ import { ConfigProvider, Context, Effect, Exit, Layer, Scope } from "effect"
 import type { ResolvedConfig } from "../../src/config/gateway-config"
 import { parseConfigText, resolveConfig } from "../../src/config/load"
 import { ServerLive } from "../../src/server"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 export interface RunningGateway {
   readonly url: string
@@ -11,10 +14,16 @@ export interface RunningGateway {
   close(): Promise<void>
 }
 
+/** Each gateway gets its own SQLite ledger in a fresh folder, unless the test names a database. */
+const withDataDir = (env: Record<string, string>): Record<string, string> =>
+  env.QUORUM_DATA_DIR !== undefined || env.QUORUM_DATABASE_URL !== undefined
+    ? env
+    : { ...env, QUORUM_DATA_DIR: mkdtempSync(join(tmpdir(), "quorum-data-")) }
+
 export const resolveTestConfig = (yaml: string, env: Record<string, string> = {}): Promise<ResolvedConfig> =>
   Effect.runPromise(
     Effect.flatMap(parseConfigText(yaml, "test.yaml"), (file) => resolveConfig(file, "test.yaml", { kind: "file", path: "test.yaml" })).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(withDataDir(env)))))
     )
   )
 

@@ -1,0 +1,62 @@
+/**
+ * The life of a metered request: an id, a meter the router records each upstream
+ * attempt into, and exactly one ledger record when it ends: answered, failed, or
+ * abandoned by the client (recorded as cancelled, status 499).
+ */
+import { HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
+import { newId } from "../providers/build"
+import { CurrentMeter, Meter } from "../spend/meter"
+import type { Spend } from "../spend/spend"
+import type { Admission } from "../spend/store"
+import { type ClientError, errorAnswer, errorResponse } from "./errors"
+
+export class RequestSpend {
+  readonly requestId = newId("req")
+  readonly meter = new Meter()
+  readonly startedAt = Date.now()
+  readonly t0 = performance.now()
+  admission: Admission | undefined = undefined
+  model: string | undefined = undefined
+  stream = false
+  private cost: number | undefined = undefined
+
+  constructor(private readonly spend: Spend, readonly endpoint: string) {}
+
+  /** Records the request; the first call wins, and every call returns its cost in micro-dollars. */
+  finish(status: number, error?: string, cancelled = false): number {
+    this.cost ??= this.spend.finish({
+      requestId: this.requestId,
+      endpoint: this.endpoint,
+      model: this.model,
+      stream: this.stream,
+      startedAt: this.startedAt,
+      t0: this.t0,
+      meter: this.meter,
+      admission: this.admission,
+      status,
+      error,
+      cancelled
+    })
+    return this.cost
+  }
+}
+
+export const metered = <R>(
+  spend: Spend,
+  endpoint: string,
+  handle: (request: RequestSpend) => Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
+  Effect.suspend(() => {
+    const request = new RequestSpend(spend, endpoint)
+    return handle(request).pipe(
+      Effect.locally(CurrentMeter, request.meter),
+      Effect.catchAll((error) => {
+        const answer = errorAnswer(error)
+        request.finish(answer.status, answer.body.error.message)
+        return Effect.succeed(errorResponse(error))
+      }),
+      Effect.onInterrupt(() => Effect.sync(() => request.finish(499, "the client closed the request", true))),
+      Effect.map(HttpServerResponse.setHeader("x-request-id", request.requestId))
+    )
+  })

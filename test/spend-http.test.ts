@@ -1,0 +1,266 @@
+/**
+ * Spend through the HTTP API: costs on responses, the ledger behind them, virtual keys
+ * and the admin API, the errors a refused request gets, and reports that add up.
+ */
+import { request as httpRequest } from "node:http"
+import OpenAI from "openai"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { KEY_PREFIX } from "../src/spend/keys"
+import { chatBound } from "../src/spend/worst-case"
+import type { FakeServer } from "./fakes/fake-server"
+import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
+import { eventually, type RunningGateway, startGateway } from "./support/gateway"
+import { validateError } from "./support/openai-schemas"
+
+const ADMIN = "admin-secret-for-tests-0123456789"
+
+let upstream: FakeServer
+let gateway: RunningGateway
+
+const yaml = () => `
+models:
+  - { id: gpt-4o, provider: openai, base_url: "${upstream.url}/v1" }
+  - { id: cheap, provider: openai, model: gpt-4o-mini, base_url: "${upstream.url}/v1" }
+  - { id: slow, provider: sim, price: { input: 1000, output: 1000 }, max_output_tokens: 100, sim: { latency_ms: 400, answers: ["Paris"] } }
+  - { id: judge-a, provider: sim, price: { input: 1, output: 1 }, weight: 3, sim: { latency_ms: 5, answers: ["Paris"] } }
+  - { id: judge-b, provider: sim, price: { input: 1, output: 1 }, weight: 2, sim: { latency_ms: 5, answers: ["Paris"] } }
+  - { id: judge-c, provider: sim, price: { input: 1, output: 1 }, weight: 1, sim: { latency_ms: 5, answers: ["Lyon"] } }
+auth: { mode: keys }
+spend: { flush_ms: 5 }
+`
+
+beforeAll(async () => {
+  upstream = await startOpenAIFake()
+  gateway = await startGateway(yaml(), { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN })
+})
+afterAll(async () => {
+  await gateway?.close()
+  await upstream?.close()
+})
+
+const admin = async (method: string, path: string, body?: unknown, key = ADMIN) => {
+  const response = await fetch(`${gateway.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  return { status: response.status, body: (await response.json()) as any }
+}
+
+const newKey = async (spec: Record<string, unknown>) => {
+  const created = await admin("POST", "/admin/keys", { name: "test", ...spec })
+  expect(created.status).toBe(201)
+  return created.body as { id: string; key: string }
+}
+
+const chat = async (key: string | undefined, body: Record<string, unknown>) => {
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
+    body: JSON.stringify({ messages: [{ role: "user", content: "What is the capital of France?" }], ...body })
+  })
+  return { status: response.status, headers: response.headers, body: (await response.json()) as any }
+}
+
+/** Waits until the ledger writer has nothing pending. */
+const flushed = async () => {
+  expect(await eventually(() => false, 30)).toBe(false)
+  for (let i = 0; i < 200; i++) {
+    const status = await admin("GET", "/admin/ledger")
+    if (status.body.pending === 0) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error("the ledger did not flush")
+}
+
+describe("virtual keys", () => {
+  it("refuses a request without a key, with a bad key, and with a revoked key, in OpenAI's shape", async () => {
+    const missing = await chat(undefined, { model: "gpt-4o" })
+    expect(missing.status).toBe(401)
+    expect(validateError(missing.body)).toEqual([])
+    expect(missing.body.error.code).toBe("invalid_api_key")
+    expect(missing.body.error.message).toContain("didn't provide an API key")
+
+    const wrong = await chat(`${KEY_PREFIX}nope`, { model: "gpt-4o" })
+    expect(wrong.status).toBe(401)
+    expect(wrong.body.error.message).toContain("Incorrect API key")
+
+    const { id, key } = await newKey({})
+    expect((await chat(key, { model: "gpt-4o" })).status).toBe(200)
+    expect((await admin("DELETE", `/admin/keys/${id}`)).body.revoked_at).toBeTypeOf("number")
+    const revoked = await chat(key, { model: "gpt-4o" })
+    expect(revoked.status).toBe(401)
+    expect(revoked.body.error.message).toContain("revoked")
+    expect(upstream.received.length).toBeGreaterThan(0)
+  })
+
+  it("works with the official OpenAI SDK, the key as its apiKey", async () => {
+    const { key } = await newKey({ models: ["gpt-4o"] })
+    const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 })
+    const completion = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] })
+    expect(completion.choices[0]!.message.content).toBe("Echo: hi")
+    const denied = await client.chat.completions.create({ model: "cheap", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e)
+    expect(denied).toBeInstanceOf(OpenAI.PermissionDeniedError)
+  })
+
+  it("answers 403 naming the model a key may not use", async () => {
+    const { key } = await newKey({ models: ["cheap"] })
+    const denied = await chat(key, { model: "gpt-4o" })
+    expect(denied.status).toBe(403)
+    expect(validateError(denied.body)).toEqual([])
+    expect(denied.body.error).toMatchObject({ code: "model_not_allowed", param: "model" })
+    expect(denied.body.error.message).toContain("`gpt-4o`")
+    expect(denied.body.error.message).toContain("cheap")
+  })
+
+  it("answers 429 rate_limit_exceeded with retry-after when the key's requests per minute are used", async () => {
+    const { key } = await newKey({ rpm: 2 })
+    expect((await chat(key, { model: "cheap" })).status).toBe(200)
+    expect((await chat(key, { model: "cheap" })).status).toBe(200)
+    const limited = await chat(key, { model: "cheap" })
+    expect(limited.status).toBe(429)
+    expect(limited.body.error).toMatchObject({ code: "rate_limit_exceeded", type: "requests" })
+    expect(Number(limited.headers.get("retry-after"))).toBe(30)
+  })
+
+  it("answers 429 insufficient_quota, without retry-after, when the budget is spent, and names what is left", async () => {
+    // gpt-4o-mini, about 20 prompt and 100 output tokens at most: a worst case of 63 micro-dollars.
+    const request = { model: "cheap", max_tokens: 100 }
+    const bound = chatBound(gateway.config, { ...request, messages: [{ role: "user", content: "What is the capital of France?" }] })
+    const { id, key } = await newKey({ budget_usd: (bound.option.micros + 3) / 1e6, budget_period: "day" })
+    expect((await chat(key, request)).status).toBe(200)
+    await flushed()
+    // Settled at its real cost (11 + 7 tokens: 6 micro-dollars), not at the 63 it reserved.
+    expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: 0.000006, reserved_usd: 0 })
+    const spent = await chat(key, request)
+    expect(spent.status).toBe(429)
+    expect(spent.headers.get("retry-after")).toBeNull()
+    expect(validateError(spent.body)).toEqual([])
+    expect(spent.body.error).toMatchObject({ code: "insufficient_quota", type: "insufficient_quota" })
+    expect(spent.body.error.message).toContain("daily budget")
+    expect(spent.body.error.message).toContain(`$${((bound.option.micros + 3 - 6) / 1e6).toFixed(6)} left`)
+    expect(spent.body.error.message).toContain("max_tokens")
+  })
+})
+
+describe("the admin API", () => {
+  it("is closed without the admin key, and shows a key's secret only when it is created", async () => {
+    expect((await admin("GET", "/admin/keys", undefined, "wrong")).status).toBe(401)
+    const anonymous = await fetch(`${gateway.url}/admin/keys`)
+    expect(anonymous.status).toBe(401)
+    const created = await newKey({ name: "shown-once", budget_usd: 12.5, budget_period: "month", tpm: 10_000 })
+    expect(created.key.startsWith(KEY_PREFIX)).toBe(true)
+    const listed = await admin("GET", "/admin/keys")
+    expect(JSON.stringify(listed.body)).not.toContain(created.key)
+    const one = await admin("GET", `/admin/keys/${created.id}`)
+    expect(one.body).toMatchObject({ name: "shown-once", budget_usd: 12.5, budget_period: "month", tpm: 10_000, prefix: created.key.slice(0, 9) })
+    expect(one.body.key).toBeUndefined()
+    const patched = await admin("PATCH", `/admin/keys/${created.id}`, { budget_usd: null, name: "renamed" })
+    expect(patched.body).toMatchObject({ name: "renamed", budget_usd: null, tpm: 10_000 })
+    expect((await admin("GET", "/admin/keys/key_missing")).status).toBe(404)
+  })
+
+  it("rejects a bad key spec with the field that is wrong", async () => {
+    const bad = await admin("POST", "/admin/keys", { name: "x", budget_period: "week" })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.param).toBe("budget_period")
+    const report = await admin("GET", "/admin/spend?group_by=colour")
+    expect(report.status).toBe(400)
+    expect(report.body.error.param).toBe("group_by")
+  })
+})
+
+describe("costs and the ledger", () => {
+  it("puts the cost on the response and the same cost in the ledger, attempt by attempt", async () => {
+    const { id, key } = await newKey({})
+    const answered = await chat(key, { model: "gpt-4o" })
+    // 11 prompt tokens at $2.50/1M and 7 output at $10/1M: 97.5 micro-dollars, rounded up.
+    expect(answered.headers.get("x-quorum-cost-usd")).toBe("0.000098")
+    const requestId = answered.headers.get("x-request-id")!
+    await flushed()
+    const report = await admin("GET", `/admin/spend?group_by=key,model,provider&key=${id}`)
+    expect(report.body.data).toEqual([{ key: id, model: "gpt-4o", provider: "openai", requests: 1, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: 0.000098 }])
+    expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: 0.000098, reserved_usd: 0 })
+    expect(requestId).toMatch(/^req-/)
+  })
+
+  it("sends a stream's cost as a trailer, once the stream has ended", async () => {
+    const { key } = await newKey({})
+    const { body, trailers } = await new Promise<{ body: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+      const req = httpRequest(`${gateway.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }
+      }, (res) => {
+        let text = ""
+        res.on("data", (d: Buffer) => (text += d.toString()))
+        res.on("end", () => resolve({ body: text, trailers: res.trailers }))
+        res.on("error", reject)
+      })
+      req.end(JSON.stringify({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "hi" }] }))
+    })
+    expect(body.trim().endsWith("data: [DONE]")).toBe(true)
+    expect(trailers["x-quorum-cost-usd"]).toBe("0.000098")
+  })
+
+  it("reports spend by key, model, provider and day that adds up to the ledger's rows", async () => {
+    const a = await newKey({ name: "report-a" })
+    const b = await newKey({ name: "report-b" })
+    const costs: Array<number> = []
+    for (const [key, model] of [[a.key, "gpt-4o"], [a.key, "cheap"], [b.key, "cheap"], [b.key, "slow"], [b.key, "gpt-4o"]] as const) {
+      const answered = await chat(key, { model, max_tokens: 5 })
+      expect(answered.status).toBe(200)
+      costs.push(Math.round(Number(answered.headers.get("x-quorum-cost-usd")) * 1e6))
+    }
+    await flushed()
+    const mine = (row: { key: string }) => row.key === a.id || row.key === b.id
+    const full = await admin("GET", "/admin/spend?group_by=key,model,provider,day")
+    const rows = full.body.data.filter(mine)
+    expect(rows).toHaveLength(5)
+    expect(rows.reduce((s: number, r: any) => s + r.cost_micros, 0)).toBe(costs.reduce((s, c) => s + c, 0))
+    const today = new Date().toISOString().slice(0, 10)
+    expect(new Set(rows.map((r: any) => r.day))).toEqual(new Set([today]))
+    const byKey = await admin("GET", `/admin/spend?group_by=key&from=${today}&to=${today}`)
+    const keyA = byKey.body.data.find((r: any) => r.key === a.id)
+    expect(keyA.cost_micros).toBe(costs[0]! + costs[1]!)
+    expect(keyA.requests).toBe(2)
+    const byProvider = await admin("GET", "/admin/spend?group_by=provider")
+    const everything = await admin("GET", "/admin/spend?group_by=")
+    expect(byProvider.body.data.reduce((s: number, r: any) => s + r.cost_micros, 0)).toBe(everything.body.data[0].cost_micros)
+    expect(everything.body.total.cost_micros).toBe(everything.body.data[0].cost_micros)
+  })
+
+  it("records a stream the client abandoned as cancelled, and releases its reservation", async () => {
+    const { id, key } = await newKey({ budget_usd: 10 })
+    const controller = new AbortController()
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "slow", stream: true, messages: [{ role: "user", content: "hi" }] }),
+      signal: controller.signal
+    }).catch((e: unknown) => e)
+    expect(response).toBeInstanceOf(Response)
+    controller.abort()
+    expect(await eventually(() => false, 100)).toBe(false)
+    // Headers come with the first chunk, after the sim's 400 ms; abort before: the request is cancelled either way.
+    await flushed()
+    await expect.poll(async () => (await admin("GET", `/admin/keys/${id}`)).body.spend.reserved_usd, { timeout: 3_000 }).toBe(0)
+    const report = await admin("GET", `/admin/spend?group_by=key&key=${id}`)
+    expect(report.body.data[0]?.requests ?? 0).toBe(1)
+  })
+
+  it("falls back to one model when the key's budget does not fit the fan-out, and says so", async () => {
+    const request = { messages: [{ role: "user" as const, content: "Capital of France?" }], models: ["judge-a", "judge-b", "judge-c"], max_tokens: 10 }
+    const one = chatBound(gateway.config, { model: "judge-a", messages: request.messages, max_tokens: 10 }).option.micros
+    const { key } = await newKey({ budget_usd: (one * 1.5) / 1e6 })
+    const response = await fetch(`${gateway.url}/v1/consensus`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify(request)
+    })
+    const body = (await response.json()) as any
+    expect(response.status).toBe(200)
+    expect(body.fallback).toEqual({ mode: "single", model: "judge-a", reason: "budget: only one model fits the key's remaining budget" })
+    expect(body.candidates.filter((c: any) => c.status === "skipped").map((c: any) => c.model).sort()).toEqual(["judge-b", "judge-c"])
+    expect(response.headers.get("x-quorum-cost-usd")).toBe((body.cost_usd as number).toFixed(6))
+  })
+})
