@@ -1,0 +1,147 @@
+/**
+ * Budgets and the ledger across processes, as they run in production: node:cluster
+ * workers sharing a SQLite file, replicas sharing PostgreSQL, and a gateway killed with
+ * SIGKILL in the middle of its load.
+ */
+import { Effect } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { chatBound } from "../src/spend/worst-case"
+import { resolveTestConfig } from "./support/gateway"
+import { type RunningPostgres, startPostgres } from "./support/postgres"
+import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
+import { spawnGateway, type SpawnedGateway } from "./support/spawned"
+
+const ADMIN = "admin-key-for-process-tests"
+const MESSAGES = [{ role: "user" as const, content: "What is the capital of France?" }]
+
+let pg: RunningPostgres
+beforeAll(async () => {
+  pg = await startPostgres()
+})
+afterAll(async () => {
+  await pg?.stop()
+})
+
+const configFile = (latencyMs: number) => {
+  const yaml = `
+models:
+  - { id: paid, provider: sim, price: { input: 1000, output: 1000 }, max_output_tokens: 50, sim: { latency_ms: ${latencyMs}, answers: ["Paris"] } }
+auth: { mode: keys }
+spend: { flush_ms: 10, reservation_ttl_ms: 3000 }
+`
+  const path = join(mkdtempSync(join(tmpdir(), "quorum-config-")), "quorum.yaml")
+  writeFileSync(path, yaml)
+  return { path, yaml }
+}
+
+/** Where each test's gateways keep their ledger: a fresh SQLite folder, or a fresh PostgreSQL database. */
+let dbCount = 0
+const databases = [
+  ["SQLite", () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-data-"))
+    return { env: { QUORUM_DATA_DIR: dir }, setting: { ...sqliteSetting(), path: join(dir, "quorum.db") } }
+  }],
+  ["PostgreSQL", () => {
+    const url = pg.database(`processes_${++dbCount}`)
+    return { env: { QUORUM_DATABASE_URL: url }, setting: postgresSetting(url) }
+  }]
+] as const
+
+const admin = async (gateway: SpawnedGateway, method: string, path: string, body?: unknown) => {
+  const response = await fetch(`${gateway.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  return (await response.json()) as any
+}
+
+const chat = (gateway: SpawnedGateway, key: string) =>
+  fetch(`${gateway.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "paid", max_tokens: 10, messages: MESSAGES })
+  }).then(async (response) => ({ status: response.status, cost: response.headers.get("x-quorum-cost-usd"), body: (await response.json()) as any }))
+
+const micros = (usd: string | null) => Math.round(Number(usd) * 1e6)
+
+describe.each(databases)("budgets across processes on %s", (name, database) => {
+  it("admits exactly what the budget fits out of 200 concurrent requests, over every worker or replica, and reserves nothing after", async () => {
+    const { env } = database()
+    const { path, yaml } = configFile(1_500)
+    const worst = chatBound(await resolveTestConfig(yaml), { model: "paid", max_tokens: 10, messages: MESSAGES }).option.micros
+    // SQLite: one gateway whose two node:cluster workers share the file. PostgreSQL: two replicas.
+    const gateways = name === "SQLite"
+      ? [await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN, QUORUM_WORKERS: "2" })]
+      : await Promise.all([spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN }), spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })])
+    try {
+      const created = await admin(gateways[0]!, "POST", "/admin/keys", { name: "race", budget_usd: (worst * 100) / 1e6 })
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => chat(gateways[i % gateways.length]!, created.key)))
+      const admitted = results.filter((r) => r.status === 200)
+      const refused = results.filter((r) => r.status !== 200)
+      // Every call takes 1.5 s, so none settles before all 200 are admitted or refused.
+      expect(admitted).toHaveLength(100)
+      expect(new Set(refused.map((r) => `${r.status} ${r.body.error.code}`))).toEqual(new Set(["429 insufficient_quota"]))
+      const spent = admitted.reduce((sum, r) => sum + micros(r.cost), 0)
+      expect(spent).toBeGreaterThan(0)
+      await expect.poll(async () => (await admin(gateways[gateways.length - 1]!, "GET", `/admin/keys/${created.id}`)).spend, { timeout: 5_000 })
+        .toMatchObject({ reserved_usd: 0, spent_usd: spent / 1e6 })
+      const pids = new Set<number>()
+      for (let i = 0; i < 20; i++) for (const g of gateways) pids.add((await admin(g, "GET", "/admin/ledger")).pid)
+      expect(pids.size).toBeGreaterThanOrEqual(2)
+    } finally {
+      await Promise.all(gateways.map((g) => g.kill()))
+    }
+  }, 120_000)
+
+  it("loses no acknowledged ledger row to kill -9 under load, stays consistent, and frees the dead process's reservations", async () => {
+    const { env, setting } = database()
+    const { path } = configFile(30)
+    let gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
+    const created = await admin(gateway, "POST", "/admin/keys", { name: "crash", budget_usd: 1_000 })
+    let running = true
+    const load = Array.from({ length: 24 }, async () => {
+      while (running) await chat(gateway, created.key).catch(() => undefined)
+    })
+    let acknowledged = 0
+    try {
+      const until = Date.now() + 1_500
+      while (Date.now() < until || acknowledged === 0) acknowledged = (await admin(gateway, "GET", "/admin/ledger")).written
+      // The last count this process reported as written, then no chance to flush anything more.
+      await gateway.kill()
+    } finally {
+      running = false
+      await Promise.all(load)
+    }
+    expect(acknowledged).toBeGreaterThan(20)
+
+    const { close, store } = await openStore(setting)
+    try {
+      const count = async (query: Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) => Number((await Effect.runPromise(query))[0]!.n)
+      expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests`)).toBeGreaterThanOrEqual(acknowledged)
+      // Whole batches only: every request has all its attempts, and the key's spend is exactly its requests' cost.
+      expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests r
+        WHERE r.attempts <> (SELECT COUNT(*) FROM quorum_attempts a WHERE a.request_id = r.id)`)).toBe(0)
+      const ledger = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
+      const settled = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
+      expect(settled).toBe(ledger)
+      expect(ledger).toBeGreaterThan(0)
+      // The requests in flight at the kill left their reservations behind.
+      expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations WHERE expires_at > ${Date.now()}`)).toBeGreaterThan(0)
+    } finally {
+      await close()
+    }
+
+    // A new process on the same database: the dead one's reservations stop counting once they expire.
+    gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
+    try {
+      await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 10_000, interval: 250 }).toBe(0)
+      expect((await chat(gateway, created.key)).status).toBe(200)
+    } finally {
+      await gateway.kill()
+    }
+  }, 120_000)
+})
