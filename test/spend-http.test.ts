@@ -25,6 +25,10 @@ models:
   - { id: judge-a, provider: sim, price: { input: 1, output: 1 }, weight: 3, sim: { latency_ms: 5, answers: ["Paris"] } }
   - { id: judge-b, provider: sim, price: { input: 1, output: 1 }, weight: 2, sim: { latency_ms: 5, answers: ["Paris"] } }
   - { id: judge-c, provider: sim, price: { input: 1, output: 1 }, weight: 1, sim: { latency_ms: 5, answers: ["Lyon"] } }
+  - { id: grader, provider: sim, price: { input: 1, output: 1 }, sim: { latency_ms: 1, answers: ['{"scores": [0.9, 0.2]}'] } }
+consensus:
+  evaluators:
+    - { name: grade, type: llm_judge, model: grader, instructions: correctness }
 auth: { mode: keys }
 spend: { flush_ms: 5 }
 `
@@ -246,6 +250,26 @@ describe("costs and the ledger", () => {
     await expect.poll(async () => (await admin("GET", `/admin/keys/${id}`)).body.spend.reserved_usd, { timeout: 3_000 }).toBe(0)
     const report = await admin("GET", `/admin/spend?group_by=key&key=${id}`)
     expect(report.body.data[0]?.requests ?? 0).toBe(1)
+  })
+
+  it("counts an LLM judge's calls in the consensus request that caused them", async () => {
+    const { id, key } = await newKey({})
+    const response = await fetch(`${gateway.url}/v1/consensus`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ prompt: "Capital of France?", models: ["judge-a", "judge-c"], evaluators: [{ name: "grade" }], early_stop: false })
+    })
+    const body = (await response.json()) as any
+    expect(response.status).toBe(200)
+    expect(body.candidates.map((c: any) => c.scores.grade)).toEqual([0.9, 0.2])
+    await flushed()
+    const report = await admin("GET", `/admin/spend?group_by=model&key=${id}`)
+    expect(report.body.data.map((r: any) => [r.model, r.requests, r.attempts])).toEqual([["grader", 1, 1], ["judge-a", 1, 1], ["judge-c", 1, 1]])
+    // The report's cost_usd is the candidates'; the header and the ledger add the judge's.
+    const grader = report.body.data.find((r: any) => r.model === "grader").cost_micros
+    expect(grader).toBeGreaterThan(0)
+    expect(Math.round(Number(response.headers.get("x-quorum-cost-usd")) * 1e6)).toBe(Math.round(body.cost_usd * 1e6) + grader)
+    expect(report.body.total.cost_micros).toBe(Math.round(Number(response.headers.get("x-quorum-cost-usd")) * 1e6))
   })
 
   it("falls back to one model when the key's budget does not fit the fan-out, and says so", async () => {

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import type { DeclaredEvaluatorFile } from "../config/schema"
 import { contentText, type Message } from "../protocol/chat-request"
 import type { Router } from "../routing/router"
+import { CurrentMeter, meterStorage } from "../spend/meter"
 import type { Candidate, Evaluator } from "./evaluator"
 
 const escape = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
@@ -60,7 +61,10 @@ export const judgeEvaluator = (declared: Extract<DeclaredEvaluatorFile, { type: 
   gate: declared.gate ?? false,
   evaluate: async ({ candidates, request, signal }) => {
     const routed = await Effect.runPromise(
-      router.complete({ model: declared.model, messages: judgeMessages(declared.instructions, questionOf(request.messages), candidates), temperature: 0 }),
+      router.complete({ model: declared.model, messages: judgeMessages(declared.instructions, questionOf(request.messages), candidates), temperature: 0 }).pipe(
+        // The judge's calls are part of the consensus request's cost.
+        Effect.locally(CurrentMeter, meterStorage.getStore())
+      ),
       signal === undefined ? undefined : { signal }
     )
     return parseScores(routed.value.choices[0]?.message.content ?? "", candidates.length)

@@ -16,7 +16,7 @@ import type { Candidate, Evaluator } from "./evaluator"
 import { Evaluators } from "./evaluators"
 import { normalize, type Normalized } from "./normalize"
 import type { CandidateReport, ConsensusReport, ConsensusRequest } from "./request"
-import { CurrentMeter } from "../spend/meter"
+import { CurrentMeter, meterStorage } from "../spend/meter"
 import { costMicros, formatUsd, usdToMicros } from "../spend/price"
 import type { CostOption } from "../spend/store"
 import { promptTokens } from "../spend/tokens"
@@ -63,10 +63,11 @@ const describeError = (error: RouteError): string =>
 
 /** Runs an evaluator under a timeout; a failure is a value, never the request's failure. */
 const runEvaluator = (evaluator: Evaluator, candidates: ReadonlyArray<Candidate>, request: ChatCompletionRequest, options: Record<string, unknown>, timeoutMs: number) =>
-  Effect.tryPromise({
-    try: async (signal) => await evaluator.evaluate({ request, candidates, options, signal }),
-    catch: (error) => (error instanceof Error ? error.message : String(error))
-  }).pipe(
+  Effect.flatMap(FiberRef.get(CurrentMeter), (meter) =>
+    Effect.tryPromise({
+      try: async (signal) => await meterStorage.run(meter, () => evaluator.evaluate({ request, candidates, options, signal })),
+      catch: (error) => (error instanceof Error ? error.message : String(error))
+    })).pipe(
     Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `timed out after ${timeoutMs} ms` }),
     Effect.flatMap((scores) =>
       scores.length === candidates.length && scores.every((s) => typeof s === "number" && s >= 0 && s <= 1)

@@ -4,6 +4,7 @@
  * inherit it) and LLM-judge evaluators all record into the request that caused them.
  */
 import { FiberRef } from "effect"
+import { AsyncLocalStorage } from "node:async_hooks"
 import { countTokens } from "gpt-tokenizer"
 import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
@@ -69,3 +70,9 @@ export class Meter {
 }
 
 export const CurrentMeter = FiberRef.unsafeMake<Meter | undefined>(undefined)
+
+/**
+ * The meter across a Promise boundary: evaluators are plain async functions, so an LLM
+ * judge's model calls find their request's meter here rather than in the FiberRef.
+ */
+export const meterStorage = new AsyncLocalStorage<Meter | undefined>()
