@@ -8,6 +8,11 @@
  * omission). Streams are compared by time to first token. A minimal pass-through proxy
  * (bench/minimal-proxy.ts) runs in the same rounds as the floor any Node gateway has here.
  *
+ * Quorum runs in four set-ups, to show what spend tracking costs: without the ledger
+ * (spend.ledger: false, no key), with the ledger (no key), and with a virtual key
+ * (budget, request and token limits: one admission transaction per request) and the
+ * ledger, on SQLite and on PostgreSQL (a local server the bench starts).
+ *
  * Options (env): RATE=1000 SECONDS=10 ROUNDS=2 LATENCY_MS=20 WORKERS=2
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -16,6 +21,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Pool } from "undici"
 import { freePort } from "../test/support/free-port"
+import { startPostgres } from "../test/support/postgres"
 
 const RATE = Number(process.env.RATE ?? 1000)
 const SECONDS = Number(process.env.SECONDS ?? 10)
@@ -26,7 +32,14 @@ const STREAM_RATE = Number(process.env.STREAM_RATE ?? 200)
 
 const children: Array<ChildProcess> = []
 const cleanup = () => {
-  for (const child of children) if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGTERM")
+  for (const child of children) {
+    if (child.pid === undefined || child.exitCode !== null) continue
+    try {
+      process.kill(-child.pid, "SIGTERM")
+    } catch {
+      // Already gone.
+    }
+  }
 }
 process.on("exit", cleanup)
 process.on("SIGINT", () => process.exit(130))
@@ -46,6 +59,9 @@ const start = (args: Array<string>, env: Record<string, string>, ready: RegExp) 
     child.on("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}: ${out}`)))
   })
 
+const ADMIN = "bench-admin-key"
+const headers: Record<string, Record<string, string>> = {}
+
 const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "What is the capital of France?" }], max_tokens: 50 })
 const streamBody = JSON.stringify({ model: "bench", stream: true, messages: [{ role: "user", content: "What is the capital of France?" }] })
 
@@ -55,7 +71,7 @@ interface Result {
 }
 
 /** Open loop: request i is due at t0 + i/rate, whatever happened to the ones before. */
-const phase = async (pool: Pool, path: string, rate: number, seconds: number, stream: boolean): Promise<Result> => {
+const phase = async (pool: Pool, path: string, rate: number, seconds: number, stream: boolean, extra: Record<string, string> = {}): Promise<Result> => {
   const total = Math.round(rate * seconds)
   const result: Result = { latencies: [], errors: 0 }
   const pending: Array<Promise<void>> = []
@@ -68,7 +84,7 @@ const phase = async (pool: Pool, path: string, rate: number, seconds: number, st
         const due = t0 + (next * 1000) / rate
         next++
         pending.push(
-          pool.request({ path, method: "POST", headers: { "content-type": "application/json" }, body: stream ? streamBody : body })
+          pool.request({ path, method: "POST", headers: { "content-type": "application/json", ...extra }, body: stream ? streamBody : body })
             .then(async (res) => {
               if (stream) {
                 // Time to first token: the first body bytes.
@@ -117,71 +133,99 @@ const childrenOf = (pid: number): Array<number> => {
   }
 }
 
+const QUORUM_SETUPS = [
+  { name: "Quorum, no ledger", spend: "{ ledger: false }", key: false, postgres: false },
+  { name: "Quorum, ledger", spend: "{}", key: false, postgres: false },
+  { name: "Quorum, key + ledger, SQLite", spend: "{}", key: true, postgres: false },
+  { name: "Quorum, key + ledger, PostgreSQL", spend: "{}", key: true, postgres: true }
+] as const
+
 const main = async () => {
   const upstreamPort = await freePort()
   await start(["bench/fixed-upstream.ts"], { PORT: String(upstreamPort), LATENCY_MS: String(LATENCY_MS) }, /^\d+\n/m)
-  const dir = mkdtempSync(join(tmpdir(), "quorum-bench-"))
-  const config = join(dir, "bench.yaml")
-  writeFileSync(config, `models:\n  - { id: bench, provider: vllm, base_url: "http://127.0.0.1:${upstreamPort}/v1" }\n`)
-  const gatewayPort = await freePort()
-  const gateway = await start(["src/main.ts", "--config", config], { PORT: String(gatewayPort), QUORUM_WORKERS: String(WORKERS) }, /listening/)
+  const postgres = await startPostgres()
+  process.on("exit", () => void postgres.stop())
 
+  const pools: Record<string, Pool> = { direct: new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 }) }
+  const gatewayPids: Record<string, number> = {}
+  for (const [i, setup] of QUORUM_SETUPS.entries()) {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-bench-"))
+    const config = join(dir, "bench.yaml")
+    writeFileSync(config, [
+      "models:",
+      `  - { id: bench, provider: vllm, base_url: "http://127.0.0.1:${upstreamPort}/v1", price: { input: 0.15, output: 0.6 } }`,
+      `auth: { mode: ${setup.key ? "keys" : "open"} }`,
+      `spend: ${setup.spend}`
+    ].join("\n"))
+    const port = await freePort()
+    const gateway = await start(["src/main.ts", "--config", config], {
+      PORT: String(port),
+      QUORUM_WORKERS: String(WORKERS),
+      QUORUM_ADMIN_KEY: ADMIN,
+      QUORUM_DATA_DIR: dir,
+      ...(setup.postgres ? { QUORUM_DATABASE_URL: postgres.database(`bench_${i}`) } : {})
+    }, /listening/)
+    gatewayPids[setup.name] = gateway.child.pid!
+    pools[setup.name] = new Pool(`http://127.0.0.1:${port}`, { connections: 64 })
+    if (setup.key) {
+      // Every limit on, none reached: each request runs the whole admission.
+      const created = await fetch(`http://127.0.0.1:${port}/admin/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "bench", budget_usd: 1_000_000, rpm: 10_000_000, tpm: 1_000_000_000 })
+      }).then((r) => r.json() as Promise<{ key: string }>)
+      headers[setup.name] = { authorization: `Bearer ${created.key}` }
+    }
+  }
   const proxyPort = await freePort()
   await start(["bench/minimal-proxy.ts"], { PORT: String(proxyPort), UPSTREAM_PORT: String(upstreamPort) }, /^\d+\n/m)
-
-  const direct = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 })
-  const viaGateway = new Pool(`http://127.0.0.1:${gatewayPort}`, { connections: 64 })
-  const viaProxy = new Pool(`http://127.0.0.1:${proxyPort}`, { connections: 64 })
-  const targets = { direct, gateway: viaGateway, proxy: viaProxy }
+  pools.proxy = new Pool(`http://127.0.0.1:${proxyPort}`, { connections: 64 })
+  const names = Object.keys(pools)
 
   console.log(`# bench:overhead  rate=${RATE}/s  ${SECONDS}s x ${ROUNDS} rounds per target  upstream latency=${LATENCY_MS} ms  gateway workers=${WORKERS}`)
   console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
 
   // Warm-up: JIT, connection pools.
-  for (const pool of Object.values(targets)) await phase(pool, "/v1/chat/completions", RATE, 2, false)
-  const workers = childrenOf(gateway.child.pid!)
-  const cpuBefore = workers.map(cpuSeconds)
+  for (const name of names) await phase(pools[name]!, "/v1/chat/completions", RATE, 2, false, headers[name])
 
-  const results: Record<string, Array<number>> = { direct: [], gateway: [], proxy: [] }
-  const errors: Record<string, number> = { direct: 0, gateway: 0, proxy: 0 }
+  const results: Record<string, Array<number>> = Object.fromEntries(names.map((n) => [n, []]))
+  const streams: Record<string, Array<number>> = Object.fromEntries(names.map((n) => [n, []]))
+  const errors: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]))
+  const cpu: Record<string, number> = {}
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, pool] of Object.entries(targets)) {
-      const r = await phase(pool, "/v1/chat/completions", RATE, SECONDS, false)
+    for (const name of names) {
+      const workers = gatewayPids[name] === undefined ? [] : childrenOf(gatewayPids[name]!)
+      const before = workers.map(cpuSeconds)
+      const r = await phase(pools[name]!, "/v1/chat/completions", RATE, SECONDS, false, headers[name])
+      if (workers.length > 0) cpu[name] = (cpu[name] ?? 0) + workers.reduce((sum, pid, k) => sum + cpuSeconds(pid) - before[k]!, 0)
       results[name]!.push(...r.latencies)
       errors[name]! += r.errors
     }
   }
-  const cpuUsed = workers.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]!)
-
-  const streams: Record<string, Array<number>> = { direct: [], gateway: [], proxy: [] }
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, pool] of Object.entries(targets)) {
-      const r = await phase(pool, "/v1/chat/completions", STREAM_RATE, SECONDS / 2, true)
+    for (const name of names) {
+      const r = await phase(pools[name]!, "/v1/chat/completions", STREAM_RATE, SECONDS / 2, true, headers[name])
       streams[name]!.push(...r.latencies)
       errors[name]! += r.errors
     }
   }
 
-  const row = (label: string, s: ReturnType<typeof summary>) =>
-    `| ${label} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} |`
+  const row = (label: string, s: ReturnType<typeof summary>, d: ReturnType<typeof summary>) =>
+    `| ${label} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${label === "direct" ? "" : `${ms(s.p50 - d.p50)} / ${ms(s.p99 - d.p99)}`} |`
   const table = (title: string, data: Record<string, Array<number>>) => {
     const d = summary(data.direct!)
-    const g = summary(data.gateway!)
-    const p = summary(data.proxy!)
-    console.log(`\n| ${title} | requests | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|`)
-    console.log(row("direct", d))
-    console.log(row("through Quorum", g))
-    console.log(row("through the minimal proxy (reference)", p))
-    console.log(`| **added by Quorum** | | **${ms(g.p50 - d.p50)}** | ${ms(g.p90 - d.p90)} | **${ms(g.p99 - d.p99)}** | |`)
-    console.log(`| added by the minimal proxy | | ${ms(p.p50 - d.p50)} | ${ms(p.p90 - d.p90)} | ${ms(p.p99 - d.p99)} | |`)
+    console.log(`\n| ${title} | requests | p50 | p90 | p99 | max | added p50 / p99 |\n|---|---|---|---|---|---|---|`)
+    for (const name of names) console.log(row(name === "proxy" ? "minimal proxy (reference)" : name, summary(data[name]!), d))
   }
   table(`non-stream at ${RATE}/s, ms`, results)
   table(`stream at ${STREAM_RATE}/s, time to first token, ms`, streams)
-  console.log(`\nerrors: direct ${errors.direct}, Quorum ${errors.gateway}, minimal proxy ${errors.proxy}`)
-  console.log(`gateway worker CPU seconds during the non-stream phases: ${cpuUsed.map((c) => c.toFixed(1)).join(", ")} (${workers.length} workers)`)
+  console.log(`\nerrors: ${names.map((n) => `${n} ${errors[n]}`).join(", ")}`)
+  const requests = RATE * SECONDS * ROUNDS
+  console.log(`gateway CPU per non-stream request (all workers): ${Object.entries(cpu).map(([n, c]) => `${n} ${((c / requests) * 1000).toFixed(3)} ms`).join("; ")}`)
 
-  await Promise.all([direct.close(), viaGateway.close(), viaProxy.close()])
+  await Promise.all(Object.values(pools).map((p) => p.close()))
   cleanup()
+  await postgres.stop()
   process.exit(0)
 }
 

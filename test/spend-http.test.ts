@@ -288,3 +288,25 @@ describe("costs and the ledger", () => {
     expect(response.headers.get("x-quorum-cost-usd")).toBe((body.cost_usd as number).toFixed(6))
   })
 })
+
+describe("with the ledger off", () => {
+  it("records no rows, yet still settles what keys spend against their budgets", async () => {
+    const quiet = await startGateway(yaml().replace("spend: { flush_ms: 5 }", "spend: { flush_ms: 5, ledger: false }"), { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN })
+    try {
+      const call = async (path: string, init: RequestInit = {}) => (await fetch(`${quiet.url}${path}`, init)).json() as Promise<any>
+      const auth = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }
+      const key = await call("/admin/keys", { method: "POST", headers: auth, body: JSON.stringify({ name: "quiet", budget_usd: 1 }) })
+      const answered = await fetch(`${quiet.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] })
+      })
+      expect(answered.headers.get("x-quorum-cost-usd")).toBe("0.000098")
+      await expect.poll(async () => (await call(`/admin/keys/${key.id}`, { headers: auth })).spend, { timeout: 3_000 })
+        .toMatchObject({ spent_usd: 0.000098, reserved_usd: 0 })
+      expect((await call("/admin/spend?group_by=", { headers: auth })).data[0].requests).toBe(0)
+    } finally {
+      await quiet.close()
+    }
+  })
+})

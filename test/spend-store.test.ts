@@ -32,6 +32,7 @@ const attempt = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(Effect.
 const settled = (admission: Admission, micros: number, id: string): LedgerEntry => {
   const now = Date.now()
   return {
+    costMicros: micros,
     request: {
       id, key_id: admission.keyId, endpoint: "/v1/chat/completions", model: "m", consensus_id: null, status: 200, error: null,
       stream: 0, cancelled: 0, attempts: 1, prompt_tokens: 10, completion_tokens: 5, cost_micros: micros, latency_ms: 1, started_at: now, day: dayOf(now)

@@ -95,6 +95,8 @@ export interface AuthSettings {
 
 export interface SpendSettings {
   readonly database: DatabaseSetting
+  /** Whether requests and attempts are recorded (settlements of keyed requests always are). */
+  readonly ledger: boolean
   readonly reservationTtlMs: number
   readonly flushMs: number
   readonly defaultOutputTokens: number

@@ -200,6 +200,7 @@ export const resolveConfig = (
           ? { kind: "postgres", url: databaseUrl }
           : { kind: "sqlite", path: resolvePath(dataDir === undefined ? spend?.data_dir ?? "data" : Redacted.value(dataDir), "quorum.db") },
         // Long enough for any request that is still running: the retry budget plus the longest call.
+        ledger: spend?.ledger ?? true,
         reservationTtlMs: spend?.reservation_ttl_ms ?? retry.budgetMs + longestCall + 60_000,
         flushMs: spend?.flush_ms ?? 25,
         defaultOutputTokens: spend?.default_output_tokens ?? 4_096

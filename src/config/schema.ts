@@ -179,6 +179,8 @@ export const SpendFile = Schema.Struct({
   database_url_env: Schema.optional(EnvName),
   /** How long a reservation holds budget if its request never settles (its process died). */
   reservation_ttl_ms: Schema.optional(PositiveMs),
+  /** false: no ledger rows (keys, budgets and rate limits still work, and settle). */
+  ledger: Schema.optional(Schema.Boolean),
   /** How long ledger rows wait to be written together. */
   flush_ms: Schema.optional(Schema.Int.pipe(Schema.between(1, 10_000))),
   /** Output tokens assumed for a model whose output ceiling is unknown, when its key has a budget and the request sets no max_tokens (the call is capped there). */

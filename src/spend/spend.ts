@@ -97,8 +97,10 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       const sum = (f: (a: AttemptRow) => number) => attempts.reduce((total, a) => total + f(a), 0)
       const cost = sum((a) => a.cost_micros)
       const tokens = sum((a) => a.prompt_tokens + a.completion_tokens)
+      if (!config.spend.ledger && done.admission === undefined) return cost
       ledger.record({
-        request: {
+        costMicros: cost,
+        request: !config.spend.ledger ? undefined : {
           id: done.requestId,
           key_id: keyId,
           endpoint: done.endpoint,
@@ -116,7 +118,7 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
           started_at: done.startedAt,
           day: dayOf(done.startedAt)
         },
-        attempts,
+        attempts: config.spend.ledger ? attempts : [],
         settle: done.admission === undefined
           ? undefined
           : {

@@ -23,7 +23,6 @@ import {
   type UpdateKey
 } from "./keys"
 import { formatUsd, usdToMicros } from "./price"
-import { take } from "./rate-limit"
 
 /** One way a request could run (a consensus fan-out offers several sizes), and its worst case. */
 export interface CostOption {
@@ -94,10 +93,11 @@ export type AttemptRow = {
   readonly day: string
 }
 
-/** A finished request: its ledger rows and, for a key, what to settle. */
+/** A finished request: its ledger rows (unless the ledger is off) and, for a key, what to settle. */
 export interface LedgerEntry {
-  readonly request: RequestRow
+  readonly request: RequestRow | undefined
   readonly attempts: ReadonlyArray<AttemptRow>
+  readonly costMicros: number
   readonly settle: {
     readonly keyId: string
     readonly period: string
@@ -161,13 +161,14 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
     const read = <A>(effect: Effect.Effect<A, SqlError.SqlError>): Effect.Effect<A, SpendStoreError> =>
       Effect.mapError(effect, storeError)
 
+    /** What the period has spent and what calls in flight hold, in one round trip. */
     const spentAndReserved = (keyId: string, period: string, now: number) =>
-      Effect.gen(function*() {
-        const spent = yield* sql<{ spent_micros: unknown }>`SELECT spent_micros FROM quorum_key_spend WHERE key_id = ${keyId} AND period = ${period}`
-        const reserved = yield* sql<{ total: unknown }>`SELECT COALESCE(SUM(amount_micros), 0) AS total FROM quorum_reservations
-          WHERE key_id = ${keyId} AND period = ${period} AND expires_at > ${now}`
-        return { spent: spent.length === 0 ? 0 : num(spent[0]!.spent_micros), reserved: num(reserved[0]!.total) }
-      })
+      Effect.map(
+        sql<{ spent: unknown; reserved: unknown }>`SELECT
+          (SELECT COALESCE(SUM(spent_micros), 0) FROM quorum_key_spend WHERE key_id = ${keyId} AND period = ${period}) AS spent,
+          (SELECT COALESCE(SUM(amount_micros), 0) FROM quorum_reservations WHERE key_id = ${keyId} AND period = ${period} AND expires_at > ${now}) AS reserved`,
+        (rows) => ({ spent: num(rows[0]!.spent), reserved: num(rows[0]!.reserved) })
+      )
 
     const view = (row: KeyRow, now: number) =>
       Effect.gen(function*() {
@@ -242,113 +243,116 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         return yield* getKey(id, now)
       })
 
+    /** Whether a key needs a cost estimate (it has a budget or a token limit), as last seen; unknown keys do. */
+    const needsCost = new Map<string, boolean>()
+
+    /**
+     * Admission in three statements inside the transaction. The first finds the key by its
+     * hash, locks its row, and refills and draws its rate buckets in SQL (every right-hand
+     * side reads the row as it was); a bucket below zero means the limit is reached and the
+     * transaction rolls back. The second reads what the period spent and what is reserved,
+     * after the lock, so no concurrent admission can be missed; the third reserves.
+     */
     const admit = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
       Effect.gen(function*() {
         const { now } = input
         const hash = hashKey(input.secret)
-        const found = yield* read(sql<KeyRow>`SELECT * FROM quorum_keys WHERE hash = ${hash}`)
-        const key = found[0]
-        if (key === undefined) return yield* new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
-        if (key.revoked_at !== null) return yield* new Unauthorized({ message: `API key ${key.prefix}… was revoked.` })
-        if (key.models !== null) {
-          const allowed = JSON.parse(key.models) as Array<string>
-          const denied = input.models.filter((m) => !allowed.includes(m))
-          if (denied.length > 0) return yield* new ModelNotAllowed({ models: denied, allowed })
-        }
-        const budgeted = key.budget_micros !== null
-        const options = budgeted || key.tpm !== null ? input.options() : [{ micros: 0, tokens: 0 }]
+        let options = needsCost.get(hash) === false ? undefined : input.options()
+        const charge = options?.[0]?.tokens ?? 0
 
         return yield* write(Effect.gen(function*() {
-          // The UPDATE locks the key's row until commit and returns its current limits and buckets.
-          const locked = yield* sql<KeyRow>`UPDATE quorum_keys SET last_used_at = ${now}
-            WHERE id = ${key.id} AND revoked_at IS NULL RETURNING *`
+          const locked = yield* sql<KeyRow>`UPDATE quorum_keys SET
+              last_used_at = ${now},
+              req_level = CASE WHEN rpm IS NULL THEN NULL
+                WHEN req_level IS NULL OR req_level + (${now} - req_at) * rpm / 60000.0 > rpm THEN rpm - 1
+                ELSE req_level + (${now} - req_at) * rpm / 60000.0 - 1 END,
+              req_at = ${now},
+              tok_level = CASE WHEN tpm IS NULL THEN NULL
+                WHEN tok_level IS NULL OR tok_level + (${now} - tok_at) * tpm / 60000.0 > tpm THEN tpm - ${charge}
+                ELSE tok_level + (${now} - tok_at) * tpm / 60000.0 - ${charge} END,
+              tok_at = ${now}
+            WHERE hash = ${hash} RETURNING *`
           const row = locked[0]
-          if (row === undefined) return yield* new Unauthorized({ message: `API key ${key.prefix}… was revoked.` })
+          if (row === undefined) return yield* new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
+          if (row.revoked_at !== null) return yield* new Unauthorized({ message: `API key ${row.prefix}… was revoked.` })
+          if (row.models !== null) {
+            const allowed = JSON.parse(row.models) as Array<string>
+            const denied = input.models.filter((m) => !allowed.includes(m))
+            if (denied.length > 0) return yield* new ModelNotAllowed({ models: denied, allowed })
+          }
           const rpm = numOrNull(row.rpm)
           const tpm = numOrNull(row.tpm)
           const budget = numOrNull(row.budget_micros)
+          needsCost.set(hash, budget !== null || tpm !== null)
+          // The key gained a budget or token limit since it was last seen: estimate now (and refill the bucket properly next time).
+          options ??= budget !== null || tpm !== null ? input.options() : undefined
 
-          let requests = undefined
-          if (rpm !== null) {
-            const level = numOrNull(row.req_level)
-            const taken = take(level === null ? undefined : { level, at: num(row.req_at) }, rpm, 1, now)
-            if (!taken.ok) {
-              return yield* new RateLimited({ limit: "requests", retryAfterMs: taken.retryAfterMs, message: `Rate limit reached: ${rpm} requests per minute for this key.` })
-            }
-            requests = taken.bucket
+          const requests = numOrNull(row.req_level)
+          if (rpm !== null && requests !== null && requests < 0) {
+            return yield* new RateLimited({ limit: "requests", retryAfterMs: Math.ceil(-requests / (rpm / 60_000)), message: `Rate limit reached: ${rpm} requests per minute for this key.` })
+          }
+          const tokens = numOrNull(row.tok_level)
+          if (tpm !== null && tokens !== null && tokens < 0) {
+            return yield* new RateLimited({
+              limit: "tokens",
+              retryAfterMs: charge > tpm ? 60_000 : Math.ceil(-tokens / (tpm / 60_000)),
+              message: charge > tpm
+                ? `Request too large: it may use ${charge} tokens (prompt and max_tokens), above this key's limit of ${tpm} tokens per minute.`
+                : `Rate limit reached: ${tpm} tokens per minute for this key (this request may use ${charge}).`
+            })
           }
 
-          let option = 0
-          let reservation: Admission["reservation"] = undefined
           const period = periodOf(row.budget_period, now)
-          if (budget !== null) {
-            const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
-            const left = budget - spent - reserved
-            const fits = options.findIndex((o) => o.micros <= left)
-            if (fits === -1) {
-              const cheapest = Math.min(...options.map((o) => o.micros))
-              return yield* new InsufficientQuota({
-                message: `You exceeded your current quota: this key's ${row.budget_period === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
-                  `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
-                  `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
-              })
-            }
-            option = fits
-            reservation = { id: "rsv_" + randomBytes(9).toString("base64url"), period, micros: options[fits]!.micros }
-            yield* sql`INSERT INTO quorum_reservations ${
-              sql.insert({ id: reservation.id, key_id: row.id, period, amount_micros: reservation.micros, expires_at: now + input.ttlMs })
-            }`
+          const tokensCharged = tpm === null ? 0 : charge
+          if (budget === null || options === undefined) return { keyId: row.id, period, option: 0, reservation: undefined, tokensCharged }
+          const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
+          const left = budget - spent - reserved
+          const option = options.findIndex((o) => o.micros <= left)
+          if (option === -1) {
+            const cheapest = Math.min(...options.map((o) => o.micros))
+            return yield* new InsufficientQuota({
+              message: `You exceeded your current quota: this key's ${row.budget_period === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
+                `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
+                `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
+            })
           }
-
-          let tokensCharged = 0
-          let tokens = undefined
-          if (tpm !== null) {
-            tokensCharged = options[option]!.tokens
-            const level = numOrNull(row.tok_level)
-            const taken = take(level === null ? undefined : { level, at: num(row.tok_at) }, tpm, tokensCharged, now)
-            if (!taken.ok) {
-              return yield* new RateLimited({
-                limit: "tokens",
-                retryAfterMs: taken.retryAfterMs,
-                message: tokensCharged > tpm
-                  ? `Request too large: it may use ${tokensCharged} tokens (prompt and max_tokens), above this key's limit of ${tpm} tokens per minute.`
-                  : `Rate limit reached: ${tpm} tokens per minute for this key (this request may use ${tokensCharged}).`
-              })
-            }
-            tokens = taken.bucket
-          }
-          if (requests !== undefined || tokens !== undefined) {
-            yield* sql`UPDATE quorum_keys SET ${
-              sql.update({
-                ...(requests === undefined ? {} : { req_level: requests.level, req_at: requests.at }),
-                ...(tokens === undefined ? {} : { tok_level: tokens.level, tok_at: tokens.at })
-              })
-            } WHERE id = ${row.id}`
-          }
+          const reservation = { id: "rsv_" + randomBytes(9).toString("base64url"), period, micros: options[option]!.micros }
+          yield* sql`INSERT INTO quorum_reservations ${
+            sql.insert({ id: reservation.id, key_id: row.id, period, amount_micros: reservation.micros, expires_at: now + input.ttlMs })
+          }`
+          // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
           return { keyId: row.id, period, option, reservation, tokensCharged }
         }))
       })
 
-    /** One transaction per batch: a batch is in the ledger, and settled, entirely or not at all. */
+    /**
+     * One transaction per batch: a batch is in the ledger, and settled, entirely or not
+     * at all. Keys' rows are touched last, once per key, so that admissions on the same
+     * key wait for this batch as briefly as possible.
+     */
     const writeBatch = (entries: ReadonlyArray<LedgerEntry>) =>
       write(Effect.gen(function*() {
-        for (const rows of chunks(entries.map((e) => e.request), 200)) yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)}`
+        const requests = entries.flatMap((e) => (e.request === undefined ? [] : [e.request]))
+        for (const rows of chunks(requests, 200)) yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)}`
         for (const rows of chunks(entries.flatMap((e) => e.attempts), 200)) yield* sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`
+        const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
+        for (const ids of chunks(reservations, 500)) yield* sql`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)}`
         const spend = new Map<string, { keyId: string; period: string; micros: number }>()
-        for (const { request, settle } of entries) {
+        const refunds = new Map<string, number>()
+        for (const { costMicros, settle } of entries) {
           if (settle === undefined) continue
-          if (settle.reservation !== undefined) yield* sql`DELETE FROM quorum_reservations WHERE id = ${settle.reservation.id}`
           const at = `${settle.keyId} ${settle.period}`
           const sum = spend.get(at) ?? { keyId: settle.keyId, period: settle.period, micros: 0 }
-          spend.set(at, { ...sum, micros: sum.micros + request.cost_micros })
-          if (settle.tokenRefund > 0) {
-            yield* sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${settle.tokenRefund} > tpm THEN tpm ELSE tok_level + ${settle.tokenRefund} END
-              WHERE id = ${settle.keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`
-          }
+          spend.set(at, { ...sum, micros: sum.micros + costMicros })
+          if (settle.tokenRefund > 0) refunds.set(settle.keyId, (refunds.get(settle.keyId) ?? 0) + settle.tokenRefund)
         }
         for (const { keyId, micros, period } of spend.values()) {
           yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros) VALUES (${keyId}, ${period}, ${micros})
             ON CONFLICT (key_id, period) DO UPDATE SET spent_micros = quorum_key_spend.spent_micros + ${micros}`
+        }
+        for (const [keyId, refund] of refunds) {
+          yield* sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${refund} > tpm THEN tpm ELSE tok_level + ${refund} END
+            WHERE id = ${keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`
         }
       }))
 
