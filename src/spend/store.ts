@@ -139,8 +139,11 @@ interface KeyRow {
   readonly last_used_at: unknown
 }
 
+/** Database errors can quote a connection URL, and with it a password: never pass one on. */
+const withoutUrls = (text: string): string => text.replace(/postgres(ql)?:\/\/[^\s"']+/gi, "postgres://[redacted]")
+
 const storeError = (error: SqlError.SqlError) =>
-  new SpendStoreError({ message: `spend database: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ""}` })
+  new SpendStoreError({ message: withoutUrls(`spend database: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ""}`) })
 
 const chunks = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
