@@ -26,24 +26,31 @@ export interface Listen {
   readonly port: number
 }
 
-export const GatewayLive = (config: ResolvedConfig) =>
+/** Everything the routes use: router, consensus, spend, over the config. */
+const ServicesLive = (config: ResolvedConfig) =>
+  Layer.mergeAll(
+    Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default)),
+    SpendLive(config)
+  ).pipe(Layer.provideMerge(Layer.succeed(GatewayConfig, config)))
+
+const routesOver = <E, R>(services: Layer.Layer<Layer.Layer.Success<ReturnType<typeof ServicesLive>>, E, R>) =>
   HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
     // No span exporter is configured, and the platform's request span costs a URL parse
     // and an attribute per header on every request.
     HttpMiddleware.withTracerDisabledWhen(() => true),
-    Layer.provide(Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default))),
-    Layer.provide(SpendLive(config)),
-    Layer.provide(Layer.succeed(GatewayConfig, config))
+    Layer.provide(services)
   )
 
-export const ServerLive = (config: ResolvedConfig, listen: Listen) =>
-  GatewayLive(config).pipe(
-    Layer.provideMerge(
-      NodeHttpServer.layer(() => {
-        const server = createServer()
-        // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
-        server.keepAliveTimeout = 65_000
-        return server
-      }, listen)
-    )
-  )
+export const ServerLive = (config: ResolvedConfig, listen: Listen) => {
+  // One instance, so that it is built once. The server is made to depend on it: the port
+  // opens only once the database is migrated and every service is ready, since a request
+  // accepted before the routes are attached would never be answered.
+  const services = ServicesLive(config)
+  const server = NodeHttpServer.layer(() => {
+    const server = createServer()
+    // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
+    server.keepAliveTimeout = 65_000
+    return server
+  }, listen).pipe(Layer.provide(services))
+  return routesOver(services).pipe(Layer.provideMerge(server))
+}

@@ -183,7 +183,7 @@ describe("costs and the ledger", () => {
     const requestId = answered.headers.get("x-request-id")!
     await flushed()
     const report = await admin("GET", `/admin/spend?group_by=key,model,provider&key=${id}`)
-    expect(report.body.data).toEqual([{ key: id, model: "gpt-4o", provider: "openai", requests: 1, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: 0.000098 }])
+    expect(report.body.data).toEqual([{ key: id, key_name: "test", model: "gpt-4o", provider: "openai", requests: 1, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: 0.000098 }])
     expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: 0.000098, reserved_usd: 0 })
     expect(requestId).toMatch(/^req-/)
   })

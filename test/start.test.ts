@@ -40,13 +40,19 @@ describe("npm start", () => {
     expect(output.text).toContain(`http://127.0.0.1:${port} with 2 workers`)
     expect(output.text).toContain("DEMO FLEET")
     expect(output.text).toContain("open (virtual keys optional)")
-    const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-      method: "POST",
-      body: JSON.stringify({ model: "sim-fast", messages: [{ role: "user", content: "capital of France?" }] })
-    })
-    expect(response.status).toBe(200)
-    const body = (await response.json()) as { choices: Array<{ message: { content: string } }> }
-    expect(body.choices[0]!.message.content).toContain("Paris")
+    // At once, on fresh connections, so that both workers answer: a worker must not accept
+    // connections before its routes are ready (such a request would hang).
+    const answers = await Promise.all(Array.from({ length: 6 }, async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { connection: "close" },
+        body: JSON.stringify({ model: "sim-fast", messages: [{ role: "user", content: "capital of France?" }] }),
+        signal: AbortSignal.timeout(10_000)
+      })
+      expect(response.status).toBe(200)
+      return (await response.json()) as { choices: Array<{ message: { content: string } }> }
+    }))
+    for (const body of answers) expect(body.choices[0]!.message.content).toContain("Paris")
   }, 120_000)
 
   it("stops with the file, the key and what was expected when the config is wrong", async () => {

@@ -34,6 +34,9 @@ const streamed = (router: Router, request: ChatCompletionRequest, spend: Request
     const scope = yield* Scope.make()
     const response = NodeHttpServerRequest.toServerResponse(yield* HttpServerRequest.HttpServerRequest)
     response.once("close", () => {
+      // A client gone before its stream was written never runs the stream's finaliser:
+      // record the request here (the first record wins), so its reservation is released now.
+      spend.finish(499, "the client closed the stream", true)
       Effect.runFork(Scope.close(scope, Exit.void))
     })
     const routed = yield* router.stream(request).pipe(

@@ -260,6 +260,11 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
       Effect.gen(function*() {
         const { now } = input
         const hash = hashKey(input.secret)
+        if (!needsCost.has(hash)) {
+          // An unknown key is refused with a read, not a write transaction: guessing keys cannot take the write lock.
+          const found = yield* read(sql<{ id: string }>`SELECT id FROM quorum_keys WHERE hash = ${hash}`)
+          if (found.length === 0) return yield* new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
+        }
         let options = needsCost.get(hash) === false ? undefined : input.options()
         const charge = options?.[0]?.tokens ?? 0
 
@@ -377,8 +382,12 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
             COALESCE(SUM(cost_micros), 0) AS cost_micros
           FROM quorum_attempts ${conditions.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(conditions)}`}
           ${columns.length === 0 ? sql.literal("") : sql.literal(`GROUP BY ${columns.join(", ")} ORDER BY ${columns.join(", ")}`)}`
+        const names = query.groupBy.includes("key")
+          ? new Map((yield* sql<{ id: string; name: string }>`SELECT id, name FROM quorum_keys`).map((k) => [k.id, k.name]))
+          : undefined
         return rows.map((row) => ({
           ...Object.fromEntries(query.groupBy.map((d, i) => [d, row[columns[i]!] ?? null])),
+          ...(names === undefined ? {} : { key_name: names.get(row.key_id as string) ?? null }),
           requests: num(row.requests),
           attempts: num(row.attempts),
           prompt_tokens: num(row.prompt_tokens),
