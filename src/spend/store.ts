@@ -250,11 +250,12 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
     const needsCost = new Map<string, boolean>()
 
     /**
-     * Admission in three statements inside the transaction. The first finds the key by its
+     * Admission in two statements inside the transaction. The first finds the key by its
      * hash, locks its row, and refills and draws its rate buckets in SQL (every right-hand
      * side reads the row as it was); a bucket below zero means the limit is reached and the
-     * transaction rolls back. The second reads what the period spent and what is reserved,
-     * after the lock, so no concurrent admission can be missed; the third reserves.
+     * transaction rolls back. The second inserts the reservation only if what the period
+     * spent, what is reserved and the request's worst case fit the budget; it runs after
+     * the lock is held, so it sees every concurrent admission that came before.
      */
     const admit = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
       Effect.gen(function*() {
@@ -313,21 +314,37 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           const period = periodOf(row.budget_period, now)
           const tokensCharged = tpm === null ? 0 : charge
           if (budget === null || options === undefined) return { keyId: row.id, period, option: 0, reservation: undefined, tokensCharged }
-          const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
-          const left = budget - spent - reserved
-          const option = options.findIndex((o) => o.micros <= left)
-          if (option === -1) {
-            const cheapest = Math.min(...options.map((o) => o.micros))
-            return yield* new InsufficientQuota({
-              message: `You exceeded your current quota: this key's ${row.budget_period === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
-                `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
-                `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
+          const reserve = (option: number) =>
+            Effect.gen(function*() {
+              const id = "rsv_" + randomBytes(9).toString("base64url")
+              const micros = options![option]!.micros
+              // Inserted only if it fits: one statement, whose snapshot (taken after the lock) sees every other reservation.
+              const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at)
+                SELECT ${id}, ${row.id}, ${period}, ${micros}, ${now + input.ttlMs}
+                WHERE (SELECT COALESCE(SUM(spent_micros), 0) FROM quorum_key_spend WHERE key_id = ${row.id} AND period = ${period})
+                  + (SELECT COALESCE(SUM(amount_micros), 0) FROM quorum_reservations WHERE key_id = ${row.id} AND period = ${period} AND expires_at > ${now})
+                  + ${micros} <= ${budget}
+                RETURNING id`
+              return inserted.length === 0 ? undefined : { id, period, micros }
             })
+          // Most requests have one option and it fits: one statement. Otherwise read what is left, then reserve what fits.
+          let option = 0
+          let reservation = yield* reserve(0)
+          if (reservation === undefined) {
+            const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
+            const left = budget - spent - reserved
+            option = options.findIndex((o) => o.micros <= left)
+            if (option === -1) {
+              const cheapest = Math.min(...options.map((o) => o.micros))
+              return yield* new InsufficientQuota({
+                message: `You exceeded your current quota: this key's ${row.budget_period === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
+                  `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
+                  `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
+              })
+            }
+            reservation = yield* reserve(option)
+            if (reservation === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
           }
-          const reservation = { id: "rsv_" + randomBytes(9).toString("base64url"), period, micros: options[option]!.micros }
-          yield* sql`INSERT INTO quorum_reservations ${
-            sql.insert({ id: reservation.id, key_id: row.id, period, amount_micros: reservation.micros, expires_at: now + input.ttlMs })
-          }`
           // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
           return { keyId: row.id, period, option, reservation, tokensCharged }
         }))
