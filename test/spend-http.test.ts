@@ -139,6 +139,8 @@ describe("virtual keys", () => {
     const spent = await chat(key, request)
     expect(spent.status).toBe(429)
     expect(spent.headers.get("retry-after")).toBeNull()
+    // Refused before any upstream call: it cost nothing, and says so like every response.
+    expect(spent.headers.get("x-quorum-cost-usd")).toBe("0.000000")
     expect(validateError(spent.body)).toEqual([])
     expect(spent.body.error).toMatchObject({ code: "insufficient_quota", type: "insufficient_quota" })
     expect(spent.body.error.message).toContain("daily budget")

@@ -16,11 +16,9 @@ import type { Spend } from "../spend/spend"
 import { chatBound } from "../spend/worst-case"
 import { consensusChat } from "./chat-consensus"
 import { errorAnswer } from "./errors"
-import { metered, type RequestSpend } from "./metered"
+import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { readChatRequest } from "./read-json-body"
 import { DONE, sse, SSE_HEADERS } from "./sse"
-
-const COST_HEADER = "x-quorum-cost-usd"
 
 const routingHeaders = (routed: Routed<unknown>) => ({
   "x-quorum-deployment": routed.deployment.id,

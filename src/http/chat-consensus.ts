@@ -15,7 +15,7 @@ import { UnknownModel } from "../routing/errors"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { admitFanout } from "./consensus"
-import type { RequestSpend } from "./metered"
+import { COST_HEADER, type RequestSpend } from "./metered"
 import { DONE, sse, SSE_HEADERS } from "./sse"
 
 
@@ -66,7 +66,7 @@ export const consensusChat = (
         }],
         usage: report.usage,
         consensus: reportField(report)
-      }, { headers: { "x-quorum-cost-usd": cost } })
+      }, { headers: { [COST_HEADER]: cost } })
     }
     const header = { id: report.id, model, created }
     const chunks = [
@@ -77,6 +77,6 @@ export const consensusChat = (
     ]
     return HttpServerResponse.stream(
       Stream.fromIterable(chunks).pipe(Stream.map(sse), Stream.concat(Stream.succeed(DONE))),
-      { contentType: "text/event-stream", headers: { ...SSE_HEADERS, "x-quorum-deployment": "consensus", "x-quorum-cost-usd": cost } }
+      { contentType: "text/event-stream", headers: { ...SSE_HEADERS, "x-quorum-deployment": "consensus", [COST_HEADER]: cost } }
     )
   })

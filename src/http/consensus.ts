@@ -7,7 +7,7 @@ import { ConsensusRequest } from "../consensus/request"
 import type { AdmissionError } from "../spend/errors"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
-import { metered, type RequestSpend } from "./metered"
+import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { jsonBodyReader } from "./read-json-body"
 
 const readConsensusRequest = jsonBodyReader(ConsensusRequest)
@@ -37,7 +37,7 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
       const report = yield* consensus.run(request, samplingOf(request), admitFanout(spend, authorization, metering))
       // The report's cost counts the candidates; the ledger's also counts judge evaluators' calls.
       const cost = metering.finish(200)
-      return HttpServerResponse.unsafeJson(report, { headers: { "x-quorum-cost-usd": formatUsd(cost) } })
+      return HttpServerResponse.unsafeJson(report, { headers: { [COST_HEADER]: formatUsd(cost) } })
     }))
 
 export const makeEvaluatorList = (consensus: Consensus) => {

@@ -7,9 +7,12 @@ import { HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { newId } from "../providers/build"
 import { CurrentMeter, Meter } from "../spend/meter"
+import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import type { Admission } from "../spend/store"
 import { type ClientError, errorAnswer, errorResponse } from "./errors"
+
+export const COST_HEADER = "x-quorum-cost-usd"
 
 export class RequestSpend {
   readonly requestId = newId("req")
@@ -53,8 +56,9 @@ export const metered = <R>(
       Effect.locally(CurrentMeter, request.meter),
       Effect.catchAll((error) => {
         const answer = errorAnswer(error)
-        request.finish(answer.status, answer.body.error.message)
-        return Effect.succeed(errorResponse(error))
+        // A failure can cost too: attempts that were billed before the last one failed.
+        const cost = request.finish(answer.status, answer.body.error.message)
+        return Effect.succeed(HttpServerResponse.setHeader(errorResponse(error), COST_HEADER, formatUsd(cost)))
       }),
       Effect.onInterrupt(() => Effect.sync(() => request.finish(499, "the client closed the request", true))),
       Effect.map(HttpServerResponse.setHeader("x-request-id", request.requestId))
