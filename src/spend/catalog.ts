@@ -15,6 +15,15 @@ export interface CatalogEntry extends QuotedPrice {
   readonly max_output_tokens?: number
 }
 
+/** Sonnet 4 and 4.5 cost the same, with the same long-context tier. */
+const SONNET_4: CatalogEntry = {
+  input: 3,
+  output: 15,
+  cached_input: 0.3,
+  tiers: [{ above_input_tokens: 200_000, input: 6, output: 22.5, cached_input: 0.6 }],
+  max_output_tokens: 64_000
+}
+
 const entries: Partial<Record<ProviderName, Record<string, CatalogEntry>>> = {
   openai: {
     "gpt-5": { input: 1.25, output: 10, cached_input: 0.125, max_output_tokens: 128_000 },
@@ -32,20 +41,8 @@ const entries: Partial<Record<ProviderName, Record<string, CatalogEntry>>> = {
   anthropic: {
     "claude-opus-4-1": { input: 15, output: 75, cached_input: 1.5, max_output_tokens: 32_000 },
     "claude-opus-4": { input: 15, output: 75, cached_input: 1.5, max_output_tokens: 32_000 },
-    "claude-sonnet-4-5": {
-      input: 3,
-      output: 15,
-      cached_input: 0.3,
-      tiers: [{ above_input_tokens: 200_000, input: 6, output: 22.5, cached_input: 0.6 }],
-      max_output_tokens: 64_000
-    },
-    "claude-sonnet-4": {
-      input: 3,
-      output: 15,
-      cached_input: 0.3,
-      tiers: [{ above_input_tokens: 200_000, input: 6, output: 22.5, cached_input: 0.6 }],
-      max_output_tokens: 64_000
-    },
+    "claude-sonnet-4-5": SONNET_4,
+    "claude-sonnet-4": SONNET_4,
     "claude-3-7-sonnet": { input: 3, output: 15, cached_input: 0.3, max_output_tokens: 64_000 },
     "claude-haiku-4-5": { input: 1, output: 5, cached_input: 0.1, max_output_tokens: 64_000 },
     "claude-3-5-haiku": { input: 0.8, output: 4, cached_input: 0.08, max_output_tokens: 8_192 }
