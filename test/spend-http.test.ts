@@ -2,7 +2,11 @@
  * Spend through the HTTP API: costs on responses, the ledger behind them, virtual keys
  * and the admin API, the errors a refused request gets, and reports that add up.
  */
+import { Effect } from "effect"
+import { mkdtempSync } from "node:fs"
 import { request as httpRequest } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { KEY_PREFIX } from "../src/spend/keys"
@@ -11,6 +15,7 @@ import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
 import { eventually, type RunningGateway, startGateway } from "./support/gateway"
 import { validateError } from "./support/openai-schemas"
+import { openStore } from "./support/spend"
 
 const ADMIN = "admin-secret-for-tests-0123456789"
 
@@ -309,6 +314,33 @@ describe("with the ledger off", () => {
       expect((await call("/admin/spend?group_by=", { headers: auth })).data[0].requests).toBe(0)
     } finally {
       await quiet.close()
+    }
+  })
+})
+
+describe("on shutdown", () => {
+  it("writes the rows still waiting for their batch before the process stops", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-data-"))
+    const slow = await startGateway(yaml().replace("spend: { flush_ms: 5 }", "spend: { flush_ms: 10000 }"), {
+      OPENAI_API_KEY: OPENAI_KEY,
+      QUORUM_ADMIN_KEY: ADMIN,
+      QUORUM_DATA_DIR: dir
+    })
+    const answered = await fetch(`${slow.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "cheap", messages: [{ role: "user", content: "hi" }] })
+    })
+    expect(answered.status).toBe(401)
+    const status = await fetch(`${slow.url}/admin/ledger`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.json() as Promise<any>)
+    expect(status).toMatchObject({ pending: 1, written: 0 })
+    await slow.close()
+    const { close, store } = await openStore({ kind: "sqlite", path: join(dir, "quorum.db") })
+    try {
+      const rows = await Effect.runPromise(store.sql<{ id: string; status: unknown }>`SELECT id, status FROM quorum_requests`)
+      expect(rows.map((r) => [r.id, Number(r.status)])).toEqual([[answered.headers.get("x-request-id"), 401]])
+    } finally {
+      await close()
     }
   })
 })

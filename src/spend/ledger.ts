@@ -34,25 +34,33 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
     let failedBatches = 0
     let dropped = 0
 
+    /**
+     * One attempt is uninterruptible, so that shutdown waits for a batch being written
+     * rather than write it again; the pauses between attempts are not.
+     */
     const writeAll = (batch: ReadonlyArray<LedgerEntry>) =>
-      store.writeBatch(batch).pipe(
+      Effect.uninterruptible(
+        Effect.tap(store.writeBatch(batch), () =>
+          Effect.sync(() => {
+            written += batch.length
+            inFlight = []
+          }))
+      ).pipe(
         Effect.tapError((error) =>
           Effect.sync(() => failedBatches++).pipe(Effect.zipRight(Effect.logError(`ledger: ${batch.length} rows not written yet, retrying: ${error.message}`)))
         ),
-        Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("5 seconds")))),
-        Effect.tap(() => Effect.sync(() => (written += batch.length)))
+        Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("5 seconds"))))
       )
 
     const loop = Effect.gen(function*() {
-      const first = yield* Queue.take(queue)
+      // Held in inFlight while the batch gathers: shutdown writes it, and the status counts it.
+      inFlight = [yield* Queue.take(queue)]
       yield* Effect.sleep(Duration.millis(config.spend.flushMs))
-      const rest = yield* Queue.takeUpTo(queue, MAX_BATCH - 1)
-      inFlight = [first, ...rest]
+      inFlight = [...inFlight, ...(yield* Queue.takeUpTo(queue, MAX_BATCH - 1))]
       yield* writeAll(inFlight)
-      inFlight = []
     }).pipe(Effect.forever)
 
-    const sweep = store.sweepReservations(Date.now()).pipe(
+    const sweep = Effect.suspend(() => store.sweepReservations(Date.now())).pipe(
       Effect.catchAll((error) => Effect.logWarning(`ledger: reservation sweep failed: ${error.message}`)),
       Effect.repeat(Schedule.spaced("1 minute")),
       Effect.delay("1 minute")
@@ -60,7 +68,7 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
 
     const writer = yield* Effect.forkScoped(loop)
     yield* Effect.forkScoped(sweep)
-    // On shutdown: stop the loop (rolling back a batch it was writing), then write that batch and the rest.
+    // On shutdown: stop the loop (after the write in progress, if any), then write what was left.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Fiber.interrupt(writer)
