@@ -171,10 +171,22 @@ describe("the admin API", () => {
     expect((await admin("GET", "/admin/keys/key_missing")).status).toBe(404)
   })
 
-  it("rejects a bad key spec with the field that is wrong", async () => {
+  it("rejects a bad key spec, a misspelt field or an unknown model, with the field that is wrong", async () => {
     const bad = await admin("POST", "/admin/keys", { name: "x", budget_period: "week" })
     expect(bad.status).toBe(400)
     expect(bad.body.error.param).toBe("budget_period")
+    const typo = await admin("POST", "/admin/keys", { name: "x", budget: 5 })
+    expect(typo.status).toBe(400)
+    expect(typo.body.error).toMatchObject({ param: "budget", code: "unknown_parameter" })
+    expect(typo.body.error.message).toContain("budget_usd")
+    const model = await admin("POST", "/admin/keys", { name: "x", models: ["cheap", "gpt4o"] })
+    expect(model.status).toBe(400)
+    expect(model.body.error).toMatchObject({ param: "models[1]", code: "model_not_found" })
+    expect(model.body.error.message).toContain("gpt-4o")
+    const { id } = await newKey({ models: ["consensus"] })
+    expect((await admin("PATCH", `/admin/keys/${id}`, { rpm: 0 })).body.error.param).toBe("rpm")
+    expect((await admin("PATCH", `/admin/keys/${id}`, { models: ["nope"] })).status).toBe(400)
+    expect((await admin("GET", `/admin/keys/${id}`)).body.models).toEqual(["consensus"])
     const report = await admin("GET", "/admin/spend?group_by=colour")
     expect(report.status).toBe(400)
     expect(report.body.error.param).toBe("group_by")

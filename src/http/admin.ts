@@ -58,6 +58,28 @@ const reportQuery = Effect.gen(function*() {
 
 const keyId = Effect.map(HttpRouter.params, (params) => params.id ?? "")
 
+/**
+ * A key spec is checked strictly: a misspelt field (`budget` for `budget_usd`) would
+ * otherwise make a key without the limit its creator meant, and a misspelt model a key
+ * that can call nothing.
+ */
+const checkSpec = <A extends UpdateKey>(config: ResolvedConfig, spec: A) =>
+  Effect.gen(function*() {
+    const known = new Set(Object.keys(CreateKey.fields))
+    for (const field of Object.keys(spec)) {
+      if (!known.has(field)) {
+        return yield* new InvalidRequest({ message: `Unknown parameter: '${field}'; a key takes ${[...known].join(", ")}`, param: field, code: "unknown_parameter" })
+      }
+    }
+    const names = [...config.deployments.keys(), ...config.routes.keys(), "consensus", ...[...config.consensus.presets.keys()].map((id) => `consensus/${id}`)]
+    for (const [i, model] of (spec.models ?? []).entries()) {
+      if (!names.includes(model)) {
+        return yield* new InvalidRequest({ message: `Unknown model \`${model}\`; available: ${names.join(", ")}`, param: `models[${i}]`, code: "model_not_found" })
+      }
+    }
+    return spec
+  })
+
 export const AdminRoutes = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -68,7 +90,7 @@ export const AdminRoutes = HttpLayerRouter.use((router) =>
     const found = <A>(id: string, value: A | undefined) => (value === undefined ? Effect.fail(new KeyNotFound({ id })) : Effect.succeed(value))
 
     yield* router.add("POST", "/admin/keys", guarded(Effect.gen(function*() {
-      const input = yield* readCreate(config.maxBodyBytes)
+      const input = yield* Effect.flatMap(readCreate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
       const { key, secret } = yield* store.createKey(input, Date.now())
       // The only time the key is shown.
       return HttpServerResponse.unsafeJson({ ...key, key: secret }, { status: 201 })
@@ -80,7 +102,7 @@ export const AdminRoutes = HttpLayerRouter.use((router) =>
     })))
     yield* router.add("PATCH", "/admin/keys/:id", guarded(Effect.gen(function*() {
       const id = yield* keyId
-      const patch = yield* readUpdate(config.maxBodyBytes)
+      const patch = yield* Effect.flatMap(readUpdate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
       return HttpServerResponse.unsafeJson(yield* found(id, yield* store.updateKey(id, patch, Date.now())))
     })))
     yield* router.add("DELETE", "/admin/keys/:id", guarded(Effect.gen(function*() {
