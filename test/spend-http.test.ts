@@ -291,6 +291,22 @@ describe("costs and the ledger", () => {
     expect(report.body.total.cost_micros).toBe(Math.round(Number(response.headers.get("x-quorum-cost-usd")) * 1e6))
   })
 
+  it("fans out only to models the key may use when Quorum picks them, and refuses a list naming others", async () => {
+    const { key } = await newKey({ models: ["judge-b", "judge-c"] })
+    const post = (body: unknown) =>
+      fetch(`${gateway.url}/v1/consensus`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body)
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))
+    const picked = await post({ prompt: "Capital of France?", fanout: 3 })
+    expect(picked.status).toBe(200)
+    expect(picked.body.candidates.map((c: any) => c.model).sort()).toEqual(["judge-b", "judge-c"])
+    const named = await post({ prompt: "Capital of France?", models: ["judge-a", "judge-b"] })
+    expect(named.status).toBe(403)
+    expect(named.body.error.message).toContain("`judge-a`")
+  })
+
   it("falls back to one model when the key's budget does not fit the fan-out, and says so", async () => {
     const request = { messages: [{ role: "user" as const, content: "Capital of France?" }], models: ["judge-a", "judge-b", "judge-c"], max_tokens: 10 }
     const one = chatBound(gateway.config, { model: "judge-a", messages: request.messages, max_tokens: 10 }).option.micros

@@ -34,10 +34,11 @@ export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensus
  * fan-out, then one model fewer, and so on, it reserves the first that fits and says
  * which, and whether anything was reserved (then calls must stay within their estimate).
  */
-export type Admit<E = unknown> = (
-  options: ReadonlyArray<CostOption>,
-  models: ReadonlyArray<string>
-) => Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
+export interface Admit<E = unknown> {
+  (options: ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
+  /** The models the caller may use (null: any), for a fan-out Quorum picks. */
+  readonly allowed: ReadonlyArray<string> | null
+}
 
 export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", { message: Schema.String }) {}
 
@@ -78,9 +79,15 @@ const runEvaluator = (evaluator: Evaluator, candidates: ReadonlyArray<Candidate>
   )
 
 /** `fanout` models: the heaviest voters first, alternating providers so that errors are less correlated. */
-export const pickModels = (config: { deployments: ReadonlyMap<string, { id: string; provider: string; voteWeight: number }> }, fanout: number): ReadonlyArray<string> => {
+export const pickModels = (
+  config: { deployments: ReadonlyMap<string, { id: string; provider: string; voteWeight: number }> },
+  fanout: number,
+  allowed: ReadonlyArray<string> | null = null
+): ReadonlyArray<string> => {
   const byProvider = new Map<string, Array<{ id: string; voteWeight: number }>>()
-  for (const d of config.deployments.values()) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d])
+  for (const d of config.deployments.values()) {
+    if (allowed === null || allowed.includes(d.id)) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d])
+  }
   const queues = [...byProvider.values()].map((q) => q.sort((a, b) => b.voteWeight - a.voteWeight))
   queues.sort((a, b) => b[0]!.voteWeight - a[0]!.voteWeight)
   const picked: Array<string> = []
@@ -107,7 +114,8 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           return yield* invalid("fanout", "Give either `models` or `fanout`")
         }
         const known = [...config.routes.keys(), ...config.deployments.keys()]
-        const models = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout)
+        // Quorum's own pick draws only on the models the caller's key may use.
+        const models = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout, admit?.allowed ?? null)
         for (const [i, model] of models.entries()) {
           if (!config.routes.has(model) && !config.deployments.has(model)) {
             return yield* invalid(`models[${i}]`, `Unknown model \`${model}\`; available: ${known.join(", ")}`)

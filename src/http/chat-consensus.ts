@@ -47,7 +47,7 @@ export const consensusChat = (
     const { messages, model, response_format, stream, stream_options, ...sampling } = request
     const { id: _id, ...setup } = preset ?? { id: "" }
     const consensusRequest: ConsensusRequest = { ...setup, messages, ...(response_format === undefined ? {} : { response_format }) }
-    const report = yield* consensus.run(consensusRequest, sampling, admitFanout(spend, authorization, metering))
+    const report = yield* consensus.run(consensusRequest, sampling, yield* admitFanout(spend, authorization, metering))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
     const cost = formatUsd(metering.finish(200))
     const created = Math.floor(Date.now() / 1000)

@@ -5,6 +5,7 @@ import type { ResolvedConfig } from "../config/gateway-config"
 import type { Admit, Consensus } from "../consensus/engine"
 import { ConsensusRequest } from "../consensus/request"
 import type { AdmissionError } from "../spend/errors"
+import type { CostOption } from "../spend/store"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
@@ -21,12 +22,16 @@ const samplingOf = (request: ConsensusRequest): Record<string, unknown> =>
  * The consensus engine's admission: the key must be allowed every model the fan-out
  * may call, and its budget reserves the largest fan-out that fits.
  */
-export const admitFanout = (spend: Spend, authorization: string | undefined, metering: RequestSpend): Admit<AdmissionError> =>
-  (options, models) =>
-    Effect.map(spend.admit(authorization, models, () => options), (admission) => {
-      metering.admission = admission
-      return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined }
-    })
+export const admitFanout = (spend: Spend, authorization: string | undefined, metering: RequestSpend) =>
+  Effect.map(spend.allowedModels(authorization), (allowed): Admit<AdmissionError> =>
+    Object.assign(
+      (options: ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
+        Effect.map(spend.admit(authorization, models, () => options), (admission) => {
+          metering.admission = admission
+          return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined }
+        }),
+      { allowed }
+    ))
 
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
   metered(spend, "/v1/consensus", (metering) =>
@@ -34,7 +39,7 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
       const request = yield* readConsensusRequest(config.maxBodyBytes)
       metering.model = "consensus"
       const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
-      const report = yield* consensus.run(request, samplingOf(request), admitFanout(spend, authorization, metering))
+      const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))
       // The report's cost counts the candidates; the ledger's also counts judge evaluators' calls.
       const cost = metering.finish(200)
       return HttpServerResponse.unsafeJson(report, { headers: { [COST_HEADER]: formatUsd(cost) } })

@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
-import { type AdmissionError, Unauthorized } from "./errors"
+import { type AdmissionError, type SpendStoreError, Unauthorized } from "./errors"
 import { dayOf, KEY_PREFIX } from "./keys"
 import { Ledger } from "./ledger"
 import type { Meter } from "./meter"
@@ -63,6 +63,13 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
         )
       }
       return store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() })
+    }
+
+    /** The models a request's key may use; null when any (no key, or a key without a list). */
+    const allowedModels = (authorization: string | undefined): Effect.Effect<ReadonlyArray<string> | null, SpendStoreError> => {
+      const secret = bearer(authorization)
+      if (secret === undefined || !secret.startsWith(KEY_PREFIX)) return Effect.succeed(null)
+      return Effect.map(store.allowedModels(secret), (models) => models ?? null)
     }
 
     /** Queues the request's ledger rows and settlement; returns its cost in micro-dollars. */
@@ -131,6 +138,6 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       return cost
     }
 
-    return { admit, finish, open, status: ledger.status }
+    return { admit, allowedModels, finish, open, status: ledger.status }
   })
 }) {}

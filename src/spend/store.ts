@@ -414,6 +414,13 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         }))
       }))
 
-    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, writeBatch, sweepReservations, report, sql }
+    /** The models a key may use: null for all, undefined for no such key (admission will say so). */
+    const allowedModels = (secret: string) =>
+      read(Effect.map(
+        sql<{ models: string | null }>`SELECT models FROM quorum_keys WHERE hash = ${hashKey(secret)} AND revoked_at IS NULL`,
+        (rows) => (rows.length === 0 ? undefined : rows[0]!.models === null ? null : (JSON.parse(rows[0]!.models) as ReadonlyArray<string>))
+      ))
+
+    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, report, sql }
   })
 }) {}
