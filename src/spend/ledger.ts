@@ -7,6 +7,7 @@
  */
 import { Cause, Duration, Effect, Fiber, Queue, Schedule } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
+import { SpendStoreError } from "./errors"
 import { type LedgerEntry, SpendStore } from "./store"
 
 export interface LedgerStatus {
@@ -23,6 +24,7 @@ export interface LedgerStatus {
 /** While the database is down, rows wait in memory up to this many; beyond it they are dropped, with an error logged. */
 const MAX_PENDING = 200_000
 const MAX_BATCH = 2_000
+const ATTEMPT_TIMEOUT = Duration.seconds(10)
 
 export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
   scoped: Effect.gen(function*() {
@@ -35,17 +37,19 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
     let dropped = 0
 
     /**
-     * One attempt is uninterruptible, so that shutdown waits for a batch being written
-     * rather than write it again; the pauses between attempts are not.
+     * One attempt may hang on a connection the database dropped: it is abandoned after
+     * ATTEMPT_TIMEOUT and the batch tried again (a batch that did commit is then skipped,
+     * see writeBatch), with growing pauses while the database stays away.
      */
     const writeAll = (batch: ReadonlyArray<LedgerEntry>) =>
-      Effect.uninterruptible(
-        Effect.tap(store.writeBatch(batch), () =>
+      Effect.disconnect(store.writeBatch(batch)).pipe(
+        Effect.timeoutFail({ duration: ATTEMPT_TIMEOUT, onTimeout: () => new SpendStoreError({ message: `no answer from the database within ${Duration.format(ATTEMPT_TIMEOUT)}` }) }),
+        Effect.tap(() =>
           Effect.sync(() => {
             written += batch.length
             inFlight = []
-          }))
-      ).pipe(
+          })
+        ),
         Effect.tapError((error) =>
           Effect.sync(() => failedBatches++).pipe(Effect.zipRight(Effect.logError(`ledger: ${batch.length} rows not written yet, retrying: ${error.message}`)))
         ),
@@ -54,11 +58,18 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
 
     const loop = Effect.gen(function*() {
       // Held in inFlight while the batch gathers: shutdown writes it, and the status counts it.
-      inFlight = [yield* Queue.take(queue)]
-      yield* Effect.sleep(Duration.millis(config.spend.flushMs))
-      inFlight = [...inFlight, ...(yield* Queue.takeUpTo(queue, MAX_BATCH - 1))]
+      // A batch left by a failed round is written first.
+      if (inFlight.length === 0) {
+        inFlight = [yield* Queue.take(queue)]
+        yield* Effect.sleep(Duration.millis(config.spend.flushMs))
+        inFlight = [...inFlight, ...(yield* Queue.takeUpTo(queue, MAX_BATCH - 1))]
+      }
       yield* writeAll(inFlight)
-    }).pipe(Effect.forever)
+    }).pipe(
+      // The writer must outlive anything unforeseen: log it, pause, go on.
+      Effect.catchAllDefect((defect) => Effect.logError(`ledger: writer failed, retrying: ${String(defect)}`).pipe(Effect.zipRight(Effect.sleep("1 second")))),
+      Effect.forever
+    )
 
     const sweep = Effect.suspend(() => store.sweepReservations(Date.now())).pipe(
       Effect.catchAll((error) => Effect.logWarning(`ledger: reservation sweep failed: ${error.message}`)),
@@ -68,7 +79,7 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
 
     const writer = yield* Effect.forkScoped(loop)
     yield* Effect.forkScoped(sweep)
-    // On shutdown: stop the loop (after the write in progress, if any), then write what was left.
+    // On shutdown: stop the loop, then write what was left (a batch that had committed is skipped).
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Fiber.interrupt(writer)

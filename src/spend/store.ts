@@ -7,7 +7,7 @@
  * and reserves the new call's worst case only if all of it fits. Reservations carry an
  * expiry, so those of a crashed process stop counting on their own.
  */
-import { SqlClient, type SqlError } from "@effect/sql"
+import { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { type AdmissionError, InsufficientQuota, ModelNotAllowed, RateLimited, SpendStoreError, Unauthorized } from "./errors"
@@ -155,10 +155,14 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    /** A write, atomic; SQL failures become SpendStoreError. */
+    /**
+     * A write, atomic; SQL failures become SpendStoreError, those of COMMIT and ROLLBACK
+     * too (@effect/sql makes them defects: a connection lost mid-transaction is one).
+     */
     const write = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, SqlError.SqlError> | SpendStoreError> =>
       sql.withTransaction(effect).pipe(
-        Effect.catchIf((e): e is SqlError.SqlError => (e as { _tag?: string })._tag === "SqlError", (e) => Effect.fail(storeError(e)))
+        Effect.catchIf((e): e is SqlError.SqlError => (e as { _tag?: string })._tag === "SqlError", (e) => Effect.fail(storeError(e))),
+        Effect.catchAllDefect((defect) => (defect instanceof SqlError.SqlError ? Effect.fail(storeError(defect)) : Effect.die(defect)))
       ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | SpendStoreError>
 
     const read = <A>(effect: Effect.Effect<A, SqlError.SqlError>): Effect.Effect<A, SpendStoreError> =>
@@ -355,10 +359,17 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
      * at all. Keys' rows are touched last, once per key, so that admissions on the same
      * key wait for this batch as briefly as possible.
      */
-    const writeBatch = (entries: ReadonlyArray<LedgerEntry>) =>
+    const writeBatch = (all: ReadonlyArray<LedgerEntry>) =>
       write(Effect.gen(function*() {
-        const requests = entries.flatMap((e) => (e.request === undefined ? [] : [e.request]))
-        for (const rows of chunks(requests, 200)) yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)}`
+        // A batch may be written again when nobody knows whether its first try committed
+        // (a timeout, a shutdown): a request already in the ledger was settled with it, so
+        // it is skipped. (With the ledger off there is no row to tell, and no such guard.)
+        const written = new Set<string>()
+        for (const rows of chunks(all.flatMap((e) => (e.request === undefined ? [] : [e.request])), 200)) {
+          const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING RETURNING id`
+          for (const { id } of inserted) written.add(id)
+        }
+        const entries = all.filter((e) => e.request === undefined || written.has(e.request.id))
         for (const rows of chunks(entries.flatMap((e) => e.attempts), 200)) yield* sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`
         const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
         for (const ids of chunks(reservations, 500)) yield* sql`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)}`

@@ -13,6 +13,10 @@ export interface RunningPostgres {
   readonly url: string
   /** A new, empty database on this server. */
   database(name: string): string
+  /** Stops the server, keeping its data, until `resume`. */
+  pause(): Promise<void>
+  /** Starts it again, on the same port, with the same data. */
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -39,25 +43,38 @@ export const startPostgres = async (): Promise<RunningPostgres> => {
   const data = join(dir, "data")
   execFileSync(join(bin, "initdb"), ["-D", data, "-U", "quorum", "--auth=trust", "-E", "UTF8", "--no-sync"], { ...user, stdio: "pipe" })
   const port = await freePort()
-  const server: ChildProcess = spawn(
-    join(bin, "postgres"),
-    ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "max_connections=200"],
-    { ...user, stdio: ["ignore", "ignore", "pipe"] }
-  )
+  let server: ChildProcess | undefined
   let log = ""
-  server.stderr?.on("data", (d: Buffer) => (log += d.toString()))
   const psql = (args: Array<string>) =>
     execFileSync(join(bin, "psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "quorum", "-d", "postgres", "-v", "ON_ERROR_STOP=1", ...args], { stdio: "pipe" })
-  const until = Date.now() + 20_000
-  for (;;) {
-    try {
-      psql(["-c", "SELECT 1"])
-      break
-    } catch (error) {
-      if (Date.now() > until || server.exitCode !== null) throw new Error(`PostgreSQL did not start: ${log}`)
-      await new Promise((r) => setTimeout(r, 100))
+  const launch = async () => {
+    const child = spawn(
+      join(bin, "postgres"),
+      ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "max_connections=200"],
+      { ...user, stdio: ["ignore", "ignore", "pipe"] }
+    )
+    server = child
+    child.stderr?.on("data", (d: Buffer) => (log += d.toString()))
+    const until = Date.now() + 20_000
+    for (;;) {
+      try {
+        psql(["-c", "SELECT 1"])
+        return
+      } catch {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`PostgreSQL did not start: ${log}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
     }
   }
+  const halt = async () => {
+    if (server !== undefined && server.exitCode === null) {
+      const exited = new Promise((r) => server!.once("exit", r))
+      // Fast shutdown: connections are closed, as when the database goes away.
+      server.kill("SIGINT")
+      await exited
+    }
+  }
+  await launch()
   const url = (db: string) => `postgres://quorum@127.0.0.1:${port}/${db}`
   return {
     url: url("postgres"),
@@ -65,12 +82,10 @@ export const startPostgres = async (): Promise<RunningPostgres> => {
       psql(["-c", `CREATE DATABASE "${name}"`])
       return url(name)
     },
+    pause: halt,
+    resume: launch,
     stop: async () => {
-      if (server.exitCode === null) {
-        const exited = new Promise((r) => server.once("exit", r))
-        server.kill("SIGINT")
-        await exited
-      }
+      await halt()
       rmSync(dir, { recursive: true, force: true })
     }
   }
