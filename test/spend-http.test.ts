@@ -112,6 +112,24 @@ describe("virtual keys", () => {
     expect(denied).toBeInstanceOf(OpenAI.PermissionDeniedError)
   })
 
+  it("lists the models a key may use, and none without a key where keys are required", async () => {
+    const list = async (key?: string) => {
+      const response = await fetch(`${gateway.url}/v1/models`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } })
+      return { status: response.status, body: (await response.json()) as any }
+    }
+    const anonymous = await list()
+    expect(anonymous.status).toBe(401)
+    expect(validateError(anonymous.body)).toEqual([])
+    const { key } = await newKey({ models: ["cheap", "consensus"] })
+    expect((await list(key)).body.data.map((m: any) => m.id).sort()).toEqual(["cheap", "consensus"])
+    const { key: any } = await newKey({})
+    expect((await list(any)).body.data.map((m: any) => m.id)).toContain("gpt-4o")
+    const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 })
+    const ids: Array<string> = []
+    for await (const model of client.models.list()) ids.push(model.id)
+    expect(ids.sort()).toEqual(["cheap", "consensus"])
+  })
+
   it("answers 403 naming the model a key may not use", async () => {
     const { key } = await newKey({ models: ["cheap"] })
     const denied = await chat(key, { model: "gpt-4o" })

@@ -31,7 +31,10 @@ export class ChatGroup extends HttpApiGroup.make("chat").add(
 ) {}
 
 export class ModelsGroup extends HttpApiGroup.make("models").add(
-  HttpApiEndpoint.get("list", "/v1/models").addSuccess(ModelList)
+  HttpApiEndpoint.get("list", "/v1/models")
+    .addSuccess(ModelList)
+    .addError(ErrorBody, { status: 401 })
+    .annotate(OpenApi.Description, "The models and routes the caller may use: all of them without a key, a key's own list with one.")
 ) {}
 
 export class HealthGroup extends HttpApiGroup.make("health").add(
@@ -39,10 +42,10 @@ export class HealthGroup extends HttpApiGroup.make("health").add(
 ) {}
 
 /** The routes HttpApi serves itself. */
-export class ServedApi extends HttpApi.make("quorum").add(ModelsGroup).add(HealthGroup) {}
+export class ServedApi extends HttpApi.make("quorum").add(HealthGroup) {}
 
-/** Everything, for the OpenAPI document. */
-export class QuorumApi extends ServedApi.add(ChatGroup)
+/** Everything, for the OpenAPI document (models and chat are raw routes: they check the caller's key). */
+export class QuorumApi extends ServedApi.add(ModelsGroup).add(ChatGroup)
   .annotate(OpenApi.Title, "Quorum")
   .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway")
 {}

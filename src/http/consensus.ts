@@ -23,7 +23,7 @@ const samplingOf = (request: ConsensusRequest): Record<string, unknown> =>
  * may call, and its budget reserves the largest fan-out that fits.
  */
 export const admitFanout = (spend: Spend, authorization: string | undefined, metering: RequestSpend) =>
-  Effect.map(spend.allowedModels(authorization), (allowed): Admit<AdmissionError> =>
+  Effect.map(spend.caller(authorization), (allowed): Admit<AdmissionError> =>
     Object.assign(
       (options: ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
         Effect.map(spend.admit(authorization, models, () => options), (admission) => {

@@ -7,11 +7,16 @@ import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
 import { Consensus } from "../consensus/engine"
 import { errorResponse, RouteNotFound } from "./errors"
-import { HealthLive, ModelsLive } from "./handlers"
+import { HealthLive, makeModelList } from "./handlers"
 import { AdminRoutes } from "./admin"
 import { Spend } from "../spend/spend"
 
-const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([ModelsLive, HealthLive]))
+const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive]))
+
+const ModelsRoute = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    yield* router.add("GET", "/v1/models", makeModelList(yield* GatewayConfig, yield* Spend))
+  }))
 
 const ChatRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
@@ -34,4 +39,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ChatRoute, ConsensusRoutes, AdminRoutes, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, AdminRoutes, OpenApiRoute, NotFound)

@@ -35,6 +35,13 @@ const bearer = (authorization: string | undefined): string | undefined => {
   return match?.[1]
 }
 
+const missingKey = (secret: string | undefined) =>
+  new Unauthorized({
+    message: secret === undefined
+      ? "You didn't provide an API key. Send a Quorum key in an Authorization header (Bearer qk-...)."
+      : "Incorrect API key provided: Quorum keys start with qk-."
+  })
+
 export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
   effect: Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -54,22 +61,23 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       const secret = bearer(authorization)
       if (secret === undefined || !secret.startsWith(KEY_PREFIX)) {
         if (open) return Effect.succeed(undefined)
-        return Effect.fail(
-          new Unauthorized({
-            message: secret === undefined
-              ? "You didn't provide an API key. Send a Quorum key in an Authorization header (Bearer qk-...)."
-              : "Incorrect API key provided: Quorum keys start with qk-."
-          })
-        )
+        return Effect.fail(missingKey(secret))
       }
       return store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() })
     }
 
-    /** The models a request's key may use; null when any (no key, or a key without a list). */
-    const allowedModels = (authorization: string | undefined): Effect.Effect<ReadonlyArray<string> | null, SpendStoreError> => {
+    /**
+     * Who is calling, for requests that reserve nothing (a model list): the models their
+     * key may use, null for any (no key on an open gateway, or a key without a list), or
+     * Unauthorized as admission would answer.
+     */
+    const caller = (authorization: string | undefined): Effect.Effect<ReadonlyArray<string> | null, Unauthorized | SpendStoreError> => {
       const secret = bearer(authorization)
-      if (secret === undefined || !secret.startsWith(KEY_PREFIX)) return Effect.succeed(null)
-      return Effect.map(store.allowedModels(secret), (models) => models ?? null)
+      if (secret === undefined || !secret.startsWith(KEY_PREFIX)) {
+        return open ? Effect.succeed(null) : Effect.fail(missingKey(secret))
+      }
+      return Effect.flatMap(store.allowedModels(secret), (models) =>
+        models === undefined ? Effect.fail(new Unauthorized({ message: "Incorrect API key provided, or the key was revoked." })) : Effect.succeed(models))
     }
 
     /** Queues the request's ledger rows and settlement; returns its cost in micro-dollars. */
@@ -138,6 +146,6 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       return cost
     }
 
-    return { admit, allowedModels, finish, open, status: ledger.status }
+    return { admit, caller, finish, open, status: ledger.status }
   })
 }) {}
