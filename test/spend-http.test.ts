@@ -390,3 +390,27 @@ describe("on shutdown", () => {
     }
   })
 })
+
+describe("refused requests", () => {
+  it("are in the ledger under the key that was refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-data-"))
+    const own = await startGateway(yaml(), { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN, QUORUM_DATA_DIR: dir })
+    const post = (path: string, key: string, body: unknown) =>
+      fetch(`${own.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) })
+    const created = (await (await post("/admin/keys", ADMIN, { name: "refused", rpm: 1, models: ["cheap"] })).json()) as any
+    const statuses = []
+    for (const model of ["cheap", "cheap", "gpt-4o"]) {
+      statuses.push((await post("/v1/chat/completions", created.key, { model, messages: [{ role: "user", content: "hi" }] })).status)
+    }
+    expect(statuses).toEqual([200, 429, 403])
+    await own.close()
+    const { close, store } = await openStore({ kind: "sqlite", path: join(dir, "quorum.db") })
+    try {
+      const rows = await Effect.runPromise(store.sql<{ key_id: string; status: unknown }>`SELECT key_id, status FROM quorum_requests ORDER BY started_at`)
+      expect(rows.map((r) => [r.key_id, Number(r.status)]).sort((a, b) => Number(a[1]) - Number(b[1])))
+        .toEqual([[created.id, 200], [created.id, 403], [created.id, 429]])
+    } finally {
+      await close()
+    }
+  })
+})

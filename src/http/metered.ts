@@ -20,6 +20,7 @@ export class RequestSpend {
   readonly startedAt = Date.now()
   readonly t0 = performance.now()
   admission: Admission | undefined = undefined
+  refusedKeyId: string | undefined = undefined
   model: string | undefined = undefined
   stream = false
   private cost: number | undefined = undefined
@@ -37,6 +38,7 @@ export class RequestSpend {
       t0: this.t0,
       meter: this.meter,
       admission: this.admission,
+      refusedKeyId: this.refusedKeyId,
       status,
       error,
       cancelled
@@ -56,6 +58,7 @@ export const metered = <R>(
       Effect.locally(CurrentMeter, request.meter),
       Effect.catchAll((error) => {
         const answer = errorAnswer(error)
+        if ("keyId" in error && typeof error.keyId === "string") request.refusedKeyId = error.keyId
         // A failure can cost too: attempts that were billed before the last one failed.
         const cost = request.finish(answer.status, answer.body.error.message)
         return Effect.succeed(HttpServerResponse.setHeader(errorResponse(error), COST_HEADER, formatUsd(cost)))

@@ -23,6 +23,8 @@ export interface Finished {
   readonly t0: number
   readonly meter: Meter
   readonly admission: Admission | undefined
+  /** The key of a request refused by its limits (no admission, but known). */
+  readonly refusedKeyId: string | undefined
   /** The HTTP status answered (499 when the client left first). */
   readonly status: number
   readonly error: string | undefined
@@ -82,7 +84,7 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
 
     /** Queues the request's ledger rows and settlement; returns its cost in micro-dollars. */
     const finish = (done: Finished): number => {
-      const keyId = done.admission?.keyId ?? null
+      const keyId = done.admission?.keyId ?? done.refusedKeyId ?? null
       const consensusId = done.meter.consensusId ?? null
       const attempts: Array<AttemptRow> = done.meter.attempts.map((a, seq) => {
         // A stream still open here was abandoned with its request.

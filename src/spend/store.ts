@@ -291,7 +291,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           if (row.models !== null) {
             const allowed = JSON.parse(row.models) as Array<string>
             const denied = input.models.filter((m) => !allowed.includes(m))
-            if (denied.length > 0) return yield* new ModelNotAllowed({ models: denied, allowed })
+            if (denied.length > 0) return yield* new ModelNotAllowed({ models: denied, allowed, keyId: row.id })
           }
           const rpm = numOrNull(row.rpm)
           const tpm = numOrNull(row.tpm)
@@ -302,11 +302,12 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
 
           const requests = numOrNull(row.req_level)
           if (rpm !== null && requests !== null && requests < 0) {
-            return yield* new RateLimited({ limit: "requests", retryAfterMs: Math.ceil(-requests / (rpm / 60_000)), message: `Rate limit reached: ${rpm} requests per minute for this key.` })
+            return yield* new RateLimited({ keyId: row.id, limit: "requests", retryAfterMs: Math.ceil(-requests / (rpm / 60_000)), message: `Rate limit reached: ${rpm} requests per minute for this key.` })
           }
           const tokens = numOrNull(row.tok_level)
           if (tpm !== null && tokens !== null && tokens < 0) {
             return yield* new RateLimited({
+              keyId: row.id,
               limit: "tokens",
               retryAfterMs: charge > tpm ? 60_000 : Math.ceil(-tokens / (tpm / 60_000)),
               message: charge > tpm
@@ -341,6 +342,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
             if (option === -1) {
               const cheapest = Math.min(...options.map((o) => o.micros))
               return yield* new InsufficientQuota({
+                keyId: row.id,
                 message: `You exceeded your current quota: this key's ${row.budget_period === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
                   `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
                   `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
