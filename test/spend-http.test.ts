@@ -120,6 +120,7 @@ describe("virtual keys", () => {
     const anonymous = await list()
     expect(anonymous.status).toBe(401)
     expect(validateError(anonymous.body)).toEqual([])
+    expect((await fetch(`${gateway.url}/evaluators`)).status).toBe(401)
     const { key } = await newKey({ models: ["cheap", "consensus"] })
     expect((await list(key)).body.data.map((m: any) => m.id).sort()).toEqual(["cheap", "consensus"])
     const { key: any } = await newKey({})
@@ -128,6 +129,7 @@ describe("virtual keys", () => {
     const ids: Array<string> = []
     for await (const model of client.models.list()) ids.push(model.id)
     expect(ids.sort()).toEqual(["cheap", "consensus"])
+    expect((await fetch(`${gateway.url}/evaluators`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200)
   })
 
   it("answers 403 naming the model a key may not use", async () => {

@@ -8,6 +8,7 @@ import type { AdmissionError } from "../spend/errors"
 import type { CostOption } from "../spend/store"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
+import { errorResponse } from "./errors"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { jsonBodyReader } from "./read-json-body"
 
@@ -45,10 +46,14 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
       return HttpServerResponse.unsafeJson(report, { headers: { [COST_HEADER]: formatUsd(cost) } })
     }))
 
-export const makeEvaluatorList = (consensus: Consensus) => {
+/** GET /evaluators, for anyone who may call the gateway (a key where keys are required). */
+export const makeEvaluatorList = (consensus: Consensus, spend: Spend) => {
   const list = {
     object: "list" as const,
     data: [...consensus.evaluators.values()].map((e) => ({ name: e.name, description: e.description, gate: e.gate === true }))
   }
-  return Effect.succeed(HttpServerResponse.unsafeJson(list))
+  return Effect.gen(function*() {
+    yield* spend.caller((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
+    return HttpServerResponse.unsafeJson(list)
+  }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
 }

@@ -29,7 +29,7 @@ const ConsensusRoutes = HttpLayerRouter.use((router) =>
     const handler = makeConsensusHandler(yield* GatewayConfig, consensus, yield* Spend)
     yield* router.add("POST", "/v1/consensus", handler)
     yield* router.add("POST", "/consensus", handler)
-    yield* router.add("GET", "/evaluators", makeEvaluatorList(consensus))
+    yield* router.add("GET", "/evaluators", makeEvaluatorList(consensus, yield* Spend))
   }))
 
 const openApiDocument = OpenApi.fromApi(QuorumApi)
