@@ -8,7 +8,7 @@ import { Effect, Redacted } from "effect"
 import { timingSafeEqual, createHash } from "node:crypto"
 import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"
 import { CreateKey, UpdateKey } from "../spend/keys"
-import { Spend } from "../spend/spend"
+import { bearer, Spend } from "../spend/spend"
 import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../spend/store"
 import { AdminUnauthorized, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
 import { jsonBodyReader } from "./read-json-body"
@@ -25,8 +25,7 @@ const checkAdmin = (config: ResolvedConfig) =>
     if (expected === undefined) {
       return yield* new AdminUnauthorized({ message: `The admin API is off: set ${config.auth.adminKeyEnv} to an admin key to turn it on.` })
     }
-    const header = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"] ?? ""
-    const given = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1]
+    const given = bearer((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
     if (given === undefined || !timingSafeEqual(digest(given), digest(Redacted.value(expected)))) {
       return yield* new AdminUnauthorized({ message: "Incorrect or missing admin key: send the admin key as Authorization: Bearer <key>." })
     }

@@ -31,7 +31,8 @@ export interface Finished {
   readonly cancelled: boolean
 }
 
-const bearer = (authorization: string | undefined): string | undefined => {
+/** The token of an `Authorization: Bearer <token>` header. */
+export const bearer = (authorization: string | undefined): string | undefined => {
   if (authorization === undefined) return undefined
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
   return match?.[1]
@@ -148,6 +149,6 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       return cost
     }
 
-    return { admit, caller, finish, open, status: ledger.status }
+    return { admit, caller, finish, status: ledger.status }
   })
 }) {}

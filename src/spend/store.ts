@@ -168,12 +168,16 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
     const read = <A>(effect: Effect.Effect<A, SqlError.SqlError>): Effect.Effect<A, SpendStoreError> =>
       Effect.mapError(effect, storeError)
 
-    /** What the period has spent and what calls in flight hold, in one round trip. */
+    /** What a key's period has spent, and what its calls in flight hold (expired reservations do not count). */
+    const spentOf = (keyId: string, period: string) =>
+      sql`(SELECT COALESCE(SUM(spent_micros), 0) FROM quorum_key_spend WHERE key_id = ${keyId} AND period = ${period})`
+    const reservedOf = (keyId: string, period: string, now: number) =>
+      sql`(SELECT COALESCE(SUM(amount_micros), 0) FROM quorum_reservations WHERE key_id = ${keyId} AND period = ${period} AND expires_at > ${now})`
+
+    /** Both, in one round trip. */
     const spentAndReserved = (keyId: string, period: string, now: number) =>
       Effect.map(
-        sql<{ spent: unknown; reserved: unknown }>`SELECT
-          (SELECT COALESCE(SUM(spent_micros), 0) FROM quorum_key_spend WHERE key_id = ${keyId} AND period = ${period}) AS spent,
-          (SELECT COALESCE(SUM(amount_micros), 0) FROM quorum_reservations WHERE key_id = ${keyId} AND period = ${period} AND expires_at > ${now}) AS reserved`,
+        sql<{ spent: unknown; reserved: unknown }>`SELECT ${spentOf(keyId, period)} AS spent, ${reservedOf(keyId, period, now)} AS reserved`,
         (rows) => ({ spent: num(rows[0]!.spent), reserved: num(rows[0]!.reserved) })
       )
 
@@ -326,9 +330,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
               // Inserted only if it fits: one statement, whose snapshot (taken after the lock) sees every other reservation.
               const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at)
                 SELECT ${id}, ${row.id}, ${period}, ${micros}, ${now + input.ttlMs}
-                WHERE (SELECT COALESCE(SUM(spent_micros), 0) FROM quorum_key_spend WHERE key_id = ${row.id} AND period = ${period})
-                  + (SELECT COALESCE(SUM(amount_micros), 0) FROM quorum_reservations WHERE key_id = ${row.id} AND period = ${period} AND expires_at > ${now})
-                  + ${micros} <= ${budget}
+                WHERE ${spentOf(row.id, period)} + ${reservedOf(row.id, period, now)} + ${micros} <= ${budget}
                 RETURNING id`
               return inserted.length === 0 ? undefined : { id, period, micros }
             })
