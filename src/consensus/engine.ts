@@ -35,7 +35,8 @@ export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensus
  * which, and whether anything was reserved (then calls must stay within their estimate).
  */
 export interface Admit<E = unknown> {
-  (options: ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
+  /** `options` is called only when the caller's key has a budget or a token limit. */
+  (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
   /** The models the caller may use (null: any), for a fan-out Quorum picks. */
   readonly allowed: ReadonlyArray<string> | null
 }
@@ -151,8 +152,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         }
 
         const output = explicitOutput ?? settings.defaultOutputTokens
-        const prompt = promptTokens(messages)
-        const estimate = (m: string) => worstCaseOf(config, m, prompt, output)
+        // Counted only if max_cost_usd or the caller's key needs the estimate: otherwise no tokenizer runs.
+        let counted: number | undefined
+        const prompt = () => (counted ??= promptTokens(messages))
+        const estimate = (m: string) => worstCaseOf(config, m, prompt(), output)
         let kept = models
         let skipped: Array<{ model: string; reason: string }> = []
         let budgetReason: string | undefined
@@ -164,7 +167,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
               "max_cost_usd",
               fit.cheapestMicroUsd === undefined
                 ? "No model of this request has a configured price, so none can be kept within max_cost_usd"
-                : `max_cost_usd ($${request.max_cost_usd}) is below the cheapest model's estimated cost ($${formatUsd(fit.cheapestMicroUsd)} for ${prompt} prompt and ${output} output tokens)`
+                : `max_cost_usd ($${request.max_cost_usd}) is below the cheapest model's estimated cost ($${formatUsd(fit.cheapestMicroUsd)} for ${prompt()} prompt and ${output} output tokens)`
             )
           }
           kept = fit.kept
@@ -176,10 +179,11 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           // The key's budget: the whole fan-out if it fits, else fewer models (the least
           // trusted dropped first), down to the single most trusted one.
           const byTrust = [...kept].sort((a, b) => weightOf(b) - weightOf(a))
-          const options = byTrust.map((_, i) => {
-            const size = byTrust.length - i
-            return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (prompt + output) }
-          })
+          const options = () =>
+            byTrust.map((_, i) => {
+              const size = byTrust.length - i
+              return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (prompt() + output) }
+            })
           const admitted = yield* admit(options, models)
           if (admitted.index > 0) {
             const dropped = new Set(byTrust.slice(byTrust.length - admitted.index))

@@ -26,8 +26,8 @@ const samplingOf = (request: ConsensusRequest): Record<string, unknown> =>
 export const admitFanout = (spend: Spend, authorization: string | undefined, metering: RequestSpend) =>
   Effect.map(spend.caller(authorization), (allowed): Admit<AdmissionError> =>
     Object.assign(
-      (options: ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
-        Effect.map(spend.admit(authorization, models, () => options), (admission) => {
+      (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
+        Effect.map(spend.admit(authorization, models, options), (admission) => {
           metering.admission = admission
           return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined }
         }),
