@@ -6,15 +6,9 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { freePort } from "./support/free-port"
 import { eventually } from "./support/gateway"
+// Without provider keys, so that the demo fleet is what starts.
+import { cleanEnv } from "./support/spawned"
 
-/** The environment without any provider key, so that the demo fleet is what starts. */
-const cleanEnv = (extra: Record<string, string>) => {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/_API_KEY$|^QUORUM_/.test(key)) env[key] = value
-  }
-  return { ...env, ...extra }
-}
 
 let child: ChildProcess | undefined
 afterEach(() => {

@@ -11,7 +11,7 @@ export interface SpawnedGateway {
 }
 
 /** The environment without provider keys or Quorum settings of the caller's own. */
-const cleanEnv = (extra: Record<string, string>) => {
+export const cleanEnv = (extra: Record<string, string>) => {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !/_API_KEY$|^QUORUM_/.test(key)) env[key] = value
