@@ -1,16 +1,14 @@
 /**
- * Validators for OpenAI's published component schemas (../shared/openai/chat-schemas.json,
- * taken from OpenAI's OpenAPI spec): every response and chunk the gateway sends is checked
- * against them.
+ * Validators for OpenAI's published component schemas (test/fixtures/openai/chat-schemas.json,
+ * copied from OpenAI's OpenAPI spec; see the README there): every response and chunk the
+ * gateway sends is checked against them.
  */
 import Ajv from "ajv"
 import addFormats from "ajv-formats"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
-const path = process.env.QUORUM_SHARED_DIR !== undefined
-  ? `${process.env.QUORUM_SHARED_DIR}/openai/chat-schemas.json`
-  : fileURLToPath(new URL("../../../shared/openai/chat-schemas.json", import.meta.url))
+const path = fileURLToPath(new URL("../fixtures/openai/chat-schemas.json", import.meta.url))
 
 const { schemas } = JSON.parse(readFileSync(path, "utf8")) as { schemas: Record<string, unknown> }
 
