@@ -7,6 +7,7 @@ import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DatabaseSetting } from "../src/spend/db/database"
 import { dayOf } from "../src/spend/keys"
+import type { RequestQuery } from "../src/spend/reports"
 import type { Admission, LedgerEntry, SpendStore } from "../src/spend/store"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
@@ -173,5 +174,118 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
     } finally {
       await close()
     }
+  })
+})
+
+describe.each(databases)("the ledger's reports and request queries on %s", (_name, setting) => {
+  /** Three days of requests from two keys: answered, refused by a key's limits, failed upstream, cancelled. */
+  const DAY0 = Date.parse("2026-11-20T10:00:00Z")
+  const HOUR = 3_600_000
+  const entry = (id: string, at: number, keyId: string | null, model: string, status: number, attempts: ReadonlyArray<{ model: string; provider: string; cost: number; ok: boolean }>): LedgerEntry => ({
+    costMicros: attempts.reduce((s, a) => s + a.cost, 0),
+    request: {
+      id, key_id: keyId, endpoint: "/v1/chat/completions", model, consensus_id: null, status, error: status === 200 ? null : `status ${status}`,
+      stream: 0, cancelled: status === 499 ? 1 : 0, attempts: attempts.length, prompt_tokens: attempts.length * 10, completion_tokens: attempts.length * 5,
+      cost_micros: attempts.reduce((s, a) => s + a.cost, 0), latency_ms: 12.5, started_at: at, day: dayOf(at)
+    },
+    attempts: attempts.map((a, seq) => ({
+      request_id: id, seq, key_id: keyId, consensus_id: null, model: a.model, provider: a.provider, upstream_model: a.model, status: a.ok ? "ok" : "error",
+      error_kind: a.ok ? null : "server_error", http_status: a.ok ? null : 500, prompt_tokens: 10, cached_tokens: 0, completion_tokens: 5, estimated: 0,
+      cost_micros: a.cost, latency_ms: 5, started_at: at, day: dayOf(at)
+    })),
+    settle: undefined
+  })
+  const ok = (model: string, cost: number) => ({ model, provider: "openai", cost, ok: true })
+  const broken = (model: string) => ({ model, provider: "anthropic", cost: 0, ok: false })
+  const ledger = [
+    entry("req-01", DAY0, "key_a", "gpt", 200, [ok("gpt", 100)]),
+    entry("req-02", DAY0 + HOUR, "key_a", "gpt", 429, []),
+    entry("req-03", DAY0 + HOUR, "key_a", "gpt", 429, []),
+    entry("req-04", DAY0 + 2 * HOUR, "key_a", "claude", 403, []),
+    // Fell back from claude to gpt: one request, two models.
+    entry("req-05", DAY0 + 24 * HOUR, "key_a", "default", 200, [broken("claude"), ok("gpt", 50)]),
+    entry("req-06", DAY0 + 24 * HOUR, "key_b", "claude", 502, [broken("claude"), broken("claude")]),
+    entry("req-07", DAY0 + 25 * HOUR, "key_b", "gpt", 499, [ok("gpt", 7)]),
+    entry("req-08", DAY0 + 48 * HOUR, null, "gpt", 401, []),
+    entry("req-09", DAY0 + 48 * HOUR, "key_b", "gpt", 200, [ok("gpt", 30)])
+  ]
+
+  let opened: Awaited<ReturnType<typeof openStore>>
+  beforeAll(async () => {
+    opened = await openStore(setting())
+    await run(opened.store.writeBatch(ledger))
+  })
+  afterAll(async () => {
+    await opened?.close()
+  })
+  const query = (q: Partial<RequestQuery>): RequestQuery => ({ keyId: undefined, model: undefined, status: undefined, from: undefined, to: undefined, after: undefined, limit: 50, ...q })
+  const ids = (q: Partial<RequestQuery>) => run(opened.store.listRequests(query(q))).then((page) => page.data.map((r) => r.id))
+
+  it("reports every request, refused ones included, by status, with counts that add up", async () => {
+    const byKey = await run(opened.store.report({ groupBy: ["key"], from: undefined, to: undefined, keyId: undefined }))
+    const a = byKey.data.find((r) => r.key === "key_a")!
+    expect(a).toMatchObject({ requests: 5, succeeded: 2, refused: 3, failed: 0, cancelled: 0, by_status: { "200": 2, "429": 2, "403": 1 }, attempts: 3, cost_micros: 150 })
+    const b = byKey.data.find((r) => r.key === "key_b")!
+    expect(b).toMatchObject({ requests: 3, succeeded: 1, refused: 0, failed: 1, cancelled: 1, by_status: { "200": 1, "502": 1, "499": 1 }, attempts: 4, cost_micros: 37 })
+    const anonymous = byKey.data.find((r) => r.key === null)!
+    expect(anonymous).toMatchObject({ requests: 1, refused: 1, by_status: { "401": 1 }, attempts: 0, cost_micros: 0 })
+    expect(byKey.total).toMatchObject({ requests: 9, succeeded: 3, refused: 4, failed: 1, cancelled: 1, attempts: 7, cost_micros: 187 })
+    for (const row of [...byKey.data, byKey.total]) {
+      expect(row.succeeded + row.refused + row.failed + row.cancelled).toBe(row.requests)
+      expect(Object.values(row.by_status).reduce((s, n) => s + n, 0)).toBe(row.requests)
+    }
+  })
+
+  it("groups refused requests under the model asked for, and counts a request that used two models once in the total", async () => {
+    const report = await run(opened.store.report({ groupBy: ["model", "provider"], from: undefined, to: undefined, keyId: "key_a" }))
+    const rows = report.data.map((r) => [r.model, r.provider, r.requests, r.attempts, r.by_status])
+    expect(rows).toEqual([
+      ["claude", "anthropic", 1, 1, { "200": 1 }],
+      ["claude", null, 1, 0, { "403": 1 }],
+      ["gpt", "openai", 2, 2, { "200": 2 }],
+      ["gpt", null, 2, 0, { "429": 2 }]
+    ])
+    // req-05 is in two groups: the groups say 6 requests, the key made 5.
+    expect(report.total.requests).toBe(5)
+    const day = await run(opened.store.report({ groupBy: ["day"], from: "2026-11-21", to: "2026-11-22", keyId: undefined }))
+    expect(day.data.map((r) => [r.day, r.requests, r.refused])).toEqual([["2026-11-21", 3, 0], ["2026-11-22", 2, 1]])
+  })
+
+  it("lists requests newest first, filtered by key, model, status or class, and time", async () => {
+    expect(await ids({})).toEqual(["req-09", "req-08", "req-07", "req-06", "req-05", "req-04", "req-03", "req-02", "req-01"])
+    expect(await ids({ keyId: "key_b" })).toEqual(["req-09", "req-07", "req-06"])
+    expect(await ids({ status: { min: 429, max: 429 } })).toEqual(["req-03", "req-02"])
+    expect(await ids({ status: { min: 400, max: 499 } })).toEqual(["req-08", "req-07", "req-04", "req-03", "req-02"])
+    // The model asked for, or one that was called for it (req-05 asked for the route `default`).
+    expect(await ids({ model: "claude", keyId: "key_a" })).toEqual(["req-05", "req-04"])
+    expect(await ids({ from: DAY0 + HOUR, to: DAY0 + 24 * HOUR })).toEqual(["req-04", "req-03", "req-02"])
+  })
+
+  it("pages through requests with `after`, ties in time broken by id, without gaps or repeats", async () => {
+    const seen: Array<string> = []
+    let after: RequestQuery["after"] = undefined
+    for (let page = 0; page < 10; page++) {
+      const result = await run(opened.store.listRequests(query({ limit: 2, after })))
+      seen.push(...result.data.map((r) => r.id))
+      expect(result.has_more).toBe(result.next_after !== null)
+      if (result.next_after === null) break
+      after = await run(opened.store.requestPosition(result.next_after))
+    }
+    expect(seen).toEqual(["req-09", "req-08", "req-07", "req-06", "req-05", "req-04", "req-03", "req-02", "req-01"])
+    expect(await run(opened.store.requestPosition("req-missing"))).toBeUndefined()
+  })
+
+  it("shows one request with its upstream attempts", async () => {
+    const found = await run(opened.store.getRequest("req-05"))
+    expect(found).toMatchObject({
+      id: "req-05", object: "request", key_id: "key_a", model: "default", status: 200, stream: false, cancelled: false,
+      attempts: 2, cost_micros: 50, cost_usd: 0.00005, latency_ms: 12.5, started_at: DAY0 + 24 * HOUR, day: "2026-11-21"
+    })
+    expect(found!.upstream_attempts).toEqual([
+      expect.objectContaining({ seq: 0, model: "claude", provider: "anthropic", status: "error", error_kind: "server_error", http_status: 500, cost_micros: 0, estimated: false }),
+      expect.objectContaining({ seq: 1, model: "gpt", provider: "openai", status: "ok", http_status: null, cost_micros: 50, cost_usd: 0.00005 })
+    ])
+    expect((await run(opened.store.getRequest("req-02")))!.upstream_attempts).toEqual([])
+    expect(await run(opened.store.getRequest("req-missing"))).toBeUndefined()
   })
 })

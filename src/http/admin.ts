@@ -4,14 +4,26 @@
  * (QUORUM_ADMIN_KEY unless `auth.admin_key_env` names another); off without one.
  */
 import { HttpLayerRouter, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, Schema } from "effect"
 import { timingSafeEqual, createHash } from "node:crypto"
 import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"
 import { CreateKey, UpdateKey } from "../spend/keys"
 import { bearer, Spend } from "../spend/spend"
+import type { ErrorBody } from "../protocol/error-body"
+import type { RequestQuery } from "../spend/reports"
 import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../spend/store"
 import { AdminUnauthorized, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
 import { jsonBodyReader } from "./read-json-body"
+
+/** 404: the ledger has no request with this id (or not yet: rows are written every `flush_ms`). */
+export class RequestNotFound extends Schema.TaggedError<RequestNotFound>()("RequestNotFound", { id: Schema.String }) {
+  response() {
+    return HttpServerResponse.unsafeJson(
+      { error: { message: `No request with id \`${this.id}\` in the ledger`, type: "invalid_request_error", param: "id", code: "request_not_found" } } satisfies ErrorBody,
+      { status: 404 }
+    )
+  }
+}
 
 const readCreate = jsonBodyReader(CreateKey)
 const readUpdate = jsonBodyReader(UpdateKey)
@@ -32,30 +44,100 @@ const checkAdmin = (config: ResolvedConfig) =>
   })
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?$/i
+const STATUS = /^[1-5]\d\d$/
+const STATUS_CLASS = /^([1-5])xx$/i
+const MAX_PAGE = 500
+const DEFAULT_PAGE = 50
+
+const invalid = (param: string, message: string) =>
+  new InvalidRequest({ message: `Invalid value for '${param}': ${message}`, param, code: "invalid_value" })
+
+/**
+ * A request's query parameters, each given at most once and all of them known: a
+ * misspelt filter (`models=`) would otherwise answer for everything, silently.
+ */
+const queryParams = (known: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const search = yield* HttpServerRequest.ParsedSearchParams
+    const values = new Map<string, string>()
+    for (const [name, value] of Object.entries(search)) {
+      if (!known.includes(name)) {
+        return yield* new InvalidRequest({ message: `Unknown parameter: '${name}'; this route takes ${known.join(", ")}`, param: name, code: "unknown_parameter" })
+      }
+      if (Array.isArray(value)) return yield* invalid(name, "given more than once")
+      values.set(name, value as string)
+    }
+    return values
+  })
 
 const reportQuery = Effect.gen(function*() {
-  const search = yield* HttpServerRequest.ParsedSearchParams
-  const one = (name: string): string | undefined => {
-    const value = search[name]
-    return Array.isArray(value) ? value[0] : (value as string | undefined)
-  }
-  const groupBy = (one("group_by") ?? "key,model").split(",").map((d) => d.trim()).filter((d) => d !== "")
+  const params = yield* queryParams(["group_by", "from", "to", "key"])
+  const groupBy = (params.get("group_by") ?? "key,model").split(",").map((d) => d.trim()).filter((d) => d !== "")
   for (const d of groupBy) {
     if (!(REPORT_DIMENSIONS as ReadonlyArray<string>).includes(d)) {
-      return yield* new InvalidRequest({ message: `Invalid value for 'group_by': \`${d}\`; expected a comma-separated list of ${REPORT_DIMENSIONS.join(", ")}`, param: "group_by", code: "invalid_value" })
+      return yield* invalid("group_by", `\`${d}\`; expected a comma-separated list of ${REPORT_DIMENSIONS.join(", ")}`)
     }
   }
-  const from = one("from")
-  const to = one("to")
+  const from = params.get("from")
+  const to = params.get("to")
   for (const [name, value] of [["from", from], ["to", to]] as const) {
-    if (value !== undefined && !DAY.test(value)) {
-      return yield* new InvalidRequest({ message: `Invalid value for '${name}': expected a UTC date as YYYY-MM-DD`, param: name, code: "invalid_value" })
-    }
+    if (value !== undefined && !DAY.test(value)) return yield* invalid(name, "expected a UTC date as YYYY-MM-DD")
   }
-  return { groupBy: groupBy as Array<ReportDimension>, from, to, keyId: one("key") }
+  return { groupBy: groupBy as Array<ReportDimension>, from, to, keyId: params.get("key") }
 })
 
+/** A moment as epoch ms: a UTC date (its start, or for `to` its end) or an ISO timestamp (UTC unless it has an offset). */
+const moment = (name: "from" | "to", value: string) =>
+  Effect.gen(function*() {
+    const day = DAY.test(value)
+    if (!day && !TIMESTAMP.test(value)) {
+      return yield* invalid(name, `\`${value}\`; expected a UTC date (YYYY-MM-DD) or an ISO timestamp (YYYY-MM-DDTHH:MM:SSZ)`)
+    }
+    const ms = Date.parse(day || /(Z|[+-]\d{2}:\d{2})$/i.test(value) ? value : `${value}Z`)
+    if (Number.isNaN(ms)) return yield* invalid(name, `\`${value}\` is not a date`)
+    // `to` is exclusive; a date means that whole day.
+    return name === "to" && day ? ms + 86_400_000 : ms
+  })
+
+const statusFilter = (value: string) => {
+  if (STATUS.test(value)) return Effect.succeed({ min: Number(value), max: Number(value) })
+  const cls = STATUS_CLASS.exec(value)
+  if (cls !== null) return Effect.succeed({ min: Number(cls[1]) * 100, max: Number(cls[1]) * 100 + 99 })
+  return Effect.fail(invalid("status", `\`${value}\`; expected an HTTP status (429) or a class (2xx, 4xx, 5xx)`))
+}
+
+const pageSize = (value: string | undefined) => {
+  if (value === undefined) return Effect.succeed(DEFAULT_PAGE)
+  const n = Number(value)
+  return /^\d+$/.test(value) && n >= 1 && n <= MAX_PAGE
+    ? Effect.succeed(n)
+    : Effect.fail(invalid("limit", `\`${value}\`; expected an integer from 1 to ${MAX_PAGE}`))
+}
+
+const requestQuery = (store: SpendStore) =>
+  Effect.gen(function*() {
+    const params = yield* queryParams(["key", "model", "status", "from", "to", "limit", "after"])
+    const optional = <A, E>(name: string, parse: (value: string) => Effect.Effect<A, E>) => {
+      const value = params.get(name)
+      return value === undefined ? Effect.succeed(undefined) : parse(value)
+    }
+    const after = yield* optional("after", (id) =>
+      Effect.flatMap(store.requestPosition(id), (position) =>
+        position === undefined ? Effect.fail(invalid("after", `no request with id \`${id}\` in the ledger`)) : Effect.succeed(position)))
+    return {
+      keyId: params.get("key"),
+      model: params.get("model"),
+      status: yield* optional("status", statusFilter),
+      from: yield* optional("from", (v) => moment("from", v)),
+      to: yield* optional("to", (v) => moment("to", v)),
+      limit: yield* pageSize(params.get("limit")),
+      after
+    } satisfies RequestQuery
+  })
+
 const keyId = Effect.map(HttpRouter.params, (params) => params.id ?? "")
+const requestId = keyId
 
 /**
  * A key spec is checked strictly: a misspelt field (`budget` for `budget_usd`) would
@@ -84,8 +166,10 @@ export const AdminRoutes = HttpLayerRouter.use((router) =>
     const config = yield* GatewayConfig
     const store = yield* SpendStore
     const spend = yield* Spend
-    const guarded = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError, R>) =>
-      Effect.zipRight(checkAdmin(config), handler).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
+    const guarded = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError | RequestNotFound, R>) =>
+      Effect.zipRight(checkAdmin(config), handler).pipe(
+        Effect.catchAll((error) => Effect.succeed(error._tag === "RequestNotFound" ? error.response() : errorResponse(error)))
+      )
     const found = <A>(id: string, value: A | undefined) => (value === undefined ? Effect.fail(new KeyNotFound({ id })) : Effect.succeed(value))
 
     yield* router.add("POST", "/admin/keys", guarded(Effect.gen(function*() {
@@ -110,16 +194,15 @@ export const AdminRoutes = HttpLayerRouter.use((router) =>
     })))
     yield* router.add("GET", "/admin/spend", guarded(Effect.gen(function*() {
       const query = yield* reportQuery
-      const data = yield* store.report(query)
-      const total = data.reduce((sum, row) => sum + row.cost_micros, 0)
-      return HttpServerResponse.unsafeJson({
-        object: "spend_report",
-        group_by: query.groupBy,
-        from: query.from ?? null,
-        to: query.to ?? null,
-        data,
-        total: { cost_micros: total, cost_usd: total / 1e6, requests: data.reduce((sum, row) => sum + row.requests, 0) }
-      })
+      const { data, total } = yield* store.report(query)
+      return HttpServerResponse.unsafeJson({ object: "spend_report", group_by: query.groupBy, from: query.from ?? null, to: query.to ?? null, data, total })
+    })))
+    yield* router.add("GET", "/admin/requests", guarded(Effect.map(Effect.flatMap(requestQuery(store), store.listRequests), (page) => HttpServerResponse.unsafeJson(page))))
+    yield* router.add("GET", "/admin/requests/:id", guarded(Effect.gen(function*() {
+      const id = yield* requestId
+      const request = yield* store.getRequest(id)
+      if (request === undefined) return yield* new RequestNotFound({ id })
+      return HttpServerResponse.unsafeJson(request)
     })))
     yield* router.add("GET", "/admin/ledger", guarded(Effect.map(spend.status, (status) => HttpServerResponse.unsafeJson({ object: "ledger_status", pid: process.pid, ...status }))))
   }))

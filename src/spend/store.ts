@@ -7,7 +7,7 @@
  * and reserves the new call's worst case only if all of it fits. Reservations carry an
  * expiry, so those of a crashed process stop counting on their own.
  */
-import { SqlClient, SqlError } from "@effect/sql"
+import { SqlClient, SqlError, type Statement } from "@effect/sql"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { type AdmissionError, InsufficientQuota, ModelNotAllowed, RateLimited, SpendStoreError, Unauthorized } from "./errors"
@@ -23,6 +23,7 @@ import {
   type UpdateKey
 } from "./keys"
 import { formatUsd, usdToMicros } from "./price"
+import { type AttemptView, countStatuses, type RequestDetail, type RequestPage, type RequestQuery, type RequestView } from "./reports"
 
 /** One way a request could run (a consensus fan-out offers several sizes), and its worst case. */
 export interface CostOption {
@@ -149,6 +150,52 @@ const chunks = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
   return out
+}
+
+/** Rows as read back: PostgreSQL gives BIGINTs as strings, and flags are 0 or 1. */
+const requestView = (row: RequestRow): RequestView => {
+  const cost = num(row.cost_micros)
+  return {
+    id: row.id,
+    object: "request",
+    key_id: row.key_id,
+    endpoint: row.endpoint,
+    model: row.model,
+    consensus_id: row.consensus_id,
+    status: num(row.status),
+    error: row.error,
+    stream: num(row.stream) === 1,
+    cancelled: num(row.cancelled) === 1,
+    attempts: num(row.attempts),
+    prompt_tokens: num(row.prompt_tokens),
+    completion_tokens: num(row.completion_tokens),
+    cost_micros: cost,
+    cost_usd: cost / 1e6,
+    latency_ms: num(row.latency_ms),
+    started_at: num(row.started_at),
+    day: row.day
+  }
+}
+
+const attemptView = (row: AttemptRow): AttemptView => {
+  const cost = num(row.cost_micros)
+  return {
+    seq: num(row.seq),
+    model: row.model,
+    provider: row.provider,
+    upstream_model: row.upstream_model,
+    status: row.status,
+    error_kind: row.error_kind,
+    http_status: numOrNull(row.http_status),
+    prompt_tokens: num(row.prompt_tokens),
+    cached_tokens: num(row.cached_tokens),
+    completion_tokens: num(row.completion_tokens),
+    estimated: num(row.estimated) === 1,
+    cost_micros: cost,
+    cost_usd: cost / 1e6,
+    latency_ms: num(row.latency_ms),
+    started_at: num(row.started_at)
+  }
 }
 
 export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore", {
@@ -399,34 +446,121 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
     /** Expired reservations no longer count; this only tidies the table. */
     const sweepReservations = (now: number) => write(sql`DELETE FROM quorum_reservations WHERE expires_at <= ${now}`)
 
+    /**
+     * Spend by group, and how its requests were answered. Requests that called no upstream
+     * (refused by a key's limits, invalid) have no attempt rows: they come from the
+     * requests table, grouped under the model the client asked for and no provider, so
+     * that a report counts every request the ledger holds.
+     */
     const report = (query: ReportQuery) =>
       read(Effect.gen(function*() {
-        const columns = query.groupBy.map((d) => (d === "key" ? "key_id" : d))
-        const select = columns.length === 0 ? sql.literal("") : sql.literal(columns.join(", ") + ",")
-        const conditions = [
-          ...(query.from === undefined ? [] : [sql`day >= ${query.from}`]),
-          ...(query.to === undefined ? [] : [sql`day <= ${query.to}`]),
-          ...(query.keyId === undefined ? [] : [sql`key_id = ${query.keyId}`])
-        ]
-        const rows = yield* sql<Record<string, unknown>>`SELECT ${select}
-            COUNT(DISTINCT request_id) AS requests, COUNT(*) AS attempts,
-            COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-            COALESCE(SUM(cost_micros), 0) AS cost_micros
-          FROM quorum_attempts ${conditions.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(conditions)}`}
-          ${columns.length === 0 ? sql.literal("") : sql.literal(`GROUP BY ${columns.join(", ")} ORDER BY ${columns.join(", ")}`)}`
+        const rows = yield* reportRows(query.groupBy, query)
         const names = query.groupBy.includes("key")
           ? new Map((yield* sql<{ id: string; name: string }>`SELECT id, name FROM quorum_keys`).map((k) => [k.id, k.name]))
           : undefined
-        return rows.map((row) => ({
-          ...Object.fromEntries(query.groupBy.map((d, i) => [d, row[columns[i]!] ?? null])),
-          ...(names === undefined ? {} : { key_name: names.get(row.key_id as string) ?? null }),
-          requests: num(row.requests),
-          attempts: num(row.attempts),
-          prompt_tokens: num(row.prompt_tokens),
-          completion_tokens: num(row.completion_tokens),
-          cost_micros: num(row.cost_micros),
-          cost_usd: num(row.cost_micros) / 1e6
+        const data = rows.map((group) => ({
+          ...group.dims,
+          ...(names === undefined ? {} : { key_name: names.get(group.dims.key as string) ?? null }),
+          ...group.totals
         }))
+        // Counted again without groups: a request with attempts on two models is in two groups, but is one request.
+        const total = query.groupBy.length === 0 ? rows[0]?.totals : (yield* reportRows([], query))[0]?.totals
+        return { data, total: total ?? emptyTotals() }
+      }))
+
+    const reportRows = (groupBy: ReadonlyArray<ReportDimension>, query: ReportQuery) =>
+      Effect.gen(function*() {
+        const columns = groupBy.map((d) => (d === "key" ? "key_id" : d))
+        const filters = (alias: string) => [
+          ...(query.from === undefined ? [] : [sql`${sql.literal(alias)}.day >= ${query.from}`]),
+          ...(query.to === undefined ? [] : [sql`${sql.literal(alias)}.day <= ${query.to}`]),
+          ...(query.keyId === undefined ? [] : [sql`${sql.literal(alias)}.key_id = ${query.keyId}`])
+        ]
+        const where = (alias: string, ...more: Array<Statement.Fragment>) => {
+          const all = [...more, ...filters(alias)]
+          return all.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(all)}`
+        }
+        const select = sql.literal([...columns, "status", "upstream"].join(", "))
+        // Nulls last on both databases (SQLite sorts them first, PostgreSQL last).
+        const order = sql.literal(columns.map((c) => `${c} IS NULL, ${c}`).join(", ") || "status")
+        const rows = yield* sql<Record<string, unknown>>`SELECT ${select},
+            COUNT(DISTINCT request_id) AS requests, SUM(upstream) AS attempts,
+            SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(cost_micros) AS cost_micros
+          FROM (
+            SELECT a.request_id AS request_id, a.key_id AS key_id, a.model AS model, a.provider AS provider, a.day AS day,
+              r.status AS status, 1 AS upstream, a.prompt_tokens AS prompt_tokens, a.completion_tokens AS completion_tokens, a.cost_micros AS cost_micros
+            FROM quorum_attempts a JOIN quorum_requests r ON r.id = a.request_id ${where("a")}
+            UNION ALL
+            SELECT r.id, r.key_id, r.model, NULL, r.day, r.status, 0, 0, 0, 0
+            FROM quorum_requests r ${where("r", sql`r.attempts = 0`)}
+          ) u
+          GROUP BY ${select} ORDER BY ${order}`
+        // One SQL row per group, status and whether an upstream was called: folded into one per group.
+        const groups = new Map<string, { dims: Record<string, unknown>; rows: Array<Record<string, unknown>> }>()
+        for (const row of rows) {
+          const dims = Object.fromEntries(groupBy.map((d, i) => [d, row[columns[i]!] ?? null]))
+          const at = JSON.stringify(dims)
+          const group = groups.get(at) ?? { dims, rows: [] }
+          group.rows.push(row)
+          groups.set(at, group)
+        }
+        return [...groups.values()].map(({ dims, rows }) => {
+          const sum = (name: string) => rows.reduce((total, row) => total + num(row[name] ?? 0), 0)
+          const cost = sum("cost_micros")
+          return {
+            dims,
+            totals: {
+              ...countStatuses(rows.map((row) => ({ status: num(row.status), upstream: num(row.upstream) === 1, requests: num(row.requests) }))),
+              attempts: sum("attempts"),
+              prompt_tokens: sum("prompt_tokens"),
+              completion_tokens: sum("completion_tokens"),
+              cost_micros: cost,
+              cost_usd: cost / 1e6
+            }
+          }
+        })
+      })
+
+    const emptyTotals = () => ({ ...countStatuses([]), attempts: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0, cost_usd: 0 })
+
+    /** Requests newest first, one more than asked for, to tell whether there is another page. */
+    const listRequests = (query: RequestQuery) =>
+      read(Effect.gen(function*() {
+        const conditions = [
+          ...(query.keyId === undefined ? [] : [sql`key_id = ${query.keyId}`]),
+          // The name the client asked for, or a model that was called for it (a route's target, a consensus candidate).
+          ...(query.model === undefined
+            ? []
+            : [sql`(model = ${query.model} OR EXISTS (SELECT 1 FROM quorum_attempts a WHERE a.request_id = quorum_requests.id AND a.model = ${query.model}))`]),
+          ...(query.status === undefined ? [] : [sql`status >= ${query.status.min} AND status <= ${query.status.max}`]),
+          ...(query.from === undefined ? [] : [sql`started_at >= ${query.from}`]),
+          ...(query.to === undefined ? [] : [sql`started_at < ${query.to}`]),
+          ...(query.after === undefined
+            ? []
+            : [sql`(started_at < ${query.after.startedAt} OR (started_at = ${query.after.startedAt} AND id < ${query.after.id}))`])
+        ]
+        const rows = yield* sql<RequestRow>`SELECT * FROM quorum_requests
+          ${conditions.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(conditions)}`}
+          ORDER BY started_at DESC, id DESC LIMIT ${query.limit + 1}`
+        const page = rows.slice(0, query.limit).map(requestView)
+        const more = rows.length > query.limit
+        return { object: "list" as const, data: page, has_more: more, next_after: more ? page[page.length - 1]!.id : null } satisfies RequestPage
+      }))
+
+    /** Where a request falls in the newest-first order, for a page that starts after it. */
+    const requestPosition = (id: string) =>
+      read(Effect.map(
+        sql<{ started_at: unknown }>`SELECT started_at FROM quorum_requests WHERE id = ${id}`,
+        (rows) => (rows.length === 0 ? undefined : { startedAt: num(rows[0]!.started_at), id })
+      ))
+
+    /** A request and its upstream attempts, by its `x-request-id`. */
+    const getRequest = (id: string) =>
+      read(Effect.gen(function*() {
+        const rows = yield* sql<RequestRow>`SELECT * FROM quorum_requests WHERE id = ${id}`
+        if (rows.length === 0) return undefined
+        const attempts = yield* sql<AttemptRow>`SELECT * FROM quorum_attempts WHERE request_id = ${id} ORDER BY seq`
+        return { ...requestView(rows[0]!), upstream_attempts: attempts.map(attemptView) } satisfies RequestDetail
       }))
 
     /** The models a key may use: null for all, undefined for no such key (admission will say so). */
@@ -436,6 +570,6 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         (rows) => (rows.length === 0 ? undefined : rows[0]!.models === null ? null : (JSON.parse(rows[0]!.models) as ReadonlyArray<string>))
       ))
 
-    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, report, sql }
+    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, report, listRequests, requestPosition, getRequest, sql }
   })
 }) {}

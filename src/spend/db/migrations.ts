@@ -86,7 +86,17 @@ const initial = Effect.gen(function*() {
   yield* sql`CREATE INDEX quorum_attempts_day ON quorum_attempts (day)`
 })
 
+/**
+ * GET /admin/requests reads newest first, with or without a key: both orders by index,
+ * so that a page costs its own rows and not a scan of the ledger.
+ */
+const requestsByTime = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX quorum_requests_started ON quorum_requests (started_at, id)`
+  yield* sql`CREATE INDEX quorum_requests_key_started ON quorum_requests (key_id, started_at, id)`
+})
+
 export const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_spend": initial }),
+  loader: Migrator.fromRecord({ "0001_spend": initial, "0002_requests_by_time": requestsByTime }),
   table: "quorum_migrations"
 })
