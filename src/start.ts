@@ -1,23 +1,31 @@
 /**
  * Start-up: load and check the config (a wrong one stops here, with its reason), then
  * serve. With more than one worker, node:cluster runs one server per core behind one
- * port; the primary only supervises.
+ * port; the primary checks the config and evaluators, migrates the database and
+ * supervises, and never loads the HTTP server (workers import it on their own), so that
+ * it stays small.
  */
-import { FileSystem } from "@effect/platform"
-import { Config, Effect, Layer } from "effect"
-import cluster from "node:cluster"
+import type { FileSystem } from "@effect/platform"
+// Deep imports: the package index would load its HTTP server too, which the primary never uses.
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Config, Effect, Layer, Schema } from "effect"
+import cluster, { type Worker } from "node:cluster"
 import { availableParallelism } from "node:os"
 import type { ResolvedConfig } from "./config/gateway-config"
 import { loadConfig } from "./config/load"
-import { checkDeclaredNames } from "./consensus/evaluators"
-import { BUILTIN_EVALUATORS, loadEvaluators } from "./consensus/registry"
-import { type Listen, ServerLive } from "./server"
+import { checkDeclaredNames, loadEvaluators, PACKAGE_EVALUATORS } from "./consensus/registry"
+import type { Listen } from "./server"
 import { databaseLayer, describeDatabase } from "./spend/db/database"
+
+/** Start-up cannot go on: printed as `quorum: <message>`, exit 1. */
+class StartError extends Schema.TaggedError<StartError>()("StartError", { message: Schema.String }) {}
 
 const settings = Effect.all({
   host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
   port: Config.port("PORT").pipe(Config.withDefault(8787)),
-  workers: Config.integer("QUORUM_WORKERS").pipe(Config.withDefault(availableParallelism()))
+  workers: Config.integer("QUORUM_WORKERS").pipe(Config.withDefault(availableParallelism())),
+  evaluatorsDir: Config.string("QUORUM_EVALUATORS_DIR").pipe(Config.withDefault(PACKAGE_EVALUATORS))
 })
 
 const describeSource = (config: ResolvedConfig): string => {
@@ -31,9 +39,10 @@ const describeSource = (config: ResolvedConfig): string => {
   }
 }
 
-const banner = (config: ResolvedConfig, listen: Listen, workers: number) =>
+const banner = (config: ResolvedConfig, listen: Listen, pids: ReadonlyArray<number>) =>
   Effect.log(
-    `Quorum listening on http://${listen.host}:${listen.port} with ${workers} worker${workers === 1 ? "" : "s"}; ` +
+    `Quorum listening on http://${listen.host}:${listen.port} with ${pids.length} worker${pids.length === 1 ? "" : "s"} ` +
+      `(pid${pids.length === 1 ? "" : "s"} ${pids.join(", ")}); ` +
       `${describeSource(config)}; models: ${[...config.deployments.keys()].join(", ")}` +
       (config.routes.size > 0 ? `; routes: ${[...config.routes.keys()].join(", ")}` : "") +
       `; ledger: ${describeDatabase(config.spend.database)}; ` +
@@ -43,87 +52,188 @@ const banner = (config: ResolvedConfig, listen: Listen, workers: number) =>
 
 const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.")
 
-/** Serves in this process; `ready` runs once the port is open. */
-const serve = (config: ResolvedConfig, listen: Listen, ready: Effect.Effect<void>) =>
-  Effect.scoped(Layer.build(ServerLive(config, listen)).pipe(Effect.zipRight(ready), Effect.zipRight(Effect.never)))
+/** Why the port could not be opened, naming host:port. */
+const listenError = (listen: Listen, cause: unknown): StartError => {
+  const where = `${listen.host}:${listen.port}`
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  switch (code) {
+    case "EADDRINUSE":
+      return new StartError({ message: `port ${listen.port} is in use (${where}: another process listens there; stop it or set PORT)` })
+    case "EACCES":
+      return new StartError({ message: `cannot listen on ${where}: permission denied (${detail}); set PORT` })
+    case "EADDRNOTAVAIL":
+      return new StartError({ message: `cannot listen on ${where}: no such address on this machine (${detail}); set HOST` })
+    default:
+      return new StartError({ message: `cannot listen on ${where} (${detail})` })
+  }
+}
 
-/** Forks the workers and waits until all of them listen. */
+/**
+ * Serves in this process; `ready` runs once the port is open. The server's modules are
+ * imported here, so that a primary that only supervises never loads them.
+ */
+const serve = (config: ResolvedConfig, listen: Listen, ready: Effect.Effect<void>) =>
+  Effect.promise(() => import("./server")).pipe(
+    Effect.flatMap(({ ServerLive }) => Layer.build(ServerLive(config, listen))),
+    Effect.catchTag("ServeError", (error) => Effect.fail(listenError(listen, error.cause))),
+    Effect.zipRight(ready),
+    Effect.zipRight(Effect.never),
+    Effect.scoped
+  )
+
+/** What a worker that cannot start tells the primary, which says it once and stops. */
+interface StartFailure {
+  readonly quorumStartFailed: string
+}
+const isStartFailure = (message: unknown): message is StartFailure =>
+  typeof message === "object" && message !== null && typeof (message as Partial<StartFailure>).quorumStartFailed === "string"
+
+const liveWorkers = (): Array<Worker> => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+
+/**
+ * Forks the workers and waits until all of them listen; fails with the first worker's
+ * reason if one cannot start (a port in use, say), rather than re-forking it forever.
+ */
 const forkWorkers = (count: number) =>
-  Effect.async<void>((resume) => {
+  Effect.async<ReadonlyArray<number>, StartError>((resume) => {
     let listening = 0
+    const off = () => {
+      cluster.off("listening", onListening)
+      cluster.off("message", onMessage)
+      cluster.off("exit", onExit)
+    }
+    const fail = (message: string) => {
+      off()
+      resume(Effect.fail(new StartError({ message })))
+    }
     const onListening = () => {
       if (++listening < count) return
-      cluster.off("listening", onListening)
-      resume(Effect.void)
+      off()
+      resume(Effect.succeed(liveWorkers().map((w) => w.process.pid!)))
     }
+    const onMessage = (_: Worker, message: unknown) => {
+      if (isStartFailure(message)) fail(message.quorumStartFailed)
+    }
+    const onExit = (worker: Worker, code: number, signal: string | null) =>
+      fail(`worker ${worker.process.pid} exited during start-up (${signal ?? `exit code ${code}`})`)
     cluster.on("listening", onListening)
+    cluster.on("message", onMessage)
+    cluster.on("exit", onExit)
     for (let i = 0; i < count; i++) cluster.fork()
+    return Effect.sync(off)
   })
 
 /**
- * Re-forks a worker that died, but not in a tight loop if it dies at once. When the
- * primary is stopped (SIGINT, SIGTERM) it stops re-forking and stops the workers.
+ * Stops every worker: SIGTERM, so that each closes its server and writes its pending
+ * ledger rows, and waits for them to exit (SIGKILL after `graceMs`). The primary must not
+ * exit first: a worker whose primary is gone exits at once (node:cluster does that on
+ * the IPC channel's disconnect), without finishing its work.
+ */
+const stopWorkers = (graceMs: number) =>
+  Effect.async<void>((resume) => {
+    const workers = liveWorkers().filter((w) => !w.isDead())
+    if (workers.length === 0) return resume(Effect.void)
+    let left = workers.length
+    const force = setTimeout(() => {
+      for (const w of workers) if (!w.isDead()) w.process.kill("SIGKILL")
+    }, graceMs)
+    for (const w of workers) {
+      w.once("exit", () => {
+        if (--left > 0) return
+        clearTimeout(force)
+        resume(Effect.void)
+      })
+      w.process.kill("SIGTERM")
+    }
+  })
+
+/**
+ * Re-forks a worker that died, but not in a tight loop if it dies at once. The workers
+ * are stopped when this is interrupted (the primary got SIGINT or SIGTERM).
  */
 const supervise = (count: number) =>
-  Effect.async<never>(() => {
-    let recent = 0
-    const timers = new Set<NodeJS.Timeout>()
-    const onExit = (worker: { process: { pid?: number } }, code: number, signal: string) => {
-      console.error(`quorum: worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
-      recent++
-      const forget = setTimeout(() => recent--, 10_000)
-      const refork = setTimeout(() => {
-        timers.delete(refork)
-        cluster.fork()
-      }, recent > count ? 5_000 : 100)
-      timers.add(refork)
-      forget.unref()
-    }
-    cluster.on("exit", onExit)
-    return Effect.sync(() => {
-      cluster.off("exit", onExit)
-      for (const timer of timers) clearTimeout(timer)
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM")
-    })
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let recent = 0
+      const timers = new Set<NodeJS.Timeout>()
+      const onExit = (worker: Worker, code: number, signal: string | null) => {
+        console.error(`quorum: worker ${worker.process.pid} exited (${signal ?? code}); starting another`)
+        recent++
+        const forget = setTimeout(() => recent--, 10_000)
+        const refork = setTimeout(() => {
+          timers.delete(refork)
+          cluster.fork()
+        }, recent > count ? 5_000 : 100)
+        timers.add(refork)
+        forget.unref()
+      }
+      const onMessage = (worker: Worker, message: unknown) => {
+        if (isStartFailure(message)) console.error(`quorum: worker ${worker.process.pid}: ${message.quorumStartFailed}`)
+      }
+      cluster.on("exit", onExit)
+      cluster.on("message", onMessage)
+      return () => {
+        cluster.off("exit", onExit)
+        cluster.off("message", onMessage)
+        for (const timer of timers) clearTimeout(timer)
+      }
+    }),
+    (stopSupervising) => Effect.sync(stopSupervising).pipe(Effect.zipRight(stopWorkers(10_000)))
+  ).pipe(Effect.zipRight(Effect.never), Effect.scoped)
+
+/** The primary: checks, migration, then serving itself (one worker) or forking. */
+const primary = (config: ResolvedConfig, listen: Listen, workers: number) =>
+  Effect.gen(function*() {
+    // Checked before any worker starts: a broken evaluator must stop start-up, not crash-loop workers.
+    const modules = yield* loadEvaluators(config.consensus.evaluatorDirs)
+    yield* checkDeclaredNames(modules, config.consensus.declaredEvaluators)
+    // The primary opens and migrates the database once, so that a bad URL stops start-up
+    // here and workers do not race to create the schema.
+    yield* Effect.scoped(Layer.build(databaseLayer(config.spend.database)))
+    if (workers <= 1) return yield* serve(config, listen, banner(config, listen, [process.pid]))
+    const pids = yield* forkWorkers(workers).pipe(Effect.onError(() => stopWorkers(5_000)))
+    yield* banner(config, listen, pids)
+    return yield* supervise(workers)
   })
 
 export const start = (configPath: string | undefined): Effect.Effect<void, unknown, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const loaded = yield* loadConfig(configPath)
-    // Checked before any worker starts: a broken evaluator must stop start-up, not crash-loop workers.
-    const modules = yield* loadEvaluators([BUILTIN_EVALUATORS, ...loaded.consensus.evaluatorDirs])
-    yield* checkDeclaredNames(modules, loaded.consensus.declaredEvaluators)
-    const { host, port, workers } = yield* settings
+    const { evaluatorsDir, host, port, workers } = yield* settings
     const listen = { host, port }
-    // Open unless configured otherwise only where nobody else can reach it.
-    const config = { ...loaded, auth: { ...loaded.auth, mode: loaded.auth.mode ?? (isLoopback(host) ? "open" as const : "keys" as const) } }
-    if (!cluster.isPrimary) return yield* serve(config, listen, Effect.void)
-    // The primary opens and migrates the database once, so that a bad URL stops start-up
-    // here and workers do not race to create the schema.
-    yield* Effect.scoped(Layer.build(databaseLayer(config.spend.database)))
-    if (workers <= 1) return yield* serve(config, listen, banner(config, listen, 1))
-    yield* forkWorkers(workers)
-    yield* banner(config, listen, workers)
-    return yield* supervise(workers)
+    const config: ResolvedConfig = {
+      ...loaded,
+      // Open unless configured otherwise only where nobody else can reach it.
+      auth: { ...loaded.auth, mode: loaded.auth.mode ?? (isLoopback(host) ? "open" as const : "keys" as const) },
+      // The user's folder first, then the config's.
+      consensus: { ...loaded.consensus, evaluatorDirs: [evaluatorsDir, ...loaded.consensus.evaluatorDirs] }
+    }
+    return yield* cluster.isPrimary ? primary(config, listen, workers) : serve(config, listen, Effect.void)
   }).pipe(
     Effect.catchTags({
       ConfigError: (error) => stop(`configuration error: ${error.message}`),
       EvaluatorLoadError: (error) => stop(`evaluator error: ${error.message}`),
-      SpendStoreError: (error) => stop(error.message)
+      SpendStoreError: (error) => stop(error.message),
+      StartError: (error) => stop(error.message)
     })
   )
 
+/**
+ * Start-up failed: the primary says why and exits 1; a worker tells the primary, which
+ * says it once for all workers (or says it itself if the primary is gone).
+ */
 const stop = (message: string) =>
-  Effect.sync(() => {
+  Effect.async<never>(() => {
+    const exit = () => process.exit(1)
+    if (cluster.isWorker && process.connected) {
+      process.send!({ quorumStartFailed: message } satisfies StartFailure, undefined, undefined, exit)
+      return
+    }
     console.error(`quorum: ${message}`)
-    process.exit(1)
+    exit()
   })
 
-/** `--config path` or `--config=path`. */
-export const configArgument = (argv: ReadonlyArray<string>): string | undefined => {
-  for (const [i, arg] of argv.entries()) {
-    if (arg === "--config") return argv[i + 1]
-    if (arg.startsWith("--config=")) return arg.slice("--config=".length)
-  }
-  return undefined
-}
+/** Runs the gateway until SIGINT or SIGTERM. */
+export const main = (configPath: string | undefined): void =>
+  start(configPath).pipe(Effect.provide(NodeFileSystem.layer), NodeRuntime.runMain)

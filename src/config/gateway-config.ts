@@ -33,10 +33,18 @@ export interface CircuitPolicy {
   readonly cooldownMs: number
 }
 
+/** How a simulated model words its answers: "391", "The answer is 391.", "17 × 23 = 391, so the answer is 391.". */
+export type SimStyle = "terse" | "sentence" | "explained"
+
 export interface SimSpec {
   readonly latencyMs: number
+  /** Share of attempts that fail with a 500, at random: transient, a retry may succeed. */
   readonly errorRate: number
-  readonly answers: ReadonlyArray<string>
+  /** Fixed answers, one drawn at random per reply; undefined: answers worked out from the prompt. */
+  readonly answers: ReadonlyArray<string> | undefined
+  /** Share of worked-out answers that are wrong; drawn per prompt, so a prompt gets the same mistake every time. */
+  readonly mistakeRate: number
+  readonly style: SimStyle
   readonly tokensPerSecond: number
 }
 
@@ -102,9 +110,16 @@ export interface SpendSettings {
   readonly defaultOutputTokens: number
 }
 
+export type ConfigSource =
+  | { readonly kind: "file"; readonly path: string }
+  /** The usual models of the providers whose key variables (`keys`) are set. */
+  | { readonly kind: "env"; readonly keys: ReadonlyArray<string> }
+  /** `keysWithoutModels`: key variables that were set, of providers with no usual models (OpenRouter). */
+  | { readonly kind: "demo"; readonly keysWithoutModels?: ReadonlyArray<string> }
+
 export interface ResolvedConfig {
   /** Where the config came from, for the start-up log. */
-  readonly source: { readonly kind: "file"; readonly path: string } | { readonly kind: "env" } | { readonly kind: "demo" }
+  readonly source: ConfigSource
   readonly maxBodyBytes: number
   readonly retry: RetryPolicy
   readonly circuit: CircuitPolicy

@@ -17,6 +17,8 @@ import {
   type ResolvedConfig,
   type RetryPolicy,
   type Route,
+  type SimSpec,
+  type SimStyle,
   type Timeouts
 } from "./gateway-config"
 import { firstIssue } from "./paths"
@@ -71,6 +73,21 @@ export const parseConfigText = (text: string, where: string): Effect.Effect<Conf
   )
 }
 
+const SIM_STYLES: ReadonlyArray<SimStyle> = ["terse", "sentence", "explained"]
+
+/**
+ * A simulated model's settings. Without fixed answers it works them out from the prompt;
+ * models that set no style still word them differently from one another (by their id).
+ */
+const simSpec = (model: ModelFile): SimSpec => ({
+  latencyMs: model.sim?.latency_ms ?? 50,
+  errorRate: model.sim?.error_rate ?? 0,
+  answers: model.sim?.answers,
+  mistakeRate: model.sim?.mistake_rate ?? 0,
+  style: model.sim?.style ?? SIM_STYLES[[...model.id].reduce((sum, c) => sum + c.charCodeAt(0), 0) % SIM_STYLES.length]!,
+  tokensPerSecond: model.sim?.tokens_per_second ?? 200
+})
+
 /** Applies presets, defaults and keys, and checks what the schema cannot: names and references. */
 export const resolveConfig = (
   file: ConfigFile,
@@ -102,6 +119,12 @@ export const resolveConfig = (
       if (model.sim !== undefined && model.provider !== "sim") {
         return yield* fail(`${at}.sim`, `only models with provider "sim" take sim settings`)
       }
+      if (model.sim?.answers !== undefined) {
+        const derivedOnly = (["mistake_rate", "style"] as const).find((key) => model.sim?.[key] !== undefined)
+        if (derivedOnly !== undefined) {
+          return yield* fail(`${at}.sim.${derivedOnly}`, `applies to answers worked out from the prompt; a model with fixed answers says exactly those (remove answers or ${derivedOnly})`)
+        }
+      }
       const upstreamModel = model.model ?? model.id
       deployments.set(model.id, {
         id: model.id,
@@ -115,14 +138,7 @@ export const resolveConfig = (
         maxTokensDefault: model.max_tokens_default ?? 4096,
         timeouts: mergeTimeouts(timeouts, model.timeouts),
         retry: mergeRetry(retry, model.retry),
-        sim: model.provider === "sim"
-          ? {
-            latencyMs: model.sim?.latency_ms ?? 50,
-            errorRate: model.sim?.error_rate ?? 0,
-            answers: model.sim?.answers ?? [`This is a simulated answer from ${model.id}.`],
-            tokensPerSecond: model.sim?.tokens_per_second ?? 200
-          }
-          : undefined,
+        sim: model.provider === "sim" ? simSpec(model) : undefined,
         voteWeight: model.weight ?? (model.accuracy === undefined ? 1 : reliabilityWeight(model.accuracy))
       })
     }
@@ -251,18 +267,36 @@ const findKey = (model: ModelFile, presetEnv: ReadonlyArray<string>, at: string)
     return undefined
   })
 
+interface Discovered {
+  readonly models: ReadonlyArray<ModelFile>
+  /** The key variables that registered models. */
+  readonly keys: ReadonlyArray<string>
+  /** Key variables of providers Quorum knows no usual models of (OpenRouter): nothing registered. */
+  readonly keysWithoutModels: ReadonlyArray<string>
+  /** Each provider's first model first (another provider is the better fallback in an outage), then the rest. */
+  readonly defaultRoute: ReadonlyArray<string>
+}
+
 /** Models for every provider whose usual key variable is set. */
 const fromEnvironment = Effect.gen(function*() {
   const models: Array<ModelFile> = []
+  const keys: Array<string> = []
+  const keysWithoutModels: Array<string> = []
+  const leads: Array<string> = []
+  const rest: Array<string> = []
   for (const [provider, preset] of Object.entries(PRESETS) as Array<[ProviderName, typeof PRESETS[ProviderName]]>) {
     for (const name of preset.keyEnv) {
-      if (Option.isSome(yield* readKey(name))) {
-        for (const id of preset.models) models.push({ id, provider, api_key_env: name })
-        break
+      if (Option.isNone(yield* readKey(name))) continue
+      if (preset.models.length === 0) keysWithoutModels.push(name)
+      else keys.push(name)
+      for (const [i, id] of preset.models.entries()) {
+        models.push({ id, provider, api_key_env: name })
+        ;(i === 0 ? leads : rest).push(id)
       }
+      break
     }
   }
-  return models
+  return { models, keys, keysWithoutModels, defaultRoute: [...leads, ...rest] } satisfies Discovered
 })
 
 export const loadConfig = (path: string | undefined): Effect.Effect<ResolvedConfig, ConfigError, FileSystem.FileSystem> =>
@@ -279,8 +313,14 @@ export const loadConfig = (path: string | undefined): Effect.Effect<ResolvedConf
       return yield* resolveConfig(parsed, file, { kind: "file", path: file })
     }
     const discovered = yield* fromEnvironment
-    if (discovered.length > 0) {
-      return yield* resolveConfig({ models: discovered }, "environment", { kind: "env" })
+    if (discovered.models.length > 0) {
+      // A `default` route, so that `model: "default"` (as in every README example) works with keys alone.
+      const routes = [{ id: "default", strategy: "fallback" as const, targets: discovered.defaultRoute }]
+      return yield* resolveConfig({ models: discovered.models, routes }, "environment", { kind: "env", keys: discovered.keys })
     }
-    return yield* resolveConfig(DEMO_FLEET, "demo fleet", { kind: "demo" })
+    return yield* resolveConfig(
+      DEMO_FLEET,
+      "demo fleet",
+      discovered.keysWithoutModels.length > 0 ? { kind: "demo", keysWithoutModels: discovered.keysWithoutModels } : { kind: "demo" }
+    )
   })

@@ -68,10 +68,17 @@ export const CircuitFile = Schema.Struct({
   cooldown_ms: Schema.optional(PositiveMs)
 })
 
+/**
+ * A simulated model. With `answers` it says exactly those; without, it works its answers
+ * out from the prompt (arithmetic, a few facts, JSON for response_format, tool calls),
+ * in its `style`, wrong `mistake_rate` of the time.
+ */
 export const SimFile = Schema.Struct({
   latency_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   error_rate: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   answers: Schema.optional(Schema.Array(Schema.String).pipe(Schema.minItems(1))),
+  mistake_rate: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  style: Schema.optional(Schema.Literal("terse", "sentence", "explained")),
   tokens_per_second: Schema.optional(Schema.Number.pipe(Schema.positive()))
 })
 

@@ -1,14 +1,27 @@
 /**
- * Simulated models: configurable latency, speed, price, error rate and answers. They
+ * Simulated models: configurable latency, speed, price, failure rate and answers. They
  * make the demo fleet, and let routing and consensus be exercised without a provider.
+ * A model with fixed `answers` says exactly those; one without works its answers out
+ * from the prompt (./answer.ts). Either way the response is in OpenAI's shape: `n`
+ * choices, tool calls (streamed as OpenAI streams them), usage.
  */
 import { Effect, Stream } from "effect"
-import { contentText, type ChatCompletionRequest } from "../../protocol/chat-request"
-import { usageOf } from "../../protocol/chat-response"
-import { chunk, completion, newId, usageChunk } from "../build"
-import type { MakeClient } from "../provider"
-import { UpstreamError } from "../upstream-error"
+import type { Deployment, SimSpec } from "../../config/gateway-config"
+import { contentText, maxOutputTokens, type ChatCompletionRequest, type ToolCall } from "../../protocol/chat-request"
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type Delta,
+  type FinishReason,
+  nowSeconds,
+  usageOf
+} from "../../protocol/chat-response"
+import { newId } from "../build"
 import { totalTimeout } from "../http/transport"
+import type { MakeClient } from "../provider"
+import { invalid } from "../translate"
+import { UpstreamError } from "../upstream-error"
+import { type Reply, simulatedReply } from "./answer"
 
 /** About four characters a token, as for English text in common tokenizers. */
 export const roughTokens = (text: string): number => Math.max(1, Math.ceil(text.length / 4))
@@ -16,65 +29,139 @@ export const roughTokens = (text: string): number => Math.max(1, Math.ceil(text.
 const promptTokens = (request: ChatCompletionRequest): number =>
   request.messages.reduce((sum, message) => sum + roughTokens(contentText(message.content)) + 4, 0)
 
-export const makeSimClient: MakeClient = (deployment) => {
-  const sim = deployment.sim ?? { latencyMs: 50, errorRate: 0, answers: ["simulated"], tokensPerSecond: 200 }
+const DEFAULT_SIM: SimSpec = { latencyMs: 50, errorRate: 0, answers: undefined, mistakeRate: 0, style: "sentence", tokensPerSecond: 200 }
 
-  const attempt = Effect.suspend(() => {
-    if (Math.random() < sim.errorRate) {
-      return Effect.fail(
-        new UpstreamError({ kind: "server", status: 500, message: `simulated failure of ${deployment.id}` })
-      )
-    }
-    const answer = sim.answers[Math.floor(Math.random() * sim.answers.length)] ?? ""
-    return Effect.succeed(answer)
+/** One choice, ready to send: text cut at max_tokens, or a tool call. */
+type Choice =
+  | { readonly kind: "text"; readonly text: string; readonly finish: FinishReason }
+  | { readonly kind: "tool_call"; readonly call: ToolCall }
+
+const toChoice = (reply: Reply, max: number | undefined): Choice => {
+  if (reply.kind === "tool_call") {
+    return { kind: "tool_call", call: { id: newId("call"), type: "function", function: { name: reply.name, arguments: reply.arguments } } }
+  }
+  const cut = max !== undefined && roughTokens(reply.content) > max
+  return { kind: "text", text: cut ? reply.content.slice(0, max * 4) : reply.content, finish: cut ? "length" : "stop" }
+}
+
+const outputTokens = (choice: Choice): number =>
+  choice.kind === "text" ? roughTokens(choice.text) : roughTokens(choice.call.function.name + choice.call.function.arguments)
+
+/** What OpenAI answers 400 to: a tool_choice that names no tool of the request. */
+const checkToolChoice = (request: ChatCompletionRequest): UpstreamError | undefined => {
+  const choice = request.tool_choice
+  const tools = request.tools ?? []
+  if (choice === "required" && tools.length === 0) return invalid("tool_choice", "tool_choice \"required\" needs tools")
+  if (typeof choice === "object" && !tools.some((t) => t.function.name === choice.function.name)) {
+    return invalid("tool_choice", `tool_choice names "${choice.function.name}", which is not one of the request's tools`)
+  }
+  return undefined
+}
+
+/** Choice `index`'s chunks: the role first, then words (or pieces of the arguments), then the finish. */
+const deltasOf = (choice: Choice): ReadonlyArray<readonly [Delta, FinishReason | null]> => {
+  if (choice.kind === "text") {
+    const words = choice.text.match(/\S+\s*|\s+/g) ?? []
+    return [
+      [{ role: "assistant", content: "" }, null],
+      ...words.map((word) => [{ content: word }, null] as const),
+      [{}, choice.finish]
+    ]
+  }
+  const { call } = choice
+  const pieces = call.function.arguments.match(/[\s\S]{1,16}/g) ?? []
+  return [
+    [{ role: "assistant", content: null, tool_calls: [{ index: 0, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] }, null],
+    ...pieces.map((piece) => [{ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null] as const),
+    [{}, "tool_calls"]
+  ]
+}
+
+/** Rounds of one element per list, as OpenAI interleaves the `n` choices of a stream. */
+const rounds = <A>(lists: ReadonlyArray<ReadonlyArray<A>>): Array<Array<A>> => {
+  const out: Array<Array<A>> = []
+  const longest = Math.max(0, ...lists.map((l) => l.length))
+  for (let i = 0; i < longest; i++) out.push(lists.flatMap((list) => (i < list.length ? [list[i]!] : [])))
+  return out
+}
+
+export const makeSimClient: MakeClient = (deployment: Deployment) => {
+  const sim = deployment.sim ?? DEFAULT_SIM
+  const persona = { id: deployment.id, style: sim.style, mistakeRate: sim.mistakeRate }
+
+  const replyOf = (request: ChatCompletionRequest, index: number): Reply =>
+    sim.answers === undefined
+      ? simulatedReply(request, persona, index)
+      : { kind: "text", content: sim.answers[Math.floor(Math.random() * sim.answers.length)] ?? "" }
+
+  /** The reply's choices after the latency, or a simulated failure. */
+  const attempt = (request: ChatCompletionRequest) =>
+    Effect.sleep(sim.latencyMs).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        const wrong = checkToolChoice(request)
+        if (wrong !== undefined) return Effect.fail(wrong)
+        if (Math.random() < sim.errorRate) {
+          return Effect.fail(new UpstreamError({ kind: "server", status: 500, message: `simulated failure of ${deployment.id}` }))
+        }
+        const max = maxOutputTokens(request)
+        const count = request.n ?? 1
+        return Effect.succeed(Array.from({ length: count }, (_, i) => toChoice(replyOf(request, i), max)))
+      }))
+    )
+
+  const usage = (request: ChatCompletionRequest, choices: ReadonlyArray<Choice>) =>
+    usageOf(promptTokens(request), choices.reduce((sum, c) => sum + outputTokens(c), 0))
+
+  const completionOf = (request: ChatCompletionRequest, choices: ReadonlyArray<Choice>): ChatCompletion => ({
+    id: newId("chatcmpl-sim"),
+    object: "chat.completion",
+    created: nowSeconds(),
+    model: deployment.upstreamModel,
+    choices: choices.map((choice, index) => ({
+      index,
+      message: choice.kind === "text"
+        ? { role: "assistant", content: choice.text, refusal: null }
+        : { role: "assistant", content: null, refusal: null, tool_calls: [choice.call] },
+      finish_reason: choice.kind === "text" ? choice.finish : "tool_calls",
+      logprobs: null
+    })),
+    usage: usage(request, choices)
   })
 
-  const limit = (request: ChatCompletionRequest, answer: string) => {
-    const max = request.max_completion_tokens ?? request.max_tokens ?? undefined
-    const cut = max !== undefined && roughTokens(answer) > max
-    return { text: cut ? answer.slice(0, max! * 4) : answer, finish: cut ? ("length" as const) : ("stop" as const) }
+  /** The stream's chunks, in rounds: one token of every choice a round. */
+  const chunksOf = (request: ChatCompletionRequest, choices: ReadonlyArray<Choice>): Array<Array<ChatCompletionChunk>> => {
+    const header = { id: newId("chatcmpl-sim"), object: "chat.completion.chunk" as const, created: nowSeconds(), model: deployment.upstreamModel }
+    const perChoice = choices.map((choice, index) =>
+      deltasOf(choice).map(([delta, finish]): ChatCompletionChunk => ({
+        ...header,
+        choices: [{ index, delta, finish_reason: finish, logprobs: null }]
+      }))
+    )
+    const out = rounds(perChoice)
+    out.at(-1)!.push({ ...header, choices: [], usage: usage(request, choices) })
+    return out
   }
+
+  const deadline = () => totalTimeout(deployment.timeouts.totalMs)
 
   return {
     complete: (request) =>
-      Effect.sleep(sim.latencyMs).pipe(
-        Effect.zipRight(attempt),
-        Effect.map((answer) => {
-          const { finish, text } = limit(request, answer)
-          return completion({
-            id: newId("chatcmpl-sim"),
-            model: deployment.upstreamModel,
-            content: text,
-            toolCalls: [],
-            finishReason: finish,
-            usage: usageOf(promptTokens(request), roughTokens(text))
-          })
-        }),
-        Effect.timeoutFail({ duration: deployment.timeouts.totalMs, onTimeout: () => totalTimeout(deployment.timeouts.totalMs) })
+      attempt(request).pipe(
+        Effect.map((choices) => completionOf(request, choices)),
+        Effect.timeoutFail({ duration: deployment.timeouts.totalMs, onTimeout: deadline })
       ),
 
     stream: (request) =>
       Stream.unwrap(
-        Effect.sleep(sim.latencyMs).pipe(
-          Effect.zipRight(attempt),
-          Effect.map((answer) => {
-            const { finish, text } = limit(request, answer)
-            const header = { id: newId("chatcmpl-sim"), model: deployment.upstreamModel, created: Math.floor(Date.now() / 1000) }
-            const words = text.match(/\S+\s*/g) ?? []
-            const gap = Math.round(1000 / sim.tokensPerSecond)
-            const usage = usageOf(promptTokens(request), roughTokens(text))
-            return Stream.make(chunk(header, { role: "assistant", content: "" })).pipe(
-              Stream.concat(
-                Stream.fromIterable(words.entries()).pipe(
-                  Stream.mapEffect(([i, word]) => Effect.as(i === 0 ? Effect.void : Effect.sleep(gap), chunk(header, { content: word })))
-                )
-              ),
-              Stream.concat(Stream.make(chunk(header, {}, finish), usageChunk(header, usage))),
-              // Not a hot path: the simple form of the deadline is fine here.
-              Stream.interruptWhen(Effect.zipRight(Effect.sleep(deployment.timeouts.totalMs), Effect.fail(totalTimeout(deployment.timeouts.totalMs))))
-            )
-          })
-        )
+        attempt(request).pipe(Effect.map((choices) => {
+          const gap = Math.round(1000 / sim.tokensPerSecond)
+          return Stream.fromIterable(chunksOf(request, choices).entries()).pipe(
+            Stream.mapEffect(([i, round]) => Effect.as(i === 0 ? Effect.void : Effect.sleep(gap), round)),
+            Stream.flattenIterables,
+            // Not a hot path: the simple form of the deadline is fine here.
+            Stream.interruptWhen(Effect.zipRight(Effect.sleep(deployment.timeouts.totalMs), Effect.fail(deadline())))
+          )
+        }))
       )
   }
 }
