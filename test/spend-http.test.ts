@@ -15,6 +15,7 @@ import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
 import { type RunningGateway, startGateway } from "./support/gateway"
 import { validateError } from "./support/openai-schemas"
+import { startPostgres } from "./support/postgres"
 import { openStore } from "./support/spend"
 
 const ADMIN = "admin-secret-for-tests-0123456789"
@@ -223,7 +224,7 @@ describe("costs and the ledger", () => {
     const requestId = answered.headers.get("x-request-id")!
     await flushed()
     const report = await admin("GET", `/admin/spend?group_by=key,model,provider&key=${id}`)
-    expect(report.body.data).toEqual([{ key: id, key_name: "test", model: "gpt-4o", provider: "openai", requests: 1, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: 0.000098 }])
+    expect(report.body.data).toEqual([{ key: id, key_name: "test", model: "gpt-4o", provider: "openai", requests: 1, succeeded: 1, refused: 0, failed: 0, cancelled: 0, by_status: { "200": 1 }, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: 0.000098 }])
     expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: 0.000098, reserved_usd: 0 })
     expect(requestId).toMatch(/^req-/)
   })
@@ -425,5 +426,121 @@ describe("refused requests", () => {
     } finally {
       await close()
     }
+  })
+})
+
+describe.each([
+  ["SQLite", async () => ({ env: {}, stop: async () => {} })],
+  ["PostgreSQL", async () => {
+    const pg = await startPostgres()
+    return { env: { QUORUM_DATABASE_URL: pg.database("admin_requests") }, stop: () => pg.stop() }
+  }]
+] as const)("the ledger through the admin API on %s", (_name, database) => {
+  let own: RunningGateway
+  let stop: () => Promise<void>
+  const call = async (path: string, init: { method?: string; key?: string; body?: unknown } = {}) => {
+    const response = await fetch(`${own.url}${path}`, {
+      method: init.method ?? "GET",
+      headers: { authorization: `Bearer ${init.key ?? ADMIN}`, "content-type": "application/json" },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) })
+    })
+    return { status: response.status, id: response.headers.get("x-request-id"), body: (await response.json()) as any }
+  }
+  const ask = (key: string, model: string) => call("/v1/chat/completions", { method: "POST", key, body: { model, messages: [{ role: "user", content: "hi" }] } })
+  const drained = async () => {
+    for (let i = 0; i < 500; i++) {
+      if ((await call("/admin/ledger")).body.pending === 0) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    throw new Error("the ledger did not flush")
+  }
+  let key: { id: string; key: string }
+  const answered: Record<string, string> = {}
+
+  beforeAll(async () => {
+    const db = await database()
+    stop = db.stop
+    own = await startGateway(yaml(), { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN, ...db.env })
+    key = (await call("/admin/keys", { method: "POST", body: { name: "ops", rpm: 2, models: ["cheap", "gpt-4o"] } })).body
+    // Answered, answered, refused by the rate limit (429), refused a model the key may not use (403).
+    for (const [name, model] of [["first", "gpt-4o"], ["second", "cheap"], ["limited", "cheap"], ["denied", "slow"]] as const) {
+      const response = await ask(key.key, model)
+      answered[name] = response.id!
+    }
+    await drained()
+  })
+  afterAll(async () => {
+    await own?.close()
+    await stop?.()
+  })
+
+  it("reports refused requests by status instead of counting them as nothing", async () => {
+    const report = await call(`/admin/spend?group_by=key&key=${key.id}`)
+    expect(report.status).toBe(200)
+    expect(report.body.data).toHaveLength(1)
+    expect(report.body.data[0]).toMatchObject({ key: key.id, key_name: "ops", requests: 4, succeeded: 2, refused: 2, failed: 0, by_status: { "200": 2, "429": 1, "403": 1 }, attempts: 2 })
+    expect(report.body.total).toMatchObject({ requests: 4, refused: 2, cost_micros: report.body.data[0].cost_micros })
+  })
+
+  it("lists requests newest first with their x-request-id, filtered and paged", async () => {
+    const all = await call(`/admin/requests?key=${key.id}`)
+    expect(all.status).toBe(200)
+    expect(all.body.data.map((r: any) => r.id)).toEqual([answered.denied, answered.limited, answered.second, answered.first])
+    expect(all.body).toMatchObject({ object: "list", has_more: false, next_after: null })
+    expect(all.body.data[1]).toMatchObject({ object: "request", key_id: key.id, model: "cheap", status: 429, attempts: 0, cost_micros: 0 })
+
+    const refused = await call(`/admin/requests?key=${key.id}&status=4xx`)
+    expect(refused.body.data.map((r: any) => r.id)).toEqual([answered.denied, answered.limited])
+    expect((await call(`/admin/requests?key=${key.id}&status=200&model=gpt-4o`)).body.data.map((r: any) => r.id)).toEqual([answered.first])
+    const today = new Date().toISOString().slice(0, 10)
+    expect((await call(`/admin/requests?key=${key.id}&from=${today}&to=${today}`)).body.data).toHaveLength(4)
+    expect((await call(`/admin/requests?key=${key.id}&to=${today}T00:00:00Z`)).body.data).toHaveLength(0)
+
+    const first = await call(`/admin/requests?key=${key.id}&limit=3`)
+    expect(first.body).toMatchObject({ has_more: true, next_after: answered.second })
+    const rest = await call(`/admin/requests?key=${key.id}&limit=3&after=${first.body.next_after}`)
+    expect(rest.body.data.map((r: any) => r.id)).toEqual([answered.first])
+    expect(rest.body.has_more).toBe(false)
+  })
+
+  it("shows a request by its x-request-id, with its upstream attempts", async () => {
+    const found = await call(`/admin/requests/${answered.first}`)
+    expect(found.status).toBe(200)
+    expect(found.body).toMatchObject({ id: answered.first, key_id: key.id, endpoint: "/v1/chat/completions", model: "gpt-4o", status: 200, attempts: 1, cost_micros: 98 })
+    expect(found.body.upstream_attempts).toEqual([
+      expect.objectContaining({ seq: 0, model: "gpt-4o", provider: "openai", upstream_model: "gpt-4o", status: "ok", prompt_tokens: 11, completion_tokens: 7, cost_micros: 98 })
+    ])
+    const missing = await call("/admin/requests/req-nothing")
+    expect(missing.status).toBe(404)
+    expect(validateError(missing.body)).toEqual([])
+    expect(missing.body.error).toMatchObject({ code: "request_not_found", param: "id" })
+    expect((await call(`/admin/requests/${answered.first}`, { key: key.key })).status).toBe(401)
+    expect((await call(`/admin/requests?key=${key.id}`, { key: "wrong" })).status).toBe(401)
+  })
+
+  it.each([
+    ["status=20x", "status"],
+    ["status=600", "status"],
+    ["limit=0", "limit"],
+    ["limit=501", "limit"],
+    ["limit=ten", "limit"],
+    ["from=yesterday", "from"],
+    ["to=2026-13-01", "to"],
+    ["from=2026-11-20T10:00:00+2", "from"],
+    ["after=req-nothing", "after"],
+    ["models=gpt-4o", "models"],
+    ["status=200&status=429", "status"]
+  ])("refuses /admin/requests?%s with a 400 naming the parameter", async (query, param) => {
+    const refused = await call(`/admin/requests?${query}`)
+    expect(refused.status).toBe(400)
+    expect(validateError(refused.body)).toEqual([])
+    expect(refused.body.error.param).toBe(param)
+    expect(refused.body.error.message).toContain(param)
+  })
+
+  it("refuses an unknown /admin/spend parameter with a 400 naming it", async () => {
+    const refused = await call("/admin/spend?group=key")
+    expect(refused.status).toBe(400)
+    expect(refused.body.error).toMatchObject({ param: "group", code: "unknown_parameter" })
   })
 })

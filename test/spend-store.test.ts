@@ -7,7 +7,7 @@ import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DatabaseSetting } from "../src/spend/db/database"
 import { dayOf } from "../src/spend/keys"
-import type { RequestQuery } from "../src/spend/reports"
+import type { RequestPage, RequestQuery } from "../src/spend/reports"
 import type { Admission, LedgerEntry, SpendStore } from "../src/spend/store"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
@@ -265,7 +265,7 @@ describe.each(databases)("the ledger's reports and request queries on %s", (_nam
     const seen: Array<string> = []
     let after: RequestQuery["after"] = undefined
     for (let page = 0; page < 10; page++) {
-      const result = await run(opened.store.listRequests(query({ limit: 2, after })))
+      const result: RequestPage = await run(opened.store.listRequests(query({ limit: 2, after })))
       seen.push(...result.data.map((r) => r.id))
       expect(result.has_more).toBe(result.next_after !== null)
       if (result.next_after === null) break

@@ -35,7 +35,7 @@ export const SpendReportRow = Schema.Struct({
   key_name: Schema.optional(Schema.NullOr(Schema.String)),
   model: Schema.optional(Schema.NullOr(Schema.String)),
   provider: Schema.optional(Schema.NullOr(Schema.String)),
-  day: Schema.optional(Schema.String),
+  day: Schema.optional(Schema.NullOr(Schema.String)),
   ...StatusCounts.fields,
   ...Money
 })

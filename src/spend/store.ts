@@ -23,7 +23,7 @@ import {
   type UpdateKey
 } from "./keys"
 import { formatUsd, usdToMicros } from "./price"
-import { type AttemptView, countStatuses, type RequestDetail, type RequestPage, type RequestQuery, type RequestView } from "./reports"
+import { type AttemptView, countStatuses, type RequestDetail, type SpendReportRow, type RequestPage, type RequestQuery, type RequestView } from "./reports"
 
 /** One way a request could run (a consensus fan-out offers several sizes), and its worst case. */
 export interface CostOption {
@@ -458,14 +458,15 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         const names = query.groupBy.includes("key")
           ? new Map((yield* sql<{ id: string; name: string }>`SELECT id, name FROM quorum_keys`).map((k) => [k.id, k.name]))
           : undefined
-        const data = rows.map((group) => ({
+        const data: Array<SpendReportRow> = rows.map((group) => ({
           ...group.dims,
           ...(names === undefined ? {} : { key_name: names.get(group.dims.key as string) ?? null }),
           ...group.totals
         }))
         // Counted again without groups: a request with attempts on two models is in two groups, but is one request.
-        const total = query.groupBy.length === 0 ? rows[0]?.totals : (yield* reportRows([], query))[0]?.totals
-        return { data, total: total ?? emptyTotals() }
+        const total = (query.groupBy.length === 0 ? rows[0]?.totals : (yield* reportRows([], query))[0]?.totals) ?? emptyTotals()
+        // Without groups there is always one row, as SQL's aggregate without GROUP BY has.
+        return { data: query.groupBy.length === 0 ? [total as SpendReportRow] : data, total }
       }))
 
     const reportRows = (groupBy: ReadonlyArray<ReportDimension>, query: ReportQuery) =>
@@ -496,11 +497,11 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           ) u
           GROUP BY ${select} ORDER BY ${order}`
         // One SQL row per group, status and whether an upstream was called: folded into one per group.
-        const groups = new Map<string, { dims: Record<string, unknown>; rows: Array<Record<string, unknown>> }>()
+        const groups = new Map<string, { dims: Partial<Record<ReportDimension, string | null>>; rows: Array<Record<string, unknown>> }>()
         for (const row of rows) {
-          const dims = Object.fromEntries(groupBy.map((d, i) => [d, row[columns[i]!] ?? null]))
+          const dims: Partial<Record<ReportDimension, string | null>> = Object.fromEntries(groupBy.map((d, i) => [d, row[columns[i]!] ?? null]))
           const at = JSON.stringify(dims)
-          const group = groups.get(at) ?? { dims, rows: [] }
+          const group = groups.get(at) ?? { dims, rows: [] as Array<Record<string, unknown>> }
           group.rows.push(row)
           groups.set(at, group)
         }
