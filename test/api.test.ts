@@ -1,10 +1,11 @@
 /** Bad input gets a clear OpenAI-shaped error naming what is wrong, and never reaches an upstream. */
 import { request } from "node:http"
+import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
 import { type RunningGateway, startGateway } from "./support/gateway"
-import { validateError } from "./support/openai-schemas"
+import { validateError, validateModelList } from "./support/openai-schemas"
 
 let upstream: FakeServer
 let gateway: RunningGateway
@@ -18,6 +19,9 @@ models:
   - { id: gpt, provider: openai, base_url: "${upstream.url}/v1" }
 routes:
   - { id: default, targets: [gpt] }
+consensus:
+  presets:
+    - { id: code-review, models: [gpt, default] }
 `,
     { OPENAI_API_KEY: OPENAI_KEY }
   )
@@ -111,5 +115,43 @@ describe("the other routes", () => {
     const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> }
     expect(doc.openapi).toMatch(/^3\./)
     expect(Object.keys(doc.paths).sort()).toEqual(["/health", "/v1/chat/completions", "/v1/models"])
+  })
+})
+
+describe("GET /v1/models/{id}", () => {
+  /** OpenAI's Model schema, through the list schema that refers to it. */
+  const validateModel = (model: unknown) => validateModelList({ object: "list", data: [model] })
+
+  it("answers the openai SDK's models.retrieve with the model object, as the list has it", async () => {
+    const client = new OpenAI({ apiKey: "unused", baseURL: `${gateway.url}/v1`, maxRetries: 0 })
+    const listed = new Map<string, unknown>()
+    for await (const model of client.models.list()) listed.set(model.id, { ...model })
+    for (const id of ["gpt", "default", "consensus", "consensus/code-review"]) {
+      const model = await client.models.retrieve(id)
+      expect(validateModel(model)).toEqual([])
+      expect({ ...model }).toEqual(listed.get(id))
+    }
+    expect(await client.models.retrieve("gpt")).toMatchObject({ id: "gpt", object: "model", owned_by: "openai" })
+  })
+
+  it("routes an id with a slash, sent as it is or encoded", async () => {
+    for (const path of ["consensus/code-review", "consensus%2Fcode-review"]) {
+      const response = await fetch(`${gateway.url}/v1/models/${path}`)
+      expect(response.status).toBe(200)
+      expect(((await response.json()) as { id: string }).id).toBe("consensus/code-review")
+    }
+  })
+
+  it("answers an unknown id with a 404 model_not_found in OpenAI's shape, which the SDK raises as NotFoundError", async () => {
+    for (const path of ["gpt-9", "consensus/nope", "gpt/extra"]) {
+      const response = await fetch(`${gateway.url}/v1/models/${path}`)
+      expect(response.status).toBe(404)
+      const body = (await response.json()) as { error: { code: string; message: string } }
+      expect(validateError(body)).toEqual([])
+      expect(body.error.code).toBe("model_not_found")
+      expect(body.error.message).toContain(`\`${path}\``)
+    }
+    const client = new OpenAI({ apiKey: "unused", baseURL: `${gateway.url}/v1`, maxRetries: 0 })
+    expect(await client.models.retrieve("gpt-9").catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError)
   })
 })

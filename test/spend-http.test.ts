@@ -134,6 +134,25 @@ describe("virtual keys", () => {
     expect((await fetch(`${gateway.url}/evaluators`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200)
   })
 
+  it("retrieves one model under the list's rules: a key's own models, 404 for the others, 401 without a key", async () => {
+    const { key } = await newKey({ models: ["cheap", "consensus"] })
+    const client = new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 })
+    expect(await client.models.retrieve("cheap")).toMatchObject({ id: "cheap", object: "model", owned_by: "openai" })
+    // A model the key may not use is not found, as OpenAI answers; the message lists only the key's own.
+    const hidden = await fetch(`${gateway.url}/v1/models/gpt-4o`, { headers: { authorization: `Bearer ${key}` } })
+    expect(hidden.status).toBe(404)
+    const body = (await hidden.json()) as any
+    expect(validateError(body)).toEqual([])
+    expect(body.error.code).toBe("model_not_found")
+    expect(body.error.message).toContain("available: consensus, cheap")
+    expect(body.error.message).not.toContain("judge-a")
+    expect(await client.models.retrieve("gpt-4o").catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError)
+    const anonymous = new OpenAI({ apiKey: "not-a-quorum-key", baseURL: `${gateway.url}/v1`, maxRetries: 0 })
+    expect(await anonymous.models.retrieve("cheap").catch((e: unknown) => e)).toBeInstanceOf(OpenAI.AuthenticationError)
+    const { key: all } = await newKey({})
+    expect((await fetch(`${gateway.url}/v1/models/gpt-4o`, { headers: { authorization: `Bearer ${all}` } })).status).toBe(200)
+  })
+
   it("answers 403 naming the model a key may not use", async () => {
     const { key } = await newKey({ models: ["cheap"] })
     const denied = await chat(key, { model: "gpt-4o" })

@@ -7,7 +7,7 @@ import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
 import { Consensus } from "../consensus/engine"
 import { errorResponse, RouteNotFound } from "./errors"
-import { HealthLive, makeModelList } from "./handlers"
+import { HealthLive, makeModelList, makeModelRetrieve } from "./handlers"
 import { AdminRoutes } from "./admin"
 import { Spend } from "../spend/spend"
 
@@ -15,7 +15,10 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([Heal
 
 const ModelsRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
-    yield* router.add("GET", "/v1/models", makeModelList(yield* GatewayConfig, yield* Spend))
+    const config = yield* GatewayConfig
+    const spend = yield* Spend
+    yield* router.add("GET", "/v1/models", makeModelList(config, spend))
+    yield* router.add("GET", "/v1/models/*", makeModelRetrieve(config, spend))
   }))
 
 const ChatRoute = HttpLayerRouter.use((router) =>
