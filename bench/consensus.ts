@@ -170,14 +170,14 @@ const main = async () => {
   for (const correlation of [0, 0.5]) {
     const early = await runScenario(correlation, true)
     const full = await runScenario(correlation, false)
-    const correct = early.filter((r, q) => normalize(r.answer.content).key === truth(q)).length
+    const correct = early.filter((r, q) => normalize(r.answer.content ?? "").key === truth(q)).length
     const [low, high] = wilson(correct, QUESTIONS)
-    const changed = early.filter((r, q) => normalize(r.answer.content).key !== normalize(full[q]!.answer.content).key).length
+    const changed = early.filter((r, q) => normalize(r.answer.content ?? "").key !== normalize(full[q]!.answer.content ?? "").key).length
     const calls = QUESTIONS * MODELS.length
     const cancelled = early.reduce((n, r) => n + r.candidates.filter((c) => c.status === "cancelled").length, 0)
-    const cost = early.reduce((sum, r) => sum + r.cost_usd, 0)
+    const cost = early.reduce((sum, r) => sum + Number(r.cost_usd), 0)
     const singleCorrect = full.filter((r, q) => normalize(r.candidates.find((c) => c.model === best.id)!.content!).key === truth(q)).length
-    const singleCost = full.reduce((sum, r) => sum + (r.candidates.find((c) => c.model === best.id)!.cost_usd ?? 0), 0)
+    const singleCost = full.reduce((sum, r) => sum + Number(r.candidates.find((c) => c.model === best.id)!.cost_usd ?? 0), 0)
     const timedEarly = await runScenario(correlation, true, LATENCY_QUESTIONS, LATENCY_CONCURRENCY)
     const timedFull = await runScenario(correlation, false, LATENCY_QUESTIONS, LATENCY_CONCURRENCY)
     const singleLatency = timedFull.map((r) => r.candidates.find((c) => c.model === best.id)!.latency_ms!)

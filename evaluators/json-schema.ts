@@ -52,6 +52,8 @@ const evaluator: Evaluator = {
     const validate = schema === undefined ? undefined : compileSchema(schema)
     if (validate !== undefined && Either.isLeft(validate)) throw new Error(`invalid JSON schema: ${validate.left}`)
     return candidates.map((c) => {
+      // A tool call is not the answer response_format describes.
+      if (c.tool_calls !== undefined) return 1
       const parsed = parseJsonAnswer(c.content)
       if (!parsed.ok) return 0
       return validate === undefined || validate.right(parsed.value) ? 1 : 0

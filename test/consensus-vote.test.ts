@@ -3,7 +3,7 @@ import stringSimilarity from "string-similarity"
 import { describe, expect, it } from "vitest"
 import { dice } from "../src/consensus/similarity"
 import { canonicalJson, normalize, parseNumber } from "../src/consensus/normalize"
-import { type Ballot, decide, DEFAULT_GROUPING, equivalent, group, medoid, reliabilityWeight, settled } from "../src/consensus/vote"
+import { type Ballot, decide, DEFAULT_GROUPING, equivalent, group, medoid, reaches, reliabilityWeight, settled } from "../src/consensus/vote"
 
 describe("normalize", () => {
   it.each([
@@ -94,7 +94,21 @@ describe("voting", () => {
     const decision = decide(groups, 0.5)
     expect(decision.winner!.key).toBe("42") // a tie in weight goes to the group that formed first
     expect(decision.agreement).toBe(0.5)
-    expect(decision.reached).toBe(true)
+    // Half the weight is a tie, not a consensus.
+    expect(decision.reached).toBe(false)
+  })
+
+  it("needs more than half of the weight cast, and min_agreement on top", () => {
+    const split = group([ballot("a", "42"), ballot("b", "41")])
+    expect(decide(split, 0.5)).toMatchObject({ agreement: 0.5, reached: false })
+    expect(decide(split, 0.3).reached).toBe(false)
+    const twoOfThree = group([ballot("a", "42"), ballot("b", "42"), ballot("c", "41")])
+    expect(decide(twoOfThree, 0.5).reached).toBe(true)
+    expect(decide(twoOfThree, 2 / 3).reached).toBe(true)
+    expect(decide(twoOfThree, 0.7).reached).toBe(false)
+    expect(decide(group([ballot("a", "42"), ballot("b", "42")]), 1).reached).toBe(true)
+    expect(reaches(0.5, 0)).toBe(false)
+    expect(reaches(0.5000001, 0.5)).toBe(true)
   })
 
   it("lets a reliable model outvote two weak ones", () => {
@@ -129,10 +143,20 @@ describe("stopping early", () => {
     expect(settled(groups, 2, 0.6)).toBe(true)
   })
 
+  it("does not stop on a lead that could still end as a tie (exactly half is no consensus)", () => {
+    // A leads 2 to 0 with 2 pending: both could go to B, a 2–2 tie, which is no consensus.
+    expect(settled(group([ballot("a", "A"), ballot("b", "A")]), 2, 0.5)).toBe(false)
+    // A leads 3 to 0 with 2 pending: at worst 3/5, more than half whatever happens.
+    expect(settled(group([ballot("a", "A"), ballot("b", "A"), ballot("c", "A")]), 2, 0.5)).toBe(true)
+    // A leads 2 to 0 with 1 pending, min_agreement 1: unanimity is open until the last vote.
+    expect(settled(group([ballot("a", "A"), ballot("b", "A")]), 1, 1)).toBe(false)
+  })
+
   it("never stops on an outcome that waiting for everyone would change (randomized)", () => {
     let seed = 7
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
     let stoppedEarly = 0
+    const outcomes = { reached: 0, missed: 0 }
     for (let trial = 0; trial < 3000; trial++) {
       const n = 2 + Math.floor(random() * 7)
       const answers = ["A", "B", "C"].slice(0, 1 + Math.floor(random() * 3))
@@ -151,9 +175,18 @@ describe("stopping early", () => {
         const early = decide(groups, minAgreement)
         expect(early.winner!.key).toBe(final.winner!.key)
         expect(early.reached).toBe(final.reached)
+        // Some pending models fail instead of answering: the outcome must not change either.
+        const survivors = ballots.slice(k).filter(() => random() < 0.5)
+        const partial = decide(group([...arrived, ...survivors]), minAgreement)
+        expect(partial.winner!.key).toBe(early.winner!.key)
+        expect(partial.reached).toBe(early.reached)
+        outcomes[final.reached ? "reached" : "missed"]++
         break
       }
     }
     expect(stoppedEarly).toBeGreaterThan(300)
+    // Both kinds of early stop happen: on a consensus that is sure, and on one that is out of reach.
+    expect(outcomes.reached).toBeGreaterThan(50)
+    expect(outcomes.missed).toBeGreaterThan(50)
   })
 })

@@ -7,22 +7,23 @@
 import { Effect, Exit, Fiber, FiberRef, Option, Queue, Schema } from "effect"
 import { compileSchema, parseJsonAnswer } from "../../evaluators/json-schema"
 import { type ConsensusSettings, GatewayConfig } from "../config/gateway-config"
-import type { ChatCompletionRequest, Message } from "../protocol/chat-request"
+import type { ChatCompletionRequest, Message, ResponseFormat, ToolCall } from "../protocol/chat-request"
 import { type Usage, usageOf } from "../protocol/chat-response"
 import { newId } from "../providers/build"
 import type { RouteError } from "../routing/router"
 import { Router } from "../routing/router"
 import type { Candidate, Evaluator } from "./evaluator"
 import { Evaluators } from "./evaluators"
-import { normalize, type Normalized } from "./normalize"
+import { normalize, normalizeToolCalls, type Normalized } from "./normalize"
+import { pickModels, voteWeightOf } from "./pick"
 import type { CandidateReport, ConsensusReport, ConsensusRequest } from "./request"
-import { CurrentMeter, meterStorage } from "../spend/meter"
+import { type AttemptRecord, CurrentMeter, meterStorage } from "../spend/meter"
 import { costMicros, formatUsd, usdToMicros } from "../spend/price"
 import type { CostOption } from "../spend/store"
 import { promptTokens } from "../spend/tokens"
 import { worstCaseOf } from "../spend/worst-case"
 import { fitBudget } from "./budget"
-import { type Ballot, decide, group, settled } from "./vote"
+import { type Ballot, decide, group, reaches, settled } from "./vote"
 
 export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensusRequest>()("InvalidConsensusRequest", {
   message: Schema.String,
@@ -43,16 +44,41 @@ export interface Admit<E = unknown> {
 
 export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", { message: Schema.String }) {}
 
+/** Every answer was excluded by a gate (an invalid JSON answer, say): there is nothing valid to return. */
+export class NoValidAnswer extends Schema.TaggedError<NoValidAnswer>()("NoValidAnswer", { message: Schema.String }) {}
+
+/** A fan-out Quorum picks found nothing the caller's key allows (a key for `consensus` only, say). */
+export class NoUsableModel extends Schema.TaggedError<NoUsableModel>()("NoUsableModel", { allowed: Schema.Array(Schema.String) }) {}
+
 interface Arrival {
   status: "ok" | "error" | "cancelled"
+  /** The text; for tool calls, their canonical JSON (what evaluators read). */
   content?: string
+  toolCalls?: ReadonlyArray<ToolCall>
   usage?: Usage
-  costMicroUsd?: number
+  /** What the answering call cost, from its usage (used when no meter records the attempts). */
+  answerMicroUsd?: number
   latencyMs?: number
   error?: string
-  /** Excluded by a gate evaluator. */
+  /** Excluded by a gate evaluator; `gateFailures` says which and why. */
   gated: boolean
+  gateFailures: Array<string>
   scores: Record<string, number>
+}
+
+/** An attempt's cost as the ledger bills it: the provider's usage, else an estimate (a cancelled call). */
+const attemptMicros = (attempt: AttemptRecord): number =>
+  attempt.deployment.price === undefined ? 0 : costMicros(attempt.deployment.price, attempt.tokens().usage)
+
+/** Why an answer is not valid JSON for the request's schema, for the error that says no answer was. */
+const schemaProblem = (content: string, format: ResponseFormat | undefined): string | undefined => {
+  const parsed = parseJsonAnswer(content)
+  if (!parsed.ok) return "not valid JSON"
+  if (format?.type !== "json_schema" || format.json_schema.schema === undefined) return undefined
+  const compiled = compileSchema(format.json_schema.schema)
+  if (compiled._tag === "Left" || compiled.right(parsed.value)) return undefined
+  const first = compiled.right.errors?.[0]
+  return first === undefined ? undefined : `${first.instancePath === "" ? "the answer" : first.instancePath} ${first.message ?? "is invalid"}`
 }
 
 /** Milliseconds to a tenth. */
@@ -72,31 +98,15 @@ const runEvaluator = (evaluator: Evaluator, candidates: ReadonlyArray<Candidate>
     })).pipe(
     Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `timed out after ${timeoutMs} ms` }),
     Effect.flatMap((scores) =>
-      scores.length === candidates.length && scores.every((s) => typeof s === "number" && s >= 0 && s <= 1)
-        ? Effect.succeed(scores)
-        : Effect.fail(`returned ${scores.length} scores for ${candidates.length} candidates, or scores outside [0, 1]`)
+      // A plug-in is untrusted code: whatever it returns is checked, never assumed to be an array.
+      Array.isArray(scores) && scores.length === candidates.length && scores.every((s) => typeof s === "number" && s >= 0 && s <= 1)
+        ? Effect.succeed(scores as ReadonlyArray<number>)
+        : Effect.fail(Array.isArray(scores)
+          ? `returned ${scores.length} scores for ${candidates.length} candidates, or scores outside [0, 1]`
+          : `returned ${scores === null ? "null" : typeof scores} instead of an array of scores`)
     ),
     Effect.either
   )
-
-/** `fanout` models: the heaviest voters first, alternating providers so that errors are less correlated. */
-export const pickModels = (
-  config: { deployments: ReadonlyMap<string, { id: string; provider: string; voteWeight: number }> },
-  fanout: number,
-  allowed: ReadonlyArray<string> | null = null
-): ReadonlyArray<string> => {
-  const byProvider = new Map<string, Array<{ id: string; voteWeight: number }>>()
-  for (const d of config.deployments.values()) {
-    if (allowed === null || allowed.includes(d.id)) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d])
-  }
-  const queues = [...byProvider.values()].map((q) => q.sort((a, b) => b.voteWeight - a.voteWeight))
-  queues.sort((a, b) => b[0]!.voteWeight - a[0]!.voteWeight)
-  const picked: Array<string> = []
-  while (picked.length < fanout && queues.some((q) => q.length > 0)) {
-    for (const q of queues) if (picked.length < fanout && q.length > 0) picked.push(q.shift()!.id)
-  }
-  return picked
-}
 
 export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
   effect: Effect.gen(function*() {
@@ -104,7 +114,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     const router = yield* Router
     const { registry } = yield* Evaluators
     const settings: ConsensusSettings = config.consensus
-    const weightOf = (model: string) => config.deployments.get(model)?.voteWeight ?? 1
+    const weightOf = (model: string) => voteWeightOf(config, model)
 
     const plan = <E>(request: ConsensusRequest, sampling: Record<string, unknown>, admit: Admit<E> | undefined) =>
       Effect.gen(function*() {
@@ -115,8 +125,9 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           return yield* invalid("fanout", "Give either `models` or `fanout`")
         }
         const known = [...config.routes.keys(), ...config.deployments.keys()]
-        // Quorum's own pick draws only on the models the caller's key may use.
+        // Quorum's own pick draws only on the models and routes the caller's key may use.
         const models = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout, admit?.allowed ?? null)
+        if (models.length === 0) return yield* new NoUsableModel({ allowed: admit?.allowed ?? [] })
         for (const [i, model] of models.entries()) {
           if (!config.routes.has(model) && !config.deployments.has(model)) {
             return yield* invalid(`models[${i}]`, `Unknown model \`${model}\`; available: ${known.join(", ")}`)
@@ -201,7 +212,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
       request: ConsensusRequest,
       sampling: Record<string, unknown>,
       admit?: Admit<E>
-    ): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoAnswer | E> =>
+    ): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | E> =>
       Effect.gen(function*() {
         const id = newId("consensus")
         const meter = yield* FiberRef.get(CurrentMeter)
@@ -220,29 +231,38 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           ...(request.response_format === undefined ? {} : { response_format: request.response_format }),
           stream: false
         })
+        // One request object per candidate: the meter's attempt records point to it, which
+        // is how a candidate's calls (retries, a cancelled one) are found to price them.
+        const requests = models.map(chat)
         const gates = evaluators.filter((e) => e.evaluator.gate === true)
         const scorers = evaluators.filter((e) => e.evaluator.gate !== true)
         const evaluatorErrors = new Map<string, string>()
 
         const arrivals: Array<Arrival | undefined> = models.map(() => undefined)
-        const ballotOf = (i: number, content: string): Ballot => {
-          const answer: Normalized = strategy === "similarity"
+        const ballotOf = (i: number, arrival: Arrival): Ballot => {
+          const content = arrival.content!
+          const answer: Normalized = arrival.toolCalls !== undefined
+            ? normalizeToolCalls(arrival.toolCalls)
+            : strategy === "similarity"
             ? { kind: "text", key: content.replace(/\s+/g, " ").trim().toLowerCase() }
             : normalize(content)
           return { id: String(i), answer, weight: weightOf(models[i]!) }
         }
 
-        const queue = yield* Queue.unbounded<readonly [number, Exit.Exit<{ content: string | null; usage: Usage | undefined; micro: number }, RouteError>, number]>()
-        const fibers = yield* Effect.forEach(models, (model, i) =>
+        type Answered = { content: string | null; toolCalls: ReadonlyArray<ToolCall> | undefined; usage: Usage | undefined; micro: number }
+        const queue = yield* Queue.unbounded<readonly [number, Exit.Exit<Answered, RouteError>, number]>()
+        const fibers = yield* Effect.forEach(models, (_, i) =>
           Effect.fork(
             Effect.gen(function*() {
               const t0 = performance.now()
-              const exit = yield* Effect.exit(router.complete(chat(model)).pipe(
-                Effect.map((routed) => {
+              const exit = yield* Effect.exit(router.complete(requests[i]!).pipe(
+                Effect.map((routed): Answered => {
                   const usage = routed.value.usage
                   const price = routed.deployment.price
                   const micro = usage === undefined || price === undefined ? 0 : costMicros(price, usage)
-                  return { content: routed.value.choices[0]?.message.content ?? null, usage, micro }
+                  const message = routed.value.choices[0]?.message
+                  const toolCalls = message?.tool_calls !== undefined && message.tool_calls.length > 0 ? message.tool_calls : undefined
+                  return { content: message?.content ?? null, toolCalls, usage, micro }
                 })
               ))
               yield* Queue.offer(queue, [i, exit, round(performance.now() - t0)] as const)
@@ -259,27 +279,36 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           const [i, exit, latencyMs] = next.value
           if (Exit.isFailure(exit)) {
             const failure = exit.cause._tag === "Fail" ? describeError(exit.cause.error) : "failed"
-            arrivals[i] = { status: "error", error: failure, latencyMs, gated: false, scores: {} }
+            arrivals[i] = { status: "error", error: failure, latencyMs, gated: false, gateFailures: [], scores: {} }
             continue
           }
-          const { content, micro, usage } = exit.value
-          if (content === null) {
-            arrivals[i] = { status: "error", error: "the model answered without text content", latencyMs, gated: false, scores: {}, costMicroUsd: micro, ...(usage ? { usage } : {}) }
+          const { content, micro, toolCalls, usage } = exit.value
+          const common = { latencyMs, gated: false, gateFailures: [], scores: {}, answerMicroUsd: micro, ...(usage ? { usage } : {}) }
+          if (content === null && toolCalls === undefined) {
+            arrivals[i] = { ...common, status: "error", error: "the model answered with neither text nor tool calls" }
             continue
           }
-          const arrival: Arrival = { status: "ok", content, latencyMs, gated: false, scores: {}, costMicroUsd: micro, ...(usage ? { usage } : {}) }
+          // Tool calls are an answer too: evaluators read them as canonical JSON.
+          const arrival: Arrival = toolCalls === undefined
+            ? { ...common, status: "ok", content: content! }
+            : { ...common, status: "ok", content: normalizeToolCalls(toolCalls).key, toolCalls }
           // Gates judge each answer alone, as it arrives, so that early stop counts only valid votes.
           for (const gate of gates) {
-            const result = yield* runEvaluator(gate.evaluator, [{ id: String(i), model: models[i]!, content }], chat(models[i]!), gate.options, settings.evaluatorTimeoutMs)
+            const candidate: Candidate = { id: String(i), model: models[i]!, content: arrival.content!, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) }
+            const result = yield* runEvaluator(gate.evaluator, [candidate], requests[i]!, gate.options, settings.evaluatorTimeoutMs)
             if (result._tag === "Left") evaluatorErrors.set(gate.evaluator.name, result.left)
             else {
               arrival.scores[gate.evaluator.name] = result.right[0]!
-              if (result.right[0] === 0) arrival.gated = true
+              if (result.right[0] === 0) {
+                arrival.gated = true
+                const problem = gate.evaluator.name === "json_schema" && toolCalls === undefined ? schemaProblem(arrival.content!, request.response_format) : undefined
+                arrival.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
+              }
             }
           }
           arrivals[i] = arrival
           if (!earlyStop || strategy === "score") continue
-          const ballots = arrivals.flatMap((a, k) => (a?.status === "ok" && !a.gated ? [ballotOf(k, a.content!)] : []))
+          const ballots = arrivals.flatMap((a, k) => (a?.status === "ok" && !a.gated ? [ballotOf(k, a)] : []))
           const pending = models.reduce((sum, m, k) => (arrivals[k] === undefined ? sum + weightOf(m) : sum), 0)
           if (pending > 0 && ballots.length >= 2 && settled(group(ballots), pending, minAgreement)) {
             earlyStopped = true
@@ -292,8 +321,8 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         for (const [i] of models.entries()) {
           if (arrivals[i] === undefined) {
             arrivals[i] = earlyStopped
-              ? { status: "cancelled", gated: false, scores: {} }
-              : { status: "error", error: `no answer within ${timeoutMs} ms (timeout_ms)`, gated: false, scores: {} }
+              ? { status: "cancelled", gated: false, gateFailures: [], scores: {} }
+              : { status: "error", error: `no answer within ${timeoutMs} ms (timeout_ms)`, gated: false, gateFailures: [], scores: {} }
           }
         }
 
@@ -304,12 +333,24 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           })
         }
         const eligible = answered.filter((i) => !arrivals[i]!.gated)
-        const scored = eligible.length > 0 ? eligible : answered
-        const candidates: Array<Candidate> = scored.map((i) => ({ id: String(i), model: models[i]!, content: arrivals[i]!.content! }))
+        if (eligible.length === 0) {
+          // An answer a gate refused (JSON that breaks the schema) must not reach a client as if it were valid.
+          return yield* new NoValidAnswer({
+            message: `No answer passed the gate evaluators: ${
+              arrivals.map((a, i) => `${models[i]}: ${a!.status === "ok" ? `failed ${a!.gateFailures.join(", ")}` : a!.error ?? a!.status}`).join("; ")
+            }`
+          })
+        }
+        const candidates: Array<Candidate> = eligible.map((i) => ({
+          id: String(i),
+          model: models[i]!,
+          content: arrivals[i]!.content!,
+          ...(arrivals[i]!.toolCalls === undefined ? {} : { tool_calls: arrivals[i]!.toolCalls! })
+        }))
         for (const scorer of scorers) {
           const result = yield* runEvaluator(scorer.evaluator, candidates, chat("consensus"), scorer.options, settings.evaluatorTimeoutMs)
           if (result._tag === "Left") evaluatorErrors.set(scorer.evaluator.name, result.left)
-          else for (const [k, i] of scored.entries()) arrivals[i]!.scores[scorer.evaluator.name] = result.right[k]!
+          else for (const [k, i] of eligible.entries()) arrivals[i]!.scores[scorer.evaluator.name] = result.right[k]!
         }
         const scoreOf = (i: number): number => {
           let total = 0
@@ -324,21 +365,18 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         }
         const best = (indices: ReadonlyArray<number>) => indices.reduce((a, b) => (scoreOf(b) > scoreOf(a) ? b : a))
 
-        const groups = group(eligible.map((i) => ballotOf(i, arrivals[i]!.content!)))
+        const groups = group(eligible.map((i) => ballotOf(i, arrivals[i]!)))
         const decision = decide(groups, minAgreement)
         let answerIndex: number
         let reached = false
         let supporting: ReadonlyArray<string>
         let fallback: ConsensusReport["fallback"] = null
         if (eligible.length < 2) {
-          answerIndex = best(scored)
+          // One answer: nothing agreed with it, so there is no agreement to report.
+          answerIndex = eligible[0]!
           supporting = [models[answerIndex]!]
           fallback = {
-            reason: eligible.length === 0
-              ? "no answer passed the gate evaluators"
-              : budgetReason !== undefined && models.length === 1
-              ? budgetReason
-              : "only one model gave a usable answer",
+            reason: budgetReason !== undefined && models.length === 1 ? budgetReason : "only one model gave a usable answer",
             mode: "single",
             model: models[answerIndex]!
           }
@@ -350,26 +388,36 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         } else {
           answerIndex = best(eligible)
           const home = groups.find((g) => g.members.includes(String(answerIndex)))
-          reached = strategy === "score" && home !== undefined && decision.cast > 0 && home.weight / decision.cast >= minAgreement
+          reached = strategy === "score" && home !== undefined && decision.cast > 0 && reaches(home.weight / decision.cast, minAgreement)
           supporting = (home?.members ?? [String(answerIndex)]).map((i) => models[Number(i)]!)
         }
-        const content = arrivals[answerIndex]!.content!
+        const winner = arrivals[answerIndex]!
         const home = groups.find((g) => g.members.includes(String(answerIndex)))
-        const agreement = eligible.length < 2 ? (eligible.length === 1 ? 1 : 0) : home === undefined ? 0 : home.weight / decision.cast
-        const parsed = jsonMode ? parseJsonAnswer(content) : undefined
+        const agreement = eligible.length < 2 ? null : home === undefined || decision.cast === 0 ? 0 : home.weight / decision.cast
+        const parsed = jsonMode && winner.toolCalls === undefined ? parseJsonAnswer(winner.content!) : undefined
 
+        // A candidate costs what its calls cost as the ledger bills them, a call cancelled by
+        // early stop (billed on an estimate) included; without a meter, what its answer reported.
+        const costOf = (i: number): number | undefined =>
+          meter === undefined
+            ? arrivals[i]!.answerMicroUsd
+            : meter.attempts.reduce((sum, a) => (a.request === requests[i] ? sum + attemptMicros(a) : sum), 0)
+        const costs = models.map((_, i) => costOf(i))
         const report: Array<CandidateReport> = [...arrivals.map((a, i) => ({
           model: models[i]!,
           status: a!.status,
-          ...(a!.content === undefined ? {} : { content: a!.content }),
+          ...(a!.toolCalls === undefined ? a!.content === undefined ? {} : { content: a!.content } : { content: null, tool_calls: a!.toolCalls }),
           scores: a!.scores,
           ...(a!.status === "ok" && !a!.gated ? { score: scoreOf(i) } : {}),
           ...(a!.latencyMs === undefined ? {} : { latency_ms: a!.latencyMs }),
           ...(a!.usage === undefined ? {} : { usage: a!.usage }),
-          ...(a!.costMicroUsd === undefined ? {} : { cost_usd: a!.costMicroUsd / 1e6 }),
+          ...(costs[i] === undefined ? {} : { cost_usd: formatUsd(costs[i]!) }),
           ...(a!.error === undefined ? {} : { error: a!.error })
         })), ...skipped.map((s): CandidateReport => ({ model: s.model, status: "skipped", scores: {}, error: `skipped: ${s.reason}` }))]
-        const totalMicro = arrivals.reduce((sum, a) => sum + (a!.costMicroUsd ?? 0), 0)
+        // Everything the request's calls cost, LLM judges' included: what the ledger records.
+        const totalMicro = meter === undefined
+          ? costs.reduce((sum: number, c) => sum + (c ?? 0), 0)
+          : meter.attempts.reduce((sum, a) => sum + attemptMicros(a), 0)
         const usage = arrivals.reduce(
           (sum, a) => usageOf(sum.prompt_tokens + (a!.usage?.prompt_tokens ?? 0), sum.completion_tokens + (a!.usage?.completion_tokens ?? 0)),
           usageOf(0, 0)
@@ -377,12 +425,16 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         return {
           id,
           object: "consensus" as const,
-          answer: { content, ...(parsed?.ok === true ? { parsed: parsed.value } : {}), model: models[answerIndex]! },
+          answer: {
+            content: winner.toolCalls === undefined ? winner.content! : null,
+            ...(winner.toolCalls === undefined ? {} : { tool_calls: winner.toolCalls }),
+            ...(parsed?.ok === true ? { parsed: parsed.value } : {}),
+            model: models[answerIndex]!
+          },
           consensus: {
             reached,
             strategy: strategy ?? (home?.kind === "text" ? "similarity" : "vote"),
             agreement,
-            confidence: reached ? agreement : scoreOf(answerIndex),
             supporting_models: supporting,
             early_stopped: earlyStopped
           },
@@ -390,7 +442,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           evaluator_errors: [...evaluatorErrors].map(([name, error]) => ({ name, error })),
           fallback,
           usage,
-          cost_usd: totalMicro / 1e6,
+          cost_usd: formatUsd(totalMicro),
           latency_ms: round(performance.now() - startedAt)
         }
       }).pipe(Effect.scoped)

@@ -5,13 +5,16 @@
  * engine runs it under a timeout and reports, rather than propagates, its failures.
  */
 import { Schema } from "effect"
-import type { ChatCompletionRequest } from "../protocol/chat-request"
+import type { ChatCompletionRequest, ToolCall } from "../protocol/chat-request"
 
 export interface Candidate {
   readonly id: string
   /** The model that wrote it. */
   readonly model: string
+  /** The answer's text; for tool calls, the calls as canonical JSON (`[{"arguments":…,"name":…}]`). */
   readonly content: string
+  /** Set when the model answered with tool calls instead of text. */
+  readonly tool_calls?: ReadonlyArray<ToolCall>
 }
 
 export interface EvaluationInput {

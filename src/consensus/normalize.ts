@@ -5,6 +5,7 @@
  * similarity: on short answers it lies ("100" and "1000" score 0.8 on Dice).
  */
 export type Normalized =
+  | { readonly kind: "tool_calls"; readonly key: string }
   | { readonly kind: "json"; readonly key: string; readonly value: unknown }
   | { readonly kind: "number"; readonly key: string; readonly value: number }
   | { readonly kind: "choice"; readonly key: string }
@@ -28,6 +29,24 @@ export const canonicalJson = (value: unknown): string => {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
   }
   return JSON.stringify(value)
+}
+
+/**
+ * Tool calls as one answer: each call's function name and its arguments as canonical JSON
+ * (as written, when they are not JSON), in a fixed order, since parallel calls have none.
+ * Only ever equivalent to other tool calls: text and a tool call never agree.
+ */
+export const normalizeToolCalls = (calls: ReadonlyArray<{ readonly function: { readonly name: string; readonly arguments: string } }>): Normalized => {
+  const parts = calls.map((call) => {
+    let args: unknown = call.function.arguments
+    try {
+      args = JSON.parse(call.function.arguments)
+    } catch {
+      // not JSON: compared as written
+    }
+    return canonicalJson({ name: call.function.name, arguments: args })
+  })
+  return { kind: "tool_calls", key: `[${parts.sort().join(",")}]` }
 }
 
 const parseJson = (text: string): { ok: true; value: unknown } | { ok: false } => {

@@ -1,6 +1,6 @@
 /** POST /v1/consensus: the request and the report it answers with. */
 import { Schema } from "effect"
-import { Message, ResponseFormat } from "../protocol/chat-request"
+import { Message, ResponseFormat, ToolCall } from "../protocol/chat-request"
 import { Usage } from "../protocol/chat-response"
 
 export const EvaluatorChoice = Schema.Struct({
@@ -10,33 +10,69 @@ export const EvaluatorChoice = Schema.Struct({
 })
 
 /**
- * Fields not declared here (temperature, max_tokens, seed, …) are sampling parameters:
- * they go to every model's chat request unchanged.
+ * How a consensus runs: the fields that mean the same on /v1/consensus and in a chat
+ * completion with `model: "consensus"` (where a preset's settings are their defaults).
+ * None of them ever reaches an upstream.
  */
-export const ConsensusRequest = Schema.Struct({
-  messages: Schema.optional(Schema.Array(Message).pipe(Schema.minItems(1))),
-  prompt: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+export const ConsensusSetup = Schema.Struct({
   models: Schema.optional(Schema.Array(Schema.String).pipe(Schema.minItems(1))),
   fanout: Schema.optional(Schema.Int.pipe(Schema.positive())),
   strategy: Schema.optional(Schema.Literal("vote", "similarity", "score")),
   evaluators: Schema.optional(Schema.Array(EvaluatorChoice)),
-  response_format: Schema.optional(ResponseFormat),
   max_cost_usd: Schema.optional(Schema.Number.pipe(Schema.positive())),
   early_stop: Schema.optional(Schema.Boolean),
   min_agreement: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive()))
 })
+export type ConsensusSetup = typeof ConsensusSetup.Type
+
+/**
+ * Fields not declared here (temperature, max_tokens, seed, …) are sampling parameters:
+ * they go to every model's chat request unchanged.
+ */
+export const ConsensusRequest = Schema.Struct({
+  ...ConsensusSetup.fields,
+  messages: Schema.optional(Schema.Array(Message).pipe(Schema.minItems(1))),
+  prompt: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  response_format: Schema.optional(ResponseFormat)
+})
 export type ConsensusRequest = typeof ConsensusRequest.Type
+
+/**
+ * Quorum's own fields, and the ones the engine sets per call (model, messages, stream):
+ * what the caller sent under these names is never forwarded to an upstream, which would
+ * refuse a parameter it does not know.
+ */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([
+  ...Object.keys(ConsensusRequest.fields),
+  "model",
+  "stream",
+  "stream_options"
+])
+
+/** Everything else in a request body: the sampling parameters sent to every model. */
+export const samplingOf = (body: object): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(body).filter(([key]) => !NOT_FORWARDED.has(key)))
+
+/**
+ * USD amounts in a report are decimal strings of whole micro-dollars ("0.000040"), the
+ * digits of the `x-quorum-cost-usd` header: a JSON number this small is shown as 4e-05
+ * by jq and most languages' default printing.
+ */
+const UsdAmount = Schema.String.pipe(Schema.pattern(/^-?\d+\.\d{6}$/))
 
 export const CandidateReport = Schema.Struct({
   model: Schema.String,
   status: Schema.Literal("ok", "error", "cancelled", "skipped"),
-  content: Schema.optional(Schema.String),
+  content: Schema.optional(Schema.NullOr(Schema.String)),
+  /** A candidate that answered with tool calls instead of text. */
+  tool_calls: Schema.optional(Schema.Array(ToolCall)),
   scores: Schema.Record({ key: Schema.String, value: Schema.Number }),
   score: Schema.optional(Schema.Number),
   latency_ms: Schema.optional(Schema.Number),
   usage: Schema.optional(Usage),
-  cost_usd: Schema.optional(Schema.Number),
+  /** What its upstream calls cost, a call cancelled by early stop included (billed on an estimate). */
+  cost_usd: Schema.optional(UsdAmount),
   error: Schema.optional(Schema.String)
 })
 export type CandidateReport = typeof CandidateReport.Type
@@ -44,12 +80,18 @@ export type CandidateReport = typeof CandidateReport.Type
 export const ConsensusReport = Schema.Struct({
   id: Schema.String,
   object: Schema.Literal("consensus"),
-  answer: Schema.Struct({ content: Schema.String, parsed: Schema.optional(Schema.Unknown), model: Schema.String }),
+  answer: Schema.Struct({
+    /** Null when the answer is a set of tool calls. */
+    content: Schema.NullOr(Schema.String),
+    tool_calls: Schema.optional(Schema.Array(ToolCall)),
+    parsed: Schema.optional(Schema.Unknown),
+    model: Schema.String
+  }),
   consensus: Schema.Struct({
     reached: Schema.Boolean,
     strategy: Schema.Literal("vote", "similarity", "score"),
-    agreement: Schema.Number,
-    confidence: Schema.Number,
+    /** The answer's group's share of the vote weight cast; null with fewer than two votes. */
+    agreement: Schema.NullOr(Schema.Number),
     supporting_models: Schema.Array(Schema.String),
     early_stopped: Schema.Boolean
   }),
@@ -58,7 +100,8 @@ export const ConsensusReport = Schema.Struct({
   evaluator_errors: Schema.Array(Schema.Struct({ name: Schema.String, error: Schema.String })),
   fallback: Schema.NullOr(Schema.Struct({ reason: Schema.String, mode: Schema.Literal("single"), model: Schema.String })),
   usage: Usage,
-  cost_usd: Schema.Number,
+  /** The whole request's cost: every upstream call, cancelled ones and LLM judges included. */
+  cost_usd: UsdAmount,
   latency_ms: Schema.Number
 })
 export type ConsensusReport = typeof ConsensusReport.Type

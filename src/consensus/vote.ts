@@ -92,19 +92,28 @@ export interface Decision {
   readonly cast: number
 }
 
+/**
+ * The consensus rule, the one place it is written: the winning group holds more than half
+ * of the weight cast, and at least `minAgreement` of it. A 1–1 split is no consensus,
+ * whatever `minAgreement` says; a `minAgreement` above one half raises the bar (1 asks
+ * for unanimity). Monotone in `agreement`, which is what lets `settled` stop early.
+ */
+export const reaches = (agreement: number, minAgreement: number): boolean => agreement > 0.5 && agreement >= minAgreement
+
 export const decide = (groups: ReadonlyArray<Group>, minAgreement: number): Decision => {
   const cast = groups.reduce((sum, g) => sum + g.weight, 0)
   const winner = groups[0]
   const agreement = winner === undefined || cast === 0 ? 0 : winner.weight / cast
-  return { winner, agreement, reached: winner !== undefined && agreement >= minAgreement, cast }
+  return { winner, agreement, reached: winner !== undefined && reaches(agreement, minAgreement), cast }
 }
 
 /**
  * Whether the votes still outstanding (`pending` weight) can no longer change the
- * outcome: neither which group wins nor whether it reaches `minAgreement`. The lead must
- * exceed what is pending (a tie could change the winner), and the agreement must clear
- * the bar even if everything pending goes elsewhere, or miss it even if everything
- * pending joins the winner.
+ * outcome: neither which group wins nor whether it reaches consensus (`reaches`). The
+ * lead must exceed what is pending (a tie could change the winner). Pending votes may
+ * join the winner, go elsewhere, or never be cast (a model fails), so the winner's final
+ * agreement lies between its share if all of them go elsewhere and its share if all of
+ * them join it; since `reaches` is monotone, the outcome is settled when both ends agree.
  */
 export const settled = (groups: ReadonlyArray<Group>, pending: number, minAgreement: number): boolean => {
   if (pending <= 0) return true
@@ -113,7 +122,7 @@ export const settled = (groups: ReadonlyArray<Group>, pending: number, minAgreem
   const second = groups[1]?.weight ?? 0
   if (first.weight - second <= pending) return false
   const cast = groups.reduce((sum, g) => sum + g.weight, 0)
-  const surelyReached = first.weight / (cast + pending) >= minAgreement
-  const surelyMissed = (first.weight + pending) / (cast + pending) < minAgreement
-  return surelyReached || surelyMissed
+  const lowest = first.weight / (cast + pending)
+  const highest = (first.weight + pending) / (cast + pending)
+  return reaches(lowest, minAgreement) === reaches(highest, minAgreement)
 }

@@ -1,34 +1,63 @@
 /**
  * `model: "consensus"` and `"consensus/<preset>"` in chat completions: the consensus
- * engine, answered in OpenAI's shape so that OpenAI SDKs work unchanged. The report
- * rides along in an extra `consensus` field; a stream carries the chosen answer once it
- * is decided.
+ * engine, answered in OpenAI's shape so that OpenAI SDKs work unchanged. The body may
+ * carry consensus's own fields (models, fanout, strategy, …: the same as on
+ * /v1/consensus, a preset's settings being their defaults); they never reach an upstream.
+ * The report rides along in an extra `consensus` field; a stream carries the chosen
+ * answer once it is decided.
  */
 import { HttpServerResponse } from "@effect/platform"
-import { Effect, Stream } from "effect"
+import { Effect, Either, Stream } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
+import { firstIssue } from "../config/paths"
 import type { Consensus } from "../consensus/engine"
-import type { ConsensusReport, ConsensusRequest } from "../consensus/request"
+import { type ConsensusReport, type ConsensusRequest, ConsensusSetup, samplingOf } from "../consensus/request"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
+import type { ChatCompletionChunk } from "../protocol/chat-response"
 import { chunk, usageChunk } from "../providers/build"
 import { UnknownModel } from "../routing/errors"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { admitFanout } from "./consensus"
+import { InvalidRequest } from "./errors"
+import { validator } from "../protocol/validate"
 import { COST_HEADER, type RequestSpend } from "./metered"
 import { DONE, sse, SSE_HEADERS } from "./sse"
 
+const SETUP_FIELDS = Object.keys(ConsensusSetup.fields) as ReadonlyArray<keyof ConsensusSetup>
+const checkSetup = validator(ConsensusSetup)
+
+/** The consensus fields a chat body carries, checked as /v1/consensus checks them. */
+const setupOf = (request: ChatCompletionRequest) => {
+  const given = Object.fromEntries(Object.entries(request).filter(([key]) => (SETUP_FIELDS as ReadonlyArray<string>).includes(key)))
+  const checked = checkSetup(given)
+  if (Either.isRight(checked)) return Effect.succeed(checked.right)
+  const issue = firstIssue(checked.left)
+  return Effect.fail(new InvalidRequest({ message: `Invalid value for '${issue.path}': ${issue.message}`, param: issue.path, code: "invalid_value" }))
+}
+
+/** A preset's settings under the body's: naming models or a fanout in the body replaces both of the preset's. */
+const overlay = (preset: ConsensusSetup, body: ConsensusSetup): ConsensusSetup => {
+  const { fanout: _fanout, models: _models, ...rest } = preset
+  return body.models !== undefined || body.fanout !== undefined ? { ...rest, ...body } : { ...preset, ...body }
+}
 
 /** The report minus what the completion already says. */
-const reportField = (report: ConsensusReport) => ({
+const reportField = (report: ConsensusReport, cost: string) => ({
   ...report.consensus,
   answer_model: report.answer.model,
   candidates: report.candidates,
   evaluator_errors: report.evaluator_errors,
   fallback: report.fallback,
-  cost_usd: report.cost_usd,
+  cost_usd: cost,
   latency_ms: report.latency_ms
 })
+
+/** The chosen answer as stream chunks: its text, or its tool calls, one chunk each. */
+const answerChunks = (header: Parameters<typeof chunk>[0], report: ConsensusReport): ReadonlyArray<ChatCompletionChunk> =>
+  report.answer.tool_calls === undefined
+    ? [chunk(header, { content: report.answer.content ?? "" })]
+    : report.answer.tool_calls.map((call, index) => chunk(header, { tool_calls: [{ index, id: call.id, type: "function", function: call.function }] }))
 
 export const consensusChat = (
   config: ResolvedConfig,
@@ -44,13 +73,16 @@ export const consensusChat = (
     if (presetId !== undefined && preset === undefined) {
       return yield* new UnknownModel({ model: request.model, known: ["consensus", ...[...config.consensus.presets.keys()].map((id) => `consensus/${id}`)] })
     }
-    const { messages, model, response_format, stream, stream_options, ...sampling } = request
-    const { id: _id, ...setup } = preset ?? { id: "" }
+    const { id: _id, ...defaults } = preset ?? { id: "" }
+    const setup = overlay(defaults, yield* setupOf(request))
+    const { messages, model, response_format, stream, stream_options } = request
     const consensusRequest: ConsensusRequest = { ...setup, messages, ...(response_format === undefined ? {} : { response_format }) }
-    const report = yield* consensus.run(consensusRequest, sampling, yield* admitFanout(spend, authorization, metering))
+    const report = yield* consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
     const cost = formatUsd(metering.finish(200))
     const created = Math.floor(Date.now() / 1000)
+    const toolCalls = report.answer.tool_calls
+    const finishReason = toolCalls === undefined ? "stop" as const : "tool_calls" as const
 
     if (stream !== true) {
       return HttpServerResponse.unsafeJson({
@@ -60,19 +92,19 @@ export const consensusChat = (
         model,
         choices: [{
           index: 0,
-          message: { role: "assistant", content: report.answer.content, refusal: null },
-          finish_reason: "stop",
+          message: { role: "assistant", content: report.answer.content, refusal: null, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) },
+          finish_reason: finishReason,
           logprobs: null
         }],
         usage: report.usage,
-        consensus: reportField(report)
+        consensus: reportField(report, cost)
       }, { headers: { [COST_HEADER]: cost } })
     }
     const header = { id: report.id, model, created }
     const chunks = [
-      chunk(header, { role: "assistant", content: "" }),
-      chunk(header, { content: report.answer.content }),
-      { ...chunk(header, {}, "stop"), consensus: reportField(report) },
+      chunk(header, { role: "assistant", content: toolCalls === undefined ? "" : null }),
+      ...answerChunks(header, report),
+      { ...chunk(header, {}, finishReason), consensus: reportField(report, cost) },
       ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
     ]
     return HttpServerResponse.stream(

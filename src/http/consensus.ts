@@ -3,21 +3,16 @@ import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { Admit, Consensus } from "../consensus/engine"
-import { ConsensusRequest } from "../consensus/request"
+import { ConsensusRequest, samplingOf } from "../consensus/request"
 import type { AdmissionError } from "../spend/errors"
 import type { CostOption } from "../spend/store"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
-import { errorResponse } from "./errors"
+import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { jsonBodyReader } from "./read-json-body"
 
 const readConsensusRequest = jsonBodyReader(ConsensusRequest)
-const OWN_FIELDS = new Set(Object.keys(ConsensusRequest.fields))
-
-/** Everything the request has besides consensus's own fields: sampling parameters for every model. */
-const samplingOf = (request: ConsensusRequest): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(request).filter(([key]) => !OWN_FIELDS.has(key)))
 
 /**
  * The consensus engine's admission: the key must be allowed every model the fan-out
@@ -41,9 +36,9 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
       metering.model = "consensus"
       const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
       const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))
-      // The report's cost counts the candidates; the ledger's also counts judge evaluators' calls.
-      const cost = metering.finish(200)
-      return HttpServerResponse.unsafeJson(report, { headers: { [COST_HEADER]: formatUsd(cost) } })
+      // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
+      const cost = formatUsd(metering.finish(200))
+      return HttpServerResponse.unsafeJson({ ...report, cost_usd: cost }, { headers: { [COST_HEADER]: cost } })
     }))
 
 /** GET /evaluators, for anyone who may call the gateway (a key where keys are required). */
@@ -52,8 +47,11 @@ export const makeEvaluatorList = (consensus: Consensus, spend: Spend) => {
     object: "list" as const,
     data: [...consensus.evaluators.values()].map((e) => ({ name: e.name, description: e.description, gate: e.gate === true }))
   }
-  return Effect.gen(function*() {
-    yield* spend.caller((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
-    return HttpServerResponse.unsafeJson(list)
-  }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
+  return answeringDefects(
+    "/evaluators",
+    Effect.gen(function*() {
+      yield* spend.caller((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
+      return HttpServerResponse.unsafeJson(list)
+    }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
+  )
 }

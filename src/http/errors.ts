@@ -3,10 +3,11 @@
  * the provider's reason (already redacted by the adapter) so callers can act on it.
  */
 import { HttpServerResponse } from "@effect/platform"
-import { Schema } from "effect"
+import { Cause, Effect, Schema } from "effect"
 import type { ErrorBody } from "../protocol/error-body"
+import { newId } from "../providers/build"
 import type { UpstreamError } from "../providers/upstream-error"
-import type { InvalidConsensusRequest, NoAnswer } from "../consensus/engine"
+import type { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "../consensus/engine"
 import type { AllCoolingDown, UnknownModel } from "../routing/errors"
 import type { AdmissionError } from "../spend/errors"
 
@@ -39,6 +40,8 @@ export type ClientError =
   | UpstreamError
   | InvalidConsensusRequest
   | NoAnswer
+  | NoValidAnswer
+  | NoUsableModel
   | AdmissionError
   | AdminUnauthorized
   | KeyNotFound
@@ -116,6 +119,19 @@ export const errorAnswer = (error: ClientError): ErrorAnswer => {
       return { status: 400, body: body(error.message, "invalid_request_error", error.param, "invalid_value") }
     case "NoAnswer":
       return { status: 502, body: body(error.message, "upstream_error", null, "no_model_answered") }
+    case "NoValidAnswer":
+      // The models answered, but none validly (JSON that breaks the schema): an upstream failure, as a malformed response is.
+      return { status: 502, body: body(error.message, "upstream_error", null, "no_valid_answer") }
+    case "NoUsableModel":
+      return {
+        status: 403,
+        body: body(
+          `This key allows no model or route that a consensus can fan out to; it may use: ${error.allowed.join(", ") || "no model"}`,
+          "invalid_request_error",
+          "model",
+          "model_not_allowed"
+        )
+      }
     case "Unauthorized":
     case "AdminUnauthorized":
       return { status: 401, body: body(error.message, "invalid_request_error", null, "invalid_api_key") }
@@ -152,3 +168,32 @@ export const errorResponse = (error: ClientError): HttpServerResponse.HttpServer
     ...(answer.retryAfterSeconds === undefined ? {} : { headers: { "retry-after": String(answer.retryAfterSeconds) } })
   })
 }
+
+/**
+ * A defect (a bug, an exception nobody expected) as clients see it: a 500 in OpenAI's
+ * shape that names the request, and nothing of the defect itself, which goes to the log.
+ */
+export const internalError = (requestId: string): ErrorBody =>
+  body(`Quorum failed on this request because of an internal error; it is logged under request id ${requestId}.`, "server_error", null, "internal_error")
+
+/** Logs a defect with its cause, under the request id the client was given. */
+export const logDefect = (route: string, requestId: string, cause: Cause.Cause<unknown>) =>
+  Effect.logError(`${route}: internal error`, cause).pipe(Effect.annotateLogs({ request_id: requestId, route }))
+
+/**
+ * Wraps a route so that no defect ends in an empty 500: every route that is not metered
+ * (metered routes get the same from `metered`) should be wrapped once, where it is added
+ * to the router. Typed failures pass through untouched.
+ */
+export const answeringDefects = <E, R>(
+  route: string,
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+  Effect.catchAllCause(handler, (cause) => {
+    if (!Cause.isDie(cause)) return Effect.failCause(cause)
+    const requestId = newId("req")
+    return Effect.as(
+      logDefect(route, requestId, cause),
+      HttpServerResponse.unsafeJson(internalError(requestId), { status: 500, headers: { "x-request-id": requestId } })
+    )
+  })

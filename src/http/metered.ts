@@ -1,16 +1,17 @@
 /**
  * The life of a metered request: an id, a meter the router records each upstream
  * attempt into, and exactly one ledger record when it ends: answered, failed, or
- * abandoned by the client (recorded as cancelled, status 499).
+ * abandoned by the client (recorded as cancelled, status 499), or broken by a defect (a
+ * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
 import { HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { Cause, Effect, Either } from "effect"
 import { newId } from "../providers/build"
 import { CurrentMeter, Meter } from "../spend/meter"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import type { Admission } from "../spend/store"
-import { type ClientError, errorAnswer, errorResponse } from "./errors"
+import { type ClientError, errorAnswer, errorResponse, internalError, logDefect } from "./errors"
 
 export const COST_HEADER = "x-quorum-cost-usd"
 
@@ -62,6 +63,19 @@ export const metered = <R>(
         // A failure can cost too: attempts that were billed before the last one failed.
         const cost = request.finish(answer.status, answer.body.error.message)
         return Effect.succeed(HttpServerResponse.setHeader(errorResponse(error), COST_HEADER, formatUsd(cost)))
+      }),
+      Effect.catchAllCause((cause) => {
+        if (!Cause.isDie(cause)) return Effect.failCause(cause)
+        return Effect.gen(function*() {
+          yield* logDefect(endpoint, request.requestId, cause)
+          // Recording the request may be what broke: the client gets its 500 all the same.
+          const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
+          if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
+          return HttpServerResponse.unsafeJson(internalError(request.requestId), {
+            status: 500,
+            ...(Either.isRight(cost) ? { headers: { [COST_HEADER]: formatUsd(cost.right) } } : {})
+          })
+        })
       }),
       Effect.onInterrupt(() => Effect.sync(() => request.finish(499, "the client closed the request", true))),
       Effect.map(HttpServerResponse.setHeader("x-request-id", request.requestId))
