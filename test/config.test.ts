@@ -73,6 +73,13 @@ describe("a wrong config", () => {
     expect(await failure(`${base}    - { name: j, type: llm_judge, model: z, instructions: x }`)).toContain("consensus.evaluators[0].model")
   })
 
+  it("refuses mistake_rate or style on a sim model with fixed answers, which says exactly those", async () => {
+    const message = await failure("models:\n  - { id: a, provider: sim, sim: { answers: [x], mistake_rate: 0.2 } }")
+    expect(message).toContain("models[0].sim.mistake_rate")
+    expect(message).toContain("fixed answers")
+    expect(await failure("models:\n  - { id: a, provider: sim, sim: { style: chatty } }")).toContain("models[0].sim.style")
+  })
+
   it("names a YAML syntax error with its line", async () => {
     const message = await failure("models:\n  - id: a\n   provider: sim")
     expect(message).toMatch(/^quorum\.yaml: not valid YAML: .*line 3/s)
@@ -130,15 +137,40 @@ describe("without a config file", () => {
 
   it("registers the usual models of each provider key in the environment", async () => {
     const config = await load({ OPENAI_API_KEY: "sk-1234567890", GEMINI_API_KEY: "AIza1234567890" })
-    expect(config.source).toEqual({ kind: "env" })
+    expect(config.source).toEqual({ kind: "env", keys: ["OPENAI_API_KEY", "GEMINI_API_KEY"] })
     expect([...config.deployments.keys()]).toEqual(expect.arrayContaining(["gpt-4o-mini", "gemini-2.5-flash"]))
     expect([...config.deployments.values()].every((d) => d.provider === "openai" || d.provider === "gemini")).toBe(true)
+  })
+
+  it("gives the models of the environment a `default` route, so that model: \"default\" works with a key alone", async () => {
+    const config = await load({ OPENAI_API_KEY: "sk-1234567890" })
+    const route = config.routes.get("default")
+    expect(route?.strategy).toBe("fallback")
+    // Every registered model, each once.
+    expect(route!.targets.map((t) => t.deployment).sort()).toEqual([...config.deployments.keys()].sort())
+    expect(route!.targets[0]!.deployment).toBe("gpt-4o")
+  })
+
+  it("tries each provider's first model before a second model of the same provider", async () => {
+    const config = await load({ OPENAI_API_KEY: "sk-1234567890", ANTHROPIC_API_KEY: "sk-ant-1234567890", DEEPSEEK_API_KEY: "sk-1234567891" })
+    const order = config.routes.get("default")!.targets.map((t) => config.deployments.get(t.deployment)!.provider)
+    expect(order.slice(0, 3)).toEqual(["openai", "anthropic", "deepseek"])
+    expect(order.slice(3)).not.toHaveLength(0)
   })
 
   it("serves the simulated demo fleet when there is no key either", async () => {
     const config = await load({})
     expect(config.source).toEqual({ kind: "demo" })
     expect([...config.deployments.values()].every((d) => d.provider === "sim")).toBe(true)
+    expect([...config.deployments.keys()]).toEqual(expect.arrayContaining(["sim-fast", "sim-smart", "sim-flaky"]))
+    expect([...config.routes.keys()]).toEqual(["default", "balanced"])
+    // Without fixed answers: the demo's models work theirs out from the prompt.
+    expect([...config.deployments.values()].every((d) => d.sim?.answers === undefined)).toBe(true)
+  })
+
+  it("serves the demo fleet, and says why, when the only key is of a provider without usual models", async () => {
+    const config = await load({ OPENROUTER_API_KEY: "sk-or-1234567890" })
+    expect(config.source).toEqual({ kind: "demo", keysWithoutModels: ["OPENROUTER_API_KEY"] })
   })
 
   it("reads QUORUM_CONFIG", async () => {

@@ -42,12 +42,12 @@ const keywords = (prompt: string): ReadonlyArray<string> => {
 const properNouns = (prompt: string): ReadonlyArray<string> => {
   const inside: Array<string> = []
   const anywhere: Array<string> = []
-  const pattern = /(^|[.!?:;]\s+|\s|["'(])(\p{Lu}[\p{L}'’-]*(?:\s+\p{Lu}[\p{L}'’-]*)*)/gu
+  const pattern = /(^|[.!?]\s+|\s|["'(])(\p{Lu}[\p{L}'’-]*(?:\s+\p{Lu}[\p{L}'’-]*)*)/gu
   for (const match of prompt.matchAll(pattern)) {
     const words = match[2]!.split(/\s+/).filter((w) => !isStopWord(w))
     if (words.length === 0) continue
     const name = words.join(" ")
-    const sentenceStart = match.index === 0 || /[.!?:;]/.test(match[1]!)
+    const sentenceStart = match.index === 0 || /[.!?]/.test(match[1]!)
     ;(sentenceStart ? anywhere : inside).push(name)
   }
   return [...new Set([...inside, ...anywhere])]
@@ -81,6 +81,7 @@ class Generator {
   private readonly words: ReadonlyArray<string>
   private readonly names: ReadonlyArray<string>
   private numbersUsed = 0
+  private namesUsed = 0
   private readonly numbers: ReadonlyArray<number>
 
   constructor(private readonly root: Schema, private readonly filling: Filling) {
@@ -237,7 +238,9 @@ class Generator {
     const answer = this.filling.answer?.number
     if (answer !== undefined && ANSWER_KEY.test(key) && (!integer || Number.isInteger(answer))) return answer + index
     if (this.numbers.length === 0) return undefined
-    const n = this.numbers[this.numbersUsed++ % this.numbers.length]!
+    const k = this.numbersUsed++
+    // Past the prompt's numbers, new ones, so that unique items stay unique.
+    const n = this.numbers[k % this.numbers.length]! + Math.floor(k / this.numbers.length)
     return integer ? Math.round(n) : n
   }
 
@@ -258,16 +261,22 @@ class Generator {
     if (/lang/.test(k)) return "en"
     if (/city|capital|location|place|destination|country|name|title|person|author|company|subject/.test(k)) {
       const place = /city|capital/.test(k) && answer !== undefined && answer.number === undefined ? answer.text : undefined
+      if (place !== undefined) return place
+      // Each name-like field takes the next name: "Lyon, in France" fills city and country.
       const names = this.names.length > 0 ? this.names : this.words
-      return place ?? (names.length > 0 ? names[index % names.length]! : "Example")
+      return names.length > 0 ? nth(names, this.namesUsed++) : "Example"
     }
     if (/summary|description|text|reason|explanation|content|comment|message|query|question|prompt|note|body|detail/.test(k)) {
       return excerpt(this.filling.prompt, 24) || "No details given."
     }
-    if (this.words.length > 0) return this.words[index % this.words.length]!
+    if (this.words.length > 0) return nth(this.words, index)
     return pick(["alpha", "beta", "gamma"], this.filling.random, index)
   }
 }
+
+/** The k-th of a list, numbered once the list runs out: "Paris", "France", "Paris 2". */
+const nth = (list: ReadonlyArray<string>, k: number): string =>
+  k < list.length ? list[k]! : `${list[k % list.length]!} ${Math.floor(k / list.length) + 1}`
 
 const ANSWER_KEY = /answer|result|value|solution|output|total|sum|product|response/i
 
