@@ -138,6 +138,8 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
       }))
     )
     const out = rounds(perChoice)
+    // The first token comes at once with the role chunk: a client has text as soon as it has headers.
+    if (out.length > 2) out.splice(0, 2, [...out[0]!, ...out[1]!])
     out.at(-1)!.push({ ...header, choices: [], usage: usage(request, choices) })
     return out
   }
