@@ -4,10 +4,10 @@
  * with the weight, and counts as the provider, of its primary target, the deployment it
  * calls first (or most often, when it balances load).
  */
-import type { Deployment, Route } from "../config/gateway-config"
+import type { Route } from "../config/gateway-config"
 
 export interface Fleet {
-  readonly deployments: ReadonlyMap<string, Pick<Deployment, "id" | "provider" | "voteWeight">>
+  readonly deployments: ReadonlyMap<string, { readonly id: string; readonly provider: string; readonly voteWeight: number }>
   readonly routes: ReadonlyMap<string, Pick<Route, "strategy" | "targets">>
 }
 
