@@ -32,10 +32,16 @@ const describeSource = (config: ResolvedConfig): string => {
   switch (config.source.kind) {
     case "file":
       return `config ${config.source.path}`
-    case "env":
-      return "models of the provider keys found in the environment (no config file)"
-    case "demo":
-      return "DEMO FLEET of simulated models (provider sim): no config file and no provider key in the environment"
+    case "env": {
+      const order = config.routes.get("default")?.targets.map((t) => t.deployment).join(" → ") ?? "none"
+      return `models of the provider keys found in the environment (${config.source.keys.join(", ")}; no config file); ` +
+        `route default falls back over them: ${order}`
+    }
+    case "demo": {
+      const unused = config.source.keysWithoutModels ?? []
+      return "DEMO FLEET of simulated models (provider sim): no config file and no provider key in the environment" +
+        (unused.length === 0 ? "" : ` with usual models (${unused.join(", ")} set: name that provider's models in a config file)`)
+    }
   }
 }
 
