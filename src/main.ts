@@ -1,5 +1,17 @@
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
-import { configArgument, start } from "./start"
+/** `npm start`: the command line first, so that --help and a wrong flag never load the gateway. */
+import { parseArguments, USAGE } from "./app/cli"
 
-start(configArgument(process.argv.slice(2))).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+const invocation = parseArguments(process.argv.slice(2))
+switch (invocation._tag) {
+  case "Help":
+    process.stdout.write(USAGE)
+    break
+  case "Invalid":
+    console.error(`quorum: ${invocation.message}`)
+    process.exitCode = 2
+    break
+  case "Run": {
+    const { main } = await import("./start")
+    main(invocation.configPath)
+  }
+}

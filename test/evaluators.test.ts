@@ -1,6 +1,6 @@
-/** The built-in evaluators in evaluators/, and loading evaluators from folders. */
+/** The built-in evaluators in evaluators/, and loading evaluators from folders: the built-ins always, then only the folders given. */
 import { Effect, Either } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -8,7 +8,9 @@ import answerMatch from "../evaluators/answer-match"
 import consistency from "../evaluators/consistency"
 import jsonSchema, { compileSchema } from "../evaluators/json-schema"
 import type { Candidate, EvaluationInput } from "../src/consensus/evaluator"
-import { BUILTIN_EVALUATORS, loadEvaluators } from "../src/consensus/registry"
+import { BUILTIN_NAMES, loadEvaluators, PACKAGE_EVALUATORS } from "../src/consensus/registry"
+import { startGateway } from "./support/gateway"
+import { spawnGateway } from "./support/spawned"
 
 const request = { model: "consensus", messages: [{ role: "user" as const, content: "q" }] }
 const input = (answers: ReadonlyArray<string>, extra: Partial<EvaluationInput> = {}): EvaluationInput => ({
@@ -77,9 +79,10 @@ describe("json_schema", () => {
 })
 
 describe("the registry", () => {
-  it("loads the built-ins from evaluators/", async () => {
-    const registry = await Effect.runPromise(loadEvaluators([BUILTIN_EVALUATORS]))
+  it("loads the built-ins alone when given no folder", async () => {
+    const registry = await Effect.runPromise(loadEvaluators([]))
     expect([...registry.keys()].sort()).toEqual(["answer_match", "consistency", "json_schema"])
+    expect([...BUILTIN_NAMES].sort()).toEqual(["answer_match", "consistency", "json_schema"])
   })
 
   it("registers a custom evaluator dropped into a folder, and it runs", async () => {
@@ -92,10 +95,26 @@ export default {
 }
 `)
     writeFileSync(join(dir, "notes.txt"), "not a module")
-    const registry = await Effect.runPromise(loadEvaluators(["evaluators", dir]))
+    const registry = await Effect.runPromise(loadEvaluators([dir]))
+    expect([...registry.keys()].sort()).toEqual(["answer_match", "brevity", "consistency", "json_schema"])
     const brevity = registry.get("brevity")!
     const [short, long] = await brevity.evaluate(input(["ok", "x".repeat(300)]))
     expect(short).toBeGreaterThan(long!)
+  })
+
+  it("loads evaluators written in TypeScript, ES module or CommonJS", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-evaluators-"))
+    // No package.json here: tsx compiles brevity.ts as CommonJS, terse.mts as an ES module.
+    writeFileSync(join(dir, "brevity.ts"), `
+const scale: number = 100
+export default { name: "brevity", description: "d", evaluate: ({ candidates }: { candidates: Array<{ content: string }> }) => candidates.map((c) => 1 / (1 + c.content.length / scale)) }
+`)
+    writeFileSync(join(dir, "terse.mts"), `
+export const evaluator = { name: "terse", description: "d", evaluate: ({ candidates }: { candidates: Array<{ content: string }> }): Array<number> => candidates.map((c) => (c.content.length < 10 ? 1 : 0)) }
+`)
+    const registry = await Effect.runPromise(loadEvaluators([dir]))
+    expect(await registry.get("brevity")!.evaluate(input(["ok"]))).toEqual([1 / (1 + 2 / 100)])
+    expect(await registry.get("terse")!.evaluate(input(["ok", "x".repeat(20)]))).toEqual([1, 0])
   })
 
   it("refuses a module that exports no evaluator, naming the file", async () => {
@@ -108,7 +127,48 @@ export default {
   it("refuses a name used twice, naming both files", async () => {
     const dir = mkdtempSync(join(tmpdir(), "quorum-evaluators-"))
     writeFileSync(join(dir, "mine.mjs"), "export const evaluator = { name: \"consistency\", description: \"d\", evaluate: () => [] }\n")
-    const result = await Effect.runPromise(Effect.either(loadEvaluators(["evaluators", dir])))
-    expect(Either.isLeft(result) && result.left.message).toMatch(/mine\.mjs: an evaluator named "consistency" is already registered from evaluators\/consistency\.ts/)
+    const result = await Effect.runPromise(Effect.either(loadEvaluators([dir])))
+    expect(Either.isLeft(result) && result.left.message).toMatch(/mine\.mjs: an evaluator named "consistency" is already registered from the built-in evaluators\/consistency\.ts/)
   })
+})
+
+describe("a user's evaluator in evaluators/", () => {
+  // The README's example, under a name of its own so that a user's brevity.ts is never touched.
+  const readme = readFileSync("README.md", "utf8")
+  const example = /```ts\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf("## Writing an evaluator")))![1]!
+  const yaml = (dir: string) => `
+models:
+  - { id: a, provider: sim, sim: { answers: ["42"] } }
+consensus:
+  evaluator_dirs: ["${dir}"]
+`
+
+  it("is registered from the package's folder, and changes nothing for the tests' gateways, which register their own brevity", async () => {
+    const mine = join(PACKAGE_EVALUATORS, `test-brevity-${process.pid}.ts`)
+    writeFileSync(mine, example)
+    const gateways: Array<{ close(): Promise<void> }> = []
+    try {
+      // What `npm start` loads by default: the built-ins, then the folder (the built-ins' files skipped).
+      const fromPackage = await Effect.runPromise(loadEvaluators([PACKAGE_EVALUATORS]))
+      expect(fromPackage.get("brevity")?.description).toBe("Shorter answers score higher")
+      expect([...fromPackage.keys()].sort()).toEqual(["answer_match", "brevity", "consistency", "json_schema"])
+
+      const dir = mkdtempSync(join(tmpdir(), "quorum-evaluators-"))
+      writeFileSync(join(dir, "brevity.mjs"), "export default { name: \"brevity\", description: \"the test's own\", evaluate: ({ candidates }) => candidates.map(() => 1) }\n")
+      const inProcess = await startGateway(yaml(dir))
+      gateways.push(inProcess)
+      const configFile = join(mkdtempSync(join(tmpdir(), "quorum-config-")), "quorum.yaml")
+      writeFileSync(configFile, yaml(dir))
+      const spawned = await spawnGateway(configFile, { QUORUM_DATA_DIR: mkdtempSync(join(tmpdir(), "quorum-data-")) })
+      gateways.push({ close: spawned.kill })
+      for (const gateway of [inProcess, spawned]) {
+        const listed = (await (await fetch(`${gateway.url}/evaluators`)).json()) as { data: Array<{ name: string; description: string }> }
+        expect(listed.data.map((e) => e.name).sort()).toEqual(["answer_match", "brevity", "consistency", "json_schema"])
+        expect(listed.data.find((e) => e.name === "brevity")?.description).toBe("the test's own")
+      }
+    } finally {
+      rmSync(mine, { force: true })
+      await Promise.all(gateways.map((g) => g.close()))
+    }
+  }, 120_000)
 })

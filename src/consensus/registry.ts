@@ -1,13 +1,26 @@
 /**
- * Evaluators, loaded at start-up from the top-level evaluators/ folder (the built-ins
- * live there too) and from any folder named in config: every module that exports an
- * Evaluator, as `default` or as `evaluator`, is registered under its name. A module
- * that does not, or a name used twice, stops start-up with the file's name.
+ * Evaluators: the built-ins, a fixed set compiled into the gateway, then every module of
+ * the folders it is given (the user's evaluators/ folder, folders named in config). A
+ * module that exports an Evaluator, as `default` or as `evaluator`, is registered under
+ * its name; one that does not, or a name used twice, stops start-up with the file's name.
+ *
+ * The built-ins are named here rather than found by scanning, so that what a user drops
+ * into evaluators/ never changes which built-ins load, and tests can load them alone.
+ * Their source stays in the package's evaluators/ folder, as the example to copy; a scan
+ * of that folder skips their files.
+ *
+ * User modules may be TypeScript, as the README shows. The gateway runs as compiled
+ * JavaScript, so a .ts module is loaded through tsx (imported only when there is one).
  */
 import { Effect, Schema } from "effect"
+import { existsSync } from "node:fs"
 import { readdir } from "node:fs/promises"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import answerMatch from "../../evaluators/answer-match"
+import consistency from "../../evaluators/consistency"
+import jsonSchema from "../../evaluators/json-schema"
+import type { DeclaredEvaluatorFile } from "../config/schema"
 import { firstIssue } from "../config/paths"
 import { type Evaluator, EvaluatorShape } from "./evaluator"
 
@@ -15,28 +28,94 @@ export class EvaluatorLoadError extends Schema.TaggedError<EvaluatorLoadError>()
   message: Schema.String
 }) {}
 
-/** The top-level evaluators/ folder of this package, wherever the process was started. */
-export const BUILTIN_EVALUATORS = fileURLToPath(new URL("../../evaluators", import.meta.url))
+/**
+ * This package's root: the nearest folder above this module with a package.json. Found
+ * by walking up because this code runs from src/consensus/ (tests, tsx) and from the
+ * bundle in dist/.
+ */
+const packageRoot = (): string => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`)
+    dir = parent
+  }
+  return dir
+}
+
+const ROOT = packageRoot()
+
+/** The package's evaluators/ folder: where users put theirs (the default of QUORUM_EVALUATORS_DIR). */
+export const PACKAGE_EVALUATORS = join(ROOT, "evaluators")
+
+/** The built-ins, with the files they come from (relative to the package). */
+const BUILTINS: ReadonlyArray<readonly [Evaluator, string]> = [
+  [answerMatch, "evaluators/answer-match.ts"],
+  [consistency, "evaluators/consistency.ts"],
+  [jsonSchema, "evaluators/json-schema.ts"]
+]
+
+/** The built-ins' names: always registered, whatever the folders hold. */
+export const BUILTIN_NAMES: ReadonlyArray<string> = BUILTINS.map(([evaluator]) => evaluator.name)
+
+const builtinFiles = new Set(BUILTINS.map(([, file]) => join(ROOT, file)))
 
 const MODULE = /\.(ts|mts|js|mjs)$/
 const NOT_A_MODULE = /\.(d|test|spec)\.[mc]?[jt]s$/
+const TYPESCRIPT = /\.m?ts$/
 
 const decode = Schema.decodeUnknownEither(EvaluatorShape)
 
-/** The evaluator modules of a folder, in name order. */
+/** The evaluator modules of a folder, in name order, the built-ins' own files left out. */
 const modulesIn = (dir: string) =>
   Effect.tryPromise({
     try: () => readdir(dir),
     catch: (error) => new EvaluatorLoadError({ message: `${dir}: cannot read the evaluators folder (${String(error)})` })
-  }).pipe(Effect.map((names) => names.filter((n) => MODULE.test(n) && !NOT_A_MODULE.test(n)).sort().map((n) => join(dir, n))))
+  }).pipe(Effect.map((names) =>
+    names
+      .filter((n) => MODULE.test(n) && !NOT_A_MODULE.test(n))
+      .sort()
+      .map((n) => join(dir, n))
+      .filter((file) => !builtinFiles.has(resolve(file)))
+  ))
+
+/**
+ * One tsx loader for the process, registered on the first TypeScript module: tsx's
+ * scoped loader applies to the modules imported through it only, so it cannot change
+ * how the gateway's own (compiled) modules load.
+ */
+let typescriptImport: Promise<(url: string) => Promise<Record<string, unknown>>> | undefined
+const importTypeScript = (url: string): Promise<Record<string, unknown>> => {
+  typescriptImport ??= import("tsx/esm/api").then(({ register }) => {
+    const scoped = register({ namespace: "quorum-evaluators" })
+    return (moduleUrl: string) => scoped.import(moduleUrl, import.meta.url) as Promise<Record<string, unknown>>
+  })
+  return typescriptImport.then((load) => load(url))
+}
+
+const importModule = (file: string): Promise<Record<string, unknown>> => {
+  const url = pathToFileURL(resolve(file)).href
+  return TYPESCRIPT.test(file) ? importTypeScript(url) : (import(url) as Promise<Record<string, unknown>>)
+}
+
+/**
+ * `default`, else `evaluator`. A module that is CommonJS (a .ts file outside an ES module
+ * package is compiled as one) arrives with its exports object as `default`.
+ */
+const exportOf = (module: Record<string, unknown>): unknown => {
+  const exported = module.default ?? module.evaluator
+  if (typeof exported !== "object" || exported === null || "name" in exported) return exported
+  const commonJs = exported as Record<string, unknown>
+  return commonJs.default ?? commonJs.evaluator ?? exported
+}
 
 const loadModule = (file: string) =>
   Effect.gen(function*() {
     const module = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(resolve(file)).href) as Promise<Record<string, unknown>>,
+      try: () => importModule(file),
       catch: (error) => new EvaluatorLoadError({ message: `${file}: cannot load the module (${error instanceof Error ? error.message : String(error)})` })
     })
-    const exported = module.default ?? module.evaluator
+    const exported = exportOf(module)
     const decoded = decode(exported)
     if (decoded._tag === "Left") {
       const issue = firstIssue(decoded.left)
@@ -47,10 +126,15 @@ const loadModule = (file: string) =>
     return exported as Evaluator
   })
 
+/** The built-ins, then the modules of `dirs` in order. */
 export const loadEvaluators = (dirs: ReadonlyArray<string>): Effect.Effect<ReadonlyMap<string, Evaluator>, EvaluatorLoadError> =>
   Effect.gen(function*() {
     const registry = new Map<string, Evaluator>()
     const origin = new Map<string, string>()
+    for (const [evaluator, file] of BUILTINS) {
+      registry.set(evaluator.name, evaluator)
+      origin.set(evaluator.name, `the built-in ${file}`)
+    }
     for (const dir of dirs) {
       for (const file of yield* modulesIn(dir)) {
         const evaluator = yield* loadModule(file)
@@ -64,3 +148,10 @@ export const loadEvaluators = (dirs: ReadonlyArray<string>): Effect.Effect<Reado
     }
     return registry
   })
+
+/** A declared evaluator may not take the name of a module's. */
+export const checkDeclaredNames = (registry: ReadonlyMap<string, Evaluator>, declared: ReadonlyArray<DeclaredEvaluatorFile>) =>
+  Effect.forEach(declared, (d, i) =>
+    registry.has(d.name)
+      ? Effect.fail(new EvaluatorLoadError({ message: `consensus.evaluators[${i}]: an evaluator named "${d.name}" is already registered from a module` }))
+      : Effect.void)

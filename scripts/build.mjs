@@ -1,0 +1,54 @@
+/**
+ * Builds dist/, what `npm start` runs: src/main.ts bundled by esbuild (the compiler tsx
+ * already brings; its binary comes in the registry package @esbuild/<platform>, with no
+ * install script to run). Bundling, rather than tsc's per-file emit, because the source
+ * imports relative modules without extensions (moduleResolution Bundler), which Node's
+ * ESM loader refuses. Packages stay external, loaded from node_modules as they are.
+ *
+ * Code splitting lets the cluster primary skip the HTTP server: src/start.ts imports it
+ * dynamically, so it lands in a chunk only workers load.
+ *
+ * Files are written to a temporary name and renamed into place, chunks before the entry,
+ * so that a gateway starting while `npm start` or the tests rebuild never reads half a
+ * file. Run by `npm install` (prepare), `npm start` (prestart) and the tests' global setup.
+ */
+import { build } from "esbuild"
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..")
+const outdir = join(root, "dist")
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: ["src/main.ts"],
+  outdir,
+  chunkNames: "chunks/[name]-[hash]",
+  bundle: true,
+  splitting: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  packages: "external",
+  write: false,
+  logLevel: "warning"
+})
+
+const entry = join(outdir, "main.js")
+const outputs = [...result.outputFiles].sort((a, b) => Number(a.path === entry) - Number(b.path === entry))
+for (const file of outputs) {
+  await mkdir(dirname(file.path), { recursive: true })
+  const temporary = `${file.path}.${process.pid}.tmp`
+  await writeFile(temporary, file.contents)
+  await rename(temporary, file.path)
+}
+
+// Chunks of earlier builds: their names change with their content.
+const written = new Set(outputs.map((f) => f.path))
+for (const dir of [outdir, join(outdir, "chunks")]) {
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name)
+    if (name.endsWith(".js") && !written.has(path)) await rm(path, { force: true })
+  }
+}
