@@ -335,10 +335,12 @@ describe("costs and the ledger", () => {
     await flushed()
     const report = await admin("GET", `/admin/spend?group_by=model&key=${id}`)
     expect(report.body.data.map((r: any) => [r.model, r.requests, r.attempts])).toEqual([["grader", 1, 1], ["judge-a", 1, 1], ["judge-c", 1, 1]])
-    // The report's cost_usd is the candidates'; the header and the ledger add the judge's.
+    // The report's cost_usd is the whole request's, the judge's call included, as in the header and the ledger.
     const grader = report.body.data.find((r: any) => r.model === "grader").cost_micros
     expect(grader).toBeGreaterThan(0)
-    expect(Math.round(Number(response.headers.get("x-quorum-cost-usd")) * 1e6)).toBe(Math.round(body.cost_usd * 1e6) + grader)
+    expect(body.cost_usd).toBe(response.headers.get("x-quorum-cost-usd"))
+    const candidates = body.candidates.reduce((sum: number, c: any) => sum + Math.round(Number(c.cost_usd) * 1e6), 0)
+    expect(Math.round(Number(body.cost_usd) * 1e6)).toBe(candidates + grader)
     expect(report.body.total.cost_micros).toBe(Math.round(Number(response.headers.get("x-quorum-cost-usd")) * 1e6))
   })
 
@@ -371,7 +373,7 @@ describe("costs and the ledger", () => {
     expect(response.status).toBe(200)
     expect(body.fallback).toEqual({ mode: "single", model: "judge-a", reason: "budget: only one model fits the key's remaining budget" })
     expect(body.candidates.filter((c: any) => c.status === "skipped").map((c: any) => c.model).sort()).toEqual(["judge-b", "judge-c"])
-    expect(response.headers.get("x-quorum-cost-usd")).toBe((body.cost_usd as number).toFixed(6))
+    expect(response.headers.get("x-quorum-cost-usd")).toBe(body.cost_usd)
   })
 })
 
