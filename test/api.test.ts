@@ -7,6 +7,8 @@ import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
 import { type RunningGateway, startGateway } from "./support/gateway"
 import { validateError, validateModelList } from "./support/openai-schemas"
 
+const ADMIN = "admin-key-for-api-tests"
+
 let upstream: FakeServer
 let gateway: RunningGateway
 
@@ -23,7 +25,7 @@ consensus:
   presets:
     - { id: code-review, models: [gpt, default] }
 `,
-    { OPENAI_API_KEY: OPENAI_KEY }
+    { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN }
   )
 })
 afterAll(async () => {
@@ -111,10 +113,151 @@ describe("the other routes", () => {
     expect(await response.json()).toEqual({ status: "ok", models: 1, routes: 1 })
   })
 
-  it("publish an OpenAPI document that covers the API", async () => {
-    const doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> }
-    expect(doc.openapi).toMatch(/^3\./)
-    expect(Object.keys(doc.paths).sort()).toEqual(["/health", "/v1/chat/completions", "/v1/models"])
+})
+
+type Operation = {
+  operationId: string
+  parameters: Array<{ name: string; in: string; required: boolean }>
+  requestBody?: { content: Record<string, { schema: unknown }> }
+  responses: Record<string, { description: string; content?: Record<string, { schema?: unknown }> }>
+  security: Array<Record<string, Array<string>>>
+}
+type Document = {
+  openapi: string
+  info: { title: string; version: string }
+  paths: Record<string, Record<string, Operation>>
+  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, { type: string; scheme: string }> }
+}
+
+/**
+ * Every route the gateway serves, with a request that reaches it: the document must
+ * describe each one, and describe nothing else.
+ */
+const SERVED: Array<[method: string, template: string, path: string, body: unknown]> = [
+  ["post", "/v1/chat/completions", "/v1/chat/completions", { model: "gpt", messages: hello }],
+  ["post", "/v1/consensus", "/v1/consensus", {}],
+  ["post", "/consensus", "/consensus", {}],
+  ["get", "/v1/models", "/v1/models", undefined],
+  ["get", "/v1/models/{id}", "/v1/models/gpt", undefined],
+  ["get", "/evaluators", "/evaluators", undefined],
+  ["get", "/health", "/health", undefined],
+  ["get", "/openapi.json", "/openapi.json", undefined],
+  ["post", "/admin/keys", "/admin/keys", { name: "api-test" }],
+  ["get", "/admin/keys", "/admin/keys", undefined],
+  ["get", "/admin/keys/{id}", "/admin/keys/key_missing", undefined],
+  ["patch", "/admin/keys/{id}", "/admin/keys/key_missing", { name: "x" }],
+  ["delete", "/admin/keys/{id}", "/admin/keys/key_missing", undefined],
+  ["get", "/admin/spend", "/admin/spend", undefined],
+  ["get", "/admin/requests", "/admin/requests", undefined],
+  ["get", "/admin/requests/{id}", "/admin/requests/req-missing", undefined],
+  ["get", "/admin/ledger", "/admin/ledger", undefined]
+]
+
+describe("the OpenAPI document", () => {
+  let doc: Document
+  beforeAll(async () => {
+    doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as Document
+  })
+
+  const operations = () => Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })))
+
+  /** A $ref's target, or the node itself. */
+  const resolve = (node: unknown): unknown => {
+    const ref = (node as { $ref?: string } | null)?.$ref
+    return ref === undefined ? node : doc.components.schemas[ref.replace("#/components/schemas/", "")]
+  }
+  /** Every `additionalProperties: false` in a schema, refs followed, with where it is. */
+  const closedObjects = (node: unknown, at = "", seen = new Set<unknown>()): Array<string> => {
+    const target = resolve(node)
+    if (typeof target !== "object" || target === null || seen.has(target)) return []
+    seen.add(target)
+    const here = (target as Record<string, unknown>).additionalProperties === false ? [at || "(top)"] : []
+    return [...here, ...Object.entries(target).flatMap(([k, v]) => closedObjects(v, `${at}/${k}`, seen))]
+  }
+
+  it.each(SERVED)("describes %s %s, which the gateway serves (not the catch-all 404)", async (method, template, path, body) => {
+    expect(doc.paths[template]?.[method]).toBeDefined()
+    const response = await fetch(`${gateway.url}${path}`, {
+      method: method.toUpperCase(),
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    const answer = (await response.json()) as { error?: { code: string | null } }
+    expect(answer.error?.code).not.toBe("unknown_url")
+    // The status answered is one the document declares for the route.
+    expect(Object.keys(doc.paths[template]![method]!.responses)).toContain(String(response.status))
+  })
+
+  it("describes nothing the gateway does not serve", () => {
+    const documented = operations().map(({ method, path }) => `${method} ${path}`).sort()
+    expect(documented).toEqual(SERVED.map(([method, template]) => `${method} ${template}`).sort())
+  })
+
+  it("is OpenAPI 3.1 in structure: operations with responses, declared path parameters, refs and security schemes that exist", () => {
+    expect(doc.openapi).toMatch(/^3\.1\.\d+$/)
+    expect(doc.info.title).toBe("Quorum")
+    expect(typeof doc.info.version).toBe("string")
+    const ids = operations().map(({ op }) => op.operationId)
+    expect(new Set(ids).size).toBe(ids.length)
+    for (const { method, op, path } of operations()) {
+      expect(["get", "post", "patch", "delete", "put"]).toContain(method)
+      expect(path.startsWith("/")).toBe(true)
+      const templated = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1])
+      expect(op.parameters.filter((p) => p.in === "path").map((p) => p.name)).toEqual(templated)
+      for (const p of op.parameters.filter((p) => p.in === "path")) expect(p.required).toBe(true)
+      expect(Object.keys(op.responses).some((status) => /^2\d\d$/.test(status))).toBe(true)
+      for (const [status, response] of Object.entries(op.responses)) {
+        expect(status).toMatch(/^[1-5]\d\d$/)
+        expect(response.description.length).toBeGreaterThan(0)
+        // Every error has OpenAI's shape.
+        if (Number(status) >= 400) expect(response.content?.["application/json"]?.schema).toEqual({ $ref: "#/components/schemas/ErrorResponse" })
+      }
+      for (const requirement of op.security) {
+        for (const scheme of Object.keys(requirement)) expect(doc.components.securitySchemes[scheme]).toMatchObject({ type: "http", scheme: "bearer" })
+      }
+    }
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]!)
+    expect(refs.length).toBeGreaterThan(0)
+    for (const ref of refs) {
+      expect(ref).toMatch(/^#\/components\/schemas\//)
+      expect(doc.components.schemas[ref.replace("#/components/schemas/", "")]).toBeDefined()
+    }
+  })
+
+  it("declares the errors of each route, streaming for chat completions, and who may call what", () => {
+    const chat = doc.paths["/v1/chat/completions"]!.post!
+    expect(Object.keys(chat.responses).sort()).toEqual(["200", "400", "401", "403", "404", "413", "429", "500", "502", "503", "504"])
+    expect(Object.keys(chat.responses["200"]!.content!).sort()).toEqual(["application/json", "text/event-stream"])
+    expect(Object.keys(doc.paths["/v1/models/{id}"]!.get!.responses).sort()).toEqual(["200", "401", "404", "503"])
+    expect(doc.components.schemas.ErrorResponse).toBeDefined()
+    // A virtual key, optional on an open gateway; the admin key on every admin route.
+    expect(chat.security).toEqual([{ virtualKey: [] }, {}])
+    for (const { op, path } of operations()) {
+      if (path.startsWith("/admin/")) expect(op.security).toEqual([{ adminKey: [] }])
+    }
+    expect(doc.paths["/health"]!.get!.security).toEqual([])
+  })
+
+  it("lets chat and consensus requests carry fields it does not declare, as the gateway passes them on; key specs may not", () => {
+    for (const path of ["/v1/chat/completions", "/v1/consensus", "/consensus"]) {
+      const schema = doc.paths[path]!.post!.requestBody!.content["application/json"]!.schema
+      expect((resolve(schema) as { properties: Record<string, unknown> }).properties.messages).toBeDefined()
+      expect(closedObjects(schema)).toEqual([])
+    }
+    // The admin API refuses an unknown field in a key spec, and says so.
+    expect(closedObjects(doc.paths["/admin/keys"]!.post!.requestBody!.content["application/json"]!.schema)).toContain("(top)")
+  })
+
+  it("is served as the gateway builds it, and the gateway passes an undeclared field on, as the document says", async () => {
+    const before = upstream.received.length
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt", messages: hello, quorum_test_field: { nested: true } })
+    })
+    expect(response.status).toBe(200)
+    expect(upstream.received.length).toBe(before + 1)
+    expect(JSON.stringify(upstream.received[before])).toContain("quorum_test_field")
   })
 })
 

@@ -1,15 +1,23 @@
 /**
- * Quorum's HTTP API as an HttpApi: it validates the simple routes and is the source of
- * the OpenAPI document at /openapi.json. Chat completions are declared in the document
- * but served by a raw route (chat-completions.ts): it streams, keeps unknown fields,
- * and is the hot path, where HttpApi's per-request wrapping costs more than it gives.
+ * Quorum's HTTP API as an HttpApi: the source of the OpenAPI document at /openapi.json,
+ * and the server of the routes that are plain enough (/health). Every other route is
+ * declared here for the document but served raw: chat completions and consensus stream,
+ * keep unknown fields and are the hot path, where HttpApi's per-request wrapping costs
+ * more than it gives; the model list and evaluators check the caller's key; the admin
+ * routes answer in OpenAI's error shape with the parameter that is wrong, which HttpApi's
+ * own decoding errors do not (moving them behind an HttpApi middleware is still to do).
+ * routes.ts serves what this file declares; test/api.test.ts checks the two agree.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { ConsensusReport, ConsensusRequest } from "../consensus/request"
 import { ChatCompletionRequest } from "../protocol/chat-request"
-import { ChatCompletion } from "../protocol/chat-response"
+import { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import { ErrorBody } from "../protocol/error-body"
-import { ModelList } from "../protocol/models"
+import { ModelList, ModelObject } from "../protocol/models"
+import { CreateKey, KeyView, UpdateKey } from "../spend/keys"
+import { RequestDetail, RequestPage, SpendReport } from "../spend/reports"
+import { openApiDocument } from "./openapi-document"
 
 export const Health = Schema.Struct({
   status: Schema.Literal("ok"),
@@ -17,35 +25,259 @@ export const Health = Schema.Struct({
   routes: Schema.Number
 })
 
+const ErrorResponse = ErrorBody.annotations({ identifier: "ErrorResponse" })
+
+/** Adds OpenAI-shaped error responses, one per status (the document says what each means). */
+const failingWith = (...statuses: ReadonlyArray<number>) =>
+<E extends HttpApiEndpoint.HttpApiEndpoint.Any>(endpoint: E): E =>
+  statuses.reduce<HttpApiEndpoint.HttpApiEndpoint.Any>(
+    (e, status) => (e as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps).addError(ErrorResponse, { status }),
+    endpoint
+  ) as E
+
+/** A virtual key (`qk-…`): required where `auth.mode` is `keys`, optional on an open gateway. */
+export class VirtualKey extends HttpApiMiddleware.Tag<VirtualKey>()("quorum/VirtualKey", {
+  security: {
+    virtualKey: HttpApiSecurity.bearer.pipe(HttpApiSecurity.annotate(
+      OpenApi.Description,
+      "A Quorum virtual key (qk-…), created with POST /admin/keys. Required where auth.mode is keys; optional on an open gateway."
+    ))
+  }
+}) {}
+
+/** The admin key from QUORUM_ADMIN_KEY (or the variable `auth.admin_key_env` names); without one the admin API is off. */
+export class AdminKey extends HttpApiMiddleware.Tag<AdminKey>()("quorum/AdminKey", {
+  security: {
+    adminKey: HttpApiSecurity.bearer.pipe(HttpApiSecurity.annotate(
+      OpenApi.Description,
+      "The admin key from the environment (QUORUM_ADMIN_KEY unless auth.admin_key_env names another variable)."
+    ))
+  }
+}) {}
+
+/** Where chat completions and consensus put what they report beside the body. */
+const answerHeaders = {
+  "x-request-id": { description: "The ledger's id for this request (GET /admin/requests/{id})", schema: { type: "string" } },
+  "x-quorum-cost-usd": { description: "What the request cost in USD, e.g. 0.000098; for a stream, an HTTP trailer after the last event", schema: { type: "string" } },
+  "x-quorum-deployment": { description: "The model that answered (chat completions)", schema: { type: "string" } },
+  "x-quorum-attempts": { description: "Upstream calls made (chat completions)", schema: { type: "string" } }
+}
+
+/** JSON, or with `stream: true` server-sent events, which an endpoint's single success schema cannot say. */
+const streaming = OpenApi.annotations({
+  transform: (operation) => {
+    const op = allowAdditionalProperties(operation) as { responses: Record<string, { content?: Record<string, unknown>; headers?: unknown }> }
+    const ok = op.responses["200"]!
+    ok.headers = answerHeaders
+    ok.content = {
+      ...ok.content,
+      "text/event-stream": {
+        schema: {
+          type: "string",
+          description: "With `stream: true`: server-sent events, each `data:` line a chat.completion.chunk " +
+            "(#/components/schemas/CreateChatCompletionStreamResponse), the last one `data: [DONE]`. A stream that fails " +
+            "after its first event ends with an error event, `data: {\"error\": {…}}` (ErrorResponse), and no [DONE]."
+        },
+        "x-event-data": {
+          oneOf: [{ $ref: "#/components/schemas/CreateChatCompletionStreamResponse" }, { $ref: "#/components/schemas/ErrorResponse" }]
+        }
+      }
+    }
+    return op
+  }
+})
+
+const withAnswerHeaders = OpenApi.annotations({
+  transform: (operation) => {
+    const op = allowAdditionalProperties(operation) as { responses: Record<string, { headers?: unknown }> }
+    op.responses["200"]!.headers = answerHeaders
+    return op
+  }
+})
+
+/**
+ * Removes every `additionalProperties: false` below a request body: chat completions pass
+ * fields they do not know to OpenAI-compatible upstreams, consensus to every model.
+ */
+const allowAdditionalProperties = (operation: Record<string, unknown>): Record<string, unknown> => {
+  const open = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(open)
+    if (typeof node !== "object" || node === null) return node
+    return Object.fromEntries(Object.entries(node).filter(([k, v]) => !(k === "additionalProperties" && v === false)).map(([k, v]) => [k, open(v)]))
+  }
+  return operation.requestBody === undefined ? operation : { ...operation, requestBody: open(operation.requestBody) }
+}
+
 export class ChatGroup extends HttpApiGroup.make("chat").add(
   HttpApiEndpoint.post("completions", "/v1/chat/completions")
     .setPayload(ChatCompletionRequest)
-    .addSuccess(ChatCompletion)
-    .addError(ErrorBody, { status: 400 })
+    .addSuccess(ChatCompletion.annotations({ identifier: "CreateChatCompletionResponse" }))
+    .pipe(failingWith(400, 401, 403, 404, 413, 429, 500, 502, 503, 504))
+    .annotate(OpenApi.Summary, "Chat completions, OpenAI-compatible")
     .annotate(
       OpenApi.Description,
-      "OpenAI-compatible chat completions. With `stream: true` the answer is a text/event-stream of " +
-        "chat.completion.chunk objects ending in `data: [DONE]`, or in an error event if the upstream failed mid-stream. " +
-        "Errors use OpenAI's shape with status 400, 404, 413, 429, 502, 503 or 504."
+      "OpenAI's chat completions: a JSON chat.completion, or with `stream: true` a text/event-stream of chunks " +
+        "(`stream_options.include_usage` honoured). `model` is a model, a route, `consensus` or `consensus/<preset>` " +
+        "(the consensus report then comes in an extra `consensus` field). Fields Quorum does not interpret are passed " +
+        "unchanged to OpenAI-compatible upstreams; a field the provider cannot take is a 400 naming it."
     )
-) {}
+    .annotateContext(streaming)
+).middleware(VirtualKey) {}
 
-export class ModelsGroup extends HttpApiGroup.make("models").add(
-  HttpApiEndpoint.get("list", "/v1/models")
-    .addSuccess(ModelList)
-    .addError(ErrorBody, { status: 401 })
-    .annotate(OpenApi.Description, "The models and routes the caller may use: all of them without a key, a key's own list with one.")
-) {}
+const consensusEndpoint = <const Name extends string, const Path extends HttpApiEndpoint.PathSegment>(name: Name, path: Path, summary: string) =>
+  HttpApiEndpoint.post(name, path)
+    .setPayload(ConsensusRequest)
+    .addSuccess(ConsensusReport.annotations({ identifier: "ConsensusReport" }))
+    .pipe(failingWith(400, 401, 403, 404, 413, 429, 500, 502, 503, 504))
+    .annotate(OpenApi.Summary, summary)
+    .annotate(
+      OpenApi.Description,
+      "Fans one request out to several models, scores the answers with evaluators and returns the answer they agree on " +
+        "(or the best-scored one, marked `reached: false`). Fields not declared here (temperature, max_tokens, seed, …) " +
+        "are sampling parameters sent to every model."
+    )
+    .annotateContext(withAnswerHeaders)
+
+export class ConsensusGroup extends HttpApiGroup.make("consensus")
+  .add(consensusEndpoint("run", "/v1/consensus", "Consensus across several models"))
+  .add(consensusEndpoint("runUnversioned", "/consensus", "Consensus across several models (the same as /v1/consensus)"))
+  .add(
+    HttpApiEndpoint.get("evaluators", "/evaluators")
+      .addSuccess(Schema.Struct({
+        object: Schema.Literal("list"),
+        data: Schema.Array(Schema.Struct({ name: Schema.String, description: Schema.String, gate: Schema.Boolean }))
+      }).annotations({ identifier: "EvaluatorList" }))
+      .pipe(failingWith(401, 503))
+      .annotate(OpenApi.Summary, "The registered consensus evaluators")
+  )
+  .middleware(VirtualKey) {}
+
+export class ModelsGroup extends HttpApiGroup.make("models")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/models")
+      .addSuccess(ModelList.annotations({ identifier: "ListModelsResponse" }))
+      .pipe(failingWith(401, 503))
+      .annotate(OpenApi.Summary, "Models and routes")
+      .annotate(OpenApi.Description, "The models and routes the caller may use: all of them without a key on an open gateway, a key's own list with one.")
+  )
+  .add(
+    HttpApiEndpoint.get("retrieve", "/v1/models/:id")
+      .setPath(Schema.Struct({
+        id: Schema.String.annotations({ description: "A model, route, `consensus` or `consensus/<preset>` id; a slash may be sent as it is or as %2F" })
+      }))
+      .addSuccess(ModelObject.annotations({ identifier: "Model" }))
+      .pipe(failingWith(401, 404, 503))
+      .annotate(OpenApi.Summary, "One model")
+      .annotate(OpenApi.Description, "A model or route the caller may use; one its key may not use is a 404, as an unknown one.")
+  )
+  .middleware(VirtualKey) {}
 
 export class HealthGroup extends HttpApiGroup.make("health").add(
-  HttpApiEndpoint.get("health", "/health").addSuccess(Health)
+  HttpApiEndpoint.get("health", "/health").addSuccess(Health).annotate(OpenApi.Summary, "Liveness, with the number of models and routes")
 ) {}
+
+export class DocsGroup extends HttpApiGroup.make("docs").add(
+  HttpApiEndpoint.get("openapi", "/openapi.json")
+    .addSuccess(Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({ description: "This document" }))
+    .annotate(OpenApi.Summary, "This OpenAPI document")
+) {}
+
+const KeyId = Schema.Struct({ id: Schema.String.annotations({ description: "A key's id (key_…)" }) })
+const Key = KeyView.annotations({ identifier: "Key" })
+const Day = Schema.String.annotations({ description: "A UTC date, YYYY-MM-DD" })
+const DayOrTime = Schema.String.annotations({ description: "A UTC date (YYYY-MM-DD) or an ISO timestamp (UTC unless it has an offset)" })
+
+export class AdminGroup extends HttpApiGroup.make("admin")
+  .add(
+    HttpApiEndpoint.post("createKey", "/admin/keys")
+      .setPayload(CreateKey)
+      .addSuccess(Schema.Struct({ ...KeyView.fields, key: Schema.String.annotations({ description: "The key itself, shown only here" }) }), { status: 201 })
+      .pipe(failingWith(400, 401, 413, 503))
+      .annotate(OpenApi.Summary, "Create a virtual key")
+      .annotate(OpenApi.Description, "An unknown field or model name is a 400 naming it. The key is in `key`, and only in this answer.")
+  )
+  .add(
+    HttpApiEndpoint.get("listKeys", "/admin/keys")
+      .addSuccess(Schema.Struct({ object: Schema.Literal("list"), data: Schema.Array(Key) }))
+      .pipe(failingWith(401, 503))
+      .annotate(OpenApi.Summary, "Virtual keys, with their limits and what their period spent")
+  )
+  .add(HttpApiEndpoint.get("getKey", "/admin/keys/:id").setPath(KeyId).addSuccess(Key).pipe(failingWith(401, 404, 503)).annotate(OpenApi.Summary, "One key"))
+  .add(
+    HttpApiEndpoint.patch("updateKey", "/admin/keys/:id")
+      .setPath(KeyId)
+      .setPayload(UpdateKey)
+      .addSuccess(Key)
+      .pipe(failingWith(400, 401, 404, 413, 503))
+      .annotate(OpenApi.Summary, "Change a key: any field; null removes a limit")
+  )
+  .add(
+    HttpApiEndpoint.del("revokeKey", "/admin/keys/:id").setPath(KeyId).addSuccess(Key).pipe(failingWith(401, 404, 503))
+      .annotate(OpenApi.Summary, "Revoke a key, at once, on every worker and replica")
+  )
+  .add(
+    HttpApiEndpoint.get("spend", "/admin/spend")
+      .setUrlParams(Schema.Struct({
+        group_by: Schema.optional(Schema.String.annotations({ description: "Comma-separated: key, model, provider, day (default key,model); empty for one total" })),
+        from: Schema.optional(Day),
+        to: Schema.optional(Day),
+        key: Schema.optional(Schema.String.annotations({ description: "Only this key's requests (its id)" }))
+      }))
+      .addSuccess(SpendReport.annotations({ identifier: "SpendReport" }))
+      .pipe(failingWith(400, 401, 503))
+      .annotate(OpenApi.Summary, "Spend report from the ledger")
+      .annotate(
+        OpenApi.Description,
+        "Per group: requests, how they were answered (by_status; succeeded, refused, failed, cancelled), upstream attempts, " +
+          "tokens and cost. A request that called no upstream (refused by a key's limits, invalid) is grouped under the model " +
+          "it asked for, with no provider. An unknown or repeated parameter is a 400 naming it."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("listRequests", "/admin/requests")
+      .setUrlParams(Schema.Struct({
+        key: Schema.optional(Schema.String.annotations({ description: "A key's id" })),
+        model: Schema.optional(Schema.String.annotations({ description: "The model asked for, or one called for the request" })),
+        status: Schema.optional(Schema.String.annotations({ description: "An HTTP status (429) or a class (2xx, 4xx, 5xx)" })),
+        from: Schema.optional(DayOrTime.annotations({ description: "From this moment (a date: its start), inclusive" })),
+        to: Schema.optional(DayOrTime.annotations({ description: "Until this moment, exclusive; a date includes that whole day" })),
+        limit: Schema.optional(Schema.String.annotations({ description: "Requests per page, 1 to 500 (default 50)" })),
+        after: Schema.optional(Schema.String.annotations({ description: "A request id: the page after it (next_after of the previous page)" }))
+      }))
+      .addSuccess(RequestPage.annotations({ identifier: "RequestPage" }))
+      .pipe(failingWith(400, 401, 503))
+      .annotate(OpenApi.Summary, "Requests in the ledger, newest first")
+  )
+  .add(
+    HttpApiEndpoint.get("getRequest", "/admin/requests/:id")
+      .setPath(Schema.Struct({ id: Schema.String.annotations({ description: "A request's x-request-id" }) }))
+      .addSuccess(RequestDetail.annotations({ identifier: "Request" }))
+      .pipe(failingWith(401, 404, 503))
+      .annotate(OpenApi.Summary, "One request, with its upstream attempts")
+  )
+  .add(
+    HttpApiEndpoint.get("ledger", "/admin/ledger")
+      .addSuccess(Schema.Struct({
+        object: Schema.Literal("ledger_status"),
+        pid: Schema.Number,
+        pending: Schema.Number.annotations({ description: "Rows waiting for their batch" }),
+        written: Schema.Number.annotations({ description: "Requests whose rows this process committed" }),
+        failed_batches: Schema.Number,
+        dropped: Schema.Number
+      }))
+      .pipe(failingWith(401))
+      .annotate(OpenApi.Summary, "This process's ledger writer")
+  )
+  .middleware(AdminKey) {}
 
 /** The routes HttpApi serves itself. */
 export class ServedApi extends HttpApi.make("quorum").add(HealthGroup) {}
 
-/** Everything, for the OpenAPI document (models and chat are raw routes: they check the caller's key). */
-export class QuorumApi extends ServedApi.add(ModelsGroup).add(ChatGroup)
+/** Everything, for the OpenAPI document. */
+export class QuorumApi extends ServedApi.add(ChatGroup).add(ConsensusGroup).add(ModelsGroup).add(AdminGroup).add(DocsGroup)
   .annotate(OpenApi.Title, "Quorum")
-  .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway. Every error has OpenAI's shape, {\"error\": {message, type, param, code}}.")
+  .annotate(HttpApi.AdditionalSchemas, [ChatCompletionChunk.annotations({ identifier: "CreateChatCompletionStreamResponse" })])
+  .annotateContext(OpenApi.annotations({ transform: openApiDocument }))
 {}
