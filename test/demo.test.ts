@@ -107,6 +107,15 @@ describe("the demo fleet", () => {
       expect(normalize(completion.choices[0]!.message.content!).key).toBe(normalize(expected).key)
     })
 
+    it("ends at a stop sequence, and at max_tokens with finish_reason length", async () => {
+      const stopped = await client.chat.completions.create({ model: "sim-smart", stop: [" so"], messages: [{ role: "user", content: PROMPT }] })
+      expect(stopped.choices[0]!.message.content).toBe("17 × 23 = 391,")
+      expect(stopped.choices[0]!.finish_reason).toBe("stop")
+      const cut = await client.chat.completions.create({ model: "sim-smart", max_tokens: 2, messages: [{ role: "user", content: PROMPT }] })
+      expect(cut.choices[0]!.message.content!.length).toBeLessThan("17 × 23 = 391, so the answer is 391.".length)
+      expect(cut.choices[0]!.finish_reason).toBe("length")
+    })
+
     it("repeats a question it cannot work out, so the answer visibly relates to it", async () => {
       const completion = await client.chat.completions.create({ model: "sim-fast", messages: [{ role: "user", content: "Write a haiku about autumn rain" }] })
       expect(completion.choices[0]!.message.content).toContain("Write a haiku about autumn rain")

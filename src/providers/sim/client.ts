@@ -36,12 +36,21 @@ type Choice =
   | { readonly kind: "text"; readonly text: string; readonly finish: FinishReason }
   | { readonly kind: "tool_call"; readonly call: ToolCall }
 
-const toChoice = (reply: Reply, max: number | undefined): Choice => {
+/** The text before the first stop sequence, which (as OpenAI does) is not sent. */
+const beforeStop = (text: string, stop: ChatCompletionRequest["stop"]): string => {
+  const sequences = stop === undefined || stop === null ? [] : typeof stop === "string" ? [stop] : stop
+  const at = Math.min(...sequences.filter((s) => s !== "").map((s) => text.indexOf(s)).filter((i) => i >= 0))
+  return Number.isFinite(at) ? text.slice(0, at) : text
+}
+
+const toChoice = (reply: Reply, request: ChatCompletionRequest): Choice => {
   if (reply.kind === "tool_call") {
     return { kind: "tool_call", call: { id: newId("call"), type: "function", function: { name: reply.name, arguments: reply.arguments } } }
   }
-  const cut = max !== undefined && roughTokens(reply.content) > max
-  return { kind: "text", text: cut ? reply.content.slice(0, max * 4) : reply.content, finish: cut ? "length" : "stop" }
+  const max = maxOutputTokens(request)
+  const text = beforeStop(reply.content, request.stop)
+  const cut = max !== undefined && roughTokens(text) > max
+  return { kind: "text", text: cut ? text.slice(0, max * 4) : text, finish: cut ? "length" : "stop" }
 }
 
 const outputTokens = (choice: Choice): number =>
@@ -103,9 +112,7 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
         if (Math.random() < sim.errorRate) {
           return Effect.fail(new UpstreamError({ kind: "server", status: 500, message: `simulated failure of ${deployment.id}` }))
         }
-        const max = maxOutputTokens(request)
-        const count = request.n ?? 1
-        return Effect.succeed(Array.from({ length: count }, (_, i) => toChoice(replyOf(request, i), max)))
+        return Effect.succeed(Array.from({ length: request.n ?? 1 }, (_, i) => toChoice(replyOf(request, i), request)))
       }))
     )
 
