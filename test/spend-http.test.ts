@@ -181,7 +181,7 @@ describe("virtual keys", () => {
     expect((await chat(key, request)).status).toBe(200)
     await flushed()
     // Settled at its real cost (11 + 7 tokens: 6 micro-dollars), not at the 63 it reserved.
-    expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: 0.000006, reserved_usd: 0 })
+    expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: "0.000006", reserved_usd: "0.000000" })
     const spent = await chat(key, request)
     expect(spent.status).toBe(429)
     expect(spent.headers.get("retry-after")).toBeNull()
@@ -243,8 +243,8 @@ describe("costs and the ledger", () => {
     const requestId = answered.headers.get("x-request-id")!
     await flushed()
     const report = await admin("GET", `/admin/spend?group_by=key,model,provider&key=${id}`)
-    expect(report.body.data).toEqual([{ key: id, key_name: "test", model: "gpt-4o", provider: "openai", requests: 1, succeeded: 1, refused: 0, failed: 0, cancelled: 0, by_status: { "200": 1 }, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: 0.000098 }])
-    expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: 0.000098, reserved_usd: 0 })
+    expect(report.body.data).toEqual([{ key: id, key_name: "test", model: "gpt-4o", provider: "openai", requests: 1, succeeded: 1, refused: 0, failed: 0, cancelled: 0, by_status: { "200": 1 }, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: "0.000098" }])
+    expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: "0.000098", reserved_usd: "0.000000" })
     expect(requestId).toMatch(/^req-/)
   })
 
@@ -305,7 +305,7 @@ describe("costs and the ledger", () => {
     // Headers come with the first chunk; the rest takes most of a second: leave in the middle.
     expect(response).toBeInstanceOf(Response)
     controller.abort()
-    await expect.poll(async () => (await admin("GET", `/admin/keys/${id}`)).body.spend.reserved_usd, { timeout: 3_000 }).toBe(0)
+    await expect.poll(async () => (await admin("GET", `/admin/keys/${id}`)).body.spend.reserved_usd, { timeout: 3_000 }).toBe("0.000000")
     const { close, store } = await openStore({ kind: "sqlite", path: join(dataDir, "quorum.db") })
     try {
       const rows = await Effect.runPromise(store.sql<Record<string, unknown>>`SELECT r.status AS status, r.cancelled AS cancelled, a.status AS attempt,
@@ -391,7 +391,7 @@ describe("with the ledger off", () => {
       })
       expect(answered.headers.get("x-quorum-cost-usd")).toBe("0.000098")
       await expect.poll(async () => (await call(`/admin/keys/${key.id}`, { headers: auth })).spend, { timeout: 3_000 })
-        .toMatchObject({ spent_usd: 0.000098, reserved_usd: 0 })
+        .toMatchObject({ spent_usd: "0.000098", reserved_usd: "0.000000" })
       expect((await call("/admin/spend?group_by=", { headers: auth })).data[0].requests).toBe(0)
     } finally {
       await quiet.close()

@@ -88,7 +88,7 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
       const spent = admitted.reduce((sum, r) => sum + micros(r.cost), 0)
       expect(spent).toBeGreaterThan(0)
       await expect.poll(async () => (await admin(gateways[gateways.length - 1]!, "GET", `/admin/keys/${created.id}`)).spend, { timeout: 5_000 })
-        .toMatchObject({ reserved_usd: 0, spent_usd: spent / 1e6 })
+        .toMatchObject({ reserved_usd: "0.000000", spent_usd: (spent / 1e6).toFixed(6) })
       const pids = new Set<number>()
       for (let i = 0; i < 20; i++) for (const g of gateways) pids.add((await admin(g, "GET", "/admin/ledger")).pid)
       expect(pids.size).toBeGreaterThanOrEqual(2)
@@ -138,7 +138,7 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
     // A new process on the same database: the dead one's reservations stop counting once they expire.
     gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
     try {
-      await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 10_000, interval: 250 }).toBe(0)
+      await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 10_000, interval: 250 }).toBe("0.000000")
       expect((await chat(gateway, created.key)).status).toBe(200)
     } finally {
       await gateway.kill()

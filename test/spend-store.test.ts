@@ -103,11 +103,11 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       const refused = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
       expect(admitted).toHaveLength(100)
       expect(new Set(refused.map((e) => e._tag))).toEqual(new Set(["InsufficientQuota"]))
-      expect(await reservedOf(stores[1]!.store, key.id)).toMatchObject({ spent_usd: 0, reserved_usd: 1 })
+      expect(await reservedOf(stores[1]!.store, key.id)).toMatchObject({ spent_usd: "0.000000", reserved_usd: "1.000000" })
 
       // Each settles at less than it reserved; what was left is available again.
       await run(stores[2]!.store.writeBatch(admitted.map((a, i) => settled(a, 4_000, `req_${i}`))))
-      expect(await reservedOf(stores[3]!.store, key.id)).toMatchObject({ spent_usd: 0.4, reserved_usd: 0 })
+      expect(await reservedOf(stores[3]!.store, key.id)).toMatchObject({ spent_usd: "0.400000", reserved_usd: "0.000000" })
       const reservations = await run(stores[0]!.store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
       expect(Number(reservations[0]!.n)).toBe(0)
       const more = await Promise.all(Array.from({ length: 70 }, () => attempt(stores[0]!.store.admit(admitInput(secret, 10_000)))))
@@ -125,7 +125,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       const blocked = await attempt(store.admit(admitInput(secret, 1)))
       expect(Either.isLeft(blocked) && blocked.left._tag).toBe("InsufficientQuota")
       await new Promise((r) => setTimeout(r, 350))
-      expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: 0 })
+      expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: "0.000000" })
       expect(Either.isRight(await attempt(store.admit(admitInput(secret, 10_000))))).toBe(true)
       await run(store.sweepReservations(Date.now() + 120_000))
       const left = await run(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
@@ -279,11 +279,11 @@ describe.each(databases)("the ledger's reports and request queries on %s", (_nam
     const found = await run(opened.store.getRequest("req-05"))
     expect(found).toMatchObject({
       id: "req-05", object: "request", key_id: "key_a", model: "default", status: 200, stream: false, cancelled: false,
-      attempts: 2, cost_micros: 50, cost_usd: 0.00005, latency_ms: 12.5, started_at: DAY0 + 24 * HOUR, day: "2026-11-21"
+      attempts: 2, cost_micros: 50, cost_usd: "0.000050", latency_ms: 12.5, started_at: DAY0 + 24 * HOUR, day: "2026-11-21"
     })
     expect(found!.upstream_attempts).toEqual([
       expect.objectContaining({ seq: 0, model: "claude", provider: "anthropic", status: "error", error_kind: "server_error", http_status: 500, cost_micros: 0, estimated: false }),
-      expect.objectContaining({ seq: 1, model: "gpt", provider: "openai", status: "ok", http_status: null, cost_micros: 50, cost_usd: 0.00005 })
+      expect.objectContaining({ seq: 1, model: "gpt", provider: "openai", status: "ok", http_status: null, cost_micros: 50, cost_usd: "0.000050" })
     ])
     expect((await run(opened.store.getRequest("req-02")))!.upstream_attempts).toEqual([])
     expect(await run(opened.store.getRequest("req-missing"))).toBeUndefined()

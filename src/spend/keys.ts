@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Schema } from "effect"
+import { UsdAmount } from "./reports"
 
 export const KEY_PREFIX = "qk-"
 
@@ -40,7 +41,7 @@ export const KeyView = Schema.Struct({
   updated_at: Schema.Number,
   revoked_at: Schema.NullOr(Schema.Number),
   last_used_at: Schema.NullOr(Schema.Number),
-  spend: Schema.Struct({ period: Schema.String, spent_usd: Schema.Number, reserved_usd: Schema.Number })
+  spend: Schema.Struct({ period: Schema.String, spent_usd: UsdAmount, reserved_usd: UsdAmount })
 })
 export type KeyView = typeof KeyView.Type
 

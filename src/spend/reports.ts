@@ -5,6 +5,9 @@
  */
 import { Schema } from "effect"
 
+/** USD as a decimal string of whole micro-dollars ("0.000040"), as in x-quorum-cost-usd: never shown as 4e-05. */
+export const UsdAmount = Schema.String.pipe(Schema.pattern(/^-?\d+\.\d{6}$/))
+
 /**
  * How the requests of a report group were answered. `by_status` has every HTTP status;
  * the four counts sort them for an operator and add up to `requests`:
@@ -27,7 +30,7 @@ const Money = {
   prompt_tokens: Schema.Number,
   completion_tokens: Schema.Number,
   cost_micros: Schema.Number,
-  cost_usd: Schema.Number
+  cost_usd: UsdAmount
 }
 
 export const SpendReportRow = Schema.Struct({
@@ -63,7 +66,7 @@ export const AttemptView = Schema.Struct({
   completion_tokens: Schema.Number,
   estimated: Schema.Boolean,
   cost_micros: Schema.Number,
-  cost_usd: Schema.Number,
+  cost_usd: UsdAmount,
   latency_ms: Schema.Number,
   started_at: Schema.Number
 })
@@ -85,7 +88,7 @@ export const RequestView = Schema.Struct({
   prompt_tokens: Schema.Number,
   completion_tokens: Schema.Number,
   cost_micros: Schema.Number,
-  cost_usd: Schema.Number,
+  cost_usd: UsdAmount,
   latency_ms: Schema.Number,
   started_at: Schema.Number,
   day: Schema.String

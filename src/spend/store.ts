@@ -170,7 +170,7 @@ const requestView = (row: RequestRow): RequestView => {
     prompt_tokens: num(row.prompt_tokens),
     completion_tokens: num(row.completion_tokens),
     cost_micros: cost,
-    cost_usd: cost / 1e6,
+    cost_usd: formatUsd(cost),
     latency_ms: num(row.latency_ms),
     started_at: num(row.started_at),
     day: row.day
@@ -192,7 +192,7 @@ const attemptView = (row: AttemptRow): AttemptView => {
     completion_tokens: num(row.completion_tokens),
     estimated: num(row.estimated) === 1,
     cost_micros: cost,
-    cost_usd: cost / 1e6,
+    cost_usd: formatUsd(cost),
     latency_ms: num(row.latency_ms),
     started_at: num(row.started_at)
   }
@@ -247,7 +247,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           updated_at: num(row.updated_at),
           revoked_at: numOrNull(row.revoked_at),
           last_used_at: numOrNull(row.last_used_at),
-          spend: { period, spent_usd: spent / 1e6, reserved_usd: reserved / 1e6 }
+          spend: { period, spent_usd: formatUsd(spent), reserved_usd: formatUsd(reserved) }
         } satisfies KeyView
       })
 
@@ -516,13 +516,13 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
               prompt_tokens: sum("prompt_tokens"),
               completion_tokens: sum("completion_tokens"),
               cost_micros: cost,
-              cost_usd: cost / 1e6
+              cost_usd: formatUsd(cost)
             }
           }
         })
       })
 
-    const emptyTotals = () => ({ ...countStatuses([]), attempts: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0, cost_usd: 0 })
+    const emptyTotals = () => ({ ...countStatuses([]), attempts: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0, cost_usd: formatUsd(0) })
 
     /** Requests newest first, one more than asked for, to tell whether there is another page. */
     const listRequests = (query: RequestQuery) =>
