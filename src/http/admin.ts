@@ -12,7 +12,7 @@ import { bearer, Spend } from "../spend/spend"
 import type { ErrorBody } from "../protocol/error-body"
 import type { RequestQuery } from "../spend/reports"
 import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../spend/store"
-import { AdminUnauthorized, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
+import { AdminUnauthorized, answeringDefects, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
 import { jsonBodyReader } from "./read-json-body"
 
 /** 404: the ledger has no request with this id (or not yet: rows are written every `flush_ms`). */
@@ -166,43 +166,48 @@ export const AdminRoutes = HttpLayerRouter.use((router) =>
     const config = yield* GatewayConfig
     const store = yield* SpendStore
     const spend = yield* Spend
-    const guarded = <R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError | RequestNotFound, R>) =>
-      Effect.zipRight(checkAdmin(config), handler).pipe(
-        Effect.catchAll((error) => Effect.succeed(error._tag === "RequestNotFound" ? error.response() : errorResponse(error)))
+    const guarded = <R>(route: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError | RequestNotFound, R>) =>
+      answeringDefects(
+        route,
+        Effect.zipRight(checkAdmin(config), handler).pipe(
+          Effect.catchAll((error) => Effect.succeed(error._tag === "RequestNotFound" ? error.response() : errorResponse(error)))
+        )
       )
     const found = <A>(id: string, value: A | undefined) => (value === undefined ? Effect.fail(new KeyNotFound({ id })) : Effect.succeed(value))
 
-    yield* router.add("POST", "/admin/keys", guarded(Effect.gen(function*() {
+    yield* router.add("POST", "/admin/keys", guarded("POST /admin/keys", Effect.gen(function*() {
       const input = yield* Effect.flatMap(readCreate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
       const { key, secret } = yield* store.createKey(input, Date.now())
       // The only time the key is shown.
       return HttpServerResponse.unsafeJson({ ...key, key: secret }, { status: 201 })
     })))
-    yield* router.add("GET", "/admin/keys", guarded(Effect.map(store.listKeys(Date.now()), (data) => HttpServerResponse.unsafeJson({ object: "list", data }))))
-    yield* router.add("GET", "/admin/keys/:id", guarded(Effect.gen(function*() {
+    yield* router.add("GET", "/admin/keys", guarded("GET /admin/keys", Effect.suspend(() =>
+      // Suspended: `now` is each request's (the period, and which reservations have expired), not the start-up's.
+      Effect.map(store.listKeys(Date.now()), (data) => HttpServerResponse.unsafeJson({ object: "list", data }))))))
+    yield* router.add("GET", "/admin/keys/:id", guarded("GET /admin/keys/:id", Effect.gen(function*() {
       const id = yield* keyId
       return HttpServerResponse.unsafeJson(yield* found(id, yield* store.getKey(id, Date.now())))
     })))
-    yield* router.add("PATCH", "/admin/keys/:id", guarded(Effect.gen(function*() {
+    yield* router.add("PATCH", "/admin/keys/:id", guarded("PATCH /admin/keys/:id", Effect.gen(function*() {
       const id = yield* keyId
       const patch = yield* Effect.flatMap(readUpdate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
       return HttpServerResponse.unsafeJson(yield* found(id, yield* store.updateKey(id, patch, Date.now())))
     })))
-    yield* router.add("DELETE", "/admin/keys/:id", guarded(Effect.gen(function*() {
+    yield* router.add("DELETE", "/admin/keys/:id", guarded("DELETE /admin/keys/:id", Effect.gen(function*() {
       const id = yield* keyId
       return HttpServerResponse.unsafeJson(yield* found(id, yield* store.revokeKey(id, Date.now())))
     })))
-    yield* router.add("GET", "/admin/spend", guarded(Effect.gen(function*() {
+    yield* router.add("GET", "/admin/spend", guarded("GET /admin/spend", Effect.gen(function*() {
       const query = yield* reportQuery
       const { data, total } = yield* store.report(query)
       return HttpServerResponse.unsafeJson({ object: "spend_report", group_by: query.groupBy, from: query.from ?? null, to: query.to ?? null, data, total })
     })))
-    yield* router.add("GET", "/admin/requests", guarded(Effect.map(Effect.flatMap(requestQuery(store), store.listRequests), (page) => HttpServerResponse.unsafeJson(page))))
-    yield* router.add("GET", "/admin/requests/:id", guarded(Effect.gen(function*() {
+    yield* router.add("GET", "/admin/requests", guarded("GET /admin/requests", Effect.map(Effect.flatMap(requestQuery(store), store.listRequests), (page) => HttpServerResponse.unsafeJson(page))))
+    yield* router.add("GET", "/admin/requests/:id", guarded("GET /admin/requests/:id", Effect.gen(function*() {
       const id = yield* requestId
       const request = yield* store.getRequest(id)
       if (request === undefined) return yield* new RequestNotFound({ id })
       return HttpServerResponse.unsafeJson(request)
     })))
-    yield* router.add("GET", "/admin/ledger", guarded(Effect.map(spend.status, (status) => HttpServerResponse.unsafeJson({ object: "ledger_status", pid: process.pid, ...status }))))
+    yield* router.add("GET", "/admin/ledger", guarded("GET /admin/ledger", Effect.map(spend.status, (status) => HttpServerResponse.unsafeJson({ object: "ledger_status", pid: process.pid, ...status }))))
   }))

@@ -6,7 +6,7 @@ import { QuorumApi, ServedApi } from "./api"
 import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
 import { Consensus } from "../consensus/engine"
-import { errorResponse, RouteNotFound } from "./errors"
+import { answeringDefects, errorResponse, RouteNotFound } from "./errors"
 import { HealthLive, makeModelList, makeModelRetrieve } from "./handlers"
 import { AdminRoutes } from "./admin"
 import { Spend } from "../spend/spend"
@@ -17,8 +17,8 @@ const ModelsRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const spend = yield* Spend
-    yield* router.add("GET", "/v1/models", makeModelList(config, spend))
-    yield* router.add("GET", "/v1/models/*", makeModelRetrieve(config, spend))
+    yield* router.add("GET", "/v1/models", answeringDefects("/v1/models", makeModelList(config, spend)))
+    yield* router.add("GET", "/v1/models/*", answeringDefects("/v1/models/{id}", makeModelRetrieve(config, spend)))
   }))
 
 const ChatRoute = HttpLayerRouter.use((router) =>
