@@ -183,7 +183,7 @@ export const AdminRoutes = HttpLayerRouter.use((router) =>
     })))
     yield* router.add("GET", "/admin/keys", guarded("GET /admin/keys", Effect.suspend(() =>
       // Suspended: `now` is each request's (the period, and which reservations have expired), not the start-up's.
-      Effect.map(store.listKeys(Date.now()), (data) => HttpServerResponse.unsafeJson({ object: "list", data }))))))
+      Effect.map(store.listKeys(Date.now()), (data) => HttpServerResponse.unsafeJson({ object: "list", data })))))
     yield* router.add("GET", "/admin/keys/:id", guarded("GET /admin/keys/:id", Effect.gen(function*() {
       const id = yield* keyId
       return HttpServerResponse.unsafeJson(yield* found(id, yield* store.getKey(id, Date.now())))
