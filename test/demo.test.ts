@@ -5,6 +5,8 @@
  * Every response and chunk must validate against OpenAI's published schemas.
  */
 import Ajv from "ajv"
+import Ajv2020 from "ajv/dist/2020"
+import addFormats from "ajv-formats"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { stringify } from "yaml"
@@ -195,6 +197,78 @@ describe("the demo fleet", () => {
       expect(ajv.validate(schema, value), JSON.stringify(ajv.errors)).toBe(true)
       // The field the prompt answers holds the answer.
       expect(value.answer).toBe(391)
+    })
+
+    // What structured-output schemas use: zod-to-json-schema and Pydantic output, recursion, constraints, formats.
+    const shapes: Record<string, Record<string, unknown>> = {
+      "nullable types and enums": {
+        type: "object",
+        properties: { name: { type: "string" }, age: { type: ["integer", "null"] }, emails: { type: "array", items: { type: "string", format: "email" } }, role: { type: "string", enum: ["admin", "user"] } },
+        required: ["name", "age", "emails", "role"],
+        additionalProperties: false
+      },
+      "a recursive tree": {
+        type: "object",
+        properties: { root: { $ref: "#/definitions/node" } },
+        required: ["root"],
+        definitions: { node: { type: "object", properties: { label: { type: "string" }, children: { type: "array", items: { $ref: "#/definitions/node" } } }, required: ["label", "children"], additionalProperties: false } }
+      },
+      "numeric bounds": {
+        type: "object",
+        properties: {
+          a: { type: "number", exclusiveMinimum: 0, exclusiveMaximum: 1 },
+          b: { type: "integer", multipleOf: 5, minimum: 7, maximum: 40 },
+          c: { type: "number", minimum: 1000 },
+          d: { type: "integer", maximum: -10 },
+          e: { type: "number", multipleOf: 0.25, minimum: 0.1 }
+        },
+        required: ["a", "b", "c", "d", "e"]
+      },
+      "string formats and lengths": {
+        type: "object",
+        properties: {
+          date: { type: "string", format: "date" },
+          when: { type: "string", format: "date-time" },
+          id: { type: "string", format: "uuid" },
+          url: { type: "string", format: "uri" },
+          short: { type: "string", maxLength: 3 },
+          long: { type: "string", minLength: 80 }
+        },
+        required: ["date", "when", "id", "url", "short", "long"]
+      },
+      "arrays": {
+        type: "object",
+        properties: {
+          colors: { type: "array", items: { enum: ["red", "green", "blue"] }, minItems: 3, uniqueItems: true },
+          pair: { type: "array", prefixItems: [{ type: "string" }, { type: "integer" }], items: false, minItems: 2 },
+          many: { type: "array", items: { type: "object", properties: { x: { type: "integer" } }, required: ["x"] }, minItems: 5, maxItems: 5 }
+        },
+        required: ["colors", "pair", "many"]
+      },
+      "allOf, oneOf and const": {
+        allOf: [{ type: "object", properties: { a: { type: "string" } }, required: ["a"] }, { properties: { b: { const: 42 } }, required: ["b"] }],
+        properties: { c: { oneOf: [{ type: "boolean" }, { type: "string" }] } },
+        required: ["c"]
+      },
+      "a nullable reference": {
+        type: "object",
+        properties: { maybe: { anyOf: [{ $ref: "#/$defs/x" }, { type: "null" }] } },
+        required: ["maybe"],
+        $defs: { x: { type: "object", properties: { y: { type: "boolean" } }, required: ["y"], additionalProperties: false } }
+      },
+      "minProperties": { type: "object", minProperties: 2, additionalProperties: { type: "integer" } }
+    }
+
+    it.each(Object.entries(shapes))("answers a schema with %s with a valid value", async (_, shape) => {
+      const completion = await client.chat.completions.create({
+        model: "sim-fast",
+        response_format: { type: "json_schema", json_schema: { name: "shape", schema: shape } },
+        messages: [{ role: "user", content: "Tell me about Ada Lovelace, born in London in 1815." }]
+      })
+      const ajv = new Ajv2020({ strict: false })
+      addFormats(ajv)
+      const value: unknown = JSON.parse(completion.choices[0]!.message.content!)
+      expect(ajv.validate(shape, value), JSON.stringify(ajv.errors)).toBe(true)
     })
 
     it("fills string fields from the prompt", async () => {

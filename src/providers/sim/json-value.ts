@@ -82,6 +82,7 @@ class Generator {
   private readonly names: ReadonlyArray<string>
   private numbersUsed = 0
   private namesUsed = 0
+  private wordsUsed = 0
   private readonly numbers: ReadonlyArray<number>
 
   constructor(private readonly root: Schema, private readonly filling: Filling) {
@@ -247,7 +248,7 @@ class Generator {
   private text(key: string, index: number, schema: Schema): string {
     const format = typeof schema.format === "string" ? FORMATS[schema.format] : undefined
     const base = format ?? this.textFor(key, index)
-    return fitLength(base, numberOf(schema.minLength) ?? 0, numberOf(schema.maxLength) ?? Number.POSITIVE_INFINITY)
+    return fitLength(base, this.filling.prompt, numberOf(schema.minLength) ?? 0, numberOf(schema.maxLength) ?? Number.POSITIVE_INFINITY)
   }
 
   private textFor(key: string, index: number): string {
@@ -269,7 +270,8 @@ class Generator {
     if (/summary|description|text|reason|explanation|content|comment|message|query|question|prompt|note|body|detail/.test(k)) {
       return excerpt(this.filling.prompt, 24) || "No details given."
     }
-    if (this.words.length > 0) return nth(this.words, index)
+    // Each field the next word, so that fields (and an array's items) differ.
+    if (this.words.length > 0) return nth(this.words, this.wordsUsed++)
     return pick(["alpha", "beta", "gamma"], this.filling.random, index)
   }
 }
@@ -288,8 +290,9 @@ const drawBetween = (low: number, high: number, random: () => number): number =>
   return from + random() * (to - from)
 }
 
-const fitLength = (text: string, min: number, max: number): string => {
-  let out = text
+/** Longer with the prompt's words (then the text again), shorter by cutting. */
+const fitLength = (text: string, prompt: string, min: number, max: number): string => {
+  let out = [...text].length < min && prompt.trim() !== "" ? `${text} ${prompt.trim()}` : text
   while ([...out].length < min) out = `${out} ${text || "x"}`
   const chars = [...out]
   return chars.length > max ? chars.slice(0, max).join("") : out
