@@ -79,11 +79,11 @@ afterAll(async () => {
 })
 
 /** A virtual key allowed `models` (none: any), made through the admin API. */
-const newKey = async (models: ReadonlyArray<string>): Promise<string> => {
+const newKey = async (models: ReadonlyArray<string>, limits: Record<string, unknown> = {}): Promise<string> => {
   const response = await fetch(`${gateway.url}/admin/keys`, {
     method: "POST",
     headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "consensus-test", ...(models.length === 0 ? {} : { models }) })
+    body: JSON.stringify({ name: "consensus-test", ...(models.length === 0 ? {} : { models }), ...limits })
   })
   expect(response.status).toBe(201)
   return ((await response.json()) as { key: string }).key
@@ -118,7 +118,8 @@ const WEATHER_TOOL = {
 
 describe("a fan-out Quorum picks for a key", () => {
   it("runs on a key that allows only a route, on /v1/consensus and as model consensus", async () => {
-    const key = await newKey(["default"])
+    // The README's example key: a route and a budget (which used to end in an empty 500).
+    const key = await newKey(["default"], { budget_usd: 50, budget_period: "month" })
     const direct = await consensus({ prompt: "Capital of France?" }, key)
     expect(direct.status).toBe(200)
     expect(direct.body.candidates.map((c: any) => c.model)).toEqual(["default"])

@@ -139,6 +139,9 @@ describe("consensus", () => {
   })
 
   it("stops early once the outcome is settled, and the cancelled call is aborted upstream", async () => {
+    // A warm connection to `slow`, so that its call reaches the upstream before a and b
+    // answer (5 and 10 ms): a call cancelled before it arrived could not be seen aborted.
+    await consensus({ models: ["slow"] })
     fake.reset()
     fake.script({ kind: "hang" })
     const started = Date.now()
