@@ -33,6 +33,10 @@ const result = await build({
   packages: "external",
   write: false,
   logLevel: "warning"
+}).catch(() => {
+  // esbuild has printed the errors, with their files and lines.
+  console.error("quorum: the build failed; dist/ is unchanged")
+  process.exit(1)
 })
 
 const entry = join(outdir, "main.js")
