@@ -101,6 +101,7 @@ describe("the demo fleet", () => {
       ["What is (12 + 30) * 2?", "84"],
       ["Compute 100 divided by 8", "12.5"],
       ["what's 2^10 - 1", "1023"],
+      ["0.1 + 0.2 = ?", "0.3"],
       ["What is the capital of Japan?", "Tokyo"],
       ["Capital of France?", "Paris"]
     ])("%s → %s", async (prompt, expected) => {
@@ -119,8 +120,10 @@ describe("the demo fleet", () => {
     })
 
     it("repeats a question it cannot work out, so the answer visibly relates to it", async () => {
-      const completion = await client.chat.completions.create({ model: "sim-fast", messages: [{ role: "user", content: "Write a haiku about autumn rain" }] })
-      expect(completion.choices[0]!.message.content).toContain("Write a haiku about autumn rain")
+      for (const prompt of ["Write a haiku about autumn rain", "Summarize Hamlet in 1-2 sentences"]) {
+        const completion = await client.chat.completions.create({ model: "sim-fast", messages: [{ role: "user", content: prompt }] })
+        expect(completion.choices[0]!.message.content).toContain(prompt)
+      }
     })
   })
 

@@ -133,6 +133,8 @@ export const findArithmetic = (prompt: string): Arithmetic | undefined => {
   for (const run of runs) {
     // A sentence's closing period is not a decimal point.
     const candidate = run.trim().replace(/\.$/, "").trim()
+    // "1-2 sentences", "2025-01-15": ranges and dates, not subtractions.
+    if (/^\d+(?:-\d+)+$/.test(candidate)) continue
     const tokens = tokenize(candidate)
     if (tokens === undefined) continue
     const numbers = tokens.filter((t) => t.kind === "number").length
@@ -141,7 +143,9 @@ export const findArithmetic = (prompt: string): Arithmetic | undefined => {
     const value = parse(tokens)
     if (value === undefined) continue
     const expression = pretty(tokens)
-    if (best === undefined || expression.length > best.expression.length) best = { expression, value }
+    // 0.1 + 0.2 is 0.3 to anyone asking.
+    const rounded = Number(formatNumber(value))
+    if (best === undefined || expression.length > best.expression.length) best = { expression, value: rounded }
   }
   return best
 }
