@@ -200,6 +200,11 @@ describe("the admin API", () => {
     expect((await admin("GET", "/admin/keys", undefined, "wrong")).status).toBe(401)
     const anonymous = await fetch(`${gateway.url}/admin/keys`)
     expect(anonymous.status).toBe(401)
+    // Refused by the admin API's security middleware, in OpenAI's shape like every error.
+    const refusal = (await anonymous.json()) as any
+    expect(validateError(refusal)).toEqual([])
+    expect(refusal.error).toMatchObject({ code: "invalid_api_key", type: "invalid_request_error" })
+    expect(refusal.error.message).toContain("admin key")
     const created = await newKey({ name: "shown-once", budget_usd: 12.5, budget_period: "month", tpm: 10_000 })
     expect(created.key.startsWith(KEY_PREFIX)).toBe(true)
     const listed = await admin("GET", "/admin/keys")

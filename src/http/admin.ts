@@ -3,16 +3,17 @@
  * the ledger writer's status. Guarded by the admin key from the environment
  * (QUORUM_ADMIN_KEY unless `auth.admin_key_env` names another); off without one.
  */
-import { HttpLayerRouter, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Redacted, Schema } from "effect"
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Layer, Redacted, Schema } from "effect"
 import { timingSafeEqual, createHash } from "node:crypto"
 import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"
 import { CreateKey, UpdateKey } from "../spend/keys"
-import { bearer, Spend } from "../spend/spend"
+import { Spend } from "../spend/spend"
 import type { ErrorBody } from "../protocol/error-body"
 import type { RequestQuery } from "../spend/reports"
 import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../spend/store"
-import { AdminUnauthorized, answeringDefects, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
+import { AdminKey, AdminKeyRefused, ServedApi } from "./api"
+import { answeringDefects, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
 import { jsonBodyReader } from "./read-json-body"
 
 /** 404: the ledger has no request with this id (or not yet: rows are written every `flush_ms`). */
@@ -29,19 +30,6 @@ const readCreate = jsonBodyReader(CreateKey)
 const readUpdate = jsonBodyReader(UpdateKey)
 
 const digest = (text: string) => createHash("sha256").update(text).digest()
-
-/** Compares digests, so that neither the key's length nor its content leaks through timing. */
-const checkAdmin = (config: ResolvedConfig) =>
-  Effect.gen(function*() {
-    const expected = config.auth.adminKey
-    if (expected === undefined) {
-      return yield* new AdminUnauthorized({ message: `The admin API is off: set ${config.auth.adminKeyEnv} to an admin key to turn it on.` })
-    }
-    const given = bearer((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
-    if (given === undefined || !timingSafeEqual(digest(given), digest(Redacted.value(expected)))) {
-      return yield* new AdminUnauthorized({ message: "Incorrect or missing admin key: send the admin key as Authorization: Bearer <key>." })
-    }
-  })
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?$/i
@@ -136,9 +124,6 @@ const requestQuery = (store: SpendStore) =>
     } satisfies RequestQuery
   })
 
-const keyId = Effect.map(HttpRouter.params, (params) => params.id ?? "")
-const requestId = keyId
-
 /**
  * A key spec is checked strictly: a misspelt field (`budget` for `budget_usd`) would
  * otherwise make a key without the limit its creator meant, and a misspelt model a key
@@ -161,53 +146,79 @@ const checkSpec = <A extends UpdateKey>(config: ResolvedConfig, spec: A) =>
     return spec
   })
 
-export const AdminRoutes = HttpLayerRouter.use((router) =>
+/**
+ * The admin key, checked by HttpApi's security middleware before any admin handler runs.
+ * Digests are compared, so that neither the key's length nor its content leaks through timing.
+ */
+export const AdminKeyLive = Layer.effect(
+  AdminKey,
+  Effect.map(GatewayConfig, (config) =>
+    AdminKey.of({
+      adminKey: (token) =>
+        Effect.suspend(() => {
+          const expected = config.auth.adminKey
+          if (expected === undefined) return refused(`The admin API is off: set ${config.auth.adminKeyEnv} to an admin key to turn it on.`)
+          const given = Redacted.value(token).trim()
+          return given !== "" && timingSafeEqual(digest(given), digest(Redacted.value(expected)))
+            ? Effect.void
+            : refused("Incorrect or missing admin key: send the admin key as Authorization: Bearer <key>.")
+        })
+    }))
+)
+
+const refused = (message: string) =>
+  Effect.fail(new AdminKeyRefused({ error: { message, type: "invalid_request_error", param: null, code: "invalid_api_key" } }))
+
+/**
+ * The admin routes, served by HttpApi from their declaration in api.ts. Handlers take the
+ * raw request: bodies and query parameters are read here, so that every rejection is in
+ * OpenAI's shape and names the field or parameter (HttpApi's own decoding errors do not).
+ */
+export const AdminLive = HttpApiBuilder.group(ServedApi, "admin", (handlers) =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const store = yield* SpendStore
     const spend = yield* Spend
-    const guarded = <R>(route: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError | RequestNotFound, R>) =>
+    const answer = <R>(route: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError | RequestNotFound, R>) =>
       answeringDefects(
         route,
-        Effect.zipRight(checkAdmin(config), handler).pipe(
-          Effect.catchAll((error) => Effect.succeed(error._tag === "RequestNotFound" ? error.response() : errorResponse(error)))
-        )
+        handler.pipe(Effect.catchAll((error) => Effect.succeed(error._tag === "RequestNotFound" ? error.response() : errorResponse(error))))
       )
     const found = <A>(id: string, value: A | undefined) => (value === undefined ? Effect.fail(new KeyNotFound({ id })) : Effect.succeed(value))
 
-    yield* router.add("POST", "/admin/keys", guarded("POST /admin/keys", Effect.gen(function*() {
-      const input = yield* Effect.flatMap(readCreate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
-      const { key, secret } = yield* store.createKey(input, Date.now())
-      // The only time the key is shown.
-      return HttpServerResponse.unsafeJson({ ...key, key: secret }, { status: 201 })
-    })))
-    yield* router.add("GET", "/admin/keys", guarded("GET /admin/keys", Effect.suspend(() =>
-      // Suspended: `now` is each request's (the period, and which reservations have expired), not the start-up's.
-      Effect.map(store.listKeys(Date.now()), (data) => HttpServerResponse.unsafeJson({ object: "list", data })))))
-    yield* router.add("GET", "/admin/keys/:id", guarded("GET /admin/keys/:id", Effect.gen(function*() {
-      const id = yield* keyId
-      return HttpServerResponse.unsafeJson(yield* found(id, yield* store.getKey(id, Date.now())))
-    })))
-    yield* router.add("PATCH", "/admin/keys/:id", guarded("PATCH /admin/keys/:id", Effect.gen(function*() {
-      const id = yield* keyId
-      const patch = yield* Effect.flatMap(readUpdate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
-      return HttpServerResponse.unsafeJson(yield* found(id, yield* store.updateKey(id, patch, Date.now())))
-    })))
-    yield* router.add("DELETE", "/admin/keys/:id", guarded("DELETE /admin/keys/:id", Effect.gen(function*() {
-      const id = yield* keyId
-      return HttpServerResponse.unsafeJson(yield* found(id, yield* store.revokeKey(id, Date.now())))
-    })))
-    yield* router.add("GET", "/admin/spend", guarded("GET /admin/spend", Effect.gen(function*() {
-      const query = yield* reportQuery
-      const { data, total } = yield* store.report(query)
-      return HttpServerResponse.unsafeJson({ object: "spend_report", group_by: query.groupBy, from: query.from ?? null, to: query.to ?? null, data, total })
-    })))
-    yield* router.add("GET", "/admin/requests", guarded("GET /admin/requests", Effect.map(Effect.flatMap(requestQuery(store), store.listRequests), (page) => HttpServerResponse.unsafeJson(page))))
-    yield* router.add("GET", "/admin/requests/:id", guarded("GET /admin/requests/:id", Effect.gen(function*() {
-      const id = yield* requestId
-      const request = yield* store.getRequest(id)
-      if (request === undefined) return yield* new RequestNotFound({ id })
-      return HttpServerResponse.unsafeJson(request)
-    })))
-    yield* router.add("GET", "/admin/ledger", guarded("GET /admin/ledger", Effect.map(spend.status, (status) => HttpServerResponse.unsafeJson({ object: "ledger_status", pid: process.pid, ...status }))))
+    return handlers
+      .handleRaw("createKey", () =>
+        answer("POST /admin/keys", Effect.gen(function*() {
+          const input = yield* Effect.flatMap(readCreate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
+          const { key, secret } = yield* store.createKey(input, Date.now())
+          // The only time the key is shown.
+          return HttpServerResponse.unsafeJson({ ...key, key: secret }, { status: 201 })
+        })))
+      .handleRaw("listKeys", () =>
+        answer("GET /admin/keys", Effect.map(store.listKeys(Date.now()), (data) => HttpServerResponse.unsafeJson({ object: "list", data }))))
+      .handleRaw("getKey", ({ path }) =>
+        answer("GET /admin/keys/{id}", Effect.map(Effect.flatMap(store.getKey(path.id, Date.now()), (key) => found(path.id, key)), (key) => HttpServerResponse.unsafeJson(key))))
+      .handleRaw("updateKey", ({ path }) =>
+        answer("PATCH /admin/keys/{id}", Effect.gen(function*() {
+          const patch = yield* Effect.flatMap(readUpdate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
+          return HttpServerResponse.unsafeJson(yield* found(path.id, yield* store.updateKey(path.id, patch, Date.now())))
+        })))
+      .handleRaw("revokeKey", ({ path }) =>
+        answer("DELETE /admin/keys/{id}", Effect.map(Effect.flatMap(store.revokeKey(path.id, Date.now()), (key) => found(path.id, key)), (key) => HttpServerResponse.unsafeJson(key))))
+      .handleRaw("spend", () =>
+        answer("GET /admin/spend", Effect.gen(function*() {
+          const query = yield* reportQuery
+          const { data, total } = yield* store.report(query)
+          return HttpServerResponse.unsafeJson({ object: "spend_report", group_by: query.groupBy, from: query.from ?? null, to: query.to ?? null, data, total })
+        })))
+      .handleRaw("listRequests", () =>
+        answer("GET /admin/requests", Effect.map(Effect.flatMap(requestQuery(store), store.listRequests), (page) => HttpServerResponse.unsafeJson(page))))
+      .handleRaw("getRequest", ({ path }) =>
+        answer("GET /admin/requests/{id}", Effect.gen(function*() {
+          const request = yield* store.getRequest(path.id)
+          if (request === undefined) return yield* new RequestNotFound({ id: path.id })
+          return HttpServerResponse.unsafeJson(request)
+        })))
+      .handleRaw("ledger", () =>
+        answer("GET /admin/ledger", Effect.map(spend.status, (status) => HttpServerResponse.unsafeJson({ object: "ledger_status", pid: process.pid, ...status }))))
   }))

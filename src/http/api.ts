@@ -1,14 +1,13 @@
 /**
  * Quorum's HTTP API as an HttpApi: the source of the OpenAPI document at /openapi.json,
- * and the server of the routes that are plain enough (/health). Every other route is
- * declared here for the document but served raw: chat completions and consensus stream,
- * keep unknown fields and are the hot path, where HttpApi's per-request wrapping costs
- * more than it gives; the model list and evaluators check the caller's key; the admin
- * routes answer in OpenAI's error shape with the parameter that is wrong, which HttpApi's
- * own decoding errors do not (moving them behind an HttpApi middleware is still to do).
- * routes.ts serves what this file declares; test/api.test.ts checks the two agree.
+ * and the server of /health and the admin API (behind the admin key's security
+ * middleware, admin.ts). The gateway's own routes are declared here for the document but
+ * served raw (routes.ts): chat completions and consensus stream, keep unknown fields and
+ * are the hot path, where HttpApi's per-request wrapping costs more than it gives; the
+ * model list and evaluators check the caller's virtual key. test/api.test.ts checks that
+ * what is served and what is declared agree.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { ConsensusReport, ConsensusRequest } from "../consensus/request"
 import { ChatCompletionRequest } from "../protocol/chat-request"
@@ -25,7 +24,12 @@ export const Health = Schema.Struct({
   routes: Schema.Number
 })
 
-const ErrorResponse = ErrorBody.annotations({ identifier: "ErrorResponse" })
+/**
+ * For the document only. Handlers answer their errors themselves (errorResponse), so
+ * HttpApi never encodes one of these; it must not pick one for a failure it does encode
+ * either (a plain struct would match AdminKeyRefused first and answer it as a 400).
+ */
+const ErrorResponse = ErrorBody.pipe(Schema.filter(() => false)).annotations({ identifier: "ErrorResponse" })
 
 /** Adds OpenAI-shaped error responses, one per status (the document says what each means). */
 const failingWith = (...statuses: ReadonlyArray<number>) =>
@@ -45,8 +49,15 @@ export class VirtualKey extends HttpApiMiddleware.Tag<VirtualKey>()("quorum/Virt
   }
 }) {}
 
+/** The admin key's refusal (401), in OpenAI's error shape like every other error. */
+export class AdminKeyRefused extends Schema.Class<AdminKeyRefused>("AdminKeyRefused")(
+  { error: ErrorBody.fields.error },
+  HttpApiSchema.annotations({ status: 401 })
+) {}
+
 /** The admin key from QUORUM_ADMIN_KEY (or the variable `auth.admin_key_env` names); without one the admin API is off. */
 export class AdminKey extends HttpApiMiddleware.Tag<AdminKey>()("quorum/AdminKey", {
+  failure: AdminKeyRefused,
   security: {
     adminKey: HttpApiSecurity.bearer.pipe(HttpApiSecurity.annotate(
       OpenApi.Description,
@@ -182,10 +193,16 @@ export class DocsGroup extends HttpApiGroup.make("docs").add(
     .annotate(OpenApi.Summary, "This OpenAPI document")
 ) {}
 
+/**
+ * A query parameter as HttpApi passes it on: a string, or several if repeated. The
+ * handler reads and checks them itself (admin.ts), so that a bad one is a 400 in OpenAI's
+ * shape naming it; the document shows the one string a caller should send.
+ */
+const Query = (description: string) =>
+  Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String)).annotations({ jsonSchema: { type: "string", description } }))
+
 const KeyId = Schema.Struct({ id: Schema.String.annotations({ description: "A key's id (key_…)" }) })
 const Key = KeyView.annotations({ identifier: "Key" })
-const Day = Schema.String.annotations({ description: "A UTC date, YYYY-MM-DD" })
-const DayOrTime = Schema.String.annotations({ description: "A UTC date (YYYY-MM-DD) or an ISO timestamp (UTC unless it has an offset)" })
 
 export class AdminGroup extends HttpApiGroup.make("admin")
   .add(
@@ -218,10 +235,10 @@ export class AdminGroup extends HttpApiGroup.make("admin")
   .add(
     HttpApiEndpoint.get("spend", "/admin/spend")
       .setUrlParams(Schema.Struct({
-        group_by: Schema.optional(Schema.String.annotations({ description: "Comma-separated: key, model, provider, day (default key,model); empty for one total" })),
-        from: Schema.optional(Day),
-        to: Schema.optional(Day),
-        key: Schema.optional(Schema.String.annotations({ description: "Only this key's requests (its id)" }))
+        group_by: Query("Comma-separated: key, model, provider, day (default key,model); empty for one total"),
+        from: Query("From this UTC date (YYYY-MM-DD), inclusive"),
+        to: Query("Until this UTC date (YYYY-MM-DD), inclusive"),
+        key: Query("Only this key's requests (its id)")
       }))
       .addSuccess(SpendReport.annotations({ identifier: "SpendReport" }))
       .pipe(failingWith(400, 401, 503))
@@ -236,13 +253,13 @@ export class AdminGroup extends HttpApiGroup.make("admin")
   .add(
     HttpApiEndpoint.get("listRequests", "/admin/requests")
       .setUrlParams(Schema.Struct({
-        key: Schema.optional(Schema.String.annotations({ description: "A key's id" })),
-        model: Schema.optional(Schema.String.annotations({ description: "The model asked for, or one called for the request" })),
-        status: Schema.optional(Schema.String.annotations({ description: "An HTTP status (429) or a class (2xx, 4xx, 5xx)" })),
-        from: Schema.optional(DayOrTime.annotations({ description: "From this moment (a date: its start), inclusive" })),
-        to: Schema.optional(DayOrTime.annotations({ description: "Until this moment, exclusive; a date includes that whole day" })),
-        limit: Schema.optional(Schema.String.annotations({ description: "Requests per page, 1 to 500 (default 50)" })),
-        after: Schema.optional(Schema.String.annotations({ description: "A request id: the page after it (next_after of the previous page)" }))
+        key: Query("A key's id"),
+        model: Query("The model asked for, or one called for the request"),
+        status: Query("An HTTP status (429) or a class (2xx, 4xx, 5xx)"),
+        from: Query("From this moment, inclusive: a UTC date (its start) or an ISO timestamp (UTC unless it has an offset)"),
+        to: Query("Until this moment, exclusive: an ISO timestamp, or a UTC date, which includes that whole day"),
+        limit: Query("Requests per page, 1 to 500 (default 50)"),
+        after: Query("A request id: the page after it (next_after of the previous page)")
       }))
       .addSuccess(RequestPage.annotations({ identifier: "RequestPage" }))
       .pipe(failingWith(400, 401, 503))
@@ -271,10 +288,10 @@ export class AdminGroup extends HttpApiGroup.make("admin")
   .middleware(AdminKey) {}
 
 /** The routes HttpApi serves itself. */
-export class ServedApi extends HttpApi.make("quorum").add(HealthGroup) {}
+export class ServedApi extends HttpApi.make("quorum").add(HealthGroup).add(AdminGroup) {}
 
 /** Everything, for the OpenAPI document. */
-export class QuorumApi extends ServedApi.add(ChatGroup).add(ConsensusGroup).add(ModelsGroup).add(AdminGroup).add(DocsGroup)
+export class QuorumApi extends ServedApi.add(ChatGroup).add(ConsensusGroup).add(ModelsGroup).add(DocsGroup)
   .annotate(OpenApi.Title, "Quorum")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway. Every error has OpenAI's shape, {\"error\": {message, type, param, code}}.")

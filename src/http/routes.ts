@@ -8,10 +8,10 @@ import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
 import { Consensus } from "../consensus/engine"
 import { answeringDefects, errorResponse, RouteNotFound } from "./errors"
 import { HealthLive, makeModelList, makeModelRetrieve } from "./handlers"
-import { AdminRoutes } from "./admin"
+import { AdminKeyLive, AdminLive } from "./admin"
 import { Spend } from "../spend/spend"
 
-const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive]))
+const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive, AdminLive.pipe(Layer.provide(AdminKeyLive))]))
 
 const ModelsRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
@@ -42,4 +42,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, AdminRoutes, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, OpenApiRoute, NotFound)
