@@ -45,7 +45,9 @@ const beforeStop = (text: string, stop: ChatCompletionRequest["stop"]): string =
 
 const toChoice = (reply: Reply, request: ChatCompletionRequest): Choice => {
   if (reply.kind === "tool_call") {
-    return { kind: "tool_call", call: { id: newId("call"), type: "function", function: { name: reply.name, arguments: reply.arguments } } }
+    // call_…, as OpenAI names its tool calls.
+    const id = newId("call").replace("call-", "call_")
+    return { kind: "tool_call", call: { id, type: "function", function: { name: reply.name, arguments: reply.arguments } } }
   }
   const max = maxOutputTokens(request)
   const text = beforeStop(reply.content, request.stop)
