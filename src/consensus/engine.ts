@@ -38,7 +38,7 @@ export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensus
 export interface Admit<E = unknown> {
   /** `options` is called only when the caller's key has a budget or a token limit. */
   (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
-  /** The models the caller may use (null: any), for a fan-out Quorum picks. */
+  /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
   readonly allowed: ReadonlyArray<string> | null
 }
 
