@@ -108,6 +108,20 @@ describe("the other routes", () => {
     expect(validateError(body)).toEqual([])
   })
 
+  it("keep the admin API off without an admin key, and say how to turn it on", async () => {
+    const closed = await startGateway("models:\n  - { id: m, provider: sim }\n")
+    try {
+      const response = await fetch(`${closed.url}/admin/keys`, { headers: { authorization: "Bearer anything" } })
+      expect(response.status).toBe(401)
+      const body = (await response.json()) as { error: { message: string; code: string } }
+      expect(validateError(body)).toEqual([])
+      expect(body.error.code).toBe("invalid_api_key")
+      expect(body.error.message).toContain("QUORUM_ADMIN_KEY")
+    } finally {
+      await closed.close()
+    }
+  })
+
   it("report health", async () => {
     const response = await fetch(`${gateway.url}/health`)
     expect(await response.json()).toEqual({ status: "ok", models: 1, routes: 1 })

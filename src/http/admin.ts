@@ -1,7 +1,8 @@
 /**
- * The admin API: virtual keys (create, list, show, update, revoke), spend reports and
- * the ledger writer's status. Guarded by the admin key from the environment
- * (QUORUM_ADMIN_KEY unless `auth.admin_key_env` names another); off without one.
+ * The admin API: virtual keys (create, list, show, update, revoke), spend reports, the
+ * ledger's requests and the ledger writer's status. Declared in api.ts (AdminGroup) and
+ * served by HttpApi, behind the admin key from the environment (QUORUM_ADMIN_KEY unless
+ * `auth.admin_key_env` names another), checked by a security middleware; off without one.
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer, Redacted, Schema } from "effect"
