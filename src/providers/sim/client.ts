@@ -69,7 +69,7 @@ const checkToolChoice = (request: ChatCompletionRequest): UpstreamError | undefi
   return undefined
 }
 
-/** Choice `index`'s chunks: the role first, then words (or pieces of the arguments), then the finish. */
+/** One choice's deltas: the role first, then words (or pieces of the arguments), then the finish. */
 const deltasOf = (choice: Choice): ReadonlyArray<readonly [Delta, FinishReason | null]> => {
   if (choice.kind === "text") {
     const words = choice.text.match(/\S+\s*|\s+/g) ?? []
@@ -109,7 +109,8 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
   const attempt = (request: ChatCompletionRequest) =>
     Effect.sleep(sim.latencyMs).pipe(
       Effect.zipRight(Effect.suspend(() => {
-        const wrong = checkToolChoice(request)
+        // Fixed answers ignore tools altogether, as they always have.
+        const wrong = sim.answers === undefined ? checkToolChoice(request) : undefined
         if (wrong !== undefined) return Effect.fail(wrong)
         if (Math.random() < sim.errorRate) {
           return Effect.fail(new UpstreamError({ kind: "server", status: 500, message: `simulated failure of ${deployment.id}` }))
