@@ -205,6 +205,9 @@ describe("the admin API", () => {
     expect(validateError(refusal)).toEqual([])
     expect(refusal.error).toMatchObject({ code: "invalid_api_key", type: "invalid_request_error" })
     expect(refusal.error.message).toContain("admin key")
+    // The key must come as a Bearer token, not under another scheme of the same length.
+    expect((await fetch(`${gateway.url}/admin/keys`, { headers: { authorization: `Token  ${ADMIN}` } })).status).toBe(401)
+    expect((await fetch(`${gateway.url}/admin/keys`, { headers: { authorization: `bearer ${ADMIN}` } })).status).toBe(200)
     const created = await newKey({ name: "shown-once", budget_usd: 12.5, budget_period: "month", tpm: 10_000 })
     expect(created.key.startsWith(KEY_PREFIX)).toBe(true)
     const listed = await admin("GET", "/admin/keys")

@@ -5,11 +5,11 @@
  * `auth.admin_key_env` names another), checked by a security middleware; off without one.
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { timingSafeEqual, createHash } from "node:crypto"
 import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"
 import { CreateKey, UpdateKey } from "../spend/keys"
-import { Spend } from "../spend/spend"
+import { bearer, Spend } from "../spend/spend"
 import type { ErrorBody } from "../protocol/error-body"
 import type { RequestQuery } from "../spend/reports"
 import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../spend/store"
@@ -155,12 +155,14 @@ export const AdminKeyLive = Layer.effect(
   AdminKey,
   Effect.map(GatewayConfig, (config) =>
     AdminKey.of({
-      adminKey: (token) =>
-        Effect.suspend(() => {
+      // HttpApi's bearer token is the header minus its first 7 characters, whatever the
+      // scheme: the header is read again with the parser virtual keys use.
+      adminKey: () =>
+        Effect.flatMap(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) => {
           const expected = config.auth.adminKey
           if (expected === undefined) return refused(`The admin API is off: set ${config.auth.adminKeyEnv} to an admin key to turn it on.`)
-          const given = Redacted.value(token).trim()
-          return given !== "" && timingSafeEqual(digest(given), digest(Redacted.value(expected)))
+          const given = Option.isSome(request) ? bearer(request.value.headers["authorization"]) : undefined
+          return given !== undefined && timingSafeEqual(digest(given), digest(Redacted.value(expected)))
             ? Effect.void
             : refused("Incorrect or missing admin key: send the admin key as Authorization: Bearer <key>.")
         })
