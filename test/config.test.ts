@@ -2,7 +2,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
+import { spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { loadConfig, parseConfigText, resolveConfig } from "../src/config/load"
+import { freePort } from "./support/free-port"
+import { cleanEnv, GATEWAY_ENTRY } from "./support/spawned"
 
 const resolve = (yaml: string, env: Record<string, string> = {}) =>
   Effect.runPromise(
@@ -167,6 +173,34 @@ describe("without a config file", () => {
     // Without fixed answers: the demo's models work theirs out from the prompt.
     expect([...config.deployments.values()].every((d) => d.sim?.answers === undefined)).toBe(true)
   })
+
+  it("says at start-up which keys registered models, and the default route's order; model: \"default\" is listed", async () => {
+    const port = await freePort()
+    const child = spawn(process.execPath, [GATEWAY_ENTRY], {
+      env: cleanEnv({ OPENAI_API_KEY: "sk-test-1234567890", PORT: String(port), QUORUM_WORKERS: "1", QUORUM_DATA_DIR: mkdtempSync(join(tmpdir(), "quorum-data-")) }),
+      detached: true
+    })
+    try {
+      let output = ""
+      const started = new Promise<void>((resolve, reject) => {
+        const read = (d: Buffer) => {
+          output += d.toString()
+          if (output.includes("listening")) resolve()
+        }
+        child.stdout!.on("data", read)
+        child.stderr!.on("data", read)
+        child.once("exit", () => reject(new Error(`the gateway stopped: ${output}`)))
+      })
+      await started
+      expect(output).toContain("models of the provider keys found in the environment (OPENAI_API_KEY; no config file)")
+      expect(output).toContain("route default falls back over them: gpt-4o → gpt-4o-mini")
+      expect(output).not.toContain("sk-test-1234567890")
+      const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: Array<{ id: string }> }
+      expect(models.data.map((m) => m.id)).toEqual(expect.arrayContaining(["default", "gpt-4o"]))
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL")
+    }
+  }, 60_000)
 
   it("serves the demo fleet, and says why, when the only key is of a provider without usual models", async () => {
     const config = await load({ OPENROUTER_API_KEY: "sk-or-1234567890" })
