@@ -1,5 +1,6 @@
 /** Bad input gets a clear OpenAI-shaped error naming what is wrong, and never reaches an upstream. */
 import { request } from "node:http"
+import Ajv2020 from "ajv/dist/2020"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FakeServer } from "./fakes/fake-server"
@@ -175,6 +176,19 @@ describe("the OpenAPI document", () => {
 
   const operations = () => Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })))
 
+  /**
+   * A JSON Schema 2020-12 validator (OpenAPI 3.1's dialect) for a schema of the document,
+   * its refs resolved against the document's components. Effect marks its `unknown` schema
+   * with the same `$id` everywhere: an annotation, dropped here so that ids stay unique.
+   */
+  const schemaValidator = (schema: unknown) => {
+    const withoutIds = (node: unknown): unknown =>
+      Array.isArray(node) ? node.map(withoutIds)
+      : typeof node === "object" && node !== null ? Object.fromEntries(Object.entries(node).filter(([k]) => k !== "$id").map(([k, v]) => [k, withoutIds(v)]))
+      : node
+    return new Ajv2020({ strict: false, allErrors: true }).compile(withoutIds({ allOf: [schema], components: doc.components }) as object)
+  }
+
   /** A $ref's target, or the node itself. */
   const resolve = (node: unknown): unknown => {
     const ref = (node as { $ref?: string } | null)?.$ref
@@ -198,8 +212,11 @@ describe("the OpenAPI document", () => {
     })
     const answer = (await response.json()) as { error?: { code: string | null } }
     expect(answer.error?.code).not.toBe("unknown_url")
-    // The status answered is one the document declares for the route.
-    expect(Object.keys(doc.paths[template]![method]!.responses)).toContain(String(response.status))
+    // The status answered is one the document declares for the route, and the body is what it says.
+    const declared = doc.paths[template]![method]!.responses[String(response.status)]
+    expect(declared).toBeDefined()
+    const validate = schemaValidator(declared!.content!["application/json"]!.schema)
+    expect(validate(answer), JSON.stringify(validate.errors)).toBe(true)
   })
 
   it("describes nothing the gateway does not serve", () => {
