@@ -10,7 +10,9 @@
  *
  * Files are written to a temporary name and renamed into place, chunks before the entry,
  * so that a gateway starting while `npm start` or the tests rebuild never reads half a
- * file. Run by `npm install` (prepare), `npm start` (prestart) and the tests' global setup.
+ * file. Run by `npm start` (prestart), `npm run build` and the tests' global setup; not on
+ * install (prepare), so that a source that does not compile never fails `npm install`,
+ * and `npm start` always serves the source as it is.
  */
 import { build } from "esbuild"
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises"
