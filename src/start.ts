@@ -88,12 +88,9 @@ const serve = (config: ResolvedConfig, listen: Listen, ready: Effect.Effect<void
     Effect.scoped
   )
 
-/** What a worker that cannot start tells the primary, which says it once and stops. */
-interface StartFailure {
-  readonly quorumStartFailed: string
-}
-const isStartFailure = (message: unknown): message is StartFailure =>
-  typeof message === "object" && message !== null && typeof (message as Partial<StartFailure>).quorumStartFailed === "string"
+/** What a worker that cannot start tells the primary (over node:cluster's IPC), which says it once and stops. */
+const StartFailure = Schema.Struct({ quorumStartFailed: Schema.String })
+const isStartFailure = Schema.is(StartFailure)
 
 const liveWorkers = (): Array<Worker> => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
 
@@ -233,7 +230,7 @@ const stop = (message: string) =>
   Effect.async<never>(() => {
     const exit = () => process.exit(1)
     if (cluster.isWorker && process.connected) {
-      process.send!({ quorumStartFailed: message } satisfies StartFailure, undefined, undefined, exit)
+      process.send!(StartFailure.make({ quorumStartFailed: message }), undefined, undefined, exit)
       return
     }
     console.error(`quorum: ${message}`)
