@@ -9,6 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { chatBound } from "../src/spend/worst-case"
+import { type FakeServer, json, startFake } from "./fakes/fake-server"
+import { OPENAI_KEY } from "./fakes/openai-fake"
 import { resolveTestConfig } from "./support/gateway"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
@@ -25,10 +27,14 @@ afterAll(async () => {
   await pg?.stop()
 })
 
-const configFile = (latencyMs: number) => {
+/** `paid` is a simulated model, or, given an upstream, an OpenAI-compatible one at that URL. */
+const configFile = (latencyMs: number, upstream?: string) => {
+  const paid = upstream === undefined
+    ? `provider: sim, sim: { latency_ms: ${latencyMs}, answers: ["Paris"] }`
+    : `provider: openai, base_url: "${upstream}/v1"`
   const yaml = `
 models:
-  - { id: paid, provider: sim, price: { input: 1000, output: 1000 }, max_output_tokens: 50, sim: { latency_ms: ${latencyMs}, answers: ["Paris"] } }
+  - { id: paid, ${paid}, price: { input: 1000, output: 1000 }, max_output_tokens: 50 }
 auth: { mode: keys }
 spend: { flush_ms: 10, reservation_ttl_ms: 3000 }
 `
@@ -68,22 +74,59 @@ const chat = (gateway: SpawnedGateway, key: string) =>
 
 const micros = (usd: string | null) => Math.round(Number(usd) * 1e6)
 
+/**
+ * An OpenAI-compatible upstream that holds every call until `total` requests have been
+ * decided (each reached it or was refused): admitted calls then cannot settle, and free
+ * budget, while the race is still on.
+ */
+const heldUpstream = async (total: number) => {
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let refused = 0
+  const check = () => {
+    if (server.received.length + refused >= total) release()
+  }
+  const server: FakeServer = await startFake(async ({ received, res }) => {
+    check()
+    await released
+    json(res, 200, {
+      id: "chatcmpl-held", object: "chat.completion", created: 1_700_000_000, model: received.body.model,
+      choices: [{ index: 0, message: { role: "assistant", content: "Paris", refusal: null }, logprobs: null, finish_reason: "stop" }],
+      usage: { prompt_tokens: 14, completion_tokens: 1, total_tokens: 15 }
+    })
+  })
+  return {
+    server,
+    release,
+    refused: () => {
+      refused++
+      check()
+    }
+  }
+}
+
 describe.each(databases)("budgets across processes on %s", (name, database) => {
   it("admits exactly what the budget fits out of 200 concurrent requests, over every worker or replica, and reserves nothing after", async () => {
     const { env } = database()
-    const { path, yaml } = configFile(1_500)
-    const worst = chatBound(await resolveTestConfig(yaml), { model: "paid", max_tokens: 10, messages: MESSAGES }).option.micros
+    const upstream = await heldUpstream(200)
+    const { path, yaml } = configFile(0, upstream.server.url)
+    const worst = chatBound(await resolveTestConfig(yaml, { OPENAI_API_KEY: OPENAI_KEY }), { model: "paid", max_tokens: 10, messages: MESSAGES }).option.micros
+    const settings = { ...env, QUORUM_ADMIN_KEY: ADMIN, OPENAI_API_KEY: OPENAI_KEY }
     // SQLite: one gateway whose two node:cluster workers share the file. PostgreSQL: two replicas.
     const gateways = name === "SQLite"
-      ? [await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN, QUORUM_WORKERS: "2" })]
-      : await Promise.all([spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN }), spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })])
+      ? [await spawnGateway(path, { ...settings, QUORUM_WORKERS: "2" })]
+      : await Promise.all([spawnGateway(path, settings), spawnGateway(path, settings)])
     try {
       const created = await admin(gateways[0]!, "POST", "/admin/keys", { name: "race", budget_usd: (worst * 100) / 1e6 })
-      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => chat(gateways[i % gateways.length]!, created.key)))
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+        chat(gateways[i % gateways.length]!, created.key).then((result) => {
+          if (result.status !== 200) upstream.refused()
+          return result
+        })))
       const admitted = results.filter((r) => r.status === 200)
       const refused = results.filter((r) => r.status !== 200)
-      // Every call takes 1.5 s, so none settles before all 200 are admitted or refused.
       expect(admitted).toHaveLength(100)
+      expect(upstream.server.received).toHaveLength(100)
       expect(new Set(refused.map((r) => `${r.status} ${r.body.error.code}`))).toEqual(new Set(["429 insufficient_quota"]))
       const spent = admitted.reduce((sum, r) => sum + micros(r.cost), 0)
       expect(spent).toBeGreaterThan(0)
@@ -93,7 +136,9 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
       for (let i = 0; i < 20; i++) for (const g of gateways) pids.add((await admin(g, "GET", "/admin/ledger")).pid)
       expect(pids.size).toBeGreaterThanOrEqual(2)
     } finally {
+      upstream.release()
       await Promise.all(gateways.map((g) => g.kill()))
+      await upstream.server.close()
     }
   }, 120_000)
 
