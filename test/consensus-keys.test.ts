@@ -124,7 +124,7 @@ describe("a fan-out Quorum picks for a key", () => {
     expect(direct.status).toBe(200)
     expect(direct.body.candidates.map((c: any) => c.model)).toEqual(["default"])
     expect(direct.body.answer).toMatchObject({ content: "Paris", model: "default" })
-    expect(direct.body.fallback).toMatchObject({ mode: "single", model: "default" })
+    expect(direct.body.fallback).toEqual({ mode: "single", model: "default", reason: "the caller's key allows only one model or route to fan out to" })
 
     const completion = await client(key).chat.completions.create({ model: "consensus", messages: [{ role: "user", content: "Capital of France?" }] })
     expect(validateCompletion(completion)).toEqual([])

@@ -128,6 +128,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         // Quorum's own pick draws only on the models and routes the caller's key may use.
         const models = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout, admit?.allowed ?? null)
         if (models.length === 0) return yield* new NoUsableModel({ allowed: admit?.allowed ?? [] })
+        // Why a fan-out may come down to one model, for the fallback it then reports.
+        const keyLimited = request.models === undefined && models.length === 1 && admit?.allowed != null
+          ? "the caller's key allows only one model or route to fan out to"
+          : undefined
         for (const [i, model] of models.entries()) {
           if (!config.routes.has(model) && !config.deployments.has(model)) {
             return yield* invalid(`models[${i}]`, `Unknown model \`${model}\`; available: ${known.join(", ")}`)
@@ -159,7 +163,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const requested = sampling.max_completion_tokens ?? sampling.max_tokens
         const explicitOutput = typeof requested === "number" ? requested : undefined
         if (request.max_cost_usd === undefined && admit === undefined) {
-          return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, budgetReason: undefined }
+          return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, singleReason: keyLimited }
         }
 
         const output = explicitOutput ?? settings.defaultOutputTokens
@@ -169,7 +173,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const estimate = (m: string) => worstCaseOf(config, m, prompt(), output)
         let kept = models
         let skipped: Array<{ model: string; reason: string }> = []
-        let budgetReason: string | undefined
+        let singleReason = keyLimited
         if (request.max_cost_usd !== undefined) {
           const ceiling = usdToMicros(request.max_cost_usd)
           const fit = fitBudget(models, weightOf, estimate, ceiling)
@@ -183,7 +187,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           }
           kept = fit.kept
           skipped = [...fit.skipped]
-          budgetReason = "budget: only one model fits max_cost_usd"
+          singleReason = "budget: only one model fits max_cost_usd"
         }
         let capped = request.max_cost_usd !== undefined
         if (admit !== undefined) {
@@ -200,12 +204,12 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
             const dropped = new Set(byTrust.slice(byTrust.length - admitted.index))
             for (const model of kept) if (dropped.has(model)) skipped.push({ model, reason: "the fan-out does not fit the key's remaining budget" })
             kept = kept.filter((m) => !dropped.has(m))
-            budgetReason = "budget: only one model fits the key's remaining budget"
+            singleReason = "budget: only one model fits the key's remaining budget"
           }
           capped ||= admitted.reserved
         }
         // Each call is capped at the output it was priced for, so the estimate is a bound.
-        return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, budgetReason }
+        return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, singleReason }
       })
 
     const run = <E>(
@@ -218,7 +222,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const meter = yield* FiberRef.get(CurrentMeter)
         if (meter !== undefined) meter.consensusId = id
         const startedAt = performance.now()
-        const { budgetReason, evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling, admit)
+        const { singleReason, evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling, admit)
         const minAgreement = request.min_agreement ?? settings.minAgreement
         const timeoutMs = request.timeout_ms ?? settings.timeoutMs
         const earlyStop = request.early_stop ?? true
@@ -376,7 +380,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           answerIndex = eligible[0]!
           supporting = [models[answerIndex]!]
           fallback = {
-            reason: budgetReason !== undefined && models.length === 1 ? budgetReason : "only one model gave a usable answer",
+            reason: singleReason !== undefined && models.length === 1 ? singleReason : "only one model gave a usable answer",
             mode: "single",
             model: models[answerIndex]!
           }
