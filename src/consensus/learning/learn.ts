@@ -22,11 +22,7 @@
 import type { LabelledVote, ModelRecord, Observed, Policy } from "./policy"
 
 export interface LearnOptions {
-  /**
-   * How many labels the prior is worth: each model's accuracy is estimated as
-   * (correct + strength · prior accuracy) / (answered + strength), the prior accuracy
-   * being the one whose log-odds is the model's prior weight.
-   */
+  /** How many labels a model's prior weight is worth (see shrunkLogOdds). */
   readonly priorStrength?: number
   /** Cross-validation folds for the sharpness of the weights. */
   readonly folds?: number
@@ -52,12 +48,8 @@ const DEFAULTS = {
   sharpnessTolerance: 0
 } as const
 
-/** A prior weight with no configured meaning beyond "equal" still has to mean some accuracy. */
-const PRIOR_ACCURACY_FLOOR = 0.55
-const PRIOR_ACCURACY_CEIL = 0.99
 const PROBABILITY_CLAMP = 1e-4
 
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x))
 const clamp = (x: number, lo: number, hi: number): number => Math.min(Math.max(x, lo), hi)
 const logit = (p: number): number => {
   const q = clamp(p, PROBABILITY_CLAMP, 1 - PROBABILITY_CLAMP)
@@ -83,21 +75,23 @@ export const modelRecords = (history: ReadonlyArray<LabelledVote>): ReadonlyArra
     .map(([model, t]) => ({ model, ...t }))
 }
 
-/** The prior weight as an accuracy: its log-odds inverse, kept inside a believable range. */
-const priorAccuracy = (weight: number | undefined): number =>
-  clamp(sigmoid(weight ?? 1), PRIOR_ACCURACY_FLOOR, PRIOR_ACCURACY_CEIL)
-
-/** Log-odds of each model's accuracy, shrunk toward its prior by `strength` pseudo-labels. */
+/**
+ * Each model's log-odds of being right when it answers, shrunk toward its prior weight
+ * (read as log-odds) by `strength` pseudo-labels: (n · empirical + strength · prior) /
+ * (n + strength), the empirical one with half a label each way so that a perfect record
+ * stays finite. With no labels the prior stands; with many the labels do.
+ */
 export const shrunkLogOdds = (
   records: ReadonlyArray<ModelRecord>,
   prior: ReadonlyMap<string, number>,
   strength: number
 ): ReadonlyMap<string, number> => {
   const out = new Map<string, number>()
-  for (const [model, weight] of prior) out.set(model, Math.max(0, logit(priorAccuracy(weight))))
+  for (const [model, weight] of prior) out.set(model, Math.max(0, weight))
   for (const r of records) {
-    const p0 = priorAccuracy(prior.get(r.model))
-    out.set(r.model, Math.max(0, logit((r.correct + strength * p0) / (r.answered + strength))))
+    const empirical = logit((r.correct + 0.5) / (r.answered + 1))
+    const w0 = Math.max(0, prior.get(r.model) ?? 1)
+    out.set(r.model, Math.max(0, (r.answered * empirical + strength * w0) / (r.answered + strength)))
   }
   return out
 }
