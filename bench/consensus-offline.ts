@@ -12,7 +12,9 @@
  *
  * Protocols: "even→odd" is the issue's (calibrate and learn on even ids, report on odd);
  * "even→odd (last 300)" learns from another 300 even items; "odd→even" swaps the halves.
- * The last two check that what holds is the mechanism, not a fit to one split.
+ * The last two check that what holds is the mechanism, not a fit to one split; so do two
+ * sets of weaker models (ranks 11-15 and 21-25 by calibration accuracy), where models
+ * disagree far more often, reported under the issue's protocol only.
  * Options (env): LABELS=300
  */
 import { learnPolicy } from "../src/consensus/learning/learn"
@@ -24,7 +26,8 @@ import {
   type Item,
   labelled,
   loadItems,
-  modelSets
+  modelSets,
+  ranked
 } from "./consensus-real-data"
 import { replayCascade, weightedWinner } from "../src/consensus/learning/learn"
 
@@ -69,7 +72,9 @@ const evaluate = (file: FileName, items: ReadonlyArray<Item>, protocol: Protocol
   const calibration = protocol.calibration(items)
   const training = protocol.training(calibration)
   const test = protocol.test(items)
-  return modelSets(calibration).map((set) => {
+  const order = ranked(calibration).map((r) => r.model)
+  const weaker = [{ name: "ranks 11-15", models: order.slice(10, 15) }, { name: "ranks 21-25", models: order.slice(20, 25) }]
+  return [...modelSets(calibration), ...(protocol === PROTOCOLS[0] ? weaker : [])].map((set) => {
     const base = baselines(calibration, set.models)
     const prior = new Map(set.models.map((m) => [m, 1] as const))
     const policy = learnPolicy(training.map((item) => labelled(item, set.models)), prior)

@@ -298,7 +298,7 @@ const learnedSlack = (
     const next = (c: ReadonlyArray<string>, o: Observed) => nextWave(c, o, weights, slack)
     const right = history.map((item) => item.truth !== null && replayCascade(item.answers, [...item.answers.keys()], next, weights).answer === item.truth)
     const lost = right.filter((ok, i) => !ok && fullRight[i]).length
-    if (noWorse(right, fullRight, 1) && lost <= maxLost * history.length) return slack
+    if (noWorse(right, fullRight, 0) && lost <= maxLost * history.length) return slack
   }
   return 1
 }
