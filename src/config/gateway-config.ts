@@ -3,6 +3,7 @@
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
 import { Context, type Redacted } from "effect"
+import type { RequestLimits } from "../protocol/limits"
 import type { DatabaseSetting } from "../spend/db/database"
 import type { ModelPrice } from "../spend/price"
 import type { AdapterName } from "./presets"
@@ -121,6 +122,8 @@ export interface ResolvedConfig {
   /** Where the config came from, for the start-up log. */
   readonly source: ConfigSource
   readonly maxBodyBytes: number
+  /** server.limits: bounds on a request body's shape. */
+  readonly limits: RequestLimits
   readonly retry: RetryPolicy
   readonly circuit: CircuitPolicy
   readonly deployments: ReadonlyMap<string, Deployment>

@@ -23,6 +23,7 @@ import {
 } from "./gateway-config"
 import { firstIssue } from "./paths"
 import { reliabilityWeight } from "../consensus/vote"
+import { DEFAULT_LIMITS, type RequestLimits } from "../protocol/limits"
 import { PRESETS } from "./presets"
 import { catalogEntry, catalogPrice } from "../spend/catalog"
 import { modelPrice } from "../spend/price"
@@ -233,6 +234,7 @@ export const resolveConfig = (
         evaluatorDirs: consensus?.evaluator_dirs ?? []
       },
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+      limits: resolveLimits(file.server?.limits),
       retry,
       circuit,
       deployments,
@@ -324,3 +326,11 @@ export const loadConfig = (path: string | undefined): Effect.Effect<ResolvedConf
       discovered.keysWithoutModels.length > 0 ? { kind: "demo", keysWithoutModels: discovered.keysWithoutModels } : { kind: "demo" }
     )
   })
+
+const resolveLimits = (limits: NonNullable<NonNullable<ConfigFile["server"]>["limits"]> | undefined): RequestLimits => ({
+  maxDepth: limits?.max_depth ?? DEFAULT_LIMITS.maxDepth,
+  maxMessages: limits?.max_messages ?? DEFAULT_LIMITS.maxMessages,
+  maxContentParts: limits?.max_content_parts ?? DEFAULT_LIMITS.maxContentParts,
+  maxTools: limits?.max_tools ?? DEFAULT_LIMITS.maxTools,
+  maxStringChars: limits?.max_string_chars ?? DEFAULT_LIMITS.maxStringChars
+})

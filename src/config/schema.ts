@@ -196,7 +196,15 @@ export const SpendFile = Schema.Struct({
 
 export const ConfigFile = Schema.Struct({
   server: Schema.optional(Schema.Struct({
-    max_body_bytes: Schema.optional(Schema.Int.pipe(Schema.positive()))
+    max_body_bytes: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    /** Bounds on a request body's shape; a body over one is refused with a 400 naming it. */
+    limits: Schema.optional(Schema.Struct({
+      max_depth: Schema.optional(Schema.Int.pipe(Schema.between(2, 100_000))),
+      max_messages: Schema.optional(Schema.Int.pipe(Schema.positive())),
+      max_content_parts: Schema.optional(Schema.Int.pipe(Schema.positive())),
+      max_tools: Schema.optional(Schema.Int.pipe(Schema.positive())),
+      max_string_chars: Schema.optional(Schema.Int.pipe(Schema.positive()))
+    }))
   })),
   defaults: Schema.optional(Schema.Struct({
     timeouts: Schema.optional(TimeoutsFile),

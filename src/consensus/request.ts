@@ -1,6 +1,6 @@
 /** POST /v1/consensus: the request and the report it answers with. */
 import { Schema } from "effect"
-import { Message, ResponseFormat, ToolCall } from "../protocol/chat-request"
+import { Message, ResponseFormat, SamplingFields, ToolCall } from "../protocol/chat-request"
 import { Usage } from "../protocol/chat-response"
 
 export const EvaluatorChoice = Schema.Struct({
@@ -27,14 +27,16 @@ export const ConsensusSetup = Schema.Struct({
 export type ConsensusSetup = typeof ConsensusSetup.Type
 
 /**
- * Fields not declared here (temperature, max_tokens, seed, …) are sampling parameters:
- * they go to every model's chat request unchanged.
+ * Sampling parameters (temperature, max_tokens, seed, …, and fields Quorum does not know)
+ * go to every model's chat request unchanged; the ones OpenAI defines are checked here
+ * exactly as a chat request checks them.
  */
 export const ConsensusRequest = Schema.Struct({
   ...ConsensusSetup.fields,
   messages: Schema.optional(Schema.Array(Message).pipe(Schema.minItems(1))),
   prompt: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
-  response_format: Schema.optional(ResponseFormat)
+  response_format: Schema.optional(ResponseFormat),
+  ...SamplingFields
 })
 export type ConsensusRequest = typeof ConsensusRequest.Type
 
@@ -44,7 +46,7 @@ export type ConsensusRequest = typeof ConsensusRequest.Type
  * refuse a parameter it does not know.
  */
 const NOT_FORWARDED: ReadonlySet<string> = new Set([
-  ...Object.keys(ConsensusRequest.fields),
+  ...Object.keys(ConsensusRequest.fields).filter((key) => !(key in SamplingFields)),
   "model",
   "stream",
   "stream_options"

@@ -73,7 +73,7 @@ const streamed = (router: Router, request: ChatCompletionRequest, spend: Request
 export const makeChatCompletions = (config: ResolvedConfig, router: Router, consensus: Consensus, spend: Spend) =>
   metered(spend, "/v1/chat/completions", (metering) =>
     Effect.gen(function*() {
-      const parsed = yield* readChatRequest(config.maxBodyBytes)
+      const parsed = yield* readChatRequest(config)
       metering.model = parsed.model
       metering.stream = parsed.stream === true
       const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]

@@ -32,7 +32,7 @@ export const admitFanout = (spend: Spend, authorization: string | undefined, met
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
   metered(spend, "/v1/consensus", (metering) =>
     Effect.gen(function*() {
-      const request = yield* readConsensusRequest(config.maxBodyBytes)
+      const request = yield* readConsensusRequest(config)
       metering.model = "consensus"
       const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
       const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))

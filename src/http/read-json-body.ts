@@ -3,21 +3,31 @@
  * what is wrong; nothing rejected here reaches an upstream.
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Effect, type ParseResult, type Schema } from "effect"
+import { Effect, Either, type ParseResult, type Schema } from "effect"
 import { firstIssue } from "../config/paths"
 import { ChatCompletionRequest } from "../protocol/chat-request"
+import { checkLimits, DEFAULT_LIMITS, LIMIT_KEYS, type LimitExceeded, type RequestLimits } from "../protocol/limits"
 import { validator } from "../protocol/validate"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
 import { readBody } from "./read-body"
 
+/** A body's size in bytes, and the limits on its shape (server.max_body_bytes and server.limits). */
+export interface BodyBounds {
+  readonly maxBodyBytes: number
+  readonly limits: RequestLimits
+}
+
 /**
  * A reader for bodies of one schema. Unknown fields stay on the value: chat requests
- * forward them to OpenAI-compatible upstreams, consensus requests to every model.
+ * forward them to OpenAI-compatible upstreams, consensus requests to every model. The
+ * body's shape is bounded (depth, list lengths, string size) before the schema, or
+ * anything else that recurses, looks at it. A bare byte limit keeps the default shape limits.
  */
 export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) => {
   const check = validator(schema)
-  return (maxBytes: number) =>
+  return (bounds: number | BodyBounds) =>
     Effect.gen(function*() {
+      const { maxBodyBytes: maxBytes, limits } = typeof bounds === "number" ? { maxBodyBytes: bounds, limits: DEFAULT_LIMITS } : bounds
       const request = yield* HttpServerRequest.HttpServerRequest
       const declared = Number(request.headers["content-length"])
       if (declared > maxBytes) return yield* new PayloadTooLarge({ limit: maxBytes })
@@ -35,6 +45,8 @@ export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) =>
       if (typeof json !== "object" || json === null || Array.isArray(json)) {
         return yield* new InvalidRequest({ message: "The request body must be a JSON object", param: null, code: "invalid_json" })
       }
+      const bounded = checkLimits(json as Record<string, unknown>, limits)
+      if (Either.isLeft(bounded)) return yield* overLimit(bounded.left)
       const checked = check(json)
       if (checked._tag === "Right") return checked.right
       return yield* invalidField(checked.left)
@@ -50,6 +62,9 @@ const invalidField = (error: ParseResult.ParseError) => {
     : `Invalid value for '${issue.path}': ${abbreviate(issue.message)}`
   return new InvalidRequest({ message, param: issue.path, code: issue.message === "is missing" ? "missing_required_parameter" : "invalid_value" })
 }
+
+const overLimit = (problem: LimitExceeded) =>
+  new InvalidRequest({ message: problem.message, param: problem.param, code: `${LIMIT_KEYS[problem.limit].split(".").pop()}_exceeded` })
 
 /** Schema's messages print whole expected types; the start says what matters. */
 const abbreviate = (message: string): string => (message.length > 300 ? `${message.slice(0, 300)}…` : message)

@@ -9,6 +9,9 @@ import { Schema } from "effect"
 
 const NonEmptyString = Schema.String.pipe(Schema.minLength(1))
 
+/** OpenAI's content arrays hold at least one part. */
+const Parts = <A, I, R>(part: Schema.Schema<A, I, R>) => Schema.Array(part).pipe(Schema.minItems(1))
+
 export const TextPart = Schema.Struct({
   type: Schema.Literal("text"),
   text: Schema.String
@@ -18,7 +21,8 @@ export type TextPart = typeof TextPart.Type
 export const ImagePart = Schema.Struct({
   type: Schema.Literal("image_url"),
   image_url: Schema.Struct({
-    url: Schema.String,
+    // OpenAI's schema says `format: uri`: an absolute URL (https:, data:, …), never a bare path.
+    url: Schema.String.pipe(Schema.pattern(/^[A-Za-z][A-Za-z0-9+.-]*:/, { message: () => "an absolute URL (https:… or data:…)" })),
     detail: Schema.optional(Schema.Literal("auto", "low", "high"))
   })
 })
@@ -26,7 +30,7 @@ export type ImagePart = typeof ImagePart.Type
 
 export const AudioPart = Schema.Struct({
   type: Schema.Literal("input_audio"),
-  input_audio: Schema.Struct({ data: Schema.String, format: Schema.String })
+  input_audio: Schema.Struct({ data: Schema.String, format: Schema.Literal("wav", "mp3") })
 })
 
 export const FilePart = Schema.Struct({
@@ -53,7 +57,7 @@ export const ToolCall = Schema.Struct({
 })
 export type ToolCall = typeof ToolCall.Type
 
-const TextContent = Schema.Union(Schema.String, Schema.Array(TextPart))
+const TextContent = Schema.Union(Schema.String, Parts(TextPart))
 
 export const SystemMessage = Schema.Struct({
   role: Schema.Literal("system", "developer"),
@@ -64,7 +68,7 @@ export type SystemMessage = typeof SystemMessage.Type
 
 export const UserMessage = Schema.Struct({
   role: Schema.Literal("user"),
-  content: Schema.Union(Schema.String, Schema.Array(UserContentPart)),
+  content: Schema.Union(Schema.String, Parts(UserContentPart)),
   name: Schema.optional(Schema.String)
 })
 export type UserMessage = typeof UserMessage.Type
@@ -72,7 +76,7 @@ export type UserMessage = typeof UserMessage.Type
 export const AssistantMessage = Schema.Struct({
   role: Schema.Literal("assistant"),
   content: Schema.optional(
-    Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.Union(TextPart, RefusalPart))))
+    Schema.NullOr(Schema.Union(Schema.String, Parts(Schema.Union(TextPart, RefusalPart))))
   ),
   refusal: Schema.optional(Schema.NullOr(Schema.String)),
   tool_calls: Schema.optional(Schema.Array(ToolCall)),
@@ -126,6 +130,49 @@ export const ResponseFormat = Schema.Union(
 export type ResponseFormat = typeof ResponseFormat.Type
 
 const Probability = Schema.Number.pipe(Schema.between(0, 1))
+const Penalty = Schema.Number.pipe(Schema.between(-2, 2))
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** Token ids as OpenAI's tokenizers number them, written as JSON object keys. */
+const TOKEN_ID = /^(0|[1-9][0-9]{0,9})$/
+
+/** Token id → a bias from -100 to 100 (OpenAI's documented range; its schema says only "integer"). */
+export const LogitBias = Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.between(-100, 100)) }).pipe(
+  // A Record with a refined key skips keys that do not match instead of refusing them.
+  Schema.filter((bias) => Object.keys(bias).every((key) => TOKEN_ID.test(key)) || "keys must be token ids (non-negative integers)")
+)
+
+/** One stop sequence, or up to 4. */
+export const Stop = Schema.Union(Schema.String, Schema.Array(Schema.String).pipe(Schema.minItems(1), Schema.maxItems(4)))
+
+/**
+ * The sampling and tool fields, checked against OpenAI's CreateChatCompletionRequest
+ * (test/openai-constraints.test.ts holds them to the published schema). A chat request and
+ * a consensus request share them, and a consensus sends them to every model: both
+ * endpoints refuse the same values, so nothing invalid reaches an upstream from either.
+ */
+export const SamplingFields = {
+  max_tokens: Schema.optional(Schema.NullOr(PositiveInt)),
+  max_completion_tokens: Schema.optional(Schema.NullOr(PositiveInt)),
+  temperature: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(0, 2)))),
+  top_p: Schema.optional(Schema.NullOr(Probability)),
+  n: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(1, 128)))),
+  stop: Schema.optional(Schema.NullOr(Stop)),
+  seed: Schema.optional(Schema.NullOr(Schema.Int)),
+  presence_penalty: Schema.optional(Schema.NullOr(Penalty)),
+  frequency_penalty: Schema.optional(Schema.NullOr(Penalty)),
+  logit_bias: Schema.optional(Schema.NullOr(LogitBias)),
+  logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
+  tools: Schema.optional(Schema.Array(FunctionTool)),
+  tool_choice: Schema.optional(ToolChoice),
+  parallel_tool_calls: Schema.optional(Schema.Boolean),
+  user: Schema.optional(Schema.String),
+  metadata: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String }))),
+  store: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  safety_identifier: Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.maxLength(64)))),
+  prompt_cache_key: Schema.optional(Schema.NullOr(Schema.String))
+}
 
 export const ChatCompletionRequest = Schema.Struct({
   model: NonEmptyString,
@@ -134,22 +181,8 @@ export const ChatCompletionRequest = Schema.Struct({
   stream_options: Schema.optional(
     Schema.NullOr(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) }))
   ),
-  max_tokens: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.positive()))),
-  max_completion_tokens: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.positive()))),
-  temperature: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(0, 2)))),
-  top_p: Schema.optional(Schema.NullOr(Probability)),
-  n: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(1, 128)))),
-  stop: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.String)))),
-  seed: Schema.optional(Schema.NullOr(Schema.Int)),
-  presence_penalty: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(-2, 2)))),
-  frequency_penalty: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.between(-2, 2)))),
-  logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
-  tools: Schema.optional(Schema.Array(FunctionTool)),
-  tool_choice: Schema.optional(ToolChoice),
-  parallel_tool_calls: Schema.optional(Schema.Boolean),
-  response_format: Schema.optional(ResponseFormat),
-  user: Schema.optional(Schema.String)
+  ...SamplingFields,
+  response_format: Schema.optional(ResponseFormat)
 })
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
 
