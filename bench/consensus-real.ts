@@ -24,7 +24,7 @@
  * USD per million tokens; output tokens are what a worked answer of this kind takes
  * (reasoning models five times more).
  * Options (env): LABELS=300 CONCURRENCY=4 FEED_CONCURRENCY=16 FILES=gsm8k,cruxeval-o SETS=top-5,5-vendors
- * VERBOSE=1 (prints the first report of each run)
+ * VERBOSE=1 (prints the first report of each run) UNLEARNED=1 (skips step 1: the defaults before any label)
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -48,6 +48,8 @@ const FEED_CONCURRENCY = Number(process.env.FEED_CONCURRENCY ?? 16)
 const ONLY_FILES = (process.env.FILES ?? FILES.join(",")).split(",")
 const ONLY_SETS = (process.env.SETS ?? "top-5,5-vendors").split(",")
 const VERBOSE = process.env.VERBOSE === "1"
+/** No labels at all: what the defaults give before any feedback (the issue's starting point). */
+const UNLEARNED = process.env.UNLEARNED === "1"
 const UPSTREAM_KEY = "sk-bench-consensus-real"
 
 /** A deterministic uniform draw in [0, 1) for the given keys. */
@@ -332,7 +334,7 @@ const run = async (file: FileName, items: ReadonlyArray<Item>, setName: string, 
   const ids = models.map(idOf)
   try {
     // 1. Full runs on the labelled half, each labelled through the feedback endpoint.
-    await pool(training, FEED_CONCURRENCY, async (item) => {
+    await pool(UNLEARNED ? [] : training, FEED_CONCURRENCY, async (item) => {
       const answered = await post(`${gateway.url}/v1/consensus`, { prompt: promptOf(item), models: ids, mode: "full", task })
       const id = field(answered.body, "id")
       if (VERBOSE && item === training[0]) console.error(JSON.stringify(answered.body, null, 1))
@@ -340,8 +342,8 @@ const run = async (file: FileName, items: ReadonlyArray<Item>, setName: string, 
       const fed = await post(`${gateway.url}/v1/feedback`, { id, label: replyOf(file, item.truthText) })
       if (fed.status !== 200) throw new Error(`feedback on ${item.id}: ${fed.status} ${JSON.stringify(fed.body).slice(0, 300)}`)
     })
-    const reliability = await waitLearned(gateway.url, task)
-    const rule = /"labels"\s*:\s*(\d+)/.exec(reliability)?.[1] ?? "?"
+    const reliability = UNLEARNED ? "" : await waitLearned(gateway.url, task)
+    const rule = UNLEARNED ? "none (no labels)" : `learned from ${/"labels"\s*:\s*(\d+)/.exec(reliability)?.[1] ?? "?"} labels`
 
     // 2. The held-out half with the defaults.
     upstream.calls.clear()
@@ -384,7 +386,7 @@ const run = async (file: FileName, items: ReadonlyArray<Item>, setName: string, 
       single, singleCost: singleCost / single, plurality, logOdds, offline, offlineCalls: offlineCalls / test.length,
       quorum, calls: started / test.length, cost: cost / quorum,
       p50: percentile(answers.map((a) => a.ms), 50), p95: percentile(answers.map((a) => a.ms), 95),
-      rule: `learned from ${rule} labels`, errors: answers.filter((a) => a.error).length, vsSingle, vsLogOdds
+      rule, errors: answers.filter((a) => a.error).length, vsSingle, vsLogOdds
     }
   } finally {
     await gateway.close()
@@ -396,7 +398,7 @@ const pct = (n: number, of: number) => ((100 * n) / of).toFixed(1)
 const usd = (x: number) => `$${(x * 1000).toFixed(2)}`
 
 const main = async () => {
-  console.log(`# bench:consensus-real  ${LABELS} labelled even-id items (mode full + POST /v1/feedback), then every odd-id item with the defaults, concurrency ${CONCURRENCY}\n`)
+  console.log(`# bench:consensus-real  ${UNLEARNED ? 0 : LABELS} labelled even-id items (mode full + POST /v1/feedback), then every odd-id item with the defaults, concurrency ${CONCURRENCY}\n`)
   const results: Array<Result> = []
   for (const file of FILES.filter((f) => ONLY_FILES.includes(f))) {
     const items = loadItems(file)
