@@ -15,7 +15,8 @@ export const FailureKind = Schema.Literal(
   "bad_request", // the caller's request is wrong: no retry, no fallback
   "unsupported", // this provider cannot take a field: try another target, else 400
   "auth", // the operator's key was refused
-  "not_found" // the upstream does not know the model
+  "not_found", // the upstream does not know the model
+  "not_sent" // Quorum failed before the request left (its body could not be serialized): a bug of ours, never the upstream's
 )
 export type FailureKind = typeof FailureKind.Type
 
@@ -27,7 +28,9 @@ export class UpstreamError extends Schema.TaggedError<UpstreamError>()("Upstream
   /** The request field at fault, for bad_request and unsupported. */
   param: Schema.optional(Schema.String),
   /** Set by the router: which deployment failed. */
-  deployment: Schema.optional(Schema.String)
+  deployment: Schema.optional(Schema.String),
+  /** not_sent: what was thrown, for the log (never shown to a client). */
+  cause: Schema.optional(Schema.Unknown)
 }) {}
 
 const RETRYABLE: ReadonlySet<FailureKind> = new Set([
@@ -45,7 +48,12 @@ export const isRetryable = (error: UpstreamError): boolean => RETRYABLE.has(erro
 /** Worth trying the next target of a route (the caller's own mistakes are not). */
 export const allowsFallback = (error: UpstreamError): boolean => error.kind !== "bad_request"
 
-/** Counts against the deployment's health. */
+/**
+ * Counts against the deployment's health: only what the upstream did (no answer, a
+ * timeout, a 5xx or 429, a malformed answer, a refused key). The caller's own mistakes
+ * (bad_request, unsupported) and failures of ours before sending (not_sent) never do,
+ * or one client could open a model's circuit for everyone.
+ */
 export const countsAsFailure = (error: UpstreamError): boolean =>
   RETRYABLE.has(error.kind) || error.kind === "stream_cut" || error.kind === "auth" || error.kind === "not_found"
 

@@ -78,7 +78,14 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
               return { value: exit.value, deployment, attempts }
             }
             const failure = Cause.failureOption(exit.cause)
-            if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>) // a defect or an interruption: not ours to retry
+            if (Option.isNone(failure) || failure.value.kind === "not_sent") {
+              // A defect, an interruption, or a request that never left: ours, not the
+              // upstream's. Nothing is counted; a probe gives its turn back.
+              record?.end("error")
+              if (admission === "probe") breakers.abandoned(id)
+              if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+              return yield* Effect.die(failure.value)
+            }
             const error = amend(failure.value, { deployment: id })
             record?.end("error", { error })
             last = error

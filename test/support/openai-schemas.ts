@@ -1,7 +1,7 @@
 /**
  * Validators for OpenAI's published component schemas (test/fixtures/openai/chat-schemas.json,
  * copied from OpenAI's OpenAPI spec; see the README there): every response and chunk the
- * gateway sends is checked against them.
+ * gateway sends is checked against them, and so is every request a fake upstream receives.
  */
 import Ajv from "ajv"
 import addFormats from "ajv-formats"
@@ -43,3 +43,5 @@ export const validateCompletion = validator("CreateChatCompletionResponse")
 export const validateChunk = validator("CreateChatCompletionStreamResponse")
 export const validateError = validator("ErrorResponse")
 export const validateModelList = validator("ListModelsResponse")
+/** What an upstream receives: a request OpenAI itself would accept. */
+export const validateChatRequest = validator("CreateChatCompletionRequest")

@@ -86,8 +86,22 @@ const fetchOnce = async (agent: Agent, input: string | URL | Request, init: Requ
   return response as unknown as Response
 }
 
+/**
+ * A failure raised by JavaScript itself in this process before anything was sent: the
+ * openai SDK's JSON.stringify of a body too deep for the stack (RangeError) or holding a
+ * value JSON cannot (TypeError). Connection failures always carry a code (undici's
+ * UND_ERR_*, the system's ECONNRESET, …) or come wrapped in a TransportFailure.
+ */
+const thrownBeforeSending = (cause: unknown): boolean =>
+  !(cause instanceof TransportFailure) && findCode(cause) === undefined && (cause instanceof RangeError || cause instanceof TypeError)
+
+/** A request that never left: Quorum's failure, which the router answers as a 500 and no circuit counts. */
+export const notSent = (cause: unknown): UpstreamError =>
+  new UpstreamError({ kind: "not_sent", message: `the request could not be sent: ${describe(cause)}`, cause })
+
 /** What a connection-level failure was, as an UpstreamError. */
 export const transportError = (cause: unknown, redact: Redactor, timeouts: Timeouts): UpstreamError => {
+  if (thrownBeforeSending(cause)) return notSent(cause)
   const code = findCode(cause)
   switch (code) {
     case "UND_ERR_CONNECT_TIMEOUT":
@@ -124,17 +138,21 @@ export interface PostOptions {
   readonly errorMessage: (body: unknown) => string | undefined
 }
 
+/** Serialized apart from the call: a body JSON cannot hold must never look like a connection failure. */
+const serialize = (body: unknown) => Effect.try({ try: () => JSON.stringify(body), catch: notSent })
+
 const send = (options: PostOptions, signal: AbortSignal) =>
-  Effect.tryPromise({
-    try: () =>
-      options.fetch(options.url, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...options.headers },
-        body: JSON.stringify(options.body),
-        signal
-      }),
-    catch: (cause) => transportError(cause, options.redact, options.timeouts)
-  })
+  Effect.flatMap(serialize(options.body), (body) =>
+    Effect.tryPromise({
+      try: () =>
+        options.fetch(options.url, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...options.headers },
+          body,
+          signal
+        }),
+      catch: (cause) => transportError(cause, options.redact, options.timeouts)
+    }))
 
 /** A non-2xx response as an UpstreamError carrying the provider's (redacted) reason. */
 const failure = (response: Response, options: PostOptions) =>
