@@ -158,6 +158,20 @@ describe("learnPolicy: abstentions", () => {
   })
 })
 
+describe("learnPolicy: models of no weight", () => {
+  it("are called only when no model that counts has answered", () => {
+    const voters: ReadonlyArray<Voter> = [
+      { model: "good", accuracy: 0.95, trap: 0 },
+      { model: "coin", accuracy: 0.3, trap: 0 }
+    ]
+    const policy = learnPolicy(history(voters, 300), equalPrior(models(voters)))
+    expect(weightOf(policy.weights, "coin")).toBe(0)
+    expect(policy.next(["coin", "good"], new Map())).toEqual(["good"])
+    expect(policy.next(["coin", "good"], new Map([["good", "A"]]))).toEqual([])
+    expect(policy.next(["coin", "good"], new Map([["good", null]]))).toEqual(["coin"])
+  })
+})
+
 describe("learnPolicy: few labels", () => {
   it("with no labels, weighs as the prior says and waits for every vote it needs", () => {
     const prior = new Map([["a", 3], ["b", 1], ["c", 1]])

@@ -161,7 +161,7 @@ export const weightedWinner = (observed: Observed, weights: ReadonlyMap<string, 
  */
 const isSettled = (groups: ReadonlyArray<Tally>, pending: number, slack: number): boolean => {
   const first = groups[0]
-  if (first === undefined) return pending <= 0
+  if (first === undefined) return false
   if (pending <= 0) return true
   const margin = first.weight - (groups[1]?.weight ?? 0)
   return margin > pending || (groups.length === 1 && first.members >= 2 && margin > slack * pending)
