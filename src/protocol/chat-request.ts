@@ -163,7 +163,8 @@ export const SamplingFields = {
   frequency_penalty: Schema.optional(Schema.NullOr(Penalty)),
   logit_bias: Schema.optional(Schema.NullOr(LogitBias)),
   logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
+  // Not nullable: CreateModelResponseProperties, which the request extends, says integer only.
+  top_logprobs: Schema.optional(Schema.Int.pipe(Schema.between(0, 20))),
   tools: Schema.optional(Schema.Array(FunctionTool)),
   tool_choice: Schema.optional(ToolChoice),
   parallel_tool_calls: Schema.optional(Schema.Boolean),
