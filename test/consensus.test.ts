@@ -10,12 +10,15 @@ import { eventually, type RunningGateway, startGateway } from "./support/gateway
 import { validateChunk, validateCompletion, validateError } from "./support/openai-schemas"
 
 let fake: FakeServer
+/** Answers only once `fake` has received a request: for races that must not depend on timing. */
+let gated: FakeServer
 let gateway: RunningGateway
 
 const city = (json: string) => `{ provider: sim, sim: { latency_ms: 5, answers: [${JSON.stringify(json)}] } }`
 
 beforeAll(async () => {
   fake = await startOpenAIFake()
+  gated = await startOpenAIFake({ answerAfter: () => eventually(() => fake.received.length > 0, 10_000) })
   const dir = mkdtempSync(join(tmpdir(), "quorum-evaluators-"))
   writeFileSync(join(dir, "brevity.mjs"), `export default { name: "brevity", description: "Shorter is better", evaluate: ({ candidates }) => candidates.map((c) => 1 / (1 + c.content.length)) }\n`)
   writeFileSync(join(dir, "flaky.mjs"), `export default { name: "flaky", description: "Always fails", evaluate: async () => { throw new Error("flaky broke") } }\n`)
@@ -40,6 +43,8 @@ models:
   - { id: d, provider: sim, sim: { latency_ms: 5, answers: ["43"] } }
   - { id: broken, provider: sim, sim: { latency_ms: 5, error_rate: 1 } }
   - { id: slow, provider: openai, base_url: "${fake.url}/v1", price: { input: 1, output: 2 } }
+  - { id: g1, provider: openai, base_url: "${gated.url}/v1" }
+  - { id: g2, provider: openai, base_url: "${gated.url}/v1" }
   - { id: strong, provider: sim, accuracy: 0.95, sim: { latency_ms: 5, answers: ["B"] } }
   - { id: weak1, provider: sim, accuracy: 0.6, sim: { latency_ms: 5, answers: ["C"] } }
   - { id: weak2, provider: sim, accuracy: 0.6, sim: { latency_ms: 5, answers: ["C"] } }
@@ -56,6 +61,7 @@ models:
   )
 })
 afterAll(async () => {
+  await gated.close()
   await gateway.close()
   await fake.close()
 })
@@ -139,14 +145,14 @@ describe("consensus", () => {
   })
 
   it("stops early once the outcome is settled, and the cancelled call is aborted upstream", async () => {
-    // A warm connection to `slow`, so that its call reaches the upstream before a and b
-    // answer (5 and 10 ms): a call cancelled before it arrived could not be seen aborted.
-    await consensus({ models: ["slow"] })
+    // g1 and g2 (which agree) answer only once `slow`'s call has reached its upstream: a
+    // call cancelled before it arrived could not be seen aborted, whatever the machine's load.
     fake.reset()
     fake.script({ kind: "hang" })
     const started = Date.now()
-    const { body } = await consensus({ models: ["a", "b", "slow"] })
+    const { body } = await consensus({ models: ["g1", "g2", "slow"] })
     expect(Date.now() - started).toBeLessThan(5_000)
+    expect(fake.received).toHaveLength(1)
     expect(body.consensus.early_stopped).toBe(true)
     expect(byModel(body, "slow").status).toBe("cancelled")
     expect(body.consensus.reached).toBe(true)

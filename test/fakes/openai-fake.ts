@@ -8,7 +8,8 @@ import { pieces, sampleFor } from "./sample-json"
 
 export const OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 
-export const startOpenAIFake = (options: { latencyMs?: number } = {}): Promise<FakeServer> =>
+/** `answerAfter`: each answer waits for it (an event another part of the test sends), not for a time. */
+export const startOpenAIFake = (options: { latencyMs?: number; answerAfter?: () => Promise<unknown> } = {}): Promise<FakeServer> =>
   startFake(async ({ received, res, fault }) => {
     if (received.url !== "/v1/chat/completions") return json(res, 404, { error: { message: "not found", type: "invalid_request_error", param: null, code: null } })
     const auth = received.headers.authorization
@@ -18,6 +19,7 @@ export const startOpenAIFake = (options: { latencyMs?: number } = {}): Promise<F
       })
     }
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs))
+    if (options.answerAfter) await options.answerAfter()
     const body = received.body
     const id = `chatcmpl-fake${received.headers["x-request-n"] ?? ""}`
     const created = 1_700_000_000
