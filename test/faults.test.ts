@@ -360,10 +360,13 @@ describe("the circuit breaker", () => {
   it("skips a failing deployment while it cools down, then probes it back", async () => {
     await start(`
   retry: { max_attempts: 1, base_delay_ms: 1 }
-  circuit: { failure_threshold: 2, cooldown_ms: 400 }`)
+  circuit: { failure_threshold: 2, cooldown_ms: 1000 }`)
     const boom = { kind: "status" as const, status: 500, body: { error: { message: "boom", type: "server_error", param: null, code: null } } }
     a.script(boom, boom)
     for (let i = 0; i < 2; i++) expect((await chat("a-then-b")).headers.get("x-quorum-deployment")).toBe("b")
+    // The cooldown is a time window by definition: the checks below must land inside it (a
+    // second is ample on a busy machine), and the probe only once it has surely passed.
+    const opened = Date.now()
     expect(a.received).toHaveLength(2)
 
     const cooling = await chat("a-then-b")
@@ -375,7 +378,7 @@ describe("the circuit breaker", () => {
     expect(errorOf(alone.text).code).toBe("upstream_unavailable")
     expect(Number(alone.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
 
-    await new Promise((r) => setTimeout(r, 450))
+    await new Promise((r) => setTimeout(r, Math.max(0, opened + 1_050 - Date.now())))
     const probed = await chat("a-then-b")
     expect(probed.headers.get("x-quorum-deployment")).toBe("a")
     expect(a.received).toHaveLength(3)
