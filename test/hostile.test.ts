@@ -4,11 +4,17 @@
  * empty 500; no client can open a model's circuit for others; invalid values are refused
  * at the edge on chat and consensus alike, so nothing invalid reaches an upstream.
  */
+import { Cause, Effect, Exit, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { GatewayConfig } from "../src/config/gateway-config"
+import type { ChatCompletionRequest } from "../src/protocol/chat-request"
+import { Upstreams } from "../src/providers/upstreams"
+import { CircuitBreakers } from "../src/routing/circuit-breaker"
+import { Router } from "../src/routing/router"
 import { ANTHROPIC_KEY, startAnthropicFake } from "./fakes/anthropic-fake"
 import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
-import { type RunningGateway, startGateway } from "./support/gateway"
+import { resolveTestConfig, type RunningGateway, startGateway } from "./support/gateway"
 import { validateChatRequest, validateError } from "./support/openai-schemas"
 
 let a: FakeServer
@@ -251,4 +257,49 @@ describe("configured limits (server.limits) are 400s naming the limit", () => {
     const answer = await valid(small, "a")
     expect(answer.status).toBe(200)
   })
+})
+
+describe("the router, given a request its transport cannot serialize", () => {
+  // A value JSON cannot hold (a BigInt): code that builds a request is free to make one, and
+  // both the openai SDK and Quorum's own transport fail on it before anything is sent.
+  const unsendable = (model: string) =>
+    ({ model, messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "f", parameters: { type: "object", max: 1n } } }] }) as unknown as ChatCompletionRequest
+
+  const run = <A>(body: (router: Router, breakers: CircuitBreakers) => Effect.Effect<A, unknown>) =>
+    Effect.runPromise(
+      Effect.gen(function*() {
+        return yield* body(yield* Router, yield* CircuitBreakers)
+      }).pipe(
+        Effect.provide(
+          Router.DefaultWithoutDependencies.pipe(
+            Layer.provideMerge(Layer.mergeAll(Upstreams.Default, CircuitBreakers.Default)),
+            Layer.provideMerge(Layer.effect(GatewayConfig, Effect.promise(() => resolveTestConfig(`defaults: { circuit: { failure_threshold: 2, cooldown_ms: 60000 } }\n${models()}`, env))))
+          )
+        )
+      )
+    )
+
+  for (const model of ["a", "claude"]) {
+    it(`${model}: a defect naming the cause, never an upstream failure, and never counted; an open circuit's probe is given back`, async () => {
+      const before = received()
+      await run((router, breakers) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 5; i++) {
+            const exit = yield* Effect.exit(router.complete(unsendable(model)))
+            expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+            if (Exit.isFailure(exit)) expect(Cause.pretty(exit.cause)).toContain("could not be sent")
+          }
+          expect(breakers.admit(model, Date.now())).toBe("closed")
+          // Open the circuit with failures whose cooldown is already over: the next call is its probe.
+          breakers.failed(model, Date.now() - 120_000)
+          breakers.failed(model, Date.now() - 120_000)
+          yield* Effect.exit(router.complete(unsendable(model)))
+          // The probe was ours to lose, not the upstream's: the next request probes again.
+          const answered = yield* router.complete({ model, messages: [{ role: "user", content: "hello" }] })
+          expect(answered.deployment.id).toBe(model)
+          expect(breakers.admit(model, Date.now())).toBe("closed")
+        }))
+      expect(received()).toBe(before + 1)
+    })
+  }
 })
