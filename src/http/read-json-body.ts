@@ -34,6 +34,7 @@ export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) =>
       const text = yield* readBody(request, maxBytes)
       let json: unknown
       try {
+        // V8's JSON.parse uses its own stack (a million levels parse fine): the depth is bounded just below.
         json = JSON.parse(text)
       } catch (error) {
         return yield* new InvalidRequest({
