@@ -14,26 +14,41 @@ import { ConsensusRequest } from "../src/consensus/request"
 import { ChatCompletionRequest, SamplingFields } from "../src/protocol/chat-request"
 import { validateChatRequest } from "./support/openai-schemas"
 
-type Json = any
+/** The parts of an OpenAPI schema object these probes read. */
+interface Json {
+  readonly $ref?: string
+  readonly allOf?: ReadonlyArray<Json>
+  readonly anyOf?: ReadonlyArray<Json>
+  readonly oneOf?: ReadonlyArray<Json>
+  readonly properties?: Readonly<Record<string, Json>>
+  readonly items?: Json
+  readonly type?: string
+  readonly minimum?: number
+  readonly maximum?: number
+  readonly minItems?: number
+  readonly maxItems?: number
+  readonly enum?: ReadonlyArray<unknown>
+}
 
 const { schemas } = JSON.parse(readFileSync(fileURLToPath(new URL("./fixtures/openai/chat-schemas.json", import.meta.url)), "utf8")) as { schemas: Record<string, Json> }
 
-const resolve = (node: Json): Json => (typeof node?.$ref === "string" ? resolve(schemas[node.$ref.split("/").pop()]) : node)
+const resolve = (node: Json | undefined): Json | undefined => (typeof node?.$ref === "string" ? resolve(schemas[node.$ref.split("/").pop()!]) : node)
 
 /** Every schema given for a top-level property of the request, through allOf and $ref. */
-const propertySchemas = (node: Json, name: string, out: Array<Json> = []): Array<Json> => {
+const propertySchemas = (node: Json | undefined, name: string, out: Array<Json> = []): Array<Json> => {
   const resolved = resolve(node)
-  for (const part of resolved.allOf ?? []) propertySchemas(part, name, out)
-  if (resolved.properties?.[name] !== undefined) out.push(resolved.properties[name])
+  for (const part of resolved?.allOf ?? []) propertySchemas(part, name, out)
+  const property = resolved?.properties?.[name]
+  if (property !== undefined) out.push(property)
   return out
 }
 
 /** Boundary values a schema states, and one step past each. */
-const boundaryProbes = (node: Json, out: Array<unknown> = [], seen = new Set<Json>()): Array<unknown> => {
+const boundaryProbes = (node: Json | undefined, out: Array<unknown> = [], seen = new Set<Json>()): Array<unknown> => {
   const schema = resolve(node)
   if (schema === undefined || seen.has(schema)) return out
   seen.add(schema)
-  for (const key of ["anyOf", "oneOf", "allOf"]) for (const sub of schema[key] ?? []) boundaryProbes(sub, out, seen)
+  for (const sub of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) boundaryProbes(sub, out, seen)
   const step = schema.type === "integer" ? 1 : 0.001
   if (typeof schema.minimum === "number") out.push(schema.minimum, schema.minimum - step)
   if (typeof schema.maximum === "number") out.push(schema.maximum, schema.maximum + step)
@@ -42,7 +57,7 @@ const boundaryProbes = (node: Json, out: Array<unknown> = [], seen = new Set<Jso
   }
   if (typeof schema.maxItems === "number") out.push(Array.from({ length: schema.maxItems }, () => "s"), Array.from({ length: schema.maxItems + 1 }, () => "s"))
   if (typeof schema.minItems === "number" && schema.minItems > 0) out.push([])
-  if (Array.isArray(schema.enum)) out.push(...schema.enum, `${schema.enum[0]}-not`)
+  if (schema.enum !== undefined) out.push(...schema.enum, `${String(schema.enum[0])}-not`)
   if (schema.items !== undefined) boundaryProbes(schema.items, out, seen)
   return out
 }
