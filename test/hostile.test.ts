@@ -111,6 +111,21 @@ describe("no client can take a model offline for others", () => {
     expect(JSON.parse(answer.text).choices[0].message.content).toBe("Echo: hello")
   })
 
+  for (const status of [400, 403, 404, 422]) {
+    it(`20 requests the upstream refuses with a ${status} for their own content leave the model's circuit closed`, async () => {
+      const refusal = { kind: "status" as const, status, body: { error: { message: "No such File object: file-nope", type: "invalid_request_error", param: null, code: null } } }
+      a.script(...Array.from({ length: 20 }, () => refusal))
+      const file = JSON.stringify({ model: "a", messages: [{ role: "user", content: [{ type: "file", file: { file_id: "file-nope" } }] }] })
+      for (let i = 0; i < 20; i++) {
+        const answer = await post(gateway, "/v1/chat/completions", file)
+        expect(answer.status).toBeGreaterThanOrEqual(400)
+        expect(errorOf(answer).message).toContain("file-nope")
+      }
+      const answer = await valid(gateway, "a")
+      expect(answer.status).toBe(200)
+    })
+  }
+
   describe("a request that fails on our side before it is sent is a 500 with a request id, and no circuit counts it", () => {
     // An operator who allows deep bodies: 10,000 levels pass the edge, and serializing the
     // body for the upstream overflows the stack, in the openai SDK (model a) and in Quorum's

@@ -50,12 +50,13 @@ export const allowsFallback = (error: UpstreamError): boolean => error.kind !== 
 
 /**
  * Counts against the deployment's health: only what the upstream did (no answer, a
- * timeout, a 5xx or 429, a malformed answer, a refused key). The caller's own mistakes
- * (bad_request, unsupported) and failures of ours before sending (not_sent) never do,
- * or one client could open a model's circuit for everyone.
+ * timeout, a 5xx or 429, a malformed or cut answer, the operator's key refused with a
+ * 401). Never a 4xx the request's own content can cause (400, 422, and 403/404, which
+ * providers give for a file id or a resource the caller names), nor a failure of ours
+ * before sending (not_sent): else one client could open a model's circuit for everyone.
  */
 export const countsAsFailure = (error: UpstreamError): boolean =>
-  RETRYABLE.has(error.kind) || error.kind === "stream_cut" || error.kind === "auth" || error.kind === "not_found"
+  RETRYABLE.has(error.kind) || error.kind === "stream_cut" || (error.kind === "auth" && error.status === 401)
 
 /** The failure kind of an HTTP status from an upstream. */
 export const kindOfStatus = (status: number): FailureKind => {
