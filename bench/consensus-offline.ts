@@ -15,9 +15,11 @@
  * The last two check that what holds is the mechanism, not a fit to one split; so do two
  * sets of weaker models (ranks 11-15 and 21-25 by calibration accuracy), where models
  * disagree far more often, reported under the issue's protocol only.
- * Options (env): LABELS=300
+ * Then the spread over SUBSETS random draws of the labelled items (seeded, so the same on
+ * every run) under the issue's protocol: the worst and best of each figure.
+ * Options (env): LABELS=300 SUBSETS=20 LEARN_OPTIONS='{"priorStrength": 10, …}' (LearnOptions)
  */
-import { learnPolicy } from "../src/consensus/learning/learn"
+import { type LearnOptions, learnPolicy, replayCascade, weightedWinner } from "../src/consensus/learning/learn"
 import {
   baselines,
   FILES,
@@ -29,9 +31,19 @@ import {
   modelSets,
   ranked
 } from "./consensus-real-data"
-import { replayCascade, weightedWinner } from "../src/consensus/learning/learn"
 
 const LABELS = Number(process.env.LABELS ?? 300)
+const SUBSETS = Number(process.env.SUBSETS ?? 20)
+/** Learner options to try (JSON of LearnOptions), for iterating on learn.ts. */
+const OPTIONS = JSON.parse(process.env.LEARN_OPTIONS ?? "{}") as LearnOptions
+
+/** A seeded draw of n items (a Park-Miller generator: the same subsets on every run). */
+const sample = <A>(items: ReadonlyArray<A>, n: number, seed: number): ReadonlyArray<A> => {
+  let state = (seed * 48271) % 2147483647 || 1
+  const next = () => (state = (state * 48271) % 2147483647) / 2147483647
+  const keyed = items.map((item) => ({ item, key: next() }))
+  return keyed.sort((a, b) => a.key - b.key).slice(0, n).map((k) => k.item)
+}
 
 interface Protocol {
   readonly name: string
@@ -74,10 +86,10 @@ const evaluate = (file: FileName, items: ReadonlyArray<Item>, protocol: Protocol
   const test = protocol.test(items)
   const order = ranked(calibration).map((r) => r.model)
   const weaker = [{ name: "ranks 11-15", models: order.slice(10, 15) }, { name: "ranks 21-25", models: order.slice(20, 25) }]
-  return [...modelSets(calibration), ...(protocol === PROTOCOLS[0] ? weaker : [])].map((set) => {
+  return [...modelSets(calibration), ...(protocol.name === PROTOCOLS[0]!.name ? weaker : [])].map((set) => {
     const base = baselines(calibration, set.models)
     const prior = new Map(set.models.map((m) => [m, 1] as const))
-    const policy = learnPolicy(training.map((item) => labelled(item, set.models)), prior)
+    const policy = learnPolicy(training.map((item) => labelled(item, set.models)), prior, OPTIONS)
     let single = 0, plurality = 0, logOdds = 0, learnedFull = 0, cascade = 0, calls = 0
     const vsSingle: [number, number] = [0, 0]
     const vsLogOdds: [number, number] = [0, 0]
@@ -135,4 +147,21 @@ const main = () => {
   }
 }
 
+/** Under the issue's protocol, learning from SUBSETS random draws of LABELS even items. */
+const spread = (file: FileName, items: ReadonlyArray<Item>): ReadonlyArray<string> =>
+  modelSets(items.filter(isEven)).map((set) => {
+    const rows = Array.from({ length: SUBSETS }, (_, seed) =>
+      evaluate(file, items, { ...PROTOCOLS[0]!, name: `random ${seed}`, training: (c) => sample(c, LABELS, seed + 1) })
+        .find((r) => r.set === set.name)!
+    )
+    const net = (pair: readonly [number, number]) => pair[0] - pair[1]
+    const range = (values: ReadonlyArray<number>, f: (x: number) => string) => `${f(Math.min(...values))} … ${f(Math.max(...values))}`
+    const holds = rows.filter((r) => verdict(r) === "holds").length
+    return `| ${file} | ${set.name} | ${range(rows.map((r) => (100 * r.cascade) / r.n), (x) => x.toFixed(1))} | ${range(rows.map((r) => net(r.vsSingle)), (x) => `${x >= 0 ? "+" : ""}${x}`)} | ${range(rows.map((r) => net(r.vsLogOdds)), (x) => `${x >= 0 ? "+" : ""}${x}`)} | ${range(rows.map((r) => r.calls), (x) => x.toFixed(2))} | ${holds} of ${rows.length} |`
+  })
+
 main()
+console.log(`\nLearning from ${SUBSETS} random draws of ${LABELS} even-id items (seeded), reporting on the odd ones:\n`)
+console.log("| file | set | learned, cascade (%) | net vs best single (items) | net vs log-odds (items) | calls/item | target holds |")
+console.log("|---|---|---|---|---|---|---|")
+for (const file of FILES) for (const line of spread(file, loadItems(file))) console.log(line)

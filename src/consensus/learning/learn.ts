@@ -9,13 +9,17 @@
  * learner picks, by cross-validation, how sharply the weights favour the more reliable
  * models, from plain log-odds (independent errors) to one model outweighing all the
  * others together (errors so correlated that voting only adds noise). One knob, chosen
- * on held-out folds, ties going to plain log-odds: a few labels do not overfit.
+ * on held-out folds, and only as sharp as the labels clearly say (a sharper weighting
+ * must beat a gentler one by a standard error): a few labels do not overfit, and on
+ * models that are close the vote stays a vote.
  *
  * The cascade calls the most reliable models first and stops once the votes still to
- * come are unlikely to change the answer. "Unlikely" is learned too: the exact rule (the
- * leader's margin exceeds all the weight still to come) is relaxed by a factor, the
- * smallest one under which, on the labelled history, the cascade is as accurate as
- * waiting for every vote.
+ * come are unlikely to change the answer. "Unlikely" is learned too: when every model
+ * that answered agrees, the exact rule (the leader's margin exceeds all the weight still
+ * to come) is relaxed by a factor, the smallest under which, on the labelled history,
+ * the cascade is as accurate as waiting for every vote (within a standard error). A split
+ * is settled only exactly. bench:consensus-offline measures all this on real models'
+ * answers, over random draws of the labelled items too.
  *
  * Pure: no clock, no IO, no randomness (folds are taken in order).
  */
@@ -35,8 +39,13 @@ export interface LearnOptions {
    * vote gets them right: what stopping early may cost, at most (default 1 %).
    */
   readonly maxLost?: number
-  /** How many standard errors of held-out accuracy a sharper weighting must gain to be preferred (default 0). */
+  /**
+   * How many standard errors of held-out accuracy a sharper weighting must gain over a
+   * gentler one to be preferred (default 1: the one-standard-error rule).
+   */
   readonly sharpnessTolerance?: number
+  /** How many standard errors of accuracy on the history the cascade may lose against the full vote (default 1). */
+  readonly slackTolerance?: number
 }
 
 const DEFAULTS = {
@@ -45,7 +54,8 @@ const DEFAULTS = {
   sharpness: [1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64],
   slack: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
   maxLost: 0.01,
-  sharpnessTolerance: 0
+  sharpnessTolerance: 1,
+  slackTolerance: 1
 } as const
 
 const PROBABILITY_CLAMP = 1e-4
@@ -290,7 +300,8 @@ const learnedSlack = (
   history: ReadonlyArray<LabelledVote>,
   weights: ReadonlyMap<string, number>,
   grid: ReadonlyArray<number>,
-  maxLost: number
+  maxLost: number,
+  tolerance: number
 ): number => {
   const full = history.map((item) => weightedWinner(item.answers, weights))
   const fullRight = history.map((item, i) => item.truth !== null && full[i] === item.truth)
@@ -298,7 +309,7 @@ const learnedSlack = (
     const next = (c: ReadonlyArray<string>, o: Observed) => nextWave(c, o, weights, slack)
     const right = history.map((item) => item.truth !== null && replayCascade(item.answers, [...item.answers.keys()], next, weights).answer === item.truth)
     const lost = right.filter((ok, i) => !ok && fullRight[i]).length
-    if (noWorse(right, fullRight, 0) && lost <= maxLost * history.length) return slack
+    if (noWorse(right, fullRight, tolerance) && lost <= maxLost * history.length) return slack
   }
   return 1
 }
@@ -313,7 +324,7 @@ export const learnPolicy = (
   const records = modelRecords(history)
   const sharpness = crossValidatedSharpness(history, prior, options.sharpness ?? DEFAULTS.sharpness, options.folds ?? DEFAULTS.folds, strength, options.sharpnessTolerance ?? DEFAULTS.sharpnessTolerance)
   const weights = sharpen(shrunkLogOdds(records, prior, strength), sharpness)
-  const slack = history.length === 0 ? 1 : learnedSlack(history, weights, options.slack ?? DEFAULTS.slack, options.maxLost ?? DEFAULTS.maxLost)
+  const slack = history.length === 0 ? 1 : learnedSlack(history, weights, options.slack ?? DEFAULTS.slack, options.maxLost ?? DEFAULTS.maxLost, options.slackTolerance ?? DEFAULTS.slackTolerance)
   return {
     rule: "learned",
     labels: history.length,
