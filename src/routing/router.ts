@@ -81,9 +81,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             if (Option.isNone(failure) || failure.value.kind === "not_sent") {
               // A defect, an interruption, or a request that never left: ours, not the
               // upstream's. Nothing is counted; a probe gives its turn back.
-              record?.end("error")
               if (admission === "probe") breakers.abandoned(id)
               if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+              // Never sent, so it cost nothing; the client gets a 500 naming the request.
+              record?.end("error", { error: failure.value })
               return yield* Effect.die(failure.value)
             }
             const error = amend(failure.value, { deployment: id })
