@@ -161,7 +161,7 @@ describe("consensus", () => {
 
   it("reports a model that outlasts timeout_ms", async () => {
     // timeout_ms is a time window by definition; a warm connection makes `slow`'s call reach
-    // its upstream within a millisecond or two of the 300, so that its abort can be seen.
+    // its upstream in a millisecond or two, well inside the 300, so that its abort can be seen.
     await consensus({ models: ["slow"] })
     fake.reset()
     fake.script({ kind: "hang" })
