@@ -5,7 +5,7 @@
  * at the edge on chat and consensus alike, so nothing invalid reaches an upstream.
  */
 import { Cause, Effect, Exit, Layer } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { GatewayConfig } from "../src/config/gateway-config"
 import type { ChatCompletionRequest } from "../src/protocol/chat-request"
 import { Upstreams } from "../src/providers/upstreams"
@@ -147,16 +147,26 @@ describe("no client can take a model offline for others", () => {
       it(model, async () => {
         const id = model.split(" ")[0]!
         const before = received()
-        for (let i = 0; i < 20; i++) {
-          const answer = await post(deep, "/v1/chat/completions", text)
-          expect(answer.status).toBe(500)
-          const error = errorOf(answer)
-          expect(error.type).toBe("server_error")
-          expect(error.code).toBe("internal_error")
-          const requestId = answer.headers.get("x-request-id")
-          expect(requestId).toMatch(/^req/)
-          expect(error.message).toContain(requestId)
-          expect(error.message).not.toContain("cannot reach the upstream")
+        const logged = vi.spyOn(console, "log")
+        try {
+          for (let i = 0; i < 20; i++) {
+            logged.mockClear()
+            const answer = await post(deep, "/v1/chat/completions", text)
+            expect(answer.status).toBe(500)
+            const error = errorOf(answer)
+            expect(error.type).toBe("server_error")
+            expect(error.code).toBe("internal_error")
+            const requestId = answer.headers.get("x-request-id")!
+            expect(requestId).toMatch(/^req/)
+            expect(error.message).toContain(requestId)
+            expect(error.message).not.toContain("cannot reach the upstream")
+            // Logged once, under the request id, with its cause.
+            const lines = logged.mock.calls.map((args) => args.map(String).join(" ")).filter((line) => line.includes(requestId))
+            expect(lines).toHaveLength(1)
+            expect(lines[0]).toContain("Maximum call stack size exceeded")
+          }
+        } finally {
+          logged.mockRestore()
         }
         // Nothing was sent, and the model's circuit is as closed as before.
         expect(received()).toBe(before)
