@@ -85,14 +85,19 @@ describe("equivalence", () => {
 const ballot = (id: string, answer: string, weight = 1): Ballot => ({ id, answer: normalize(answer), weight })
 
 describe("voting", () => {
+  it("breaks a tie of equal members by the group that formed first", () => {
+    const groups = group([ballot("a", "42"), ballot("b", "41"), ballot("c", "41"), ballot("d", "42")])
+    expect(groups.map((g) => g.key)).toEqual(["42", "41"])
+  })
+
   it("groups equal answers and weighs them", () => {
     const groups = group([ballot("a", "42"), ballot("b", "41", 3), ballot("c", "42.0"), ballot("d", "The answer is 42")])
     expect(groups.map((g) => [g.key, g.members, g.weight])).toEqual([
-      ["42", ["a", "c", "d"], 3],
-      ["41", ["b"], 3]
+      ["41", ["b"], 3],
+      ["42", ["a", "c", "d"], 3]
     ])
     const decision = decide(groups, 0.5)
-    expect(decision.winner!.key).toBe("42") // a tie in weight goes to the group that formed first
+    expect(decision.winner!.key).toBe("41") // a tie in weight goes to the group of the more reliable model (b weighs 3)
     expect(decision.agreement).toBe(0.5)
     // Half the weight is a tie, not a consensus.
     expect(decision.reached).toBe(false)

@@ -93,6 +93,18 @@ export interface ConsensusSettings {
   /** By id; requested as `model: "consensus/<id>"`. */
   readonly presets: ReadonlyMap<string, PresetFile>
   readonly declaredEvaluators: ReadonlyArray<DeclaredEvaluatorFile>
+  /** A cascade wave not settled within this long starts the next one. */
+  readonly hedgeMs: number
+  readonly learning: LearningSettings
+}
+
+export interface LearningSettings {
+  /** Labels a task needs before its learned policy replaces the config's weights. */
+  readonly minLabels: number
+  /** Share of requests run with every model (`mode: "full"`). */
+  readonly explore: number
+  /** Outcomes older than this are deleted (feedback on them answers 404). */
+  readonly retentionDays: number
 }
 
 export interface AuthSettings {

@@ -231,7 +231,13 @@ export const resolveConfig = (
         timeoutMs: consensus?.timeout_ms ?? 60_000,
         evaluatorTimeoutMs: consensus?.evaluator_timeout_ms ?? 2_000,
         defaultOutputTokens: consensus?.default_output_tokens ?? 1_024,
-        evaluatorDirs: consensus?.evaluator_dirs ?? []
+        evaluatorDirs: consensus?.evaluator_dirs ?? [],
+        hedgeMs: consensus?.hedge_ms ?? 2_000,
+        learning: {
+          minLabels: consensus?.learning?.min_labels ?? 50,
+          explore: consensus?.learning?.explore ?? 0.05,
+          retentionDays: consensus?.learning?.retention_days ?? 30
+        }
       },
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
       limits: resolveLimits(file.server?.limits),

@@ -167,7 +167,17 @@ export const ConsensusFile = Schema.Struct({
   /** Folders of evaluator modules, besides the built-in evaluators/. */
   evaluator_dirs: Schema.optional(Schema.Array(NonEmpty)),
   presets: Schema.optional(Schema.Array(PresetFile)),
-  evaluators: Schema.optional(Schema.Array(DeclaredEvaluatorFile))
+  evaluators: Schema.optional(Schema.Array(DeclaredEvaluatorFile)),
+  /** A cascade wave not settled within this long starts the next wave. */
+  hedge_ms: Schema.optional(PositiveMs),
+  learning: Schema.optional(Schema.Struct({
+    /** Labels a task needs before its weights are learned instead of taken from config. */
+    min_labels: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    /** Share of requests that run every model (`mode: "full"`), so that feedback keeps arriving for all of them. */
+    explore: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+    /** How long consensus outcomes are kept for feedback and learning. */
+    retention_days: Schema.optional(Schema.Number.pipe(Schema.positive()))
+  }))
 })
 
 const EnvName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: () => "expected the name of an environment variable" }))

@@ -23,7 +23,15 @@ import type { CostOption } from "../spend/store"
 import { promptTokens } from "../spend/tokens"
 import { worstCaseOf } from "../spend/worst-case"
 import { fitBudget } from "./budget"
-import { type Ballot, decide, group, reaches, settled } from "./vote"
+import { type Ballot, group, settled } from "./vote"
+import { abstainsAlone, abstainsByKind } from "./abstain"
+import { decideAnswer } from "./decide"
+import { configPolicy } from "./learning/config-policy"
+import type { Policy } from "./learning/policy"
+import { ConsensusRandom, LearnedPolicies } from "./learning/source"
+import { chooseMode, type Mode } from "./mode"
+import type { ConsensusOutcome } from "./outcome"
+import { Waves } from "./waves"
 
 export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensusRequest>()("InvalidConsensusRequest", {
   message: Schema.String,
@@ -60,6 +68,8 @@ interface Arrival {
   answerMicroUsd?: number
   latencyMs?: number
   error?: string
+  /** Why it casts no vote though it answered (a refusal, cut at max_tokens). */
+  abstained?: string
   /** Excluded by a gate evaluator; `gateFailures` says which and why. */
   gated: boolean
   gateFailures: Array<string>
@@ -115,6 +125,9 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     const { registry } = yield* Evaluators
     const settings: ConsensusSettings = config.consensus
     const weightOf = (model: string) => voteWeightOf(config, model)
+    const learnedPolicies = Option.getOrUndefined(yield* Effect.serviceOption(LearnedPolicies))
+    // Exploration's draw; a test may inject a seeded source.
+    const random = Option.match(yield* Effect.serviceOption(ConsensusRandom), { onNone: () => Math.random, onSome: (r) => r })
 
     const plan = <E>(request: ConsensusRequest, sampling: Record<string, unknown>, admit: Admit<E> | undefined) =>
       Effect.gen(function*() {
@@ -212,11 +225,18 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, singleReason }
       })
 
-    const run = <E>(
+    /** The task's policy: learned once it has enough labels, else the config's weights and the exact rule. */
+    const policyFor = (task: string, minAgreement: number) =>
+      Effect.map(
+        learnedPolicies === undefined ? Effect.succeed(undefined) : learnedPolicies.forTask(task),
+        (learned): Policy => learned ?? configPolicy(new Map(), weightOf, minAgreement)
+      )
+
+    const runWithOutcome = <E>(
       request: ConsensusRequest,
       sampling: Record<string, unknown>,
       admit?: Admit<E>
-    ): Effect.Effect<ConsensusReport, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | E> =>
+    ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | E> =>
       Effect.gen(function*() {
         const id = newId("consensus")
         const meter = yield* FiberRef.get(CurrentMeter)
@@ -227,6 +247,12 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const timeoutMs = request.timeout_ms ?? settings.timeoutMs
         const earlyStop = request.early_stop ?? true
         const strategy = request.strategy
+        const task = request.task ?? "default"
+        const policy = yield* policyFor(task, minAgreement)
+        const weightIn = (model: string): number => policy.weights.get(model) ?? weightOf(model)
+        // A score-only decision has no vote to settle, so nothing to cascade on.
+        const chosen = chooseMode(request.mode, policy.rule === "learned", settings.learning.explore, random)
+        const mode: Mode = strategy === "score" && chosen.mode === "cascade" ? "parallel" : chosen.mode
         const chat = (model: string): ChatCompletionRequest => ({
           ...sampling,
           ...(outputCap === undefined ? {} : { max_tokens: outputCap }),
@@ -243,19 +269,36 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const evaluatorErrors = new Map<string, string>()
 
         const arrivals: Array<Arrival | undefined> = models.map(() => undefined)
-        const ballotOf = (i: number, arrival: Arrival): Ballot => {
-          const content = arrival.content!
-          const answer: Normalized = arrival.toolCalls !== undefined
+        const normalizedOf = (arrival: Arrival): Normalized =>
+          arrival.toolCalls !== undefined
             ? normalizeToolCalls(arrival.toolCalls)
             : strategy === "similarity"
-            ? { kind: "text", key: content.replace(/\s+/g, " ").trim().toLowerCase() }
-            : normalize(content)
-          return { id: String(i), answer, weight: weightOf(models[i]!) }
+            ? { kind: "text", key: arrival.content!.replace(/\s+/g, " ").trim().toLowerCase() }
+            : normalize(arrival.content!)
+        const ballotOf = (i: number, arrival: Arrival): Ballot => ({ id: String(i), answer: normalizedOf(arrival), weight: weightIn(models[i]!) })
+        /** The ballots cast so far: answers that passed the gates, abstentions left out. */
+        const votes = (): ReadonlyArray<Ballot> => {
+          const valid = arrivals.flatMap((a, k) => (a?.status === "ok" && !a.gated && a.abstained === undefined ? [ballotOf(k, a)] : []))
+          return valid.filter((b) => abstainsByKind(b.answer, valid.map((v) => v.answer)) === undefined)
+        }
+        /** What the answers so far look like to the policy: model → group key, null for an abstention. */
+        const observed = (): Map<string, string | null> => {
+          const seen = new Map<string, string | null>()
+          for (const [k, a] of arrivals.entries()) if (a !== undefined && a.status !== "cancelled") seen.set(models[k]!, null)
+          for (const g of group(votes())) for (const member of g.members) seen.set(models[Number(member)]!, g.key)
+          return seen
         }
 
-        type Answered = { content: string | null; toolCalls: ReadonlyArray<ToolCall> | undefined; usage: Usage | undefined; micro: number }
+        type Answered = {
+          content: string | null
+          toolCalls: ReadonlyArray<ToolCall> | undefined
+          usage: Usage | undefined
+          micro: number
+          finishReason: string | null | undefined
+          refusal: string | null | undefined
+        }
         const queue = yield* Queue.unbounded<readonly [number, Exit.Exit<Answered, RouteError>, number]>()
-        const fibers = yield* Effect.forEach(models, (_, i) =>
+        const call = (i: number) =>
           Effect.fork(
             Effect.gen(function*() {
               const t0 = performance.now()
@@ -264,57 +307,93 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
                   const usage = routed.value.usage
                   const price = routed.deployment.price
                   const micro = usage === undefined || price === undefined ? 0 : costMicros(price, usage)
-                  const message = routed.value.choices[0]?.message
+                  const choice = routed.value.choices[0]
+                  const message = choice?.message
                   const toolCalls = message?.tool_calls !== undefined && message.tool_calls.length > 0 ? message.tool_calls : undefined
-                  return { content: message?.content ?? null, toolCalls, usage, micro }
+                  const refusal = message !== undefined && "refusal" in message ? (message as { refusal?: string | null }).refusal : undefined
+                  return { content: message?.content ?? null, toolCalls, usage, micro, finishReason: choice?.finish_reason, refusal }
                 })
               ))
               yield* Queue.offer(queue, [i, exit, round(performance.now() - t0)] as const)
             })
-          ))
+          )
+        const waves = new Waves(models, mode, settings.hedgeMs)
+        const fibers: Array<Fiber.RuntimeFiber<void>> = []
+        const launch = (indices: ReadonlyArray<number>, reason: string) =>
+          Effect.gen(function*() {
+            waves.start(indices, reason, performance.now())
+            for (const i of indices) fibers.push(yield* call(i))
+          })
+        yield* launch(waves.first(policy), waves.firstReason())
 
         let received = 0
         let earlyStopped = false
         const deadline = startedAt + timeoutMs
-        while (received < models.length) {
-          const next = yield* Queue.take(queue).pipe(Effect.timeout(Math.max(0, deadline - performance.now())), Effect.option)
-          if (Option.isNone(next)) break
+        for (;;) {
+          if (received === waves.launched.size) {
+            // Every call made so far has answered: a cascade calls the next wave while the outcome is open.
+            const more = mode === "cascade" ? waves.more(policy, observed()) : []
+            if (more.length === 0) break
+            yield* launch(more, waves.escalationReason(arrivals))
+            continue
+          }
+          const now = performance.now()
+          const hedgeAt = mode === "cascade" && waves.launched.size < models.length ? waves.hedgeAt : Number.POSITIVE_INFINITY
+          const next = yield* Queue.take(queue).pipe(Effect.timeout(Math.max(0, Math.min(deadline, hedgeAt) - now)), Effect.option)
+          if (Option.isNone(next)) {
+            if (performance.now() >= deadline) break
+            // The wave has not settled within hedge_ms: the next one starts beside it.
+            const more = waves.more(policy, observed())
+            if (more.length > 0) yield* launch(more, `hedge: the previous wave had not settled within ${settings.hedgeMs} ms`)
+            else waves.hedgeAt = Number.POSITIVE_INFINITY
+            continue
+          }
           received++
           const [i, exit, latencyMs] = next.value
           if (Exit.isFailure(exit)) {
             const failure = exit.cause._tag === "Fail" ? describeError(exit.cause.error) : "failed"
             arrivals[i] = { status: "error", error: failure, latencyMs, gated: false, gateFailures: [], scores: {} }
-            continue
-          }
-          const { content, micro, toolCalls, usage } = exit.value
-          const common = { latencyMs, gated: false, gateFailures: [], scores: {}, answerMicroUsd: micro, ...(usage ? { usage } : {}) }
-          if (content === null && toolCalls === undefined) {
-            arrivals[i] = { ...common, status: "error", error: "the model answered with neither text nor tool calls" }
-            continue
-          }
-          // Tool calls are an answer too: evaluators read them as canonical JSON.
-          const arrival: Arrival = toolCalls === undefined
-            ? { ...common, status: "ok", content: content! }
-            : { ...common, status: "ok", content: normalizeToolCalls(toolCalls).key, toolCalls }
-          // Gates judge each answer alone, as it arrives, so that early stop counts only valid votes.
-          for (const gate of gates) {
-            const candidate: Candidate = { id: String(i), model: models[i]!, content: arrival.content!, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) }
-            const result = yield* runEvaluator(gate.evaluator, [candidate], requests[i]!, gate.options, settings.evaluatorTimeoutMs)
-            if (result._tag === "Left") evaluatorErrors.set(gate.evaluator.name, result.left)
-            else {
-              arrival.scores[gate.evaluator.name] = result.right[0]!
-              if (result.right[0] === 0) {
-                arrival.gated = true
-                const problem = gate.evaluator.name === "json_schema" && toolCalls === undefined ? schemaProblem(arrival.content!, request.response_format) : undefined
-                arrival.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
+          } else {
+            const { content, micro, toolCalls, usage } = exit.value
+            const common = { latencyMs, gated: false, gateFailures: [], scores: {}, answerMicroUsd: micro, ...(usage ? { usage } : {}) }
+            if (content === null && toolCalls === undefined) {
+              arrivals[i] = { ...common, status: "error", error: "the model answered with neither text nor tool calls" }
+            } else {
+              // Tool calls are an answer too: evaluators read them as canonical JSON.
+              const alone = abstainsAlone(exit.value)
+              const arrival: Arrival = toolCalls === undefined
+                ? { ...common, status: "ok", content: content!, ...(alone === undefined ? {} : { abstained: alone }) }
+                : { ...common, status: "ok", content: normalizeToolCalls(toolCalls).key, toolCalls }
+              // Gates judge each answer alone, as it arrives, so that early stop counts only valid votes.
+              for (const gate of gates) {
+                const candidate: Candidate = { id: String(i), model: models[i]!, content: arrival.content!, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) }
+                const result = yield* runEvaluator(gate.evaluator, [candidate], requests[i]!, gate.options, settings.evaluatorTimeoutMs)
+                if (result._tag === "Left") evaluatorErrors.set(gate.evaluator.name, result.left)
+                else {
+                  arrival.scores[gate.evaluator.name] = result.right[0]!
+                  if (result.right[0] === 0) {
+                    arrival.gated = true
+                    const problem = gate.evaluator.name === "json_schema" && toolCalls === undefined ? schemaProblem(arrival.content!, request.response_format) : undefined
+                    arrival.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
+                  }
+                }
               }
+              arrivals[i] = arrival
             }
           }
-          arrivals[i] = arrival
-          if (!earlyStop || strategy === "score") continue
-          const ballots = arrivals.flatMap((a, k) => (a?.status === "ok" && !a.gated ? [ballotOf(k, a)] : []))
-          const pending = models.reduce((sum, m, k) => (arrivals[k] === undefined ? sum + weightOf(m) : sum), 0)
-          if (pending > 0 && ballots.length >= 2 && settled(group(ballots), pending, minAgreement)) {
+          if (strategy === "score") continue
+          if (mode === "parallel" && earlyStop) {
+            const ballots = votes()
+            const pending = models.reduce((sum, m, k) => (arrivals[k] === undefined ? sum + weightIn(m) : sum), 0)
+            // Free-text votes would all abstain if an answer of another kind came: never settled by them alone.
+            const provisional = strategy !== "similarity" && ballots.every((b) => b.answer.kind === "text")
+            if (pending > 0 && !provisional && ballots.length >= 2 && settled(group(ballots), pending, minAgreement)) {
+              earlyStopped = true
+              break
+            }
+          }
+          if (mode === "cascade" && received < waves.launched.size && policy.next(models, observed()).length === 0) {
+            // Settled with calls still running: they can no longer change the answer.
             earlyStopped = true
             break
           }
@@ -322,18 +401,20 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         // Whatever is still running can no longer matter: cancel it now, before evaluators run
         // (the upstream calls are aborted). Forked fibers would also end with this one.
         yield* Fiber.interruptAll(fibers)
-        for (const [i] of models.entries()) {
+        for (const i of waves.launched) {
           if (arrivals[i] === undefined) {
             arrivals[i] = earlyStopped
               ? { status: "cancelled", gated: false, gateFailures: [], scores: {} }
               : { status: "error", error: `no answer within ${timeoutMs} ms (timeout_ms)`, gated: false, gateFailures: [], scores: {} }
           }
         }
+        // Models a cascade never called are not candidates of this request.
+        const calledIdx = models.flatMap((_, i) => (waves.launched.has(i) ? [i] : []))
 
-        const answered = arrivals.flatMap((a, i) => (a!.status === "ok" ? [i] : []))
+        const answered = calledIdx.filter((i) => arrivals[i]!.status === "ok")
         if (answered.length === 0) {
           return yield* new NoAnswer({
-            message: `No model answered: ${arrivals.map((a, i) => `${models[i]}: ${a!.error ?? a!.status}`).join("; ")}`
+            message: `No model answered: ${calledIdx.map((i) => `${models[i]}: ${arrivals[i]!.error ?? arrivals[i]!.status}`).join("; ")}`
           })
         }
         const eligible = answered.filter((i) => !arrivals[i]!.gated)
@@ -341,7 +422,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           // An answer a gate refused (JSON that breaks the schema) must not reach a client as if it were valid.
           return yield* new NoValidAnswer({
             message: `No answer passed the gate evaluators: ${
-              arrivals.map((a, i) => `${models[i]}: ${a!.status === "ok" ? `failed ${a!.gateFailures.join(", ")}` : a!.error ?? a!.status}`).join("; ")
+              calledIdx.map((i) => `${models[i]}: ${arrivals[i]!.status === "ok" ? `failed ${arrivals[i]!.gateFailures.join(", ")}` : arrivals[i]!.error ?? arrivals[i]!.status}`).join("; ")
             }`
           })
         }
@@ -367,37 +448,18 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           }
           return weights === 0 ? 0 : total / weights
         }
-        const best = (indices: ReadonlyArray<number>) => indices.reduce((a, b) => (scoreOf(b) > scoreOf(a) ? b : a))
-
-        const groups = group(eligible.map((i) => ballotOf(i, arrivals[i]!)))
-        const decision = decide(groups, minAgreement)
-        let answerIndex: number
-        let reached = false
-        let supporting: ReadonlyArray<string>
-        let fallback: ConsensusReport["fallback"] = null
-        if (eligible.length < 2) {
-          // One answer: nothing agreed with it, so there is no agreement to report.
-          answerIndex = eligible[0]!
-          supporting = [models[answerIndex]!]
-          fallback = {
-            reason: singleReason !== undefined && models.length === 1 ? singleReason : "only one model gave a usable answer",
-            mode: "single",
-            model: models[answerIndex]!
-          }
-        } else if (strategy !== "score" && decision.reached) {
-          const members = decision.winner!.members.map(Number)
-          answerIndex = best(members)
-          reached = true
-          supporting = members.map((i) => models[i]!)
-        } else {
-          answerIndex = best(eligible)
-          const home = groups.find((g) => g.members.includes(String(answerIndex)))
-          reached = strategy === "score" && home !== undefined && decision.cast > 0 && reaches(home.weight / decision.cast, minAgreement)
-          supporting = (home?.members ?? [String(answerIndex)]).map((i) => models[Number(i)]!)
-        }
+        const { agreement, answerIndex, ballots, fallback, groups, reached, supporting, voted } = decideAnswer({
+          votes: votes(),
+          eligible,
+          ballotOf: (i) => ballotOf(i, arrivals[i]!),
+          scoreOf,
+          strategy,
+          minAgreement,
+          modelOf: (i) => models[i]!,
+          singleReason: singleReason !== undefined && models.length === 1 ? singleReason : undefined
+        })
         const winner = arrivals[answerIndex]!
         const home = groups.find((g) => g.members.includes(String(answerIndex)))
-        const agreement = eligible.length < 2 ? null : home === undefined || decision.cast === 0 ? 0 : home.weight / decision.cast
         const parsed = jsonMode && winner.toolCalls === undefined ? parseJsonAnswer(winner.content!) : undefined
 
         // A candidate costs what its calls cost as the ledger bills them, a call cancelled by
@@ -406,27 +468,58 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           meter === undefined
             ? arrivals[i]!.answerMicroUsd
             : meter.attempts.reduce((sum, a) => (a.request === requests[i] ? sum + attemptMicros(a) : sum), 0)
-        const costs = models.map((_, i) => costOf(i))
-        const report: Array<CandidateReport> = [...arrivals.map((a, i) => ({
-          model: models[i]!,
-          status: a!.status,
-          ...(a!.toolCalls === undefined ? a!.content === undefined ? {} : { content: a!.content } : { content: null, tool_calls: a!.toolCalls }),
-          scores: a!.scores,
-          ...(a!.status === "ok" && !a!.gated ? { score: scoreOf(i) } : {}),
-          ...(a!.latencyMs === undefined ? {} : { latency_ms: a!.latencyMs }),
-          ...(a!.usage === undefined ? {} : { usage: a!.usage }),
-          ...(costs[i] === undefined ? {} : { cost_usd: formatUsd(costs[i]!) }),
-          ...(a!.error === undefined ? {} : { error: a!.error })
-        })), ...skipped.map((s): CandidateReport => ({ model: s.model, status: "skipped", scores: {}, error: `skipped: ${s.reason}` }))]
+        const costs = models.map((_, i) => (waves.launched.has(i) ? costOf(i) : undefined))
+        const abstentionOf = (i: number): string | undefined => {
+          const a = arrivals[i]!
+          if (a.status !== "ok" || a.gated) return undefined
+          return a.abstained ?? (voted.has(i) ? undefined : "no final answer of the kind the others give")
+        }
+        const report: Array<CandidateReport> = [...calledIdx.map((i) => {
+          const a = arrivals[i]!
+          const abstained = abstentionOf(i)
+          return {
+            model: models[i]!,
+            status: a.status,
+            ...(a.toolCalls === undefined ? a.content === undefined ? {} : { content: a.content } : { content: null, tool_calls: a.toolCalls }),
+            scores: a.scores,
+            ...(a.status === "ok" && !a.gated ? { score: scoreOf(i) } : {}),
+            ...(a.latencyMs === undefined ? {} : { latency_ms: a.latencyMs }),
+            ...(a.usage === undefined ? {} : { usage: a.usage }),
+            ...(costs[i] === undefined ? {} : { cost_usd: formatUsd(costs[i]!) }),
+            ...(a.error === undefined ? {} : { error: a.error }),
+            ...(abstained === undefined ? {} : { abstained }),
+            ...(mode === "cascade" ? { wave: waves.waveOf(i) } : {})
+          }
+        }), ...skipped.map((s): CandidateReport => ({ model: s.model, status: "skipped", scores: {}, error: `skipped: ${s.reason}` }))]
         // Everything the request's calls cost, LLM judges' included: what the ledger records.
         const totalMicro = meter === undefined
           ? costs.reduce((sum: number, c) => sum + (c ?? 0), 0)
           : meter.attempts.reduce((sum, a) => sum + attemptMicros(a), 0)
         const usage = arrivals.reduce(
-          (sum, a) => usageOf(sum.prompt_tokens + (a!.usage?.prompt_tokens ?? 0), sum.completion_tokens + (a!.usage?.completion_tokens ?? 0)),
+          (sum, a) => usageOf(sum.prompt_tokens + (a?.usage?.prompt_tokens ?? 0), sum.completion_tokens + (a?.usage?.completion_tokens ?? 0)),
           usageOf(0, 0)
         )
-        return {
+        const groupOf = new Map<number, string>()
+        for (const g of groups) for (const m of g.members) if (voted.has(Number(m))) groupOf.set(Number(m), g.key)
+        const outcome: ConsensusOutcome = {
+          id,
+          task,
+          answerGroup: groupOf.get(answerIndex) ?? null,
+          candidates: calledIdx.map((i) => {
+            const a = arrivals[i]!
+            const answer = a.status === "ok" && !a.gated ? normalizedOf(a) : undefined
+            return {
+              model: models[i]!,
+              status: a.status,
+              kind: answer?.kind ?? null,
+              answer: answer?.key ?? null,
+              group: groupOf.get(i) ?? null,
+              latencyMs: a.latencyMs ?? null,
+              costMicros: costs[i] ?? 0
+            }
+          })
+        }
+        const result: ConsensusReport = {
           id,
           object: "consensus" as const,
           answer: {
@@ -438,9 +531,14 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           consensus: {
             reached,
             strategy: strategy ?? (home?.kind === "text" ? "similarity" : "vote"),
-            agreement,
+            agreement: ballots < 2 ? null : agreement,
             supporting_models: supporting,
-            early_stopped: earlyStopped
+            early_stopped: earlyStopped,
+            mode,
+            task,
+            rule: policy.rule,
+            labels: policy.labels,
+            waves: waves.report()
           },
           candidates: report,
           evaluator_errors: [...evaluatorErrors].map(([name, error]) => ({ name, error })),
@@ -449,8 +547,12 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           cost_usd: formatUsd(totalMicro),
           latency_ms: round(performance.now() - startedAt)
         }
+        return { report: result, outcome }
       }).pipe(Effect.scoped)
 
-    return { run, evaluators: registry }
+    const run = <E>(request: ConsensusRequest, sampling: Record<string, unknown>, admit?: Admit<E>) =>
+      Effect.map(runWithOutcome(request, sampling, admit), ({ report }) => report)
+
+    return { run, runWithOutcome, evaluators: registry }
   })
 }) {}

@@ -22,7 +22,11 @@ export const ConsensusSetup = Schema.Struct({
   max_cost_usd: Schema.optional(Schema.Number.pipe(Schema.positive())),
   early_stop: Schema.optional(Schema.Boolean),
   min_agreement: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
-  timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive()))
+  timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  /** What the request is an instance of, for feedback and learned reliability (default: the preset's id, else "default"). */
+  task: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
+  /** cascade: the most reliable models first, more only while the answer is open; parallel: all at once, exact early stop; full: every model, no early stop. */
+  mode: Schema.optional(Schema.Literal("cascade", "parallel", "full"))
 })
 export type ConsensusSetup = typeof ConsensusSetup.Type
 
@@ -73,6 +77,10 @@ export const CandidateReport = Schema.Struct({
   score: Schema.optional(Schema.Number),
   latency_ms: Schema.optional(Schema.Number),
   usage: Schema.optional(Usage),
+  /** Why the candidate cast no vote (no final answer, a refusal, cut at max_tokens, an error); absent when it voted. */
+  abstained: Schema.optional(Schema.String),
+  /** The cascade wave that called it (0 first). */
+  wave: Schema.optional(Schema.Int),
   /** What its upstream calls cost, a call cancelled by early stop included (billed on an estimate). */
   cost_usd: Schema.optional(UsdAmount),
   error: Schema.optional(Schema.String)
@@ -95,7 +103,14 @@ export const ConsensusReport = Schema.Struct({
     /** The answer's group's share of the vote weight cast; null with fewer than two votes. */
     agreement: Schema.NullOr(Schema.Number),
     supporting_models: Schema.Array(Schema.String),
-    early_stopped: Schema.Boolean
+    early_stopped: Schema.Boolean,
+    mode: Schema.Literal("cascade", "parallel", "full"),
+    task: Schema.String,
+    /** Where the weights came from: config, or learned from this many labels. */
+    rule: Schema.Literal("config", "learned"),
+    labels: Schema.Int,
+    /** The waves of calls that ran, and why each one started. */
+    waves: Schema.Array(Schema.Struct({ models: Schema.Array(Schema.String), reason: Schema.String }))
   }),
   candidates: Schema.Array(CandidateReport),
   /** Evaluators that failed or timed out: reported, and left out of the scores. */

@@ -40,21 +40,23 @@ export const equivalent = (a: Normalized, b: Normalized, options: GroupingOption
 }
 
 /**
- * Ballots in groups of equivalent answers, heaviest first (ties: the group whose first
- * member came first). A ballot joins the first group whose first member it matches.
+ * Ballots in groups of equivalent answers, heaviest first (ties: the group of the more
+ * reliable model, its heaviest member; then the group whose first member came first). A
+ * ballot joins the first group whose first member it matches.
  */
 export const group = (ballots: ReadonlyArray<Ballot>, options: GroupingOptions = DEFAULT_GROUPING): ReadonlyArray<Group> => {
-  const groups: Array<{ first: Normalized; members: Array<string>; weight: number; order: number }> = []
+  const groups: Array<{ first: Normalized; members: Array<string>; weight: number; best: number; order: number }> = []
   for (const ballot of ballots) {
     const home = groups.find((g) => equivalent(g.first, ballot.answer, options))
-    if (home === undefined) groups.push({ first: ballot.answer, members: [ballot.id], weight: ballot.weight, order: groups.length })
+    if (home === undefined) groups.push({ first: ballot.answer, members: [ballot.id], weight: ballot.weight, best: ballot.weight, order: groups.length })
     else {
       home.members.push(ballot.id)
       home.weight += ballot.weight
+      home.best = Math.max(home.best, ballot.weight)
     }
   }
   return groups
-    .sort((a, b) => b.weight - a.weight || a.order - b.order)
+    .sort((a, b) => b.weight - a.weight || b.best - a.best || a.order - b.order)
     .map((g) => ({ kind: g.first.kind, key: g.first.key, members: g.members, weight: g.weight }))
 }
 

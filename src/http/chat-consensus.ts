@@ -76,7 +76,9 @@ export const consensusChat = (
     const { id: _id, ...defaults } = preset ?? { id: "" }
     const setup = overlay(defaults, yield* setupOf(request))
     const { messages, model, response_format, stream, stream_options } = request
-    const consensusRequest: ConsensusRequest = { ...setup, messages, ...(response_format === undefined ? {} : { response_format }) }
+    // A preset is a task of its own unless the body names one.
+    const task = setup.task ?? presetId
+    const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
     const report = yield* consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
     const cost = formatUsd(metering.finish(200))
