@@ -12,11 +12,15 @@ import { databaseLayer } from "./spend/db/database"
 import { Ledger } from "./spend/ledger"
 import { Spend } from "./spend/spend"
 import { SpendStore } from "./spend/store"
+import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "./consensus/learning/live"
+import { OutcomeStore } from "./spend/outcomes"
 
-/** Keys, budgets and the ledger, over the database the config names. */
+/** Keys, budgets and the ledger, and consensus outcomes and learning, over the database the config names. */
 const SpendLive = (config: ResolvedConfig) =>
-  Spend.Default.pipe(
-    Layer.provideMerge(Ledger.Default),
+  Layer.mergeAll(
+    Spend.Default.pipe(Layer.provideMerge(Ledger.Default)),
+    Layer.mergeAll(LearnedPoliciesLive, OutcomeSinkLive).pipe(Layer.provideMerge(Learning.Default), Layer.provide(OutcomeStore.Default))
+  ).pipe(
     Layer.provideMerge(SpendStore.Default),
     Layer.provide(databaseLayer(config.spend.database))
   )
@@ -27,11 +31,14 @@ export interface Listen {
 }
 
 /** Everything the routes use: router, consensus, spend, over the config. */
-const ServicesLive = (config: ResolvedConfig) =>
-  Layer.mergeAll(
-    Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default)),
-    SpendLive(config)
+const ServicesLive = (config: ResolvedConfig) => {
+  // One instance: the engine reads learned policies from it, and layers are built once per instance.
+  const spend = SpendLive(config)
+  return Layer.mergeAll(
+    Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default), Layer.provide(spend)),
+    spend
   ).pipe(Layer.provideMerge(Layer.succeed(GatewayConfig, config)))
+}
 
 const routesOver = <E, R>(services: Layer.Layer<Layer.Layer.Success<ReturnType<typeof ServicesLive>>, E, R>) =>
   HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(

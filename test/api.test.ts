@@ -155,6 +155,8 @@ const SERVED: Array<[method: string, template: string, path: string, body: unkno
   ["get", "/v1/models", "/v1/models", undefined],
   ["get", "/v1/models/{id}", "/v1/models/gpt", undefined],
   ["get", "/evaluators", "/evaluators", undefined],
+  ["post", "/v1/feedback", "/v1/feedback", { id: "consensus-missing", label: "A" }],
+  ["get", "/v1/reliability", "/v1/reliability?task=default", undefined],
   ["get", "/health", "/health", undefined],
   ["get", "/openapi.json", "/openapi.json", undefined],
   ["post", "/admin/keys", "/admin/keys", { name: "api-test" }],

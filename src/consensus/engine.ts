@@ -28,7 +28,7 @@ import { abstainsAlone, abstainsByKind } from "./abstain"
 import { decideAnswer } from "./decide"
 import { configPolicy } from "./learning/config-policy"
 import type { Policy } from "./learning/policy"
-import { ConsensusRandom, LearnedPolicies } from "./learning/source"
+import { ConsensusRandom, LearnedPolicies, OutcomeSink } from "./learning/source"
 import { chooseMode, type Mode } from "./mode"
 import type { ConsensusOutcome } from "./outcome"
 import { Waves } from "./waves"
@@ -45,7 +45,7 @@ export class InvalidConsensusRequest extends Schema.TaggedError<InvalidConsensus
  */
 export interface Admit<E = unknown> {
   /** `options` is called only when the caller's key has a budget or a token limit. */
-  (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean }, E>
+  (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
   /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
   readonly allowed: ReadonlyArray<string> | null
 }
@@ -126,6 +126,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     const settings: ConsensusSettings = config.consensus
     const weightOf = (model: string) => voteWeightOf(config, model)
     const learnedPolicies = Option.getOrUndefined(yield* Effect.serviceOption(LearnedPolicies))
+    const outcomes = Option.getOrUndefined(yield* Effect.serviceOption(OutcomeSink))
     // Exploration's draw; a test may inject a seeded source.
     const random = Option.match(yield* Effect.serviceOption(ConsensusRandom), { onNone: () => Math.random, onSome: (r) => r })
 
@@ -176,7 +177,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const requested = sampling.max_completion_tokens ?? sampling.max_tokens
         const explicitOutput = typeof requested === "number" ? requested : undefined
         if (request.max_cost_usd === undefined && admit === undefined) {
-          return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, singleReason: keyLimited }
+          return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, singleReason: keyLimited, keyId: null }
         }
 
         const output = explicitOutput ?? settings.defaultOutputTokens
@@ -203,6 +204,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           singleReason = "budget: only one model fits max_cost_usd"
         }
         let capped = request.max_cost_usd !== undefined
+        let keyId: string | null = null
         if (admit !== undefined) {
           // The key's budget: the whole fan-out if it fits, else fewer models (the least
           // trusted dropped first), down to the single most trusted one.
@@ -220,9 +222,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
             singleReason = "budget: only one model fits the key's remaining budget"
           }
           capped ||= admitted.reserved
+          keyId = admitted.keyId ?? null
         }
         // Each call is capped at the output it was priced for, so the estimate is a bound.
-        return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, singleReason }
+        return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, singleReason, keyId }
       })
 
     /** The task's policy: learned once it has enough labels, else the config's weights and the exact rule. */
@@ -242,7 +245,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const meter = yield* FiberRef.get(CurrentMeter)
         if (meter !== undefined) meter.consensusId = id
         const startedAt = performance.now()
-        const { singleReason, evaluators, jsonMode, messages, models, outputCap, skipped } = yield* plan(request, sampling, admit)
+        const { evaluators, jsonMode, keyId, messages, models, outputCap, singleReason, skipped } = yield* plan(request, sampling, admit)
         const minAgreement = request.min_agreement ?? settings.minAgreement
         const timeoutMs = request.timeout_ms ?? settings.timeoutMs
         const earlyStop = request.early_stop ?? true
@@ -343,7 +346,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           if (Option.isNone(next)) {
             if (performance.now() >= deadline) break
             // The wave has not settled within hedge_ms: the next one starts beside it.
-            const more = waves.more(policy, observed())
+            const more = waves.hedge(policy, observed())
             if (more.length > 0) yield* launch(more, `hedge: the previous wave had not settled within ${settings.hedgeMs} ms`)
             else waves.hedgeAt = Number.POSITIVE_INFINITY
             continue
@@ -547,6 +550,8 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           cost_usd: formatUsd(totalMicro),
           latency_ms: round(performance.now() - startedAt)
         }
+        // Kept for feedback and learning, written off the request path.
+        outcomes?.record(outcome, keyId)
         return { report: result, outcome }
       }).pipe(Effect.scoped)
 

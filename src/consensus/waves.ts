@@ -41,6 +41,19 @@ export class Waves {
     return this.indices(policy.next(this.models, observed)).filter((i) => !this.launched.has(i))
   }
 
+  /**
+   * A hedge: the wave the policy would call were the running calls never to answer, or,
+   * when it would call none (the answers so far would then settle it), the most reliable
+   * model not called yet, whose agreement may settle the outcome before the slow call ends.
+   */
+  hedge(policy: Policy, observed: Observed): ReadonlyArray<number> {
+    const running = new Set([...this.launched].filter((i) => !observed.has(this.models[i]!)).map((i) => this.models[i]!))
+    const wave = this.indices(policy.next(this.models.filter((m) => !running.has(m)), observed)).filter((i) => !this.launched.has(i))
+    if (wave.length > 0) return wave
+    const uncalled = this.models.filter((_, i) => !this.launched.has(i))
+    return this.indices(policy.next(uncalled, new Map()).slice(0, 1))
+  }
+
   /** Why a cascade goes on once every call so far has answered. */
   escalationReason(arrivals: ReadonlyArray<{ readonly status: string; readonly abstained?: string | undefined } | undefined>): string {
     const lacking = [...this.launched].filter((i) => arrivals[i]?.status !== "ok" || arrivals[i]?.abstained !== undefined)

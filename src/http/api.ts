@@ -16,6 +16,7 @@ import { ErrorBody } from "../protocol/error-body"
 import { ModelList, ModelObject } from "../protocol/models"
 import { CreateKey, KeyView, UpdateKey } from "../spend/keys"
 import { RequestDetail, RequestPage, SpendReport } from "../spend/reports"
+import { FeedbackAnswer, FeedbackBody, ReliabilityReport } from "./feedback"
 import { openApiDocument } from "./openapi-document"
 
 export const Health = Schema.Struct({
@@ -144,7 +145,7 @@ const consensusEndpoint = <const Name extends string, const Path extends HttpApi
     .annotate(
       OpenApi.Description,
       "Fans one request out to several models, scores the answers with evaluators and returns the answer they agree on " +
-        "(or the best-scored one, marked `reached: false`). Fields not declared here (temperature, max_tokens, seed, …) " +
+        "(always the heaviest group under the weights in force; `reached` says whether it cleared min_agreement). Fields not declared here (temperature, max_tokens, seed, …) " +
         "are sampling parameters sent to every model."
     )
     .annotateContext(withAnswerHeaders)
@@ -162,6 +163,33 @@ export class ConsensusGroup extends HttpApiGroup.make("consensus")
       .annotate(OpenApi.Summary, "The registered consensus evaluators")
   )
   .middleware(VirtualKey) {}
+
+export class FeedbackGroup extends HttpApiGroup.make("feedback")
+  .add(
+    HttpApiEndpoint.post("feedback", "/v1/feedback")
+      .setPayload(FeedbackBody)
+      .addSuccess(FeedbackAnswer.annotations({ identifier: "FeedbackRecorded" }))
+      .pipe(failingWith(400, 401, 404, 413, 503))
+      .annotate(OpenApi.Summary, "Label a consensus answer")
+      .annotate(
+        OpenApi.Description,
+        "`{\"id\", \"label\"}` gives the correct final answer (normalized like the candidates' and matched to the group that gave it); " +
+          "`{\"id\", \"correct\": true|false}` judges the answer returned. Only the key that made the request, or the admin key, may label it. " +
+          "404 for an unknown or expired id."
+      )
+  )
+  .middleware(VirtualKey) {}
+
+export class ReliabilityGroup extends HttpApiGroup.make("reliability")
+  .add(
+    HttpApiEndpoint.get("reliability", "/v1/reliability")
+      .setUrlParams(Schema.Struct({ task: Schema.optional(Schema.String.annotations({ description: "The task (default: `default`)" })) }))
+      .addSuccess(ReliabilityReport.annotations({ identifier: "Reliability" }))
+      .pipe(failingWith(400, 401, 503))
+      .annotate(OpenApi.Summary, "What consensus learned of each model on a task, and the weights in force")
+      .annotate(OpenApi.Description, "The admin key, or no key where the gateway is open.")
+  )
+  .middleware(AdminKey) {}
 
 export class ModelsGroup extends HttpApiGroup.make("models")
   .add(
@@ -291,7 +319,7 @@ export class AdminGroup extends HttpApiGroup.make("admin")
 export class ServedApi extends HttpApi.make("quorum").add(HealthGroup).add(AdminGroup) {}
 
 /** Everything, for the OpenAPI document. */
-export class QuorumApi extends ServedApi.add(ChatGroup).add(ConsensusGroup).add(ModelsGroup).add(DocsGroup)
+export class QuorumApi extends ServedApi.add(ChatGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(ModelsGroup).add(DocsGroup)
   .annotate(OpenApi.Title, "Quorum")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway. Every error has OpenAI's shape, {\"error\": {message, type, param, code}}.")

@@ -24,7 +24,7 @@ export const admitFanout = (spend: Spend, authorization: string | undefined, met
       (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
         Effect.map(spend.admit(authorization, models, options), (admission) => {
           metering.admission = admission
-          return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined }
+          return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined, keyId: admission?.keyId ?? null }
         }),
       { allowed }
     ))

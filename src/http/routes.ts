@@ -10,6 +10,8 @@ import { answeringDefects, errorResponse, RouteNotFound } from "./errors"
 import { HealthLive, makeModelList, makeModelRetrieve } from "./handlers"
 import { AdminKeyLive, AdminLive } from "./admin"
 import { Spend } from "../spend/spend"
+import { Learning } from "../consensus/learning/live"
+import { makeFeedbackHandler, makeReliabilityHandler } from "./feedback"
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive, AdminLive.pipe(Layer.provide(AdminKeyLive))]))
 
@@ -35,6 +37,15 @@ const ConsensusRoutes = HttpLayerRouter.use((router) =>
     yield* router.add("GET", "/evaluators", makeEvaluatorList(consensus, yield* Spend))
   }))
 
+const LearningRoutes = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const learning = yield* Learning
+    const spend = yield* Spend
+    yield* router.add("POST", "/v1/feedback", makeFeedbackHandler(config, learning, spend))
+    yield* router.add("GET", "/v1/reliability", makeReliabilityHandler(config, learning, spend))
+  }))
+
 const openApiDocument = OpenApi.fromApi(QuorumApi)
 const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument)))
 
@@ -42,4 +53,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, LearningRoutes, OpenApiRoute, NotFound)

@@ -96,7 +96,47 @@ const requestsByTime = Effect.gen(function*() {
   yield* sql`CREATE INDEX quorum_requests_key_started ON quorum_requests (key_id, started_at, id)`
 })
 
+/**
+ * Consensus outcomes, for feedback and learning: each request's task, key and returned
+ * group, each candidate's model and normalized answer (the key of the group it voted with,
+ * null when it abstained), the label once one is given, and each task's learned policy
+ * (shared by replicas, kept across restarts).
+ */
+const consensusOutcomes = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE quorum_consensus (
+    id TEXT PRIMARY KEY,
+    key_id TEXT,
+    task TEXT NOT NULL,
+    answer_group TEXT,
+    created_at BIGINT NOT NULL,
+    labelled_at BIGINT,
+    label TEXT,
+    truth TEXT
+  )`
+  yield* sql`CREATE INDEX quorum_consensus_task ON quorum_consensus (task, labelled_at)`
+  yield* sql`CREATE INDEX quorum_consensus_created ON quorum_consensus (created_at)`
+  yield* sql`CREATE TABLE quorum_consensus_candidates (
+    consensus_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    kind TEXT,
+    answer TEXT,
+    group_key TEXT,
+    latency_ms DOUBLE PRECISION,
+    cost_micros BIGINT NOT NULL,
+    PRIMARY KEY (consensus_id, seq)
+  )`
+  yield* sql`CREATE TABLE quorum_consensus_policies (
+    task TEXT PRIMARY KEY,
+    labels BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+  )`
+})
+
 export const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_spend": initial, "0002_requests_by_time": requestsByTime }),
+  loader: Migrator.fromRecord({ "0001_spend": initial, "0002_requests_by_time": requestsByTime, "0003_consensus_outcomes": consensusOutcomes }),
   table: "quorum_migrations"
 })
