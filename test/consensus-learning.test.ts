@@ -10,7 +10,8 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { chooseMode } from "../src/consensus/mode"
 import { OPENAI_KEY } from "./fakes/openai-fake"
-import { type RunningGateway, startGateway } from "./support/gateway"
+import { eventually, type RunningGateway, startGateway } from "./support/gateway"
+import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { type ScriptedOpenAI, startScriptedOpenAI } from "./support/scripted-openai"
 
 const ADMIN = "admin-secret-for-learning-tests-0123"
@@ -170,15 +171,21 @@ describe("modes", () => {
     const hedging = await startGateway(yamlFor(up.url).replace("hedge_ms: 60000", "hedge_ms: 20"), { OPENAI_API_KEY: OPENAI_KEY })
     try {
       script({ top: "42", mid: "42", low: "42" })
-      // mid answers only once the hedge has called low: the hedge is what unblocks the first wave.
+      // mid never answers on its own: only the hedge (low, agreeing with top) can settle the request.
       up.hold("mid")
-      void up.called("low").then(() => up.release("mid"))
       const { body } = await post(hedging, "/v1/consensus", { prompt: "6 x 7?", models: ["low", "mid", "top"], mode: "cascade" })
-      expect(up.calls.get("low")).toBe(1)
-      expect(body.consensus.waves).toHaveLength(2)
+      expect(Object.fromEntries(up.calls)).toEqual({ top: 1, mid: 1, low: 1 })
+      expect(body.consensus.waves.map((w: any) => w.models)).toEqual([["top", "mid"], ["low"]])
       expect(body.consensus.waves[1].reason).toMatch(/^hedge/)
       expect(body.answer.content).toBe("42")
+      // top (3) and low (1) outweigh mid (2): its call is cancelled, aborted upstream, and billed.
+      expect(body.consensus.early_stopped).toBe(true)
+      const mid = body.candidates.find((c: any) => c.model === "mid")
+      expect(mid.status).toBe("cancelled")
+      expect(mid.cost_usd).toBeDefined()
+      expect(await eventually(() => up.aborted.get("mid") === 1)).toBe(true)
     } finally {
+      up.release("mid")
       await hedging.close()
     }
   })
@@ -226,9 +233,20 @@ describe("exploration", () => {
 })
 
 describe("learning", () => {
-  it("learns a task's weights from labels, reports them, and keeps them across a restart", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "quorum-learning-"))
-    const env = { OPENAI_API_KEY: OPENAI_KEY, QUORUM_DATA_DIR: dataDir }
+  let pg: RunningPostgres | undefined
+  afterAll(async () => {
+    await pg?.stop()
+  })
+  const databases: ReadonlyArray<readonly [string, () => Promise<Record<string, string>>]> = [
+    ["SQLite", async () => ({ QUORUM_DATA_DIR: mkdtempSync(join(tmpdir(), "quorum-learning-")) })],
+    ["PostgreSQL", async () => {
+      pg ??= await startPostgres()
+      return { QUORUM_DATABASE_URL: pg.database("learning") }
+    }]
+  ]
+
+  it.each(databases)("learns a task's weights from labels, reports them, and keeps them across a restart (%s)", async (_, database) => {
+    const env = { OPENAI_API_KEY: OPENAI_KEY, ...(await database()) }
     let g = await startGateway(yamlFor(up.url), env)
     try {
       const before = await get(g, "/v1/reliability?task=maths")
@@ -270,7 +288,7 @@ describe("learning", () => {
     } finally {
       await g.close()
     }
-  })
+  }, 60_000)
 })
 
 describe("keys", () => {

@@ -109,10 +109,7 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
       for (const t of new Set([task, ...more])) {
         yield* relearn(t).pipe(Effect.catchAll((error) => Effect.logError(`consensus learning: task ${t} not relearned: ${error.message}`)))
       }
-      yield* Effect.forEach([...relearnedListeners], (l) => Deferred.succeed(l, undefined))
-      relearnedListeners.clear()
     }).pipe(Effect.forever)
-    const relearnedListeners = new Set<Deferred.Deferred<void>>()
 
     const sweeper = Effect.suspend(() => store.sweep(since())).pipe(
       Effect.catchAll((error) => Effect.logWarning(`consensus outcomes: retention sweep failed: ${error.message}`)),
@@ -156,12 +153,6 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
       find: (id: string) => store.find(id, since()),
       label: (id: string, task: string, label: string, truth: string | null): Effect.Effect<void, SpendStoreError> =>
         Effect.zipRight(store.label(id, label, truth, Date.now()), Queue.offer(dirty, task)),
-      /** Resolves once the learner has gone through the labels given so far (tests, and nothing else, wait on it). */
-      relearned: Effect.suspend(() => {
-        const d = Deferred.unsafeMake<void>(FiberId.none)
-        relearnedListeners.add(d)
-        return Effect.zipRight(Queue.offer(dirty, "\u0000noop"), Deferred.await(d))
-      }),
       forTask,
       keyIdOf: store.keyIdOf,
       reliability: (task: string) =>
