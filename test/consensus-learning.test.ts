@@ -203,6 +203,16 @@ describe("modes", () => {
     script({ top: "1", mid: "1" })
     const { status } = await post(gateway, "/v1/consensus", { prompt: "?", models: ["top", "mid"], task: "t", mode: "parallel", temperature: 0 })
     expect(status).toBe(200)
+    expect(up.bodies.get("top")).toMatchObject({ temperature: 0 })
+    expect(up.bodies.get("top")).not.toHaveProperty("task")
+    expect(up.bodies.get("top")).not.toHaveProperty("mode")
+    script({ top: "C", mid: "C", low: "C" })
+    const client = new OpenAI({ apiKey: "unused", baseURL: `${gateway.url}/v1` })
+    await client.chat.completions.create({ model: "consensus/quiz", messages: [{ role: "user", content: "Pick" }], task: "quiz-2", mode: "full" } as never)
+    for (const m of ["top", "mid", "low"]) {
+      expect(up.bodies.get(m)).not.toHaveProperty("task")
+      expect(up.bodies.get(m)).not.toHaveProperty("mode")
+    }
   })
 })
 

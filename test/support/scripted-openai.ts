@@ -17,6 +17,8 @@ export interface ScriptedOpenAI {
   /** Calls received per model (the upstream model name). */
   readonly calls: Map<string, number>
   readonly aborted: Map<string, number>
+  /** The last request body each model received. */
+  readonly bodies: Map<string, Record<string, unknown>>
   script(model: string, reply: Reply | string): void
   /** Holds `model`'s replies until `release(model)`. */
   hold(model: string): void
@@ -31,6 +33,7 @@ export const startScriptedOpenAI = async (): Promise<ScriptedOpenAI> => {
   const replies = new Map<string, Reply>()
   const calls = new Map<string, number>()
   const aborted = new Map<string, number>()
+  const bodies = new Map<string, Record<string, unknown>>()
   const held = new Map<string, { promise: Promise<void>; release: () => void }>()
   const waiters = new Map<string, Array<() => void>>()
   const readBody = (req: IncomingMessage) =>
@@ -42,6 +45,7 @@ export const startScriptedOpenAI = async (): Promise<ScriptedOpenAI> => {
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.parse(await readBody(req)) as { model: string }
     const model = body.model
+    bodies.set(model, body)
     calls.set(model, (calls.get(model) ?? 0) + 1)
     for (const wake of waiters.get(model) ?? []) wake()
     waiters.delete(model)
@@ -68,6 +72,7 @@ export const startScriptedOpenAI = async (): Promise<ScriptedOpenAI> => {
     url: `http://127.0.0.1:${port}/v1`,
     calls,
     aborted,
+    bodies,
     script: (model, reply) => replies.set(model, typeof reply === "string" ? { content: reply } : reply),
     hold: (model) => {
       let release = () => {}

@@ -30,13 +30,14 @@ export const exactNext = (
   if (uncalled.length === 0) return []
   const ballots = ballotsOf(observed, weightOf)
   let pending = uncalled.reduce((sum, m) => sum + weightOf(m), 0)
-  if (ballots.length > 0 && settled(group(ballots), pending, minAgreement)) return []
+  // One vote agrees with nothing (the decision reports it as a single answer): two at least, as parallel's early stop asks.
+  if (ballots.length >= 2 && settled(group(ballots), pending, minAgreement)) return []
   const leader = group(ballots)[0]?.key ?? "\u0000wave"
   const joined: Array<Ballot> = [...ballots]
   for (const model of uncalled) {
     pending -= weightOf(model)
     joined.push({ id: model, answer: { kind: "choice", key: leader }, weight: weightOf(model) })
-    if (pending <= 0 || settled(group(joined), pending, minAgreement)) return uncalled.slice(0, joined.length - ballots.length)
+    if (pending <= 0 || (joined.length >= 2 && settled(group(joined), pending, minAgreement))) return uncalled.slice(0, joined.length - ballots.length)
   }
   return uncalled
 }
