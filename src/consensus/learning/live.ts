@@ -19,6 +19,7 @@ const DAY_MS = 86_400_000
 /** How long a replica trusts its copy of a task's learned policy before reading the database again. */
 const POLICY_CACHE_MS = 2_000
 const MAX_BATCH = 500
+const MAX_PENDING = 100_000
 
 /** What is kept of a learned policy: enough to rebuild it without relearning. */
 interface LearnedState {
@@ -66,6 +67,7 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
     const pending = new Map<string, Deferred.Deferred<void>>()
     const dirty = yield* Queue.unbounded<string>()
     const cache = new Map<string, { at: number; policy: Policy | undefined }>()
+    let dropped = 0
     const since = () => Date.now() - settings.retentionDays * DAY_MS
 
     const writer = Effect.gen(function*() {
@@ -142,13 +144,19 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
     return {
       /** Queues an outcome; the request does not wait for it. */
       record: (outcome: ConsensusOutcome, keyId: string | null): void => {
+        // While the database is away outcomes wait in memory, up to a bound; beyond it they are dropped (feedback on them is a 404).
+        if (pending.size >= MAX_PENDING) {
+          if (dropped++ % 1_000 === 0) Effect.runFork(Effect.logError(`consensus outcomes: ${MAX_PENDING} waiting; dropping outcomes until the database is back`))
+          return
+        }
         pending.set(outcome.id, Deferred.unsafeMake<void>(FiberId.none))
         queue.unsafeOffer({ outcome, keyId, createdAt: Date.now() })
       },
       /** Waits until an outcome this process queued is in the database (at once for any other id). */
       written: (id: string): Effect.Effect<void> => {
         const waiting = pending.get(id)
-        return waiting === undefined ? Effect.void : Deferred.await(waiting)
+        // Bounded: with the database away, feedback answers (a 503 or a 404) instead of hanging.
+        return waiting === undefined ? Effect.void : Deferred.await(waiting).pipe(Effect.timeout("10 seconds"), Effect.ignore)
       },
       find: (id: string) => store.find(id, since()),
       label: (id: string, task: string, label: string, truth: string | null): Effect.Effect<void, SpendStoreError> =>
