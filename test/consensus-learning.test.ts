@@ -235,10 +235,12 @@ describe("exploration", () => {
     expect(draws.filter((d) => d.mode !== "full").every((d) => d.mode === "cascade")).toBe(true)
   })
 
-  it("never overrides a mode the caller asked for, and a share of 0 never explores", () => {
+  it("never overrides a mode the caller asked for; a share of 0, or a task not learned yet, never explores", () => {
     const random = seeded(1)
     expect(Array.from({ length: 1_000 }, () => chooseMode("parallel", true, 1, random).mode).every((m) => m === "parallel")).toBe(true)
-    expect(Array.from({ length: 1_000 }, () => chooseMode(undefined, false, 0, random).mode).every((m) => m === "parallel")).toBe(true)
+    expect(Array.from({ length: 1_000 }, () => chooseMode(undefined, true, 0, random).mode).every((m) => m === "cascade")).toBe(true)
+    // Before a task is learned its requests run parallel, which calls every model anyway.
+    expect(Array.from({ length: 1_000 }, () => chooseMode(undefined, false, 1, random).mode).every((m) => m === "parallel")).toBe(true)
   })
 })
 
