@@ -395,7 +395,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
               break
             }
           }
-          if (mode === "cascade" && received < waves.launched.size && policy.next(models, observed()).length === 0) {
+          if (mode === "cascade" && earlyStop && received < waves.launched.size && policy.next(models, observed()).length === 0) {
             // Settled with calls still running: they can no longer change the answer.
             earlyStopped = true
             break
