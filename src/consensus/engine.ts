@@ -1,8 +1,8 @@
 /**
- * The consensus engine: one request fanned out to several models in parallel, answers
- * counted as they arrive, the rest cancelled as soon as they can no longer change the
- * outcome, evaluators run, and the answer the models agree on returned (or, without
- * agreement, the best-scored one, marked as such).
+ * The consensus engine: one request fanned out to several models, in parallel or in
+ * cascade waves (waves.ts), answers counted as they arrive, the rest cancelled as soon as
+ * they can no longer change the outcome, evaluators run, and the heaviest group's answer
+ * returned under the weights in force (decide.ts), abstentions left out (abstain.ts).
  */
 import { Effect, Exit, Fiber, FiberRef, Option, Queue, Schema } from "effect"
 import { compileSchema, parseJsonAnswer } from "../../evaluators/json-schema"
