@@ -16,7 +16,8 @@ import { ErrorBody } from "../protocol/error-body"
 import { ModelList, ModelObject } from "../protocol/models"
 import { CreateKey, KeyView, UpdateKey } from "../spend/keys"
 import { RequestDetail, RequestPage, SpendReport } from "../spend/reports"
-import { FeedbackAnswer, FeedbackBody, ReliabilityReport } from "./feedback"
+import { FeedbackAnswer, FeedbackBody } from "./feedback"
+import { ReliabilityReport } from "./reliability"
 import { openApiDocument } from "./openapi-document"
 
 export const Health = Schema.Struct({

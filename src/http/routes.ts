@@ -11,7 +11,8 @@ import { HealthLive, makeModelList, makeModelRetrieve } from "./handlers"
 import { AdminKeyLive, AdminLive } from "./admin"
 import { Spend } from "../spend/spend"
 import { Learning } from "../consensus/learning/live"
-import { makeFeedbackHandler, makeReliabilityHandler } from "./feedback"
+import { makeFeedbackHandler } from "./feedback"
+import { makeReliabilityHandler } from "./reliability"
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive, AdminLive.pipe(Layer.provide(AdminKeyLive))]))
 
