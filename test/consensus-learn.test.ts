@@ -4,7 +4,8 @@
  * what an abstention counts for, how far a few labels move the prior, and the cascade.
  */
 import { describe, expect, it } from "vitest"
-import { learnPolicy, replayCascade, weightedWinner } from "../src/consensus/learning/learn"
+import { answerKinds } from "../src/consensus/learning/kinds"
+import { learnPolicy, nextWave, replayCascade, weightedWinner } from "../src/consensus/learning/learn"
 import type { LabelledVote, Observed } from "../src/consensus/learning/policy"
 
 /** A deterministic uniform draw in [0, 1) for the given keys (FNV-1a, then a mix). */
@@ -238,6 +239,42 @@ describe("learnPolicy: the cascade", () => {
       }
     }
     expect(observed.size).toBeGreaterThanOrEqual(2)
+  })
+})
+
+describe("nextWave: answers heard out of order (a hedge)", () => {
+  const weights = new Map([["top", 4], ["b", 1], ["c", 1], ["d", 1]])
+  const all = ["top", "b", "c", "d"]
+
+  it("settles on the relaxed rule only when the most reliable models were heard first", () => {
+    // Slack 0: two agreeing answers heard in the cascade's order settle the outcome.
+    expect(nextWave(all, new Map([["top", "A"], ["b", "A"]]), weights, 0)).toEqual([])
+    // The same agreement heard while the most reliable call still runs settles nothing: its
+    // vote (4) could outweigh theirs (2), and the slack was never learned on that case.
+    expect(nextWave(all, new Map([["b", "A"], ["c", "A"]]), weights, 0)).not.toEqual([])
+    // Exactly settled is settled in any order: here the heard votes outweigh all still to come.
+    expect(nextWave(all, new Map([["b", "A"], ["c", "A"], ["d", "A"]]), new Map([["top", 2], ["b", 1], ["c", 1], ["d", 1]]), 1)).toEqual([])
+  })
+})
+
+describe("answerKinds", () => {
+  const item = (truth: string | null, ...candidates: ReadonlyArray<readonly [string | null, string | null]>) => ({
+    truth,
+    candidates: candidates.map(([kind, group]) => ({ kind, group }))
+  })
+
+  it("are the kinds the right answers took, leaving out those of under 1 % of them", () => {
+    const numbers = Array.from({ length: 150 }, (_, i) => item(`n${i}`, ["number", `n${i}`], ["short", "unsure"]))
+    const json = Array.from({ length: 50 }, (_, i) => item(`j${i}`, ["json", `j${i}`], ["number", "x"]))
+    // One right answer in prose among 201: no kind of the task's.
+    const prose = item("t", ["text", "t"])
+    expect(answerKinds([...numbers, ...json, prose])).toEqual(["json", "number"])
+    expect(answerKinds([...numbers.slice(0, 50), prose])).toEqual(["number", "text"])
+  })
+
+  it("know nothing when no answer was right, so every kind votes", () => {
+    expect(answerKinds([item(null, ["number", "1"]), item("2", ["number", "1"])])).toBeUndefined()
+    expect(answerKinds([])).toBeUndefined()
   })
 })
 

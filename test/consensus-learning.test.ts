@@ -297,6 +297,21 @@ describe("learning", () => {
       expect(run.body.consensus.mode).toBe("cascade")
       expect(run.body.consensus.rule).toBe("learned")
       expect(run.body.answer.content).toBe("7")
+      // The labels taught that this task's right answers are numbers: a lone reply in prose is
+      // no answer, even with no other reply beside it; the cascade asks the next model instead.
+      expect(after.body.answer_kinds).toEqual(["number"])
+      script({ e1: "I am not sure what this comes to.", e2: "8", e3: "8" })
+      const unsure = await post(g, "/v1/consensus", { prompt: "unsure", models: ["e1", "e2", "e3"], task: "maths" })
+      expect(unsure.body.consensus.mode).toBe("cascade")
+      const e1Run = unsure.body.candidates.find((c: any) => c.model === "e1")
+      expect(e1Run.abstained).toMatch(/kind this task's right answers take \(number\)/)
+      expect(unsure.body.answer.content).toBe("8")
+      expect((up.calls.get("e2") ?? 0) + (up.calls.get("e3") ?? 0)).toBeGreaterThan(0)
+      // When no model answers in kind, the task's form has changed: they vote as before.
+      script({ e1: "I am not sure.", e2: "I am not sure.", e3: "no idea" })
+      const none = await post(g, "/v1/consensus", { prompt: "none", models: ["e1", "e2", "e3"], task: "maths" })
+      expect(none.status).toBe(200)
+      expect(none.body.answer.content).toBe("I am not sure.")
     } finally {
       await g.close()
     }

@@ -279,10 +279,18 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
             ? { kind: "text", key: arrival.content!.replace(/\s+/g, " ").trim().toLowerCase() }
             : normalize(arrival.content!)
         const ballotOf = (i: number, arrival: Arrival): Ballot => ({ id: String(i), answer: normalizedOf(arrival), weight: weightIn(models[i]!) })
+        const kinds = policy.answerKinds
+        let callsOver = false
+        /** An answer of a kind the task's right answers never take (learned): no final answer. */
+        const outOfKind = (answer: Normalized): boolean => kinds !== undefined && !kinds.has(answer.kind)
         /** The ballots cast so far: answers that passed the gates, abstentions left out. */
         const votes = (): ReadonlyArray<Ballot> => {
           const valid = arrivals.flatMap((a, k) => (a?.status === "ok" && !a.gated && a.abstained === undefined ? [ballotOf(k, a)] : []))
-          return valid.filter((b) => abstainsByKind(b.answer, valid.map((v) => v.answer)) === undefined)
+          const voting = valid.filter((b) => abstainsByKind(b.answer, valid.map((v) => v.answer)) === undefined)
+          const inKind = voting.filter((b) => !outOfKind(b.answer))
+          // Out-of-kind answers wait as abstentions while a model may still answer in kind; once
+          // no more calls will come and none did, the task's form has changed: they vote.
+          return inKind.length > 0 || !callsOver ? inKind : voting
         }
         /** What the answers so far look like to the policy: model → group key, null for an abstention. */
         const observed = (): Map<string, string | null> => {
@@ -411,6 +419,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
               : { status: "error", error: `no answer within ${timeoutMs} ms (timeout_ms)`, gated: false, gateFailures: [], scores: {} }
           }
         }
+        callsOver = true
         // Models a cascade never called are not candidates of this request.
         const calledIdx = models.flatMap((_, i) => (waves.launched.has(i) ? [i] : []))
 
@@ -475,7 +484,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const abstentionOf = (i: number): string | undefined => {
           const a = arrivals[i]!
           if (a.status !== "ok" || a.gated) return undefined
-          return a.abstained ?? (voted.has(i) ? undefined : "no final answer of the kind the others give")
+          if (a.abstained !== undefined || voted.has(i)) return a.abstained
+          return kinds !== undefined && outOfKind(normalizedOf(a))
+            ? `no answer of the kind this task's right answers take (${[...kinds].join(", ")})`
+            : "no final answer of the kind the others give"
         }
         const report: Array<CandidateReport> = [...calledIdx.map((i) => {
           const a = arrivals[i]!

@@ -14,6 +14,7 @@ export const ReliabilityReport = Schema.Struct({
   labels: Schema.Int,
   learned_from: Schema.Int,
   min_labels: Schema.Int,
+  answer_kinds: Schema.NullOr(Schema.Array(Schema.String)),
   data: Schema.Array(Schema.Struct({
     model: Schema.String,
     labelled: Schema.Int,

@@ -193,7 +193,11 @@ export const nextWave = (
   const weightOf = (m: string) => weights.get(m) ?? 0
   let pending = uncalled.reduce((sum, m) => sum + weightOf(m), 0)
   const groups = tallies(observed, weights)
-  if (isSettled(groups, pending, slack) || uncalled.length === 0) return []
+  // The slack was learned on cascades that hear the most reliable models first. Answers heard
+  // out of that order (a hedge's, while a more reliable call still runs) settle only exactly.
+  const heard = order.filter((m) => observed.has(m)).length
+  const relax = order.slice(0, heard).every((m) => observed.has(m)) ? slack : 1
+  if (isSettled(groups, pending, relax) || uncalled.length === 0) return []
   const first = groups[0]
   const joinedLeader = (joined: ReadonlyArray<string>): Tally => ({
     key: first?.key ?? "",
@@ -206,7 +210,7 @@ export const nextWave = (
     pending -= weightOf(uncalled[i - 1]!)
     const leader = joinedLeader(uncalled.slice(0, i))
     const hypothetical = groups.length <= 1 ? [leader] : [leader, ...groups.slice(1)]
-    if (isSettled(hypothetical, pending, slack)) return uncalled.slice(0, i)
+    if (isSettled(hypothetical, pending, relax)) return uncalled.slice(0, i)
   }
   return uncalled
 }

@@ -11,6 +11,7 @@ import { type LabelledOutcome, type OutcomeEntry, OutcomeStore } from "../../spe
 import { formatUsd } from "../../spend/price"
 import { voteWeightOf } from "../pick"
 import type { ConsensusOutcome } from "../outcome"
+import { answerKinds } from "./kinds"
 import { learnPolicy, nextWave } from "./learn"
 import type { LabelledVote, ModelRecord, Policy } from "./policy"
 import { LearnedPolicies, OutcomeSink } from "./source"
@@ -27,6 +28,8 @@ interface LearnedState {
   readonly slack: number
   readonly sharpness: number
   readonly records: ReadonlyArray<ModelRecord>
+  /** Absent in states stored before answer kinds were learned. */
+  readonly kinds?: ReadonlyArray<string>
 }
 
 /** A labelled outcome as the learner sees it: cancelled calls were never answers. */
@@ -38,7 +41,14 @@ export const labelledVote = (item: LabelledOutcome): LabelledVote => ({
 /** The policy a stored state describes. */
 export const policyOfState = (state: LearnedState, labels: number): Policy => {
   const weights = new Map(Object.entries(state.weights))
-  return { rule: "learned", labels, weights, records: state.records, next: (candidates, observed) => nextWave(candidates, observed, weights, state.slack) }
+  return {
+    rule: "learned",
+    labels,
+    weights,
+    records: state.records,
+    answerKinds: state.kinds === undefined ? undefined : new Set(state.kinds),
+    next: (candidates, observed) => nextWave(candidates, observed, weights, state.slack)
+  }
 }
 
 export interface ModelReliability {
@@ -91,14 +101,22 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
     /** Relearns a task from its labelled history; below min_labels the config policy stands. */
     const relearn = (task: string) =>
       Effect.gen(function*() {
-        const history = (yield* store.labelled(task, since())).map(labelledVote)
+        const outcomes = yield* store.labelled(task, since())
+        const history = outcomes.map(labelledVote)
         if (history.length < settings.minLabels) {
           yield* store.deletePolicy(task)
         } else {
           const models = new Set(history.flatMap((h) => [...h.answers.keys()]))
           const prior = new Map([...models].map((m) => [m, voteWeightOf(config, m)]))
           const learned = learnPolicy(history, prior)
-          const state: LearnedState = { weights: Object.fromEntries(learned.weights), slack: learned.slack, sharpness: learned.sharpness, records: learned.records }
+          const kinds = answerKinds(outcomes)
+          const state: LearnedState = {
+            weights: Object.fromEntries(learned.weights),
+            slack: learned.slack,
+            sharpness: learned.sharpness,
+            records: learned.records,
+            ...(kinds === undefined ? {} : { kinds })
+          }
           yield* store.savePolicy(task, history.length, JSON.stringify(state), Date.now())
         }
         cache.delete(task)
@@ -210,6 +228,8 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
             labels: items.length,
             learned_from: policy?.labels ?? 0,
             min_labels: settings.minLabels,
+            /** The kinds of answer the task's right answers take, once learned (others abstain). */
+            answer_kinds: policy?.answerKinds === undefined ? null : [...policy.answerKinds],
             data
           }
         })

@@ -41,6 +41,11 @@ export interface Policy {
   readonly weights: ReadonlyMap<string, number>
   readonly records: ReadonlyArray<ModelRecord>
   /**
+   * The kinds of answer the task's right answers take (learned, see kinds.ts); an answer of
+   * another kind abstains while a model may still answer in kind. Undefined: any kind votes.
+   */
+  readonly answerKinds?: ReadonlySet<string> | undefined
+  /**
    * The models to call next, given the candidates of the request (most reliable first)
    * and the answers observed so far: an empty list means the answer is settled and no
    * further call is worth making.
