@@ -28,6 +28,7 @@ consensus:
   learning: { min_labels: 4, explore: 0 }
   presets:
     - { id: quiz, models: [top, mid, low] }
+    - { id: panel, models: [mid, low] }
 spend: { flush_ms: 5 }
 models:
 ${models(upstream, [["top", 3], ["mid", 2], ["low", 1], ["e1", 1], ["e2", 1], ["e3", 1]])}
@@ -241,6 +242,21 @@ describe("exploration", () => {
     expect(Array.from({ length: 1_000 }, () => chooseMode(undefined, true, 0, random).mode).every((m) => m === "cascade")).toBe(true)
     // Before a task is learned its requests run parallel, which calls every model anyway.
     expect(Array.from({ length: 1_000 }, () => chooseMode(undefined, false, 1, random).mode).every((m) => m === "parallel")).toBe(true)
+  })
+})
+
+describe("reliability before any label", () => {
+  it("lists the models the task would call, with the weights config gives them", async () => {
+    const panel = await get(gateway, "/v1/reliability?task=panel")
+    expect(panel.status).toBe(200)
+    expect(panel.body).toMatchObject({ rule: "config", labels: 0, learned_from: 0, answer_kinds: null })
+    expect(panel.body.data.map((m: any) => [m.model, m.labelled, m.accuracy, m.config_weight, m.learned_weight, m.weight])).toEqual([
+      ["low", 0, null, 1, null, 1],
+      ["mid", 0, null, 2, null, 2]
+    ])
+    // A task that is no preset: Quorum's default pick (max_fanout 5 allows the default 3), heaviest first.
+    const other = await get(gateway, "/v1/reliability?task=never-seen")
+    expect(other.body.data.map((m: any) => m.model).sort()).toEqual(["low", "mid", "top"].sort())
   })
 })
 

@@ -9,7 +9,7 @@ import { GatewayConfig } from "../../config/gateway-config"
 import { type SpendStoreError } from "../../spend/errors"
 import { type LabelledOutcome, type OutcomeEntry, OutcomeStore } from "../../spend/outcomes"
 import { formatUsd } from "../../spend/price"
-import { voteWeightOf } from "../pick"
+import { pickModels, voteWeightOf } from "../pick"
 import type { ConsensusOutcome } from "../outcome"
 import { answerKinds } from "./kinds"
 import { learnPolicy, nextWave } from "./learn"
@@ -145,6 +145,12 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
         if (rest.length > 0) yield* store.writeBatch([...rest]).pipe(Effect.timeout("10 seconds"), Effect.catchAllCause(() => Effect.logError(`consensus outcomes: ${rest.length} lost at shutdown`)))
       }))
 
+    /** The models a request of this task calls when it names none: its preset's, else Quorum's default pick. */
+    const likelyCandidates = (task: string): ReadonlyArray<string> => {
+      const preset = config.consensus.presets.get(task)
+      return preset?.models ?? pickModels(config, preset?.fanout ?? config.consensus.defaultFanout)
+    }
+
     const forTask = (task: string): Effect.Effect<Policy | undefined> =>
       Effect.gen(function*() {
         const cached = cache.get(task)
@@ -186,6 +192,8 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
           const items = yield* store.labelled(task, since())
           const policy = yield* forTask(task)
           const models = new Map<string, { labelled: number; answered: number; correct: number; latency: number; latencies: number; cost: number; calls: number }>()
+          // Before any label, the models the task would call show the weights config gives them.
+          for (const model of likelyCandidates(task)) models.set(model, { labelled: 0, answered: 0, correct: 0, latency: 0, latencies: 0, cost: 0, calls: 0 })
           for (const item of items) {
             for (const c of item.candidates) {
               if (c.status === "cancelled") continue
