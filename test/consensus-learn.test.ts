@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { answerKinds } from "../src/consensus/learning/kinds"
-import { learnPolicy, nextWave, replayCascade, weightedWinner } from "../src/consensus/learning/learn"
+import { learnPolicy, newcomerWeight, nextWave, replayCascade, weightedWinner } from "../src/consensus/learning/learn"
 import type { LabelledVote, Observed } from "../src/consensus/learning/policy"
 
 /** A deterministic uniform draw in [0, 1) for the given keys (FNV-1a, then a mix). */
@@ -239,6 +239,26 @@ describe("learnPolicy: the cascade", () => {
       }
     }
     expect(observed.size).toBeGreaterThanOrEqual(2)
+  })
+})
+
+describe("learnPolicy: a model added after learning", () => {
+  it("weighs its prior, sharpened like the others and never above the most reliable model's", () => {
+    const labelled = history(close5(), 300)
+    const policy = learnPolicy(labelled, equalPrior(models(close5())))
+    const top = Math.max(...policy.weights.values())
+    expect(policy.weights.has("new")).toBe(false)
+    expect(policy.weightOf("m1")).toBe(policy.weights.get("m1"))
+    // Its vote counts (it used to weigh nothing), by its prior of 1 sharpened like the others.
+    expect(policy.weightOf("new")).toBeCloseTo(newcomerWeight(policy.weights, policy.sharpness, 1))
+    expect(policy.weightOf("new")).toBeGreaterThan(0)
+    expect(policy.weightOf("new")).toBeLessThanOrEqual(top)
+    // A prior far above what any labelled model earned is capped at the most reliable's weight.
+    const eager = learnPolicy(labelled, new Map([...equalPrior(models(close5())), ["new", 50]]))
+    expect(eager.weightOf("new")).toBeCloseTo(Math.max(...eager.weights.values()))
+    // It is called in the place its weight gives it, not last: here next after m1, which abstained.
+    const all = [...models(close5()), "new"]
+    expect(eager.next(all, new Map([["m1", null]]))[0]).toBe("new")
   })
 })
 

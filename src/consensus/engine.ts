@@ -252,7 +252,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const strategy = request.strategy
         const task = request.task ?? "default"
         const policy = yield* policyFor(task, minAgreement)
-        const weightIn = (model: string): number => policy.weights.get(model) ?? weightOf(model)
+        const weightIn = (model: string): number => policy.weightOf(model)
         // A score-only decision has no vote to settle, so nothing to cascade on.
         const chosen = chooseMode(request.mode, policy.rule === "learned", settings.learning.explore, random)
         const mode: Mode = strategy === "score" && chosen.mode === "cascade" ? "parallel" : chosen.mode

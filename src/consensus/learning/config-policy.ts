@@ -55,6 +55,7 @@ export const configPolicy = (
     labels: 0,
     weights,
     records,
+    weightOf,
     next: (candidates, observed) => exactNext(candidates, observed, weightOf, minAgreement)
   }
 }

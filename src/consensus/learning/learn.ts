@@ -118,6 +118,24 @@ export const sharpen = (logOdds: ReadonlyMap<string, number>, sharpness: number)
   return out
 }
 
+/**
+ * The weight of a model the labels never saw (added to the fleet after learning): its prior,
+ * no more than the most reliable model's, sharpened like the others. It votes and is called
+ * in its place by that prior, and exploration brings the labels that will place it.
+ */
+export const newcomerWeight = (weights: ReadonlyMap<string, number>, sharpness: number, prior: number): number => {
+  const top = Math.max(0, ...weights.values())
+  return top === 0 ? Math.max(0, prior) : top * Math.pow(Math.min(Math.max(0, prior), top) / top, sharpness)
+}
+
+/** The weights with every candidate in: a model they lack weighs `newcomer(model)`. */
+const including = (weights: ReadonlyMap<string, number>, candidates: ReadonlyArray<string>, newcomer?: (model: string) => number): ReadonlyMap<string, number> => {
+  if (newcomer === undefined || candidates.every((m) => weights.has(m))) return weights
+  const out = new Map(weights)
+  for (const m of candidates) if (!out.has(m)) out.set(m, newcomer(m))
+  return out
+}
+
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 /** Models most reliable first (heaviest weight; names break ties, so the order is stable). */
@@ -185,9 +203,11 @@ const isSettled = (groups: ReadonlyArray<Tally>, pending: number, slack: number)
 export const nextWave = (
   candidates: ReadonlyArray<string>,
   observed: Observed,
-  weights: ReadonlyMap<string, number>,
-  slack: number
+  known: ReadonlyMap<string, number>,
+  slack: number,
+  newcomer?: (model: string) => number
 ): ReadonlyArray<string> => {
+  const weights = including(known, candidates, newcomer)
   const order = reliabilityOrder(new Set(candidates), weights)
   const uncalled = order.filter((m) => !observed.has(m))
   const weightOf = (m: string) => weights.get(m) ?? 0
@@ -329,6 +349,7 @@ export const learnPolicy = (
   const sharpness = crossValidatedSharpness(history, prior, options.sharpness ?? DEFAULTS.sharpness, options.folds ?? DEFAULTS.folds, strength, options.sharpnessTolerance ?? DEFAULTS.sharpnessTolerance)
   const weights = sharpen(shrunkLogOdds(records, prior, strength), sharpness)
   const slack = history.length === 0 ? 1 : learnedSlack(history, weights, options.slack ?? DEFAULTS.slack, options.maxLost ?? DEFAULTS.maxLost, options.slackTolerance ?? DEFAULTS.slackTolerance)
+  const newcomer = (model: string) => newcomerWeight(weights, sharpness, prior.get(model) ?? 1)
   return {
     rule: "learned",
     labels: history.length,
@@ -336,6 +357,7 @@ export const learnPolicy = (
     records,
     sharpness,
     slack,
-    next: (candidates, observed) => nextWave(candidates, observed, weights, slack)
+    weightOf: (model) => weights.get(model) ?? newcomer(model),
+    next: (candidates, observed) => nextWave(candidates, observed, weights, slack, newcomer)
   }
 }

@@ -12,7 +12,7 @@ import { formatUsd } from "../../spend/price"
 import { pickModels, voteWeightOf } from "../pick"
 import type { ConsensusOutcome } from "../outcome"
 import { answerKinds } from "./kinds"
-import { learnPolicy, nextWave } from "./learn"
+import { learnPolicy, newcomerWeight, nextWave } from "./learn"
 import type { LabelledVote, ModelRecord, Policy } from "./policy"
 import { LearnedPolicies, OutcomeSink } from "./source"
 
@@ -38,16 +38,18 @@ export const labelledVote = (item: LabelledOutcome): LabelledVote => ({
   truth: item.truth
 })
 
-/** The policy a stored state describes. */
-export const policyOfState = (state: LearnedState, labels: number): Policy => {
+/** The policy a stored state describes; `prior` weighs models the labels never saw (see newcomerWeight). */
+export const policyOfState = (state: LearnedState, labels: number, prior: (model: string) => number): Policy => {
   const weights = new Map(Object.entries(state.weights))
+  const newcomer = (model: string) => newcomerWeight(weights, state.sharpness, prior(model))
   return {
     rule: "learned",
     labels,
     weights,
     records: state.records,
     answerKinds: state.kinds === undefined ? undefined : new Set(state.kinds),
-    next: (candidates, observed) => nextWave(candidates, observed, weights, state.slack)
+    weightOf: (model) => weights.get(model) ?? newcomer(model),
+    next: (candidates, observed) => nextWave(candidates, observed, weights, state.slack, newcomer)
   }
 }
 
@@ -160,7 +162,7 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
         ))
         const policy = stored === undefined || stored.labels < settings.minLabels
           ? undefined
-          : policyOfState(JSON.parse(stored.state) as LearnedState, stored.labels)
+          : policyOfState(JSON.parse(stored.state) as LearnedState, stored.labels, (model) => voteWeightOf(config, model))
         cache.set(task, { at: Date.now(), policy })
         return policy
       })
@@ -226,7 +228,8 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
               mean_cost_usd: m.calls === 0 ? null : formatUsd(Math.round(m.cost / m.calls)),
               config_weight: configWeight,
               learned_weight: learned ?? null,
-              weight: learned ?? configWeight
+              // A model the labels never saw weighs its prior sharpened like the learned ones.
+              weight: policy?.weightOf(model) ?? configWeight
             }
           })
           return {

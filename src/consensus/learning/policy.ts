@@ -37,8 +37,10 @@ export interface Policy {
   readonly rule: "config" | "learned"
   /** Labelled items it was learned from (0 for config). */
   readonly labels: number
-  /** The vote weight of each model; a model absent here weighs its configured weight. */
+  /** The vote weight of each model the rule knows (learned, or given in config). */
   readonly weights: ReadonlyMap<string, number>
+  /** Any model's vote weight: `weights`', else what the rule gives a model it does not know. */
+  weightOf(model: string): number
   readonly records: ReadonlyArray<ModelRecord>
   /**
    * The kinds of answer the task's right answers take (learned, see kinds.ts); an answer of
