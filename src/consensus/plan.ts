@@ -1,0 +1,159 @@
+/**
+ * The first step of a consensus: which models it calls and how. The request is checked
+ * (models known, evaluators registered, a valid schema), Quorum's own pick draws only on
+ * what the caller's key allows, and the fan-out shrinks to fit max_cost_usd and the key's
+ * budget (the least trusted models dropped first), each call then capped at the output
+ * it was priced for so the estimate is a bound.
+ */
+import { Effect } from "effect"
+import { compileSchema } from "../../evaluators/json-schema"
+import type { ResolvedConfig } from "../config/gateway-config"
+import type { Message } from "../protocol/chat-request"
+import { formatUsd, usdToMicros } from "../spend/price"
+import { promptTokens } from "../spend/tokens"
+import { worstCaseOf } from "../spend/worst-case"
+import { fitBudget } from "./budget"
+import type { CostOption } from "../spend/store"
+import { InvalidConsensusRequest, NoUsableModel } from "./errors"
+import type { Evaluator } from "./evaluator"
+import { pickModels, voteWeightOf } from "./pick"
+import type { ConsensusRequest } from "./request"
+import type { ChosenEvaluator } from "./scoring"
+
+export interface PlanFleet {
+  readonly config: ResolvedConfig
+  readonly registry: ReadonlyMap<string, Evaluator>
+}
+
+export interface Plan {
+  readonly models: ReadonlyArray<string>
+  readonly skipped: ReadonlyArray<{ readonly model: string; readonly reason: string }>
+  readonly evaluators: ReadonlyArray<ChosenEvaluator>
+  readonly messages: ReadonlyArray<Message>
+  readonly jsonMode: boolean
+  /** The output each call is capped at, when the fan-out was priced on it. */
+  readonly outputCap: number | undefined
+  /** Why the fan-out came down to one model (budget, key), when it may have. */
+  readonly singleReason: string | undefined
+  readonly keyId: string | null
+}
+
+/**
+ * Admits a fan-out against the caller's budget: given the costs of running the whole
+ * fan-out, then one model fewer, and so on, it reserves the first that fits and says
+ * which, and whether anything was reserved (then calls must stay within their estimate).
+ */
+export interface Admit<E = unknown> {
+  /** `options` is called only when the caller's key has a budget or a token limit. */
+  (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
+  /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
+  readonly allowed: ReadonlyArray<string> | null
+}
+
+const invalid = (param: string | null, message: string) => new InvalidConsensusRequest({ message, param })
+
+export const plan = <E>(
+  fleet: PlanFleet,
+  request: ConsensusRequest,
+  sampling: Record<string, unknown>,
+  admit: Admit<E> | undefined
+): Effect.Effect<Plan, InvalidConsensusRequest | NoUsableModel | E> =>
+  Effect.gen(function*() {
+    const { config, registry } = fleet
+    const settings = config.consensus
+    const weightOf = (model: string) => voteWeightOf(config, model)
+    if ((request.messages === undefined) === (request.prompt === undefined)) {
+      return yield* invalid("messages", "Give either `messages` or `prompt`")
+    }
+    if (request.models !== undefined && request.fanout !== undefined) {
+      return yield* invalid("fanout", "Give either `models` or `fanout`")
+    }
+    const known = [...config.routes.keys(), ...config.deployments.keys()]
+    // Quorum's own pick draws only on the models and routes the caller's key may use.
+    const models = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout, admit?.allowed ?? null)
+    if (models.length === 0) return yield* new NoUsableModel({ allowed: admit?.allowed ?? [] })
+    // Why a fan-out may come down to one model, for the fallback it then reports.
+    const keyLimited = request.models === undefined && models.length === 1 && admit?.allowed != null
+      ? "the caller's key allows only one model or route to fan out to"
+      : undefined
+    for (const [i, model] of models.entries()) {
+      if (!config.routes.has(model) && !config.deployments.has(model)) {
+        return yield* invalid(`models[${i}]`, `Unknown model \`${model}\`; available: ${known.join(", ")}`)
+      }
+    }
+    if (models.length > settings.maxFanout) {
+      return yield* invalid(request.models === undefined ? "fanout" : "models", `At most ${settings.maxFanout} models per consensus request (got ${models.length})`)
+    }
+    const format = request.response_format
+    const jsonMode = format !== undefined && format.type !== "text"
+    const chosen = request.evaluators ?? [
+      { name: "answer_match" },
+      { name: "consistency" },
+      ...(jsonMode ? [{ name: "json_schema" }] : [])
+    ]
+    const evaluators: Array<ChosenEvaluator> = []
+    for (const [i, choice] of chosen.entries()) {
+      const evaluator = registry.get(choice.name)
+      if (evaluator === undefined) {
+        return yield* invalid(`evaluators[${i}].name`, `Unknown evaluator \`${choice.name}\`; registered: ${[...registry.keys()].join(", ")}`)
+      }
+      evaluators.push({ evaluator, weight: "weight" in choice ? choice.weight ?? 1 : 1, options: "options" in choice ? choice.options ?? {} : {} })
+    }
+    if (format?.type === "json_schema" && format.json_schema.schema !== undefined) {
+      const compiled = compileSchema(format.json_schema.schema)
+      if (compiled._tag === "Left") return yield* invalid("response_format.json_schema.schema", `Invalid JSON schema: ${compiled.left}`)
+    }
+    const messages: ReadonlyArray<Message> = request.messages ?? [{ role: "user", content: request.prompt! }]
+    const requested = sampling.max_completion_tokens ?? sampling.max_tokens
+    const explicitOutput = typeof requested === "number" ? requested : undefined
+    if (request.max_cost_usd === undefined && admit === undefined) {
+      return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, singleReason: keyLimited, keyId: null }
+    }
+
+    const output = explicitOutput ?? settings.defaultOutputTokens
+    // Counted only if max_cost_usd or the caller's key needs the estimate: otherwise no tokenizer runs.
+    let counted: number | undefined
+    const prompt = () => (counted ??= promptTokens(messages))
+    const estimate = (m: string) => worstCaseOf(config, m, prompt(), output)
+    let kept = models
+    let skipped: Array<{ readonly model: string; readonly reason: string }> = []
+    let singleReason = keyLimited
+    if (request.max_cost_usd !== undefined) {
+      const ceiling = usdToMicros(request.max_cost_usd)
+      const fit = fitBudget(models, weightOf, estimate, ceiling)
+      if (fit.kept.length === 0) {
+        return yield* invalid(
+          "max_cost_usd",
+          fit.cheapestMicroUsd === undefined
+            ? "No model of this request has a configured price, so none can be kept within max_cost_usd"
+            : `max_cost_usd ($${request.max_cost_usd}) is below the cheapest model's estimated cost ($${formatUsd(fit.cheapestMicroUsd)} for ${prompt()} prompt and ${output} output tokens)`
+        )
+      }
+      kept = fit.kept
+      skipped = [...fit.skipped]
+      singleReason = "budget: only one model fits max_cost_usd"
+    }
+    let capped = request.max_cost_usd !== undefined
+    let keyId: string | null = null
+    if (admit !== undefined) {
+      // The key's budget: the whole fan-out if it fits, else fewer models (the least
+      // trusted dropped first), down to the single most trusted one.
+      const byTrust = [...kept].sort((a, b) => weightOf(b) - weightOf(a))
+      const options = () =>
+        byTrust.map((_, i) => {
+          const size = byTrust.length - i
+          return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (prompt() + output) }
+        })
+      const admitted = yield* admit(options, models)
+      if (admitted.index > 0) {
+        const dropped = new Set(byTrust.slice(byTrust.length - admitted.index))
+        for (const model of kept) if (dropped.has(model)) skipped.push({ model, reason: "the fan-out does not fit the key's remaining budget" })
+        kept = kept.filter((m) => !dropped.has(m))
+        singleReason = "budget: only one model fits the key's remaining budget"
+      }
+      capped ||= admitted.reserved
+      keyId = admitted.keyId ?? null
+    }
+    // Each call is capped at the output it was priced for, so the estimate is a bound.
+    return { models: kept, skipped, evaluators, messages, jsonMode, outputCap: capped && explicitOutput === undefined ? output : undefined, singleReason, keyId }
+  })

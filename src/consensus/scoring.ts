@@ -1,0 +1,117 @@
+/**
+ * Evaluators at work on one consensus: gates judge each answer alone as it arrives (so an
+ * early stop counts only valid votes), scorers judge the answers together once the calls
+ * are over. An evaluator is a plug-in, so its failure or a malformed result is recorded as
+ * an evaluator error, never the request's failure.
+ */
+import { Effect, FiberRef } from "effect"
+import { compileSchema, parseJsonAnswer } from "../../evaluators/json-schema"
+import type { ChatCompletionRequest, ResponseFormat } from "../protocol/chat-request"
+import { CurrentMeter, meterStorage } from "../spend/meter"
+import type { Candidate, Evaluator } from "./evaluator"
+import type { Answered, Round } from "./round"
+
+export interface ChosenEvaluator {
+  readonly evaluator: Evaluator
+  readonly weight: number
+  readonly options: Record<string, unknown>
+}
+
+/** Runs an evaluator under a timeout; a failure is a value, never the request's failure. */
+export const runEvaluator = (
+  evaluator: Evaluator,
+  candidates: ReadonlyArray<Candidate>,
+  request: ChatCompletionRequest,
+  options: Record<string, unknown>,
+  timeoutMs: number
+) =>
+  Effect.flatMap(FiberRef.get(CurrentMeter), (meter) =>
+    Effect.tryPromise({
+      try: async (signal) => await meterStorage.run(meter, () => evaluator.evaluate({ request, candidates, options, signal })),
+      catch: (error) => (error instanceof Error ? error.message : String(error))
+    })).pipe(
+    Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `timed out after ${timeoutMs} ms` }),
+    Effect.flatMap((scores) =>
+      // A plug-in is untrusted code: whatever it returns is checked, never assumed to be an array.
+      Array.isArray(scores) && scores.length === candidates.length && scores.every((s) => typeof s === "number" && s >= 0 && s <= 1)
+        ? Effect.succeed(scores as ReadonlyArray<number>)
+        : Effect.fail(Array.isArray(scores)
+          ? `returned ${scores.length} scores for ${candidates.length} candidates, or scores outside [0, 1]`
+          : `returned ${scores === null ? "null" : typeof scores} instead of an array of scores`)
+    ),
+    Effect.either
+  )
+
+/** Why an answer is not valid JSON for the request's schema, for the error that says no answer was. */
+export const schemaProblem = (content: string, format: ResponseFormat | undefined): string | undefined => {
+  const parsed = parseJsonAnswer(content)
+  if (!parsed.ok) return "not valid JSON"
+  if (format?.type !== "json_schema" || format.json_schema.schema === undefined) return undefined
+  const compiled = compileSchema(format.json_schema.schema)
+  if (compiled._tag === "Left" || compiled.right(parsed.value)) return undefined
+  const first = compiled.right.errors?.[0]
+  return first === undefined ? undefined : `${first.instancePath === "" ? "the answer" : first.instancePath} ${first.message ?? "is invalid"}`
+}
+
+const candidateOf = (i: number, model: string, answer: Answered): Candidate => ({
+  id: String(i),
+  model,
+  content: answer.content,
+  ...(answer.toolCalls === undefined ? {} : { tool_calls: answer.toolCalls })
+})
+
+/** Runs the gates on one answer as it arrives, marking it gated (and why) when one scores it 0. */
+export const applyGates = (
+  gates: ReadonlyArray<ChosenEvaluator>,
+  input: { readonly index: number; readonly model: string; readonly answer: Answered; readonly request: ChatCompletionRequest; readonly format: ResponseFormat | undefined },
+  timeoutMs: number,
+  errors: Map<string, string>
+) =>
+  Effect.gen(function*() {
+    const { answer, index, model, request } = input
+    for (const gate of gates) {
+      const result = yield* runEvaluator(gate.evaluator, [candidateOf(index, model, answer)], request, gate.options, timeoutMs)
+      if (result._tag === "Left") {
+        errors.set(gate.evaluator.name, result.left)
+        continue
+      }
+      answer.scores[gate.evaluator.name] = result.right[0]!
+      if (result.right[0] === 0) {
+        answer.gated = true
+        const problem = gate.evaluator.name === "json_schema" && answer.toolCalls === undefined ? schemaProblem(answer.content, input.format) : undefined
+        answer.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
+      }
+    }
+  })
+
+/**
+ * Runs the scorers on the eligible answers together, recording each one's scores on its
+ * arrival, and gives the weighted mean score of an answer (0 when no scorer judged it).
+ */
+export const applyScorers = (
+  scorers: ReadonlyArray<ChosenEvaluator>,
+  round: Round,
+  eligible: ReadonlyArray<number>,
+  request: ChatCompletionRequest,
+  timeoutMs: number,
+  errors: Map<string, string>
+) =>
+  Effect.gen(function*() {
+    const candidates = eligible.map((i) => candidateOf(i, round.models[i]!, round.answered(i)))
+    for (const scorer of scorers) {
+      const result = yield* runEvaluator(scorer.evaluator, candidates, request, scorer.options, timeoutMs)
+      if (result._tag === "Left") errors.set(scorer.evaluator.name, result.left)
+      else for (const [k, i] of eligible.entries()) round.answered(i).scores[scorer.evaluator.name] = result.right[k]!
+    }
+    return (i: number): number => {
+      let total = 0
+      let weights = 0
+      for (const { evaluator, weight } of scorers) {
+        const s = round.arrivals[i]?.scores[evaluator.name]
+        if (s === undefined) continue
+        total += s * weight
+        weights += weight
+      }
+      return weights === 0 ? 0 : total / weights
+    }
+  })
