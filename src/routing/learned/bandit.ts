@@ -1,0 +1,74 @@
+/**
+ * Thompson sampling over a learned route's targets. Each call draws a quality for every
+ * target from its belief, scores it against the targets' relative cost and latency under
+ * the operator's weights, and takes the best draw. Exploration is bounded: when the draw
+ * picks a target other than the one believed best and this route has already explored
+ * more than its `exploration` share of recent calls, the believed best is taken instead.
+ */
+import { type Belief, meanQuality } from "./belief"
+import { sampleBeta } from "./beta"
+import type { AdaptiveSettings } from "./settings"
+
+export interface Arm {
+  readonly target: string
+  readonly belief: Belief
+}
+
+export interface Choice {
+  readonly target: string
+  /** Whether it is a target other than the one believed best. */
+  readonly explored: boolean
+}
+
+/** Cost and latency relative to the most expensive and the slowest target known, in [0, 1]. */
+const relative = (arms: ReadonlyArray<Arm>, of: (b: Belief) => number | undefined): ReadonlyArray<number> => {
+  const known = arms.map((a) => of(a.belief)).filter((x): x is number => x !== undefined)
+  const max = Math.max(0, ...known)
+  // A target not yet called is taken to cost what the others do on average.
+  const unknown = known.length === 0 || max === 0 ? 0 : known.reduce((s, x) => s + x, 0) / known.length / max
+  return arms.map((a) => {
+    const x = of(a.belief)
+    return x === undefined ? unknown : max === 0 ? 0 : x / max
+  })
+}
+
+const scores = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings, quality: (b: Belief) => number): ReadonlyArray<number> => {
+  const cost = relative(arms, (b) => b.costUsd)
+  const latency = relative(arms, (b) => b.latencyMs)
+  const { weights } = settings
+  return arms.map((a, i) => weights.quality * quality(a.belief) - weights.cost * cost[i]! - weights.latency * latency[i]!)
+}
+
+const argmax = (xs: ReadonlyArray<number>): number => xs.reduce((best, x, i) => (x > xs[best]! ? i : best), 0)
+
+/** Keeps the share of recent calls that explored, per route, over a window of `memory` calls. */
+export class ExplorationBudget {
+  private explored = 0
+  private calls = 0
+
+  constructor(private readonly share: number, private readonly window: number) {}
+
+  allows(): boolean {
+    return this.calls === 0 || this.explored / this.calls < this.share
+  }
+
+  record(explored: boolean): void {
+    if (this.calls >= this.window) {
+      // Forget proportionally: a sliding window without keeping every call.
+      this.explored -= this.explored / this.calls
+      this.calls -= 1
+    }
+    this.calls += 1
+    if (explored) this.explored += 1
+  }
+}
+
+/** The target for this call. `arms` must not be empty; targets out of service are left out by the caller. */
+export const choose = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings, budget: ExplorationBudget, random: () => number): Choice => {
+  const believedBest = argmax(scores(arms, settings, meanQuality))
+  const drawn = argmax(scores(arms, settings, (b) => sampleBeta(b.alpha, b.beta, random)))
+  const explored = drawn !== believedBest && budget.allows()
+  const pick = explored ? drawn : believedBest
+  budget.record(explored)
+  return { target: arms[pick]!.target, explored }
+}
