@@ -13,14 +13,14 @@
  * JavaScript, so a .ts module is loaded through tsx (imported only when there is one).
  */
 import { Effect, Schema } from "effect"
-import { existsSync } from "node:fs"
 import { readdir } from "node:fs/promises"
-import { dirname, join, resolve } from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import answerMatch from "../../evaluators/answer-match"
 import consistency from "../../evaluators/consistency"
 import jsonSchema from "../../evaluators/json-schema"
 import type { DeclaredEvaluatorFile } from "../config/schema"
+import { PACKAGE_ROOT } from "../domain/package-root"
 import { firstIssue } from "../config/paths"
 import { type Evaluator, EvaluatorShape } from "./evaluator"
 
@@ -28,22 +28,7 @@ export class EvaluatorLoadError extends Schema.TaggedError<EvaluatorLoadError>()
   message: Schema.String
 }) {}
 
-/**
- * This package's root: the nearest folder above this module with a package.json. Found
- * by walking up because this code runs from src/consensus/ (tests, tsx) and from the
- * bundle in dist/.
- */
-const packageRoot = (): string => {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, "package.json"))) {
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`)
-    dir = parent
-  }
-  return dir
-}
-
-const ROOT = packageRoot()
+const ROOT = PACKAGE_ROOT
 
 /** The package's evaluators/ folder: where users put theirs (the default of QUORUM_EVALUATORS_DIR). */
 export const PACKAGE_EVALUATORS = join(ROOT, "evaluators")
