@@ -1,4 +1,5 @@
-import type { ResolvedConfig, Route } from "../config/gateway-config"
+import type { ResolvedConfig } from "../config/gateway-config"
+import { weightedOrder } from "./strategies/loadbalance"
 
 /**
  * The deployments to try for a model name, in order. A fallback route keeps its order;
@@ -11,20 +12,6 @@ export const planTargets = (
   random: () => number = Math.random
 ): ReadonlyArray<string> | undefined => {
   const route = config.routes.get(model)
-  if (route !== undefined) return route.strategy === "fallback" ? route.targets.map((t) => t.deployment) : weightedOrder(route, random)
+  if (route !== undefined) return route.strategy === "fallback" ? route.targets.map((t) => t.deployment) : weightedOrder(route.targets, random)
   return config.deployments.has(model) ? [model] : undefined
-}
-
-const weightedOrder = (route: Route, random: () => number): ReadonlyArray<string> => {
-  const pool = [...route.targets]
-  const order: Array<string> = []
-  while (pool.length > 0) {
-    const total = pool.reduce((sum, t) => sum + t.weight, 0)
-    let pick = random() * total
-    let index = pool.findIndex((t) => (pick -= t.weight) < 0)
-    if (index < 0) index = pool.length - 1
-    order.push(pool[index]!.deployment)
-    pool.splice(index, 1)
-  }
-  return order
 }
