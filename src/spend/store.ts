@@ -1,10 +1,10 @@
 /**
  * Every read and write of spend state, as SQL that SQLite and PostgreSQL both run.
  *
- * Budgets are exact because admission is one transaction that locks the key's row (an
- * UPDATE, which PostgreSQL locks per row and SQLite's IMMEDIATE transaction locks for
- * the file), reads what the period has spent and what calls in flight have reserved,
- * and reserves the new call's worst case only if all of it fits. Reservations carry an
+ * Budgets are exact because admission locks the key's row (on PostgreSQL inside the
+ * server-side function quorum_admit, one round trip; on SQLite in an IMMEDIATE
+ * transaction, which locks the file), reads what the period has spent and what calls in
+ * flight have reserved, and reserves the new call's worst case only if all of it fits. Reservations carry an
  * expiry, so those of a crashed process stop counting on their own.
  */
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
@@ -304,6 +304,102 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
     /** Whether a key needs a cost estimate (it has a budget or a token limit), as last seen; unknown keys do. */
     const needsCost = new Map<string, boolean>()
 
+    /** What quorum_admit (migration 0004) answers: an outcome, and what the errors and the admission need. */
+    interface AdmitAnswer {
+      readonly outcome: "ok" | "unknown" | "revoked" | "model_not_allowed" | "needs_cost" | "rate_requests" | "rate_tokens" | "quota"
+      readonly key_id?: string
+      readonly prefix?: string
+      readonly models?: Array<string>
+      readonly period?: string
+      readonly option?: number
+      readonly reserved?: number | null
+      readonly budget?: number | null
+      readonly budget_period?: BudgetPeriod
+      readonly spent?: number
+      readonly rpm?: number
+      readonly tpm?: number | null
+      readonly level?: number
+    }
+
+    const unknownKey = () => new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
+
+    /**
+     * Admission on PostgreSQL: one call of quorum_admit, one round trip, the same checks
+     * and the same exactness as the transaction below (see the migration). The cost
+     * options are computed only for keys known to need them; a key that gained a budget
+     * since is asked again with them.
+     */
+    const admitByFunction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
+      Effect.gen(function*() {
+        const { now } = input
+        const hash = hashKey(input.secret)
+        const call = (options: ReadonlyArray<CostOption> | undefined, reservationId: string) =>
+          read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(${hash}, ${now}, ${JSON.stringify(input.models)}::jsonb, ${options?.[0]?.tokens ?? 0},
+            ${options === undefined ? null : JSON.stringify(options.map((o) => o.micros))}::jsonb, ${periodOf("day", now)}, ${periodOf("month", now)},
+            ${input.ttlMs}, ${reservationId}) AS r`).pipe(Effect.map((rows) => rows[0]!.r))
+        const reservationId = "rsv_" + randomBytes(9).toString("base64url")
+        let options = needsCost.get(hash) === false ? undefined : input.options()
+        let answer = yield* call(options, reservationId)
+        if (answer.outcome === "needs_cost") {
+          options = input.options()
+          answer = yield* call(options, reservationId)
+        }
+        const keyId = answer.key_id ?? ""
+        switch (answer.outcome) {
+          case "unknown":
+          case "needs_cost":
+            return yield* unknownKey()
+          case "revoked":
+            return yield* new Unauthorized({ message: `API key ${answer.prefix}… was revoked.` })
+          case "model_not_allowed": {
+            const allowed = answer.models ?? []
+            return yield* new ModelNotAllowed({ models: input.models.filter((m) => !allowed.includes(m)), allowed, keyId })
+          }
+          case "rate_requests": {
+            const rpm = num(answer.rpm)
+            return yield* new RateLimited({ keyId, limit: "requests", retryAfterMs: Math.ceil(-num(answer.level) / (rpm / 60_000)), message: `Rate limit reached: ${rpm} requests per minute for this key.` })
+          }
+          case "rate_tokens": {
+            const tpm = num(answer.tpm)
+            const charge = options?.[0]?.tokens ?? 0
+            return yield* new RateLimited({
+              keyId,
+              limit: "tokens",
+              retryAfterMs: charge > tpm ? 60_000 : Math.ceil(-num(answer.level) / (tpm / 60_000)),
+              message: charge > tpm
+                ? `Request too large: it may use ${charge} tokens (prompt and max_tokens), above this key's limit of ${tpm} tokens per minute.`
+                : `Rate limit reached: ${tpm} tokens per minute for this key (this request may use ${charge}).`
+            })
+          }
+          case "quota":
+            return yield* quotaError(keyId, answer.budget_period ?? "month", num(answer.budget), num(answer.spent), num(answer.reserved), options ?? [])
+          case "ok": {
+            needsCost.set(hash, answer.budget !== null || answer.tpm !== null)
+            const reserved = numOrNull(answer.reserved)
+            const period = answer.period!
+            return {
+              keyId,
+              period,
+              option: num(answer.option),
+              reservation: reserved === null ? undefined : { id: reservationId, period, micros: reserved },
+              tokensCharged: answer.tpm === null ? 0 : options?.[0]?.tokens ?? 0
+            }
+          }
+        }
+      })
+
+    /** The budget left cannot hold the cheapest way the request could run. */
+    const quotaError = (keyId: string, budgetPeriod: BudgetPeriod, budget: number, spent: number, reserved: number, options: ReadonlyArray<CostOption>) => {
+      const left = budget - spent - reserved
+      const cheapest = Math.min(...options.map((o) => o.micros))
+      return new InsufficientQuota({
+        keyId,
+        message: `You exceeded your current quota: this key's ${budgetPeriod === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
+          `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
+          `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
+      })
+    }
+
     /**
      * Admission in two statements inside the transaction. The first finds the key by its
      * hash, locks its row, and refills and draws its rate buckets in SQL (every right-hand
@@ -312,14 +408,14 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
      * spent, what is reserved and the request's worst case fit the budget; it runs after
      * the lock is held, so it sees every concurrent admission that came before.
      */
-    const admit = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
+    const admitInTransaction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
       Effect.gen(function*() {
         const { now } = input
         const hash = hashKey(input.secret)
         if (!needsCost.has(hash)) {
           // An unknown key is refused with a read, not a write transaction: guessing keys cannot take the write lock.
           const found = yield* read(sql<{ id: string }>`SELECT id FROM quorum_keys WHERE hash = ${hash}`)
-          if (found.length === 0) return yield* new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
+          if (found.length === 0) return yield* unknownKey()
         }
         let options = needsCost.get(hash) === false ? undefined : input.options()
         const charge = options?.[0]?.tokens ?? 0
@@ -337,7 +433,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
               tok_at = ${now}
             WHERE hash = ${hash} RETURNING *`
           const row = locked[0]
-          if (row === undefined) return yield* new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
+          if (row === undefined) return yield* unknownKey()
           if (row.revoked_at !== null) return yield* new Unauthorized({ message: `API key ${row.prefix}… was revoked.` })
           if (row.models !== null) {
             const allowed = JSON.parse(row.models) as Array<string>
@@ -388,15 +484,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
             const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
             const left = budget - spent - reserved
             option = options.findIndex((o) => o.micros <= left)
-            if (option === -1) {
-              const cheapest = Math.min(...options.map((o) => o.micros))
-              return yield* new InsufficientQuota({
-                keyId: row.id,
-                message: `You exceeded your current quota: this key's ${row.budget_period === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
-                  `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
-                  `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
-              })
-            }
+            if (option === -1) return yield* quotaError(row.id, row.budget_period, budget, spent, reserved, options)
             reservation = yield* reserve(option)
             if (reservation === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
           }
@@ -404,6 +492,12 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           return { keyId: row.id, period, option, reservation, tokensCharged }
         }))
       })
+
+    /** One round trip on PostgreSQL; SQLite's transaction is in-process, so its statements cost no round trips. */
+    const admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError> = sql.onDialectOrElse({
+      pg: () => admitByFunction,
+      orElse: () => admitInTransaction
+    })
 
     /**
      * One transaction per batch: a batch is in the ledger, and settled, entirely or not
