@@ -5,6 +5,7 @@ import { Layer } from "effect"
 import { createServer } from "node:http"
 import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
 import { Routes } from "./http/routes"
+import { shedLoad } from "./http/shed"
 import { Consensus } from "./consensus/engine"
 import { Evaluators } from "./consensus/evaluators"
 import { Router } from "./routing/router"
@@ -57,6 +58,7 @@ export const ServerLive = (config: ResolvedConfig, listen: Listen) => {
     const server = createServer()
     // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
     server.keepAliveTimeout = 65_000
+    shedLoad(server, config.maxInFlight)
     return server
   }, listen).pipe(Layer.provide(services))
   return routesOver(services).pipe(Layer.provideMerge(server))

@@ -64,6 +64,8 @@ export interface Deployment {
   readonly maxOutputTokens: number | undefined
   /** Providers that require max_tokens (Anthropic) get this when the caller set none. */
   readonly maxTokensDefault: number
+  /** Connections a worker may open to this deployment (server.max_upstream_connections). */
+  readonly maxConnections: number
   readonly timeouts: Timeouts
   readonly retry: RetryPolicy
   readonly sim: SimSpec | undefined
@@ -134,6 +136,8 @@ export interface ResolvedConfig {
   /** Where the config came from, for the start-up log. */
   readonly source: ConfigSource
   readonly maxBodyBytes: number
+  /** server.max_in_flight: hot-route requests a worker serves at once before it sheds load. */
+  readonly maxInFlight: number
   /** server.limits: bounds on a request body's shape. */
   readonly limits: RequestLimits
   readonly retry: RetryPolicy
@@ -166,3 +170,12 @@ export const DEFAULT_RETRY: RetryPolicy = {
 export const DEFAULT_CIRCUIT: CircuitPolicy = { failureThreshold: 5, cooldownMs: 30_000 }
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+/**
+ * Measured: 2,000 concurrent requests held a worker at about 1 GB; 512 keep it within a
+ * few hundred MB while serving far more than one worker's CPU can start per second.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 512
+
+/** Enough for any one worker's share of a provider's rate limits; past it calls queue rather than open sockets without bound. */
+export const DEFAULT_MAX_UPSTREAM_CONNECTIONS = 256

@@ -11,6 +11,8 @@ import { DEMO_FLEET } from "./demo"
 import {
   DEFAULT_CIRCUIT,
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_UPSTREAM_CONNECTIONS,
   DEFAULT_RETRY,
   DEFAULT_TIMEOUTS,
   type Deployment,
@@ -137,6 +139,7 @@ export const resolveConfig = (
         price: model.price === undefined ? catalogPrice(model.provider, upstreamModel) : modelPrice(model.price, "config"),
         maxOutputTokens: model.max_output_tokens ?? catalogEntry(model.provider, upstreamModel)?.max_output_tokens,
         maxTokensDefault: model.max_tokens_default ?? 4096,
+        maxConnections: file.server?.max_upstream_connections ?? DEFAULT_MAX_UPSTREAM_CONNECTIONS,
         timeouts: mergeTimeouts(timeouts, model.timeouts),
         retry: mergeRetry(retry, model.retry),
         sim: model.provider === "sim" ? simSpec(model) : undefined,
@@ -240,6 +243,7 @@ export const resolveConfig = (
         }
       },
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+      maxInFlight: file.server?.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
       limits: resolveLimits(file.server?.limits),
       retry,
       circuit,

@@ -207,6 +207,10 @@ export const SpendFile = Schema.Struct({
 export const ConfigFile = Schema.Struct({
   server: Schema.optional(Schema.Struct({
     max_body_bytes: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    /** Chat and consensus requests one worker serves at once; past it, a fast 503 server_overloaded. */
+    max_in_flight: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    /** Connections one worker opens to one deployment; calls past it wait for one, within their timeouts. */
+    max_upstream_connections: Schema.optional(Schema.Int.pipe(Schema.positive())),
     /** Bounds on a request body's shape; a body over one is refused with a 400 naming it. */
     limits: Schema.optional(Schema.Struct({
       max_depth: Schema.optional(Schema.Int.pipe(Schema.between(2, 100_000))),

@@ -22,7 +22,7 @@ const malformed = (what: string) => () =>
 export const ANTHROPIC_VERSION = "2023-06-01"
 
 export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
-  const fetch = makeFetch(makeAgent(deployment.timeouts))
+  const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
   const options = (body: unknown): PostOptions => ({
     fetch,
     timeouts: deployment.timeouts,

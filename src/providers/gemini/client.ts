@@ -21,7 +21,7 @@ const malformed = (what: string) => () =>
   new UpstreamError({ kind: "malformed", message: `gemini sent a ${what} that is not in the Gemini API format` })
 
 export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
-  const fetch = makeFetch(makeAgent(deployment.timeouts))
+  const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
   const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
   const options = (url: string, body: unknown): PostOptions => ({
     fetch,

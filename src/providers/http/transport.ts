@@ -14,8 +14,10 @@ import { LiteResponse } from "./lite-response"
 
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
 
-export const makeAgent = (timeouts: Timeouts): Agent =>
+export const makeAgent = (timeouts: Timeouts, connections: number): Agent =>
   new Agent({
+    // Per origin: a deployment's calls beyond it wait in undici's queue, under their own deadlines.
+    connections,
     connect: { timeout: timeouts.connectMs },
     keepAliveTimeout: 30_000,
     // Total and first-token deadlines are set per call; silence on the socket is idle_ms.

@@ -63,7 +63,7 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
     // The SDK's timer is total_ms for a non-stream call (it covers the body: the fetch
     // below buffers it). Streams get their own deadline below; idle_ms is the Agent's.
     timeout: deployment.timeouts.totalMs,
-    fetch: makeFetch(makeAgent(deployment.timeouts))
+    fetch: makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
   })
   const upstream = <A extends { model: string }>(request: A): A => ({ ...request, model: deployment.upstreamModel })
 
