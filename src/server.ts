@@ -6,6 +6,7 @@ import { createServer } from "node:http"
 import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
 import { Routes } from "./http/routes"
 import { shedLoad } from "./http/shed"
+import { makeTelemetry, Telemetry, type TelemetryShape } from "./telemetry/telemetry"
 import { Consensus } from "./consensus/engine"
 import { Evaluators } from "./consensus/evaluators"
 import { Router } from "./routing/router"
@@ -17,13 +18,14 @@ import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "./consensus/lear
 import { OutcomeStore } from "./spend/outcomes"
 
 /** Keys, budgets and the ledger, and consensus outcomes and learning, over the database the config names. */
-const SpendLive = (config: ResolvedConfig) =>
+const SpendLive = (config: ResolvedConfig, telemetry: TelemetryShape) =>
   Layer.mergeAll(
     Spend.Default.pipe(Layer.provideMerge(Ledger.Default)),
     Layer.mergeAll(LearnedPoliciesLive, OutcomeSinkLive).pipe(Layer.provideMerge(Learning.Default), Layer.provide(OutcomeStore.Default))
   ).pipe(
     Layer.provideMerge(SpendStore.Default),
-    Layer.provide(databaseLayer(config.spend.database))
+    Layer.provide(databaseLayer(config.spend.database)),
+    Layer.provideMerge(Layer.succeed(Telemetry, telemetry))
   )
 
 export interface Listen {
@@ -32,9 +34,9 @@ export interface Listen {
 }
 
 /** Everything the routes use: router, consensus, spend, over the config. */
-const ServicesLive = (config: ResolvedConfig) => {
+const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
   // One instance: the engine reads learned policies from it, and layers are built once per instance.
-  const spend = SpendLive(config)
+  const spend = SpendLive(config, telemetry)
   return Layer.mergeAll(
     Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default), Layer.provide(spend)),
     spend
@@ -53,12 +55,15 @@ export const ServerLive = (config: ResolvedConfig, listen: Listen) => {
   // One instance, so that it is built once. The server is made to depend on it: the port
   // opens only once the database is migrated and every service is ready, since a request
   // accepted before the routes are attached would never be answered.
-  const services = ServicesLive(config)
+  // Made here, not in a layer: the load shedder in front of the server counts into it too.
+  const telemetry = makeTelemetry()
+  const services = ServicesLive(config, telemetry)
   const server = NodeHttpServer.layer(() => {
     const server = createServer()
     // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
     server.keepAliveTimeout = 65_000
-    shedLoad(server, config.maxInFlight)
+    const shedding = shedLoad(server, config.maxInFlight)
+    telemetry.metrics.watchShedding(shedding)
     return server
   }, listen).pipe(Layer.provide(services))
   return routesOver(services).pipe(Layer.provideMerge(server))

@@ -17,6 +17,7 @@ import { loadConfig } from "./config/load"
 import { checkDeclaredNames, loadEvaluators, PACKAGE_EVALUATORS } from "./consensus/registry"
 import type { Listen } from "./server"
 import { databaseLayer, describeDatabase } from "./spend/db/database"
+import { answerWorkers } from "./telemetry/cluster"
 
 /** Start-up cannot go on: printed as `quorum: <message>`, exit 1. */
 class StartError extends Schema.TaggedError<StartError>()("StartError", { message: Schema.String }) {}
@@ -195,6 +196,8 @@ const primary = (config: ResolvedConfig, listen: Listen, workers: number) =>
     // here and workers do not race to create the schema.
     yield* Effect.scoped(Layer.build(databaseLayer(config.spend.database)))
     if (workers <= 1) return yield* serve(config, listen, banner(config, listen, [process.pid]))
+    // A scrape reaching any worker is answered with every worker's metrics, gathered here.
+    answerWorkers()
     const pids = yield* forkWorkers(workers).pipe(Effect.onError(() => stopWorkers(5_000)))
     yield* banner(config, listen, pids)
     return yield* supervise(workers)

@@ -13,6 +13,8 @@ import { Spend } from "../spend/spend"
 import { Learning } from "../consensus/learning/live"
 import { makeFeedbackHandler } from "./feedback"
 import { makeReliabilityHandler } from "./reliability"
+import { makeMetricsHandler } from "./metrics"
+import { Telemetry } from "../telemetry/telemetry"
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive, AdminLive.pipe(Layer.provide(AdminKeyLive))]))
 
@@ -47,6 +49,11 @@ const LearningRoutes = HttpLayerRouter.use((router) =>
     yield* router.add("GET", "/v1/reliability", makeReliabilityHandler(config, learning, spend))
   }))
 
+const MetricsRoute = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    yield* router.add("GET", "/metrics", makeMetricsHandler(yield* GatewayConfig, yield* Telemetry))
+  }))
+
 const openApiDocument = OpenApi.fromApi(QuorumApi)
 const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument)))
 
@@ -54,4 +61,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, LearningRoutes, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, LearningRoutes, MetricsRoute, OpenApiRoute, NotFound)

@@ -12,6 +12,7 @@ import { Ledger } from "./ledger"
 import type { Meter } from "./meter"
 import { costMicros } from "./price"
 import { type Admission, type AttemptRow, type CostOption, SpendStore } from "./store"
+import { Telemetry } from "../telemetry/telemetry"
 
 export interface Finished {
   readonly requestId: string
@@ -50,6 +51,7 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
     const config = yield* GatewayConfig
     const store = yield* SpendStore
     const ledger = yield* Ledger
+    const telemetry = yield* Telemetry
     const open = config.auth.mode !== "keys"
 
     /**
@@ -115,6 +117,14 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       const sum = (f: (a: AttemptRow) => number) => attempts.reduce((total, a) => total + f(a), 0)
       const cost = sum((a) => a.cost_micros)
       const tokens = sum((a) => a.prompt_tokens + a.completion_tokens)
+      telemetry.requestFinished({
+        endpoint: done.endpoint,
+        model: done.model ?? null,
+        keyId,
+        status: done.status,
+        latencyMs: performance.now() - done.t0,
+        attempts: attempts.map((a) => ({ model: a.model, provider: a.provider, status: a.status, errorKind: a.error_kind, promptTokens: a.prompt_tokens, completionTokens: a.completion_tokens, costMicros: a.cost_micros }))
+      })
       if (!config.spend.ledger && done.admission === undefined) return cost
       ledger.record({
         costMicros: cost,

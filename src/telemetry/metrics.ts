@@ -18,8 +18,33 @@ export const makeMetrics = () => {
   const gauge = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>, aggregator: "sum" | "max" = "sum") =>
     new Gauge<L>({ name, help, labelNames, registers: [registry], aggregator })
 
+  // The load shedder keeps its own counters (it runs before any request handling); they are read at scrape time.
+  let shedding: { readonly inFlight: () => number; readonly shed: () => number } | undefined
+  let shedSeen = 0
+  new Gauge({
+    name: "quorum_in_flight_requests",
+    help: "Chat and consensus requests being answered now",
+    registers: [registry],
+    collect() {
+      this.set(shedding?.inFlight() ?? 0)
+    }
+  })
+  new Counter({
+    name: "quorum_shed_requests_total",
+    help: "Requests refused with 503 because the worker was at server.max_in_flight",
+    registers: [registry],
+    collect() {
+      const total = shedding?.shed() ?? 0
+      if (total > shedSeen) this.inc(total - shedSeen)
+      shedSeen = total
+    }
+  })
+
   return {
     registry,
+    watchShedding: (counters: { readonly inFlight: () => number; readonly shed: () => number }): void => {
+      shedding = counters
+    },
     requests: counter("quorum_requests_total", "Client requests answered, by endpoint, model asked for, key and HTTP status", ["endpoint", "model", "key", "status"]),
     duration: histogram("quorum_request_duration_seconds", "Time to answer a client request, to its last byte", ["endpoint", "model"]),
     firstToken: histogram("quorum_time_to_first_token_seconds", "Time from a streamed request to its first content chunk", ["model"]),
@@ -33,9 +58,7 @@ export const makeMetrics = () => {
     consensusCalls: histogram("quorum_consensus_calls", "Model calls one consensus request made", ["task"], [1, 2, 3, 4, 5, 6, 8, 10, 12, 16]),
     consensusWaves: histogram("quorum_consensus_waves", "Waves of calls one consensus request took", ["task"], [1, 2, 3, 4, 5, 6]),
     cache: counter("quorum_cache_lookups_total", "Response cache lookups by result (hit_exact, hit_semantic, miss)", ["result"]),
-    cacheSavedUsd: counter("quorum_cache_saved_usd_total", "Upstream cost cache hits did not spend", []),
-    inFlight: gauge("quorum_in_flight_requests", "Client requests being answered now", []),
-    shed: counter("quorum_shed_requests_total", "Requests refused with 503 because the worker was at server.max_in_flight", [])
+    cacheSavedUsd: counter("quorum_cache_saved_usd_total", "Upstream cost cache hits did not spend", [])
   }
 }
 
