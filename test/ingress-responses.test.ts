@@ -6,7 +6,7 @@
  * /v1/responses will.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Chunk, Effect, Either, Schema, Stream } from "effect"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import OpenAI from "openai"
@@ -14,13 +14,15 @@ import type { Response, ResponseStreamEvent } from "openai/resources/responses/r
 import { refusalAnswer } from "../src/ingress/responses/errors"
 import { fromChatCompletion } from "../src/ingress/responses/from-chat"
 import { ResponseObject, StreamEvent } from "../src/ingress/responses/output"
-import { ResponsesStream, sseEvent } from "../src/ingress/responses/stream-events"
+import { responsesSse } from "../src/ingress/responses/sse"
+import { ResponsesStream } from "../src/ingress/responses/stream-events"
 import { toChatRequest } from "../src/ingress/responses/to-chat"
 import { ResponsesRequest } from "../src/ingress/responses/wire"
 import { ChatCompletionRequest } from "../src/protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../src/protocol/chat-response"
 import { completionChunks } from "../src/protocol/stream-assembly"
 import { validator } from "../src/protocol/validate"
+import { jsonBodyReader } from "../src/http/read-json-body"
 
 /** As the gateway reads a body: validated, unknown fields kept on the value. */
 const check = validator(ResponsesRequest)
@@ -130,6 +132,10 @@ describe("a Responses request as a chat request", () => {
       status: 400,
       body: { error: { message: "stateless", type: "invalid_request_error", param: "previous_response_id", code: "unsupported_parameter" } }
     })
+  })
+
+  it("is read by the gateway's own body reader (a schema whose decoded and encoded forms are one)", () => {
+    expect(typeof jsonBodyReader(ResponsesRequest)).toBe("function")
   })
 
   it("rejects a malformed request in the schema, naming the field", () => {
@@ -275,6 +281,29 @@ describe("a chat stream as Responses streaming events", () => {
   })
 })
 
+describe("a routed chat stream as a Responses SSE body", () => {
+  const frames = (body: Stream.Stream<Uint8Array>) =>
+    Stream.runCollect(body).pipe(
+      Effect.map((bytes) => Chunk.toReadonlyArray(bytes).map((b) => new TextDecoder().decode(b))),
+      Effect.map((texts) => texts.map((text) => ({ name: /^event: (.*)$/m.exec(text)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(text)?.[1] ?? "null") as StreamEvent })))
+    )
+
+  it.effect("writes each event as an SSE frame named by its type, ending in response.completed", () =>
+    Effect.gen(function*() {
+      const out = yield* frames(responsesSse(request, Stream.fromIterable(splitChunks), () => ({ status: 502, message: "never" })))
+      expect(out.every((f) => f.name === f.data.type)).toBe(true)
+      expect(out.map((f) => f.data.type).slice(-1)).toEqual(["response.completed"])
+    }))
+
+  it.effect("ends a failing stream in response.failed with the failure's message, and no error escapes", () =>
+    Effect.gen(function*() {
+      const failing = Stream.fromIterable(splitChunks.slice(0, 3)).pipe(Stream.concat(Stream.fail({ status: 504, message: "upstream: timed out" })))
+      const out = yield* frames(responsesSse(request, failing, (error) => error))
+      expect(out[out.length - 1]?.data).toMatchObject({ type: "response.failed", response: { status: "failed", error: { code: "server_error", message: "upstream: timed out" }, output_text: "" } })
+      expect(out.some((f) => f.data.type === "response.completed")).toBe(false)
+    }))
+})
+
 /** Serves /v1/responses as the gateway will, answering every request with `completion`, as JSON or as a stream cut after `cutAfter` chunks. */
 const translatingServer = (cutAfter?: number) =>
   createServer((req, res) => {
@@ -298,17 +327,12 @@ const translatingServer = (cutAfter?: number) =>
         return
       }
       res.writeHead(200, { "content-type": "text/event-stream" })
-      const stream = new ResponsesStream(decoded, completion.created)
-      for (const [i, c] of completionChunks(completion, true).entries()) {
-        if (i === cutAfter) {
-          for (const e of stream.fail(502, "The upstream closed the stream")) res.write(sseEvent(e))
-          res.end()
-          return
-        }
-        for (const e of stream.push(c)) res.write(sseEvent(e))
-      }
-      for (const e of stream.end()) res.write(sseEvent(e))
-      res.end()
+      const all = completionChunks(completion, true)
+      const chunks = cutAfter === undefined
+        ? Stream.fromIterable(all)
+        : Stream.fromIterable(all.slice(0, cutAfter)).pipe(Stream.concat(Stream.fail("The upstream closed the stream")))
+      const sseBody = responsesSse(decoded, chunks, (message) => ({ status: 502, message }))
+      Effect.runPromise(Stream.runForEach(sseBody, (bytes) => Effect.sync(() => res.write(bytes)))).then(() => res.end(), () => res.destroy())
     })
   })
 
