@@ -271,6 +271,16 @@ describe("a chat stream as Responses streaming events", () => {
     expect(nothing.map((e) => e.type)).toEqual(["response.created", "response.in_progress", "response.failed"])
   })
 
+  it("opens no message for an answer of tool calls only, and keeps item ids unique when text follows a call", () => {
+    const callsOnly = run([chunk({ role: "assistant", content: null }), splitChunks[5] ?? chunk({}), chunk({}, "tool_calls")], (s) => s.end())
+    const done = callsOnly[callsOnly.length - 1]
+    expect(done?.type === "response.completed" ? done.response.output.map((i) => i.type) : undefined).toEqual(["function_call"])
+    const textAfter = run([splitChunks[3] ?? chunk({}), chunk({ content: "Done." }), chunk({}, "stop")], (s) => s.end())
+    const last = textAfter[textAfter.length - 1]
+    const ids = last?.type === "response.completed" ? last.response.output.map((i) => i.id) : []
+    expect(ids).toEqual(["fc_1", "msg_abc_1"])
+  })
+
   it("carries a refusal as a refusal part", () => {
     const events = run([chunk({ role: "assistant", refusal: "I can't help with that." }), chunk({}, "stop")], (s) => s.end())
     expect(events.map((e) => e.type)).toContain("response.refusal.delta")

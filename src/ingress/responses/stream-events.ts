@@ -134,8 +134,9 @@ export class ResponsesStream {
   }
 
   private openMessage(): ReadonlyArray<StreamEvent> {
-    const id = messageItemId(this.shell?.id ?? "")
     const index = this.output.length
+    // Text after a tool call (rare) opens a second message: item ids stay unique.
+    const id = `${messageItemId(this.shell?.id ?? "")}${index === 0 ? "" : `_${index}`}`
     this.item = { kind: "message", index, id, parts: [], part: undefined }
     const item: OutputMessage = { type: "message", id, role: "assistant", status: "in_progress", content: [] }
     return [this.event({ type: "response.output_item.added", output_index: index, item })]
