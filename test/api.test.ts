@@ -167,7 +167,8 @@ const SERVED: Array<[method: string, template: string, path: string, body: unkno
   ["get", "/admin/spend", "/admin/spend", undefined],
   ["get", "/admin/requests", "/admin/requests", undefined],
   ["get", "/admin/requests/{id}", "/admin/requests/req-missing", undefined],
-  ["get", "/admin/ledger", "/admin/ledger", undefined]
+  ["get", "/admin/ledger", "/admin/ledger", undefined],
+  ["get", "/admin/health", "/admin/health", undefined]
 ]
 
 describe("the OpenAPI document", () => {

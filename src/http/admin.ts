@@ -16,6 +16,9 @@ import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../spend/st
 import { AdminKey, AdminKeyRefused, ServedApi } from "./api"
 import { answeringDefects, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
 import { jsonBodyReader } from "./read-json-body"
+import { Router } from "../routing/router"
+import cluster from "node:cluster"
+import { availableParallelism } from "node:os"
 
 /** 404: the ledger has no request with this id (or not yet: rows are written every `flush_ms`). */
 export class RequestNotFound extends Schema.TaggedError<RequestNotFound>()("RequestNotFound", { id: Schema.String }) {
@@ -177,11 +180,35 @@ const refused = (message: string) =>
  * raw request: bodies and query parameters are read here, so that every rejection is in
  * OpenAI's shape and names the field or parameter (HttpApi's own decoding errors do not).
  */
+const percentiles = (health: Router["health"], id: string, stream: boolean) => ({
+  p50: health.latencyMs(id, stream, 50) ?? null,
+  p90: health.latencyMs(id, stream, 90) ?? null,
+  p99: health.latencyMs(id, stream, 99) ?? null
+})
+
+/** Every deployment's live health, as this worker's router sees it. */
+const deploymentHealth = (config: ResolvedConfig, router: Router) => ({
+  object: "deployment_health" as const,
+  pid: process.pid,
+  // Each worker has its own view: the page says so when there are several.
+  workers: cluster.isWorker ? Number(process.env["QUORUM_WORKERS"]) || availableParallelism() : 1,
+  data: [...config.deployments.values()].map((d) => ({
+    model: d.id,
+    provider: d.provider,
+    circuit: router.circuit(d.id),
+    in_flight: router.health.inFlight(d.id),
+    error_rate: router.health.errorRate(d.id),
+    latency_ms: percentiles(router.health, d.id, false),
+    first_token_ms: percentiles(router.health, d.id, true)
+  }))
+})
+
 export const AdminLive = HttpApiBuilder.group(ServedApi, "admin", (handlers) =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const store = yield* SpendStore
     const spend = yield* Spend
+    const router = yield* Router
     const answer = <R>(route: string, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError | RequestNotFound, R>) =>
       answeringDefects(
         route,
@@ -222,6 +249,9 @@ export const AdminLive = HttpApiBuilder.group(ServedApi, "admin", (handlers) =>
           if (request === undefined) return yield* new RequestNotFound({ id: path.id })
           return HttpServerResponse.unsafeJson(request)
         })))
+      .handleRaw("health", () =>
+        Effect.succeed(HttpServerResponse.unsafeJson(deploymentHealth(config, router)))
+      )
       .handleRaw("ledger", () =>
         answer("GET /admin/ledger", Effect.map(spend.status, (status) => HttpServerResponse.unsafeJson({ object: "ledger_status", pid: process.pid, ...status }))))
   }))

@@ -233,6 +233,23 @@ const Query = (description: string) =>
 const KeyId = Schema.Struct({ id: Schema.String.annotations({ description: "A key's id (key_…)" }) })
 const Key = KeyView.annotations({ identifier: "Key" })
 
+const Percentiles = Schema.Struct({ p50: Schema.NullOr(Schema.Number), p90: Schema.NullOr(Schema.Number), p99: Schema.NullOr(Schema.Number) })
+
+export const DeploymentHealthReport = Schema.Struct({
+  object: Schema.Literal("deployment_health"),
+  pid: Schema.Number,
+  workers: Schema.Number,
+  data: Schema.Array(Schema.Struct({
+    model: Schema.String,
+    provider: Schema.String,
+    circuit: Schema.Literal("closed", "open", "probing"),
+    in_flight: Schema.Number,
+    error_rate: Schema.Number,
+    latency_ms: Percentiles,
+    first_token_ms: Percentiles
+  }))
+})
+
 export class AdminGroup extends HttpApiGroup.make("admin")
   .add(
     HttpApiEndpoint.post("createKey", "/admin/keys")
@@ -313,6 +330,13 @@ export class AdminGroup extends HttpApiGroup.make("admin")
       }))
       .pipe(failingWith(401))
       .annotate(OpenApi.Summary, "This process's ledger writer")
+  )
+  .add(
+    HttpApiEndpoint.get("health", "/admin/health")
+      .addSuccess(DeploymentHealthReport.annotations({ identifier: "DeploymentHealth" }))
+      .pipe(failingWith(401))
+      .annotate(OpenApi.Summary, "Live health of each deployment, as this worker sees it")
+      .annotate(OpenApi.Description, "Per deployment: its circuit, calls awaiting an answer (or a stream's first token), the share of recent calls that failed, and percentiles of recent latency (whole answers) and time to first token (streams), over the last 256 calls of each kind.")
   )
   .middleware(AdminKey) {}
 

@@ -14,6 +14,7 @@ import { Learning } from "../consensus/learning/live"
 import { makeFeedbackHandler } from "./feedback"
 import { makeReliabilityHandler } from "./reliability"
 import { makeMetricsHandler } from "./metrics"
+import { makeDashboard } from "./dashboard"
 import { Telemetry } from "../telemetry/telemetry"
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(ServedApi).pipe(Layer.provide([HealthLive, AdminLive.pipe(Layer.provide(AdminKeyLive))]))
@@ -54,6 +55,13 @@ const MetricsRoute = HttpLayerRouter.use((router) =>
     yield* router.add("GET", "/metrics", makeMetricsHandler(yield* GatewayConfig, yield* Telemetry))
   }))
 
+const DashboardRoutes = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    const dashboard = makeDashboard()
+    yield* router.add("GET", "/dashboard", dashboard)
+    yield* router.add("GET", "/dashboard/*", dashboard)
+  }))
+
 const openApiDocument = OpenApi.fromApi(QuorumApi)
 const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openApiDocument)))
 
@@ -61,4 +69,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, LearningRoutes, MetricsRoute, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, LearningRoutes, MetricsRoute, DashboardRoutes, OpenApiRoute, NotFound)

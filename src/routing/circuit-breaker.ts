@@ -39,6 +39,12 @@ export class CircuitBreakers extends Effect.Service<CircuitBreakers>()("quorum/C
         state.probing = true
         return "probe"
       },
+      /** What the dashboard shows: closed, open (cooling down), or probing (a probe may pass or is in flight). */
+      state: (id: string, now: number): "closed" | "open" | "probing" => {
+        const state = states.get(id)
+        if (state === undefined || state.openUntil === 0) return "closed"
+        return state.probing || now >= state.openUntil ? "probing" : "open"
+      },
       /** When an open circuit lets a probe through again. */
       reopensAt: (id: string): number => stateOf(id).openUntil,
       succeeded: (id: string): void => {

@@ -67,6 +67,12 @@ export class LiveHealth implements HealthView {
     this.of(id).inFlight++
   }
 
+  /** A call given up by the caller (the client left): no verdict on the deployment. */
+  abandoned(id: string): void {
+    const d = this.of(id)
+    d.inFlight = Math.max(0, d.inFlight - 1)
+  }
+
   /** A call ended: its latency counts only when it answered (a failure's time says little about speed). */
   finished(id: string, outcome: { readonly ok: boolean; readonly latencyMs?: number; readonly firstTokenMs?: number }): void {
     const d = this.of(id)

@@ -16,6 +16,7 @@ import { type AttemptRecord, CurrentMeter } from "../spend/meter"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, UnknownModel } from "./errors"
+import { type HealthView, LiveHealth } from "./health"
 import { planTargets } from "./plan"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
@@ -40,7 +41,11 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
      * `attempt` records its success in the record it is given (a stream only when it
      * ends); failures and interruptions are recorded here.
      */
+    // This worker's recent latencies and failures per deployment, for strategies and the dashboard.
+    const health = new LiveHealth()
+
     const run = <A, R>(
+      kind: "complete" | "stream",
       request: ChatCompletionRequest,
       attempt: (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined) => Effect.Effect<A, UpstreamError, R>
     ): Effect.Effect<Routed<A>, RouteError, R> =>
@@ -72,7 +77,14 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
                 record?.end("cancelled")
                 if (admission === "probe") breakers.abandoned(id)
               }))
-            const exit = yield* Effect.exit(call)
+            health.started(id)
+            const t0 = performance.now()
+            const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => Effect.sync(() => health.abandoned(id))))
+            // A stream's attempt succeeds with its first chunk: that is its time to first token.
+            const elapsed = performance.now() - t0
+            if (Exit.isSuccess(exit)) health.finished(id, kind === "stream" ? { ok: true, firstTokenMs: elapsed } : { ok: true, latencyMs: elapsed })
+            else if (Option.exists(Cause.failureOption(exit.cause), (e) => e.kind !== "not_sent")) health.finished(id, { ok: false })
+            else health.abandoned(id)
             if (Exit.isSuccess(exit)) {
               breakers.succeeded(id)
               return { value: exit.value, deployment, attempts }
@@ -145,8 +157,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       })
 
     return {
+      health: health as HealthView,
+      circuit: (id: string) => breakers.state(id, Date.now()),
       complete: (request: ChatCompletionRequest): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
-        run(request, (client, _, record) =>
+        run("complete", request, (client, _, record) =>
           record === undefined
             ? client.complete(request)
             : Effect.tap(client.complete(request), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage })))),
@@ -159,7 +173,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         request: ChatCompletionRequest
       ): Effect.Effect<Routed<Stream.Stream<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
         Effect.flatMap(Effect.scope, (parent) =>
-          run(request, (client, deployment, record) => openStream(client, deployment, request, parent, record)))
+          run("stream", request, (client, deployment, record) => openStream(client, deployment, request, parent, record)))
     }
   }),
   dependencies: [Upstreams.Default, CircuitBreakers.Default]

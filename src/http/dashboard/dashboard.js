@@ -29,7 +29,8 @@ const api = async (path) => {
   return body
 }
 
-const usd = (text) => `$${Number(text).toFixed(Number(text) >= 1 ? 2 : 4)}`
+// Small amounts keep every micro-dollar the API gives ("0.000004"); dollars show cents.
+const usd = (amount) => (Number(amount) >= 1 ? `$${Number(amount).toFixed(2)}` : `$${Number(amount).toFixed(6)}`)
 const int = (n) => Number(n).toLocaleString("en-US")
 const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)} %`)
 const ms = (x) => (x === null || x === undefined ? "–" : `${Math.round(x)} ms`)
@@ -133,7 +134,7 @@ const pages = {
     const detail = h("div", {})
     const show = async (row) => {
       const r = await api(`/admin/requests/${encodeURIComponent(row.id)}`)
-      detail.replaceChildren(
+      detail.replaceChildren(...[
         h("h2", {}, `Request ${r.id}`),
         r.error ? h("p", { class: "error" }, r.error) : null,
         table([
@@ -145,7 +146,7 @@ const pages = {
           ["Cost", (a) => usd(a.cost_usd), true],
           ["Latency", (a) => ms(a.latency_ms), true]
         ], r.upstream_attempts)
-      )
+      ].filter((child) => child !== null))
     }
     return [
       h("h2", {}, "Recent requests"),
@@ -180,7 +181,7 @@ const render = async () => {
   nav.hidden = false
   for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", a.getAttribute("href") === `#${name}`)
   try {
-    view.replaceChildren(...(await page()))
+    view.replaceChildren(...(await page()).filter((child) => child !== null && child !== undefined))
     view.dataset.page = name
     if (name === "models") refresh = setTimeout(render, 5000)
   } catch (error) {
