@@ -37,25 +37,35 @@ export class Telemetry extends Context.Tag("quorum/Telemetry")<Telemetry, Teleme
 export const makeTelemetry = (): TelemetryShape => {
   const metrics = makeMetrics()
   if (cluster.isWorker) reportToPrimary(metrics.registry)
+
+  const count = (r: RequestFacts): void => {
+    const model = r.model ?? "none"
+    const key = r.keyId ?? "none"
+    metrics.requests.inc({ endpoint: r.endpoint, model, key, status: String(r.status) })
+    metrics.duration.observe({ endpoint: r.endpoint, model }, r.latencyMs / 1000)
+    let previous: string | undefined
+    for (const a of r.attempts) {
+      if (a.promptTokens > 0) metrics.tokens.inc({ model: a.model, provider: a.provider, kind: "prompt" }, a.promptTokens)
+      if (a.completionTokens > 0) metrics.tokens.inc({ model: a.model, provider: a.provider, kind: "completion" }, a.completionTokens)
+      if (a.costMicros > 0) metrics.cost.inc({ model: a.model, provider: a.provider, key }, a.costMicros / 1e6)
+      if (a.status === "error") metrics.upstreamErrors.inc({ model: a.model, provider: a.provider, kind: a.errorKind ?? "unknown" })
+      // Another attempt on the same deployment is a retry; on another one, a fallback (consensus candidates aside).
+      if (previous !== undefined && r.endpoint === "/v1/chat/completions") {
+        if (previous === a.model) metrics.retries.inc({ model: a.model })
+        else metrics.fallbacks.inc({ route: model })
+      }
+      previous = a.model
+    }
+  }
+
   return {
     metrics,
     requestFinished: (r) => {
-      const model = r.model ?? "none"
-      const key = r.keyId ?? "none"
-      metrics.requests.inc({ endpoint: r.endpoint, model, key, status: String(r.status) })
-      metrics.duration.observe({ endpoint: r.endpoint, model }, r.latencyMs / 1000)
-      let previous: string | undefined
-      for (const a of r.attempts) {
-        if (a.promptTokens > 0) metrics.tokens.inc({ model: a.model, provider: a.provider, kind: "prompt" }, a.promptTokens)
-        if (a.completionTokens > 0) metrics.tokens.inc({ model: a.model, provider: a.provider, kind: "completion" }, a.completionTokens)
-        if (a.costMicros > 0) metrics.cost.inc({ model: a.model, provider: a.provider, key }, a.costMicros / 1e6)
-        if (a.status === "error") metrics.upstreamErrors.inc({ model: a.model, provider: a.provider, kind: a.errorKind ?? "unknown" })
-        // Another attempt on the same deployment is a retry; on another one, a fallback (consensus candidates aside).
-        if (previous !== undefined && r.endpoint === "/v1/chat/completions") {
-          if (previous === a.model) metrics.retries.inc({ model: a.model })
-          else metrics.fallbacks.inc({ route: model })
-        }
-        previous = a.model
+      // Counting must never cost a request its billing: a metrics failure is dropped.
+      try {
+        count(r)
+      } catch {
+        // The ledger is what bills; a missed count is only a missed count.
       }
     }
   }
