@@ -8,6 +8,7 @@ import type { DatabaseSetting } from "../spend/db/database"
 import type { ModelPrice } from "../spend/price"
 import type { AdapterName } from "./presets"
 import type { DeclaredEvaluatorFile, PresetFile, ProviderName } from "./schema"
+import type { Policy } from "../policy/policy"
 
 export interface Timeouts {
   /** TCP (and TLS) connection set-up. */
@@ -136,6 +137,8 @@ export interface ResolvedConfig {
   /** Where the config came from, for the start-up log. */
   readonly source: ConfigSource
   readonly maxBodyBytes: number
+  /** The gateway's content policies, compiled, in the order the config lists them. */
+  readonly policies: ReadonlyArray<Policy>
   /** server.max_in_flight: hot-route requests a worker serves at once before it sheds load. */
   readonly maxInFlight: number
   /** server.limits: bounds on a request body's shape. */

@@ -4,7 +4,7 @@
  * Every failure names the file, the key and what was expected.
  */
 import { FileSystem } from "@effect/platform"
-import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
 import { resolve as resolvePath } from "node:path"
 import { parseDocument } from "yaml"
 import { DEMO_FLEET } from "./demo"
@@ -30,6 +30,7 @@ import { PRESETS } from "./presets"
 import { catalogEntry, catalogPrice } from "../spend/catalog"
 import { modelPrice } from "../spend/price"
 import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile } from "./schema"
+import { compilePolicy, type Policy } from "../policy/policy"
 
 /** Model names the consensus engine answers to. */
 export const isConsensusName = (name: string): boolean => name === "consensus" || name.startsWith("consensus/")
@@ -199,6 +200,17 @@ export const resolveConfig = (
         return yield* fail(`${at}.model`, `"${declared.model}" is not a model or route id`)
       }
     }
+    const policies: Array<Policy> = []
+    for (const [index, spec] of (file.policies ?? []).entries()) {
+      const at = `${where}: policies[${index}]`
+      if (policies.some((p) => p.name === spec.name)) return yield* fail(`${at}.name`, `"${spec.name}" is the name of another policy`)
+      for (const [m, model] of (spec.route_to ?? []).entries()) {
+        if (!deployments.has(model) && !routes.has(model)) return yield* fail(`${at}.route_to[${m}]`, `"${model}" is not a model or route id`)
+      }
+      const compiled = compilePolicy(spec)
+      if (Either.isLeft(compiled)) return yield* fail(`${at}.${compiled.left[0]}`, compiled.left[1])
+      policies.push(compiled.right)
+    }
     const auth = file.auth
     const adminKeyEnv = auth?.admin_key_env ?? "QUORUM_ADMIN_KEY"
     const adminKey = Option.getOrUndefined(yield* readKey(adminKeyEnv))
@@ -244,6 +256,7 @@ export const resolveConfig = (
       },
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
       maxInFlight: file.server?.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
+      policies,
       limits: resolveLimits(file.server?.limits),
       retry,
       circuit,

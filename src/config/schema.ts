@@ -3,6 +3,7 @@
  * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
  */
 import { Schema } from "effect"
+import { PolicySpec } from "../policy/spec"
 
 const PositiveMs = Schema.Int.pipe(Schema.positive())
 const NonEmpty = Schema.String.pipe(Schema.minLength(1))
@@ -229,6 +230,8 @@ export const ConfigFile = Schema.Struct({
   routes: Schema.optional(Schema.Array(RouteFile)),
   consensus: Schema.optional(ConsensusFile),
   auth: Schema.optional(AuthFile),
-  spend: Schema.optional(SpendFile)
+  spend: Schema.optional(SpendFile),
+  /** Content policies on every request and answer of the gateway (src/policy/spec.ts). */
+  policies: Schema.optional(Schema.Array(PolicySpec))
 })
 export type ConfigFile = typeof ConfigFile.Type

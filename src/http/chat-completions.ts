@@ -19,13 +19,15 @@ import { errorAnswer } from "./errors"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { readChatRequest } from "./read-json-body"
 import { DONE, sse, SSE_HEADERS } from "./sse"
+import type { Policy } from "../policy/policy"
+import { checkAnswer, checkRequest, POLICY_HEADER, scanChunks } from "./policies"
 
 const routingHeaders = (routed: Routed<unknown>) => ({
   "x-quorum-deployment": routed.deployment.id,
   "x-quorum-attempts": String(routed.attempts)
 })
 
-const streamed = (router: Router, request: ChatCompletionRequest, spend: RequestSpend) =>
+const streamed = (router: Router, request: ChatCompletionRequest, spend: RequestSpend, policies: ReadonlyArray<Policy>, headers: Record<string, string>) =>
   Effect.gen(function*() {
     // The upstream call must outlive this handler: it closes with the response stream,
     // or with the connection if the client leaves before the stream is written at all.
@@ -46,6 +48,7 @@ const streamed = (router: Router, request: ChatCompletionRequest, spend: Request
     let failure: string | undefined
     let ended = false
     const body = routed.value.pipe(
+      Stream.mapEffect(scanChunks(policies)),
       Stream.filterMap((chunk: ChatCompletionChunk) =>
         wantsUsage || chunk.choices.length > 0 ? Option.some(sse(chunk)) : Option.none()
       ),
@@ -66,15 +69,17 @@ const streamed = (router: Router, request: ChatCompletionRequest, spend: Request
     )
     return HttpServerResponse.stream(body, {
       contentType: "text/event-stream",
-      headers: { ...SSE_HEADERS, ...routingHeaders(routed), trailer: COST_HEADER }
+      headers: { ...SSE_HEADERS, ...routingHeaders(routed), ...headers, trailer: COST_HEADER }
     })
   })
 
 export const makeChatCompletions = (config: ResolvedConfig, router: Router, consensus: Consensus, spend: Spend) =>
   metered(spend, "/v1/chat/completions", (metering) =>
     Effect.gen(function*() {
-      const parsed = yield* readChatRequest(config)
-      metering.model = parsed.model
+      const asked = yield* readChatRequest(config)
+      metering.model = asked.model
+      const { request: parsed, applied } = yield* checkRequest(config.policies, asked)
+      const policyHeaders: Record<string, string> = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
       metering.stream = parsed.stream === true
       const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
       if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, spend, authorization, metering)
@@ -85,8 +90,9 @@ export const makeChatCompletions = (config: ResolvedConfig, router: Router, cons
       const request = metering.admission?.reservation !== undefined && bound?.capOutputAt !== undefined
         ? { ...parsed, max_tokens: bound.capOutputAt }
         : parsed
-      if (request.stream === true) return yield* streamed(router, request, metering)
+      if (request.stream === true) return yield* streamed(router, request, metering, config.policies, policyHeaders)
       const routed = yield* router.complete(request)
+      const answer = yield* checkAnswer(config.policies, routed.value)
       const cost = metering.finish(200)
-      return HttpServerResponse.unsafeJson(routed.value, { headers: { ...routingHeaders(routed), [COST_HEADER]: formatUsd(cost) } })
+      return HttpServerResponse.unsafeJson(answer, { headers: { ...routingHeaders(routed), ...policyHeaders, [COST_HEADER]: formatUsd(cost) } })
     }))
