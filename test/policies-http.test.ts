@@ -80,6 +80,30 @@ describe("input policies", () => {
   })
 })
 
+describe("input policies on a consensus", () => {
+  const consensus = (body: Record<string, unknown>) =>
+    fetch(`${gateway.url}/v1/consensus`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ models: ["cloud", "local"], ...body }) })
+
+  it("block, redact and refuse to fan out what a routing policy holds back", async () => {
+    up.reset()
+    const blocked = await consensus({ prompt: `my key is sk-proj-${"Ab9".repeat(12)}` })
+    expect(blocked.status).toBe(400)
+    expect(((await blocked.json()) as { error: { code: string } }).error.code).toBe("content_policy_violation")
+    expect(up.calls.size).toBe(0)
+
+    const redacted = await consensus({ messages: [{ role: "user", content: "Mail jane.doe@example.com please" }] })
+    expect(redacted.status).toBe(200)
+    expect(JSON.stringify(up.bodies.get("cloud"))).toContain("Mail [REDACTED:email] please")
+    expect(JSON.stringify(up.bodies.get("local"))).not.toContain("jane.doe")
+
+    up.reset()
+    const held = await consensus({ prompt: "Call me at (415) 555-0132" })
+    expect(held.status).toBe(400)
+    expect(((await held.json()) as { error: { message: string } }).error.message).toContain("`pii-stays-home`")
+    expect(up.calls.size).toBe(0)
+  })
+})
+
 describe("output policies", () => {
   it("withhold a JSON answer a blocking policy fires on", async () => {
     const withheld = await chat("leaky", "Is my card on file?")

@@ -11,6 +11,7 @@ import type { Spend } from "../spend/spend"
 import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { jsonBodyReader } from "./read-json-body"
+import { checkConsensusRequest } from "./policies"
 
 const readConsensusRequest = jsonBodyReader(ConsensusRequest)
 
@@ -32,8 +33,8 @@ export const admitFanout = (spend: Spend, authorization: string | undefined, met
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
   metered(spend, "/v1/consensus", (metering) =>
     Effect.gen(function*() {
-      const request = yield* readConsensusRequest(config)
       metering.model = "consensus"
+      const request = yield* Effect.flatMap(readConsensusRequest(config), (read) => checkConsensusRequest(config.policies, read))
       const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
       const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))
       // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.

@@ -91,3 +91,30 @@ export const scanChunks = (policies: ReadonlyArray<Policy>) => {
     return Effect.succeed({ ...chunk, choices })
   }
 }
+
+/**
+ * The input policies on a consensus request (its messages, or its prompt). A request a
+ * routing policy fired on is refused rather than fanned out: the fan-out cannot yet be
+ * held to the policy's models, and sending it anywhere else is what the policy forbids.
+ */
+export const checkConsensusRequest = <R extends { readonly messages?: ChatCompletionRequest["messages"] | undefined; readonly prompt?: string | undefined }>(
+  policies: ReadonlyArray<Policy>,
+  request: R
+): Effect.Effect<R, InvalidRequest> => {
+  if (policies.length === 0) return Effect.succeed(request)
+  const messages = request.messages ?? [{ role: "user" as const, content: request.prompt ?? "" }]
+  const verdict = applyInputPolicies(policies, { model: "consensus", messages })
+  if (verdict._tag === "Blocked") return Effect.fail(violated(verdict.violation, "request"))
+  if (verdict.routeTo !== undefined) {
+    return Effect.fail(new InvalidRequest({
+      message: `Content policies ${verdict.applied.map((p) => `\`${p}\``).join(", ")} allow this request only to ${verdict.routeTo.join(", ") || "no model"}; a consensus fans out to others, so it is refused.`,
+      param: "messages",
+      code: "content_policy_violation"
+    }))
+  }
+  if (verdict.request.messages === messages) return Effect.succeed(request)
+  const checked = verdict.request.messages
+  if (request.messages !== undefined) return Effect.succeed({ ...request, messages: checked })
+  const first = checked[0]
+  return Effect.succeed({ ...request, prompt: first !== undefined && typeof first.content === "string" ? first.content : request.prompt })
+}
