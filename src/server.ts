@@ -1,11 +1,12 @@
 /** Where the layers meet: config, upstream clients, router, spend and HTTP server. */
 import { HttpLayerRouter, HttpMiddleware } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
 import { Routes } from "./http/routes"
-import { shedLoad } from "./http/shed"
+import { openFrontDoor } from "./http/hot/front-door"
+import { HotRoutes, HotRoutesLive } from "./http/hot-routes"
 import { makeTelemetry, Telemetry, type TelemetryShape } from "./telemetry/telemetry"
 import { Consensus } from "./consensus/engine"
 import { Evaluators } from "./consensus/evaluators"
@@ -58,13 +59,13 @@ export const ServerLive = (config: ResolvedConfig, listen: Listen) => {
   // Made here, not in a layer: the load shedder in front of the server counts into it too.
   const telemetry = makeTelemetry()
   const services = ServicesLive(config, telemetry)
-  const server = NodeHttpServer.layer(() => {
-    const server = createServer()
-    // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
-    server.keepAliveTimeout = 65_000
-    const shedding = shedLoad(server, config.maxInFlight)
-    telemetry.metrics.watchShedding(shedding)
-    return server
-  }, listen).pipe(Layer.provide(services))
+  const server = Layer.unwrapEffect(Effect.map(HotRoutes, (hot) =>
+    NodeHttpServer.layer(() => {
+      const server = createServer()
+      // Longer than common client pools' idle time, so that a reused socket is never closed under a request.
+      server.keepAliveTimeout = 65_000
+      telemetry.metrics.watchShedding(openFrontDoor(server, config.maxInFlight, hot))
+      return server
+    }, listen))).pipe(Layer.provide(HotRoutesLive), Layer.provide(services))
   return routesOver(services).pipe(Layer.provideMerge(server))
 }

@@ -6,7 +6,6 @@
  * The report rides along in an extra `consensus` field; a stream carries the chosen
  * answer once it is decided.
  */
-import { HttpServerResponse } from "@effect/platform"
 import { Effect, Either, Stream } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import { firstIssue } from "../config/paths"
@@ -22,7 +21,8 @@ import { admitFanout } from "./consensus"
 import { InvalidRequest } from "./errors"
 import { validator } from "../protocol/validate"
 import { COST_HEADER, type RequestSpend } from "./metered"
-import { DONE, sse, SSE_HEADERS } from "./sse"
+import { json, sseReply } from "./hot/reply"
+import { DONE, sse } from "./sse"
 
 const SETUP_FIELDS = Object.keys(ConsensusSetup.fields) as ReadonlyArray<keyof ConsensusSetup>
 const checkSetup = validator(ConsensusSetup)
@@ -87,7 +87,7 @@ export const consensusChat = (
     const finishReason = toolCalls === undefined ? "stop" as const : "tool_calls" as const
 
     if (stream !== true) {
-      return HttpServerResponse.unsafeJson({
+      return json({
         id: report.id,
         object: "chat.completion",
         created,
@@ -100,7 +100,7 @@ export const consensusChat = (
         }],
         usage: report.usage,
         consensus: reportField(report, cost)
-      }, { headers: { [COST_HEADER]: cost } })
+      }, { [COST_HEADER]: cost })
     }
     const header = { id: report.id, model, created }
     const chunks = [
@@ -109,8 +109,5 @@ export const consensusChat = (
       { ...chunk(header, {}, finishReason), consensus: reportField(report, cost) },
       ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
     ]
-    return HttpServerResponse.stream(
-      Stream.fromIterable(chunks).pipe(Stream.map(sse), Stream.concat(Stream.succeed(DONE))),
-      { contentType: "text/event-stream", headers: { ...SSE_HEADERS, "x-quorum-deployment": "consensus", [COST_HEADER]: cost } }
-    )
+    return sseReply(Stream.fromIterable([...chunks.map(sse), DONE]), { "x-quorum-deployment": "consensus", [COST_HEADER]: cost })
   })

@@ -1,6 +1,7 @@
 /** POST /v1/consensus (also /consensus) and GET /evaluators. */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
+import type { IncomingMessage } from "node:http"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { Admit, Consensus } from "../consensus/engine"
 import { ConsensusRequest, samplingOf } from "../consensus/request"
@@ -10,10 +11,11 @@ import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
-import { jsonBodyReader } from "./read-json-body"
+import { jsonBodyParser } from "./read-json-body"
+import { json, type Reply } from "./hot/reply"
 import { checkConsensusRequest } from "./policies"
 
-const readConsensusRequest = jsonBodyReader(ConsensusRequest)
+const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
 /**
  * The consensus engine's admission: the key must be allowed every model the fan-out
@@ -30,17 +32,19 @@ export const admitFanout = (spend: Spend, authorization: string | undefined, met
       { allowed }
     ))
 
+/** POST /v1/consensus, a hot route (see hot/front-door.ts). */
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
-  metered(spend, "/v1/consensus", (metering) =>
-    Effect.gen(function*() {
-      metering.model = "consensus"
-      const request = yield* Effect.flatMap(readConsensusRequest(config), (read) => checkConsensusRequest(config.policies, read))
-      const authorization = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
-      const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))
-      // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
-      const cost = formatUsd(metering.finish(200))
-      return HttpServerResponse.unsafeJson({ ...report, cost_usd: cost }, { headers: { [COST_HEADER]: cost } })
-    }))
+  (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+    metered(spend, "/v1/consensus", (metering) =>
+      Effect.gen(function*() {
+        metering.model = "consensus"
+        const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(config.policies, read))
+        const authorization = incoming.headers["authorization"]
+        const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))
+        // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
+        const cost = formatUsd(metering.finish(200))
+        return json({ ...report, cost_usd: cost }, { [COST_HEADER]: cost })
+      }))
 
 /** GET /evaluators, for anyone who may call the gateway (a key where keys are required). */
 export const makeEvaluatorList = (consensus: Consensus, spend: Spend) => {

@@ -4,14 +4,14 @@
  * abandoned by the client (recorded as cancelled, status 499), or broken by a defect (a
  * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
-import { HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Either } from "effect"
 import { newId } from "../providers/build"
 import { CurrentMeter, Meter } from "../spend/meter"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import type { Admission } from "../spend/store"
-import { type ClientError, errorAnswer, errorResponse, internalError, logDefect } from "./errors"
+import { type ClientError, errorAnswer, internalError, logDefect } from "./errors"
+import { errorReply, json, type Reply, withHeaders } from "./hot/reply"
 
 export const COST_HEADER = "x-quorum-cost-usd"
 
@@ -51,8 +51,8 @@ export class RequestSpend {
 export const metered = <R>(
   spend: Spend,
   endpoint: string,
-  handle: (request: RequestSpend) => Effect.Effect<HttpServerResponse.HttpServerResponse, ClientError, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
+  handle: (request: RequestSpend) => Effect.Effect<Reply, ClientError, R>
+): Effect.Effect<Reply, never, R> =>
   Effect.suspend(() => {
     const request = new RequestSpend(spend, endpoint)
     return handle(request).pipe(
@@ -62,7 +62,7 @@ export const metered = <R>(
         if ("keyId" in error && typeof error.keyId === "string") request.refusedKeyId = error.keyId
         // A failure can cost too: attempts that were billed before the last one failed.
         const cost = request.finish(answer.status, answer.body.error.message)
-        return Effect.succeed(HttpServerResponse.setHeader(errorResponse(error), COST_HEADER, formatUsd(cost)))
+        return Effect.succeed(errorReply(error, { [COST_HEADER]: formatUsd(cost) }))
       }),
       Effect.catchAllCause((cause) => {
         if (!Cause.isDie(cause)) return Effect.failCause(cause)
@@ -71,13 +71,10 @@ export const metered = <R>(
           // Recording the request may be what broke: the client gets its 500 all the same.
           const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
           if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
-          return HttpServerResponse.unsafeJson(internalError(request.requestId), {
-            status: 500,
-            ...(Either.isRight(cost) ? { headers: { [COST_HEADER]: formatUsd(cost.right) } } : {})
-          })
+          return json(internalError(request.requestId), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
         })
       }),
       Effect.onInterrupt(() => Effect.sync(() => request.finish(499, "the client closed the request", true))),
-      Effect.map(HttpServerResponse.setHeader("x-request-id", request.requestId))
+      Effect.map((reply) => withHeaders(reply, { "x-request-id": request.requestId }))
     )
   })

@@ -3,17 +3,15 @@
  * body passes its limit, so the client never hears why; this one stops buffering, lets
  * Node discard the rest, and fails with PayloadTooLarge so that a 413 goes out.
  */
-import type { HttpServerRequest } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect } from "effect"
+import type { IncomingMessage } from "node:http"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
 
 export const readBody = (
-  request: HttpServerRequest.HttpServerRequest,
+  incoming: IncomingMessage,
   maxBytes: number
 ): Effect.Effect<string, PayloadTooLarge | InvalidRequest> =>
   Effect.async((resume) => {
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
     const chunks: Array<Buffer> = []
     let size = 0
     const stop = () => {

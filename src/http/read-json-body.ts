@@ -3,6 +3,8 @@
  * what is wrong; nothing rejected here reaches an upstream.
  */
 import { HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import type { IncomingMessage } from "node:http"
 import { Effect, Either, type ParseResult, type Schema } from "effect"
 import { firstIssue } from "../config/paths"
 import { ChatCompletionRequest } from "../protocol/chat-request"
@@ -24,14 +26,20 @@ export interface BodyBounds {
  * anything else that recurses, looks at it. A bare byte limit keeps the default shape limits.
  */
 export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) => {
-  const check = validator(schema)
+  const parse = jsonBodyParser(schema)
   return (bounds: number | BodyBounds) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => parse(NodeHttpServerRequest.toIncomingMessage(request), bounds))
+}
+
+/** The same over node:http's request, for the hot routes that are served without the platform's server. */
+export const jsonBodyParser = <A extends object>(schema: Schema.Schema<A, A>) => {
+  const check = validator(schema)
+  return (incoming: IncomingMessage, bounds: number | BodyBounds) =>
     Effect.gen(function*() {
       const { maxBodyBytes: maxBytes, limits } = typeof bounds === "number" ? { maxBodyBytes: bounds, limits: DEFAULT_LIMITS } : bounds
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const declared = Number(request.headers["content-length"])
+      const declared = Number(incoming.headers["content-length"])
       if (declared > maxBytes) return yield* new PayloadTooLarge({ limit: maxBytes })
-      const text = yield* readBody(request, maxBytes)
+      const text = yield* readBody(incoming, maxBytes)
       let json: unknown
       try {
         // V8's JSON.parse uses its own stack (a million levels parse fine): the depth is bounded just below.
@@ -54,7 +62,7 @@ export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) =>
     })
 }
 
-export const readChatRequest = jsonBodyReader(ChatCompletionRequest)
+export const readChatRequest = jsonBodyParser(ChatCompletionRequest)
 
 const invalidField = (error: ParseResult.ParseError) => {
   const issue = firstIssue(error)

@@ -1,10 +1,8 @@
 import { HttpLayerRouter, HttpServerResponse, OpenApi } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
-import { Router } from "../routing/router"
 import { QuorumApi, ServedApi } from "./api"
-import { makeChatCompletions } from "./chat-completions"
-import { makeConsensusHandler, makeEvaluatorList } from "./consensus"
+import { makeEvaluatorList } from "./consensus"
 import { Consensus } from "../consensus/engine"
 import { answeringDefects, errorResponse, RouteNotFound } from "./errors"
 import { HealthLive, makeModelList, makeModelRetrieve } from "./handlers"
@@ -27,18 +25,10 @@ const ModelsRoute = HttpLayerRouter.use((router) =>
     yield* router.add("GET", "/v1/models/*", answeringDefects("/v1/models/{id}", makeModelRetrieve(config, spend)))
   }))
 
-const ChatRoute = HttpLayerRouter.use((router) =>
+// POST /v1/chat/completions, /v1/consensus and /consensus are served before this router: see hot-routes.ts.
+const EvaluatorsRoute = HttpLayerRouter.use((router) =>
   Effect.gen(function*() {
-    yield* router.add("POST", "/v1/chat/completions", makeChatCompletions(yield* GatewayConfig, yield* Router, yield* Consensus, yield* Spend))
-  }))
-
-const ConsensusRoutes = HttpLayerRouter.use((router) =>
-  Effect.gen(function*() {
-    const consensus = yield* Consensus
-    const handler = makeConsensusHandler(yield* GatewayConfig, consensus, yield* Spend)
-    yield* router.add("POST", "/v1/consensus", handler)
-    yield* router.add("POST", "/consensus", handler)
-    yield* router.add("GET", "/evaluators", makeEvaluatorList(consensus, yield* Spend))
+    yield* router.add("GET", "/evaluators", makeEvaluatorList(yield* Consensus, yield* Spend))
   }))
 
 const LearningRoutes = HttpLayerRouter.use((router) =>
@@ -69,4 +59,4 @@ const OpenApiRoute = HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(
 const NotFound = HttpLayerRouter.add("*", "*", (request) =>
   Effect.succeed(errorResponse(new RouteNotFound({ method: request.method, path: request.url }))))
 
-export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, ChatRoute, ConsensusRoutes, LearningRoutes, MetricsRoute, DashboardRoutes, OpenApiRoute, NotFound)
+export const Routes = Layer.mergeAll(ApiRoutes, ModelsRoute, EvaluatorsRoute, LearningRoutes, MetricsRoute, DashboardRoutes, OpenApiRoute, NotFound)

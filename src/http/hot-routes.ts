@@ -1,0 +1,30 @@
+/**
+ * The hot routes' table, built once with the services they use, and the runtime their
+ * fibers run on (prebuilt: a request pays for a fiber, not for a Layer or a context).
+ */
+import { Context, Effect, Layer, Runtime } from "effect"
+import { GatewayConfig } from "../config/gateway-config"
+import { Consensus } from "../consensus/engine"
+import { Router } from "../routing/router"
+import { Spend } from "../spend/spend"
+import { makeChatCompletions } from "./chat-completions"
+import { makeConsensusHandler } from "./consensus"
+import type { HotHandler, HotRoutes as HotRoutesShape } from "./hot/front-door"
+
+export class HotRoutes extends Context.Tag("quorum/HotRoutes")<HotRoutes, HotRoutesShape>() {}
+
+export const HotRoutesLive = Layer.effect(
+  HotRoutes,
+  Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const spend = yield* Spend
+    const consensus = yield* Consensus
+    const chat = makeChatCompletions(config, yield* Router, consensus, spend)
+    const fanOut = makeConsensusHandler(config, consensus, spend)
+    const runtime = yield* Effect.runtime<never>()
+    return {
+      routes: new Map<string, HotHandler>([["/v1/chat/completions", chat], ["/v1/consensus", fanOut], ["/consensus", fanOut]]),
+      run: Runtime.runFork(runtime)
+    }
+  })
+)

@@ -1,0 +1,100 @@
+/**
+ * The front door of the HTTP server: the hot routes (chat completions, consensus) are
+ * served here, straight from node:http's `request` event, and everything else goes on to
+ * the platform's server (admin, models, documentation). The platform's request object,
+ * router and response cost ~150 µs of CPU a request, most of what a gateway may add.
+ *
+ * Load shedding is here too: past `server.max_in_flight` hot requests on this worker, a
+ * new one is refused at once with a 503 in OpenAI's error shape (code `server_overloaded`,
+ * `retry-after`), before its body is read or anything is allocated for it, so a flood
+ * never grows the worker's memory or queues clients without bound. Admin, health and
+ * documentation routes are never shed: an operator can always see what is going on.
+ */
+import { Cause, Effect, type Fiber, FiberId, type Scope } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import { newId } from "../../providers/build"
+import { internalError, logDefect } from "../errors"
+import type { Reply } from "./reply"
+import { writeReply } from "./write-reply"
+
+/** A hot route: the request's scope holds its upstream calls until the answer is written or the client leaves. */
+export type HotHandler = (incoming: IncomingMessage) => Effect.Effect<Reply, never, Scope.Scope>
+
+export interface HotRoutes {
+  /** POST routes by path. */
+  readonly routes: ReadonlyMap<string, HotHandler>
+  /** Runs a request's fiber on the gateway's prebuilt runtime. */
+  readonly run: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>
+}
+
+export interface Shedding {
+  /** Hot-route requests being served now. */
+  readonly inFlight: () => number
+  /** Requests refused since start. */
+  readonly shed: () => number
+}
+
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
+
+const refusal = (max: number) =>
+  JSON.stringify({
+    error: {
+      message: `This gateway worker is serving its limit of ${max} requests (server.max_in_flight); retry shortly.`,
+      type: "server_error",
+      param: null,
+      code: "server_overloaded"
+    }
+  })
+
+/** A defect while writing (a bug): logged, and the client gets a 500 if nothing was sent yet, else a cut connection. */
+const answeringDefect = (response: ServerResponse, route: string) => (cause: Cause.Cause<never>) =>
+  Effect.suspend(() => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.void
+    const requestId = newId("req")
+    if (!response.headersSent) {
+      response.writeHead(500, { "content-type": "application/json", "x-request-id": requestId }).end(JSON.stringify(internalError(requestId)))
+    } else response.destroy()
+    return logDefect(route, requestId, cause)
+  })
+
+const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse): void => {
+  const fiber = hot.run(
+    Effect.scoped(Effect.flatMap(handler(request), (reply) => writeReply(response, reply))).pipe(
+      Effect.catchAllCause(answeringDefect(response, route))
+    )
+  )
+  // The client left before the whole answer was written: stop everything done for it.
+  response.once("close", () => {
+    if (!response.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+  })
+}
+
+/** Takes over the server's request event; returns the shedding counters. */
+export const openFrontDoor = (server: Server, maxInFlight: number, hot: HotRoutes): Shedding => {
+  let inFlight = 0
+  let shed = 0
+  const body = refusal(maxInFlight)
+  const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
+  server.emit = ((event: string, ...args: Array<unknown>): boolean => {
+    if (event !== "request") return emit(event, ...args)
+    const request = args[0] as IncomingMessage
+    const response = args[1] as ServerResponse
+    const route = request.method === "POST" ? pathOf(request.url ?? "") : undefined
+    const handler = route === undefined ? undefined : hot.routes.get(route)
+    if (route === undefined || handler === undefined) return emit(event, ...args)
+    if (inFlight >= maxInFlight) {
+      shed++
+      // The body is not read: closing the connection after the answer discards it.
+      response.writeHead(503, { "content-type": "application/json", "retry-after": "1", connection: "close" }).end(body)
+      return true
+    }
+    inFlight++
+    response.once("close", () => inFlight--)
+    serve(hot, route, handler, request, response)
+    return true
+  }) as typeof server.emit
+  return { inFlight: () => inFlight, shed: () => shed }
+}

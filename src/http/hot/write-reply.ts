@@ -1,0 +1,65 @@
+/**
+ * Writes a Reply to node:http's response. A stream is written inside the request's own
+ * fiber, so the client leaving (which interrupts that fiber) stops the upstream read at
+ * once, and a slow client holds the stream back (the socket's backpressure) rather than
+ * letting chunks pile up in memory.
+ */
+import { Chunk, Effect, Stream } from "effect"
+import type { ServerResponse } from "node:http"
+import { SSE_HEADERS } from "../sse"
+import type { JsonReply, Reply, SseReply } from "./reply"
+
+const writeJson = (response: ServerResponse, reply: JsonReply): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const text = JSON.stringify(reply.body)
+    response.writeHead(reply.status, {
+      ...reply.headers,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text)
+    })
+    response.end(text)
+  })
+
+/** Resolves when the socket can take more, or at once if it is gone (the fiber is then being interrupted). */
+const drained = (response: ServerResponse): Effect.Effect<void> =>
+  Effect.async((resume) => {
+    if (response.destroyed) return resume(Effect.void)
+    const done = () => {
+      response.off("drain", done)
+      response.off("close", done)
+      resume(Effect.void)
+    }
+    response.on("drain", done).on("close", done)
+    return Effect.sync(() => {
+      response.off("drain", done)
+      response.off("close", done)
+    })
+  })
+
+const writeFrames = (response: ServerResponse) => (frames: Chunk.Chunk<Uint8Array>): Effect.Effect<void> => {
+  let ready = true
+  for (const frame of frames) ready = response.write(frame)
+  return ready ? Effect.void : drained(response)
+}
+
+const writeSse = (response: ServerResponse, reply: SseReply): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    response.writeHead(200, {
+      ...SSE_HEADERS,
+      ...reply.headers,
+      "content-type": "text/event-stream",
+      ...(reply.trailers === undefined ? {} : { trailer: reply.trailers.names.join(", ") })
+    })
+    // The headers go out now: a client waits on them before its first token.
+    response.flushHeaders()
+    return Stream.runForEachChunk(reply.body, writeFrames(response)).pipe(
+      Effect.andThen(() => {
+        if (response.destroyed) return
+        if (reply.trailers !== undefined) response.addTrailers(reply.trailers.values())
+        response.end()
+      })
+    )
+  })
+
+export const writeReply = (response: ServerResponse, reply: Reply): Effect.Effect<void> =>
+  reply._tag === "Json" ? writeJson(response, reply) : writeSse(response, reply)
