@@ -179,6 +179,52 @@ describe("a hang", () => {
   })
 })
 
+describe("deadlines", () => {
+  const paced = `
+  retry: { max_attempts: 1, budget_ms: 60000 }
+  timeouts: { total_ms: 60000, first_token_ms: 200, min_tokens_per_second: 100 }`
+
+  it("give a non-stream call the time its output needs: a hung call with max_tokens falls back in first_token_ms + max_tokens at min_tokens_per_second", async () => {
+    await start(paced)
+    a.script({ kind: "hang" })
+    const res = await chat("a-then-b", { max_tokens: 20 })
+    expect(res.status).toBe(200)
+    expect(res.headers.get("x-quorum-deployment")).toBe("b")
+    expect(await eventually(() => a.aborted() === 1)).toBe(true)
+  })
+
+  it("name what bounded the call when every target hangs", async () => {
+    await start(paced)
+    a.script({ kind: "hang" })
+    const res = await chat("a", { max_tokens: 20 })
+    expect(res.status).toBe(504)
+    expect(errorOf(res.text).message).toContain("no response within 400 ms (first_token_ms + 20 output tokens at min_tokens_per_second)")
+  })
+
+  it("cut a running non-stream call when the request's retry budget runs out", async () => {
+    await start(`
+  retry: { max_attempts: 3, base_delay_ms: 10, budget_ms: 300 }
+  timeouts: { total_ms: 60000 }`)
+    a.script({ kind: "hang" })
+    const res = await chat("a")
+    expect(res.status).toBe(504)
+    expect(errorOf(res.text).message).toContain("(retry.budget_ms)")
+    expect(a.received).toHaveLength(1)
+    expect(await eventually(() => a.aborted() === 1)).toBe(true)
+  })
+
+  it("cut a stream waiting for its first chunk when the budget runs out", async () => {
+    await start(`
+  retry: { max_attempts: 1, budget_ms: 300 }
+  timeouts: { total_ms: 60000, first_token_ms: 60000 }`)
+    a.script({ kind: "slow-start", ms: 5_000 })
+    const res = await chat("a", { stream: true })
+    expect(res.status).toBe(504)
+    expect(errorOf(res.text).message).toContain("no first token within")
+    expect(errorOf(res.text).message).toContain("(retry.budget_ms)")
+  })
+})
+
 describe("malformed JSON", () => {
   it("is retried like a server error", async () => {
     await start(fastRetries)

@@ -17,8 +17,15 @@ export interface Timeouts {
   readonly firstTokenMs: number
   /** Longest silence between two stream chunks. */
   readonly idleMs: number
-  /** One attempt, start to last byte (the only bound on a non-stream call). */
+  /** One attempt, start to last byte, at most. */
   readonly totalMs: number
+  /**
+   * The slowest output a healthy upstream writes: a call that may write N tokens is
+   * bounded by first_token_ms + N / this (under total_ms), so a hung non-stream call,
+   * which shows no sign of life until its answer, is given up in seconds when its output
+   * is bounded, and a long generation still has the time it needs.
+   */
+  readonly minTokensPerSecond: number
 }
 
 export interface RetryPolicy {
@@ -26,7 +33,11 @@ export interface RetryPolicy {
   readonly maxAttempts: number
   readonly baseDelayMs: number
   readonly maxDelayMs: number
-  /** After this long (from the request's start) no new attempt or wait begins. Set in `defaults` only. */
+  /**
+   * The request's wall-clock budget before its answer: after it no new attempt or wait
+   * begins, and a running attempt is cut (a stream only until its first chunk; after
+   * that it is the client's). Set in `defaults` only.
+   */
   readonly budgetMs: number
 }
 
@@ -158,16 +169,17 @@ export class GatewayConfig extends Context.Tag("quorum/GatewayConfig")<GatewayCo
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
   connectMs: 5_000,
-  firstTokenMs: 60_000,
+  firstTokenMs: 30_000,
   idleMs: 30_000,
-  totalMs: 600_000
+  totalMs: 600_000,
+  minTokensPerSecond: 20
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
   maxAttempts: 3,
   baseDelayMs: 200,
   maxDelayMs: 5_000,
-  budgetMs: 30_000
+  budgetMs: 300_000
 }
 
 export const DEFAULT_CIRCUIT: CircuitPolicy = { failureThreshold: 5, cooldownMs: 30_000 }

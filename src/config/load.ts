@@ -47,7 +47,8 @@ const mergeTimeouts = (base: Timeouts, file: ModelFile["timeouts"]): Timeouts =>
   connectMs: file?.connect_ms ?? base.connectMs,
   firstTokenMs: file?.first_token_ms ?? base.firstTokenMs,
   idleMs: file?.idle_ms ?? base.idleMs,
-  totalMs: file?.total_ms ?? base.totalMs
+  totalMs: file?.total_ms ?? base.totalMs,
+  minTokensPerSecond: file?.min_tokens_per_second ?? base.minTokensPerSecond
 })
 
 const mergeRetry = (base: RetryPolicy, file: typeof RetryFile.Type | undefined): RetryPolicy => ({

@@ -48,7 +48,8 @@ export const TimeoutsFile = Schema.Struct({
   connect_ms: Schema.optional(PositiveMs),
   first_token_ms: Schema.optional(PositiveMs),
   idle_ms: Schema.optional(PositiveMs),
-  total_ms: Schema.optional(PositiveMs)
+  total_ms: Schema.optional(PositiveMs),
+  min_tokens_per_second: Schema.optional(Schema.Number.pipe(Schema.positive()))
 })
 
 /** Per model: how it is retried. */

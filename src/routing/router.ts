@@ -9,7 +9,7 @@ import { Cause, Chunk, Effect, ExecutionStrategy, Exit, FiberRef, Option, Scope,
 import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
-import type { ProviderClient } from "../providers/provider"
+import type { CallDeadline, ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
 import { type AttemptRecord, CurrentMeter } from "../spend/meter"
@@ -17,6 +17,7 @@ import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, UnknownModel } from "./errors"
 import { type HealthView, LiveHealth } from "./health"
+import { callDeadline, withinBudget } from "./deadline"
 import { planTargets } from "./plan"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
@@ -47,7 +48,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const run = <A, R>(
       kind: "complete" | "stream",
       request: ChatCompletionRequest,
-      attempt: (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined) => Effect.Effect<A, UpstreamError, R>
+      attempt: (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined, deadline: CallDeadline, budgetLeftMs: number) => Effect.Effect<A, UpstreamError, R>
     ): Effect.Effect<Routed<A>, RouteError, R> =>
       Effect.gen(function*() {
         const model = request.model
@@ -72,7 +73,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             }
             attempts++
             const record = meter?.begin(deployment, request)
-            const call = Effect.onInterrupt(attempt(client, deployment, record), () =>
+            const bound = callDeadline(deployment, request)
+            const budgetLeft = deadline - Date.now()
+            // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
+            const call = Effect.onInterrupt(attempt(client, deployment, record, kind === "complete" ? withinBudget(bound, budgetLeft) : bound, budgetLeft), () =>
               Effect.sync(() => {
                 record?.end("cancelled")
                 if (admission === "probe") breakers.abandoned(id)
@@ -127,20 +131,22 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       deployment: Deployment,
       request: ChatCompletionRequest,
       parent: Scope.Scope,
-      record: AttemptRecord | undefined
+      record: AttemptRecord | undefined,
+      deadline: CallDeadline,
+      budgetLeftMs: number
     ) =>
       Effect.gen(function*() {
-        const { firstTokenMs, totalMs } = deployment.timeouts
         const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+        const firstToken = firstTokenDeadline(deployment.timeouts.firstTokenMs, deadline, budgetLeftMs)
         const first = yield* Effect.gen(function*() {
-          const pull = yield* Scope.extend(Stream.toPull(client.stream(request)), scope)
+          const pull = yield* Scope.extend(Stream.toPull(client.stream(request, deadline)), scope)
           const firstChunk = yield* pullNonEmpty(pull).pipe(
-            Effect.timeoutFail({ duration: Math.min(firstTokenMs, totalMs), onTimeout: timeout(`no first token within ${firstTokenMs} ms (first_token_ms)`) })
+            Effect.timeoutFail({ duration: firstToken.ms, onTimeout: timeout(`no first token within ${firstToken.ms} ms (${firstToken.setting})`) })
           )
           return { pull, firstChunk }
         }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
 
-        // total_ms and idle_ms are the adapter's (see ProviderClient).
+        // The call's deadline and idle_ms are the adapter's (see ProviderClient).
         const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
           Stream.catchAll((error) => {
             if (countsAsFailure(error)) breakers.failed(deployment.id, Date.now())
@@ -160,10 +166,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       health: health as HealthView,
       circuit: (id: string) => breakers.state(id, Date.now()),
       complete: (request: ChatCompletionRequest): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
-        run("complete", request, (client, _, record) =>
+        run("complete", request, (client, _, record, deadline) =>
           record === undefined
-            ? client.complete(request)
-            : Effect.tap(client.complete(request), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage })))),
+            ? client.complete(request, deadline)
+            : Effect.tap(client.complete(request, deadline), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage })))),
 
       /**
        * A stream whose first chunk has arrived. Its upstream call stays open in `scope`
@@ -173,11 +179,18 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         request: ChatCompletionRequest
       ): Effect.Effect<Routed<Stream.Stream<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
         Effect.flatMap(Effect.scope, (parent) =>
-          run("stream", request, (client, deployment, record) => openStream(client, deployment, request, parent, record)))
+          run("stream", request, (client, deployment, record, deadline, budgetLeftMs) =>
+            openStream(client, deployment, request, parent, record, deadline, budgetLeftMs)))
     }
   }),
   dependencies: [Upstreams.Default, CircuitBreakers.Default]
 }) {}
+
+/** The first chunk's deadline: first_token_ms, unless the call's deadline or the request's budget ends sooner. */
+const firstTokenDeadline = (firstTokenMs: number, call: CallDeadline, budgetLeftMs: number): CallDeadline => {
+  const first = withinBudget({ ms: firstTokenMs, setting: "first_token_ms" }, budgetLeftMs)
+  return call.ms < first.ms ? call : first
+}
 
 /** Pulls until a non-empty chunk; an upstream that ends before any chunk was cut short. */
 const pullNonEmpty = <A>(

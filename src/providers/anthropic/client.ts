@@ -5,7 +5,7 @@
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import { postJson, postSse, makeAgent, makeFetch, type PostOptions } from "../http/transport"
-import type { MakeClient } from "../provider"
+import type { CallDeadline, MakeClient } from "../provider"
 import { failIfUnfinished } from "../stream-guard"
 import { amend, UpstreamError } from "../upstream-error"
 import { toAnthropic } from "./request"
@@ -23,9 +23,10 @@ export const ANTHROPIC_VERSION = "2023-06-01"
 
 export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
-  const options = (body: unknown): PostOptions => ({
+  const options = (body: unknown, deadline: CallDeadline): PostOptions => ({
     fetch,
     timeouts: deployment.timeouts,
+    deadline,
     url: `${deployment.baseUrl}/v1/messages`,
     headers: {
       "anthropic-version": ANTHROPIC_VERSION,
@@ -37,20 +38,20 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   })
 
   return {
-    complete: (request) =>
+    complete: (request, deadline) =>
       Effect.gen(function*() {
         const { body, jsonTool } = yield* toAnthropic(request, deployment)
-        const raw = yield* postJson(options(body))
+        const raw = yield* postJson(options(body, deadline))
         const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
         return fromAnthropic(response, jsonTool)
       }),
 
-    stream: (request) =>
+    stream: (request, deadline) =>
       Stream.unwrap(
         Effect.map(toAnthropic(request, deployment), ({ body, jsonTool }) => {
           const translate = makeStreamTranslator(jsonTool, Math.floor(Date.now() / 1000))
           return failIfUnfinished(
-            postSse(options({ ...body, stream: true })).pipe(
+            postSse(options({ ...body, stream: true }, deadline)).pipe(
               Stream.mapConcatEffect((message) => {
                 const event = decodeEvent(message.data)
                 if (Either.isLeft(event)) return Effect.fail(malformed("stream event")())

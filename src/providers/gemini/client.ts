@@ -6,7 +6,7 @@
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import { makeAgent, makeFetch, postJson, postSse, type PostOptions } from "../http/transport"
-import type { MakeClient } from "../provider"
+import type { CallDeadline, MakeClient } from "../provider"
 import { failIfUnfinished } from "../stream-guard"
 import { UpstreamError } from "../upstream-error"
 import { toGemini } from "./request"
@@ -23,9 +23,10 @@ const malformed = (what: string) => () =>
 export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
   const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
-  const options = (url: string, body: unknown): PostOptions => ({
+  const options = (url: string, body: unknown, deadline: CallDeadline): PostOptions => ({
     fetch,
     timeouts: deployment.timeouts,
+    deadline,
     url,
     headers: deployment.apiKey === undefined ? {} : { "x-goog-api-key": Redacted.value(deployment.apiKey) },
     body,
@@ -34,20 +35,20 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   })
 
   return {
-    complete: (request) =>
+    complete: (request, deadline) =>
       Effect.gen(function*() {
         const body = yield* toGemini(request)
-        const raw = yield* postJson(options(`${base}:generateContent`, body))
+        const raw = yield* postJson(options(`${base}:generateContent`, body, deadline))
         const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
         return fromGemini(response, deployment.upstreamModel)
       }),
 
-    stream: (request) =>
+    stream: (request, deadline) =>
       Stream.unwrap(
         Effect.map(toGemini(request), (body) => {
           const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
           return failIfUnfinished(
-            postSse(options(`${base}:streamGenerateContent?alt=sse`, body)).pipe(
+            postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline)).pipe(
               Stream.mapConcatEffect((message) => {
                 const data = decodeChunk(message.data)
                 if (Either.isLeft(data)) return Effect.fail(malformed("stream chunk")())

@@ -8,6 +8,7 @@ import { Effect, Either, Option, Stream } from "effect"
 import { createParser, type EventSourceMessage } from "eventsource-parser"
 import { Agent, type Dispatcher, request } from "undici"
 import type { Timeouts } from "../../config/gateway-config"
+import type { CallDeadline } from "../provider"
 import type { Redactor } from "../redact"
 import { kindOfStatus, parseRetryAfter, UpstreamError } from "../upstream-error"
 import { LiteResponse } from "./lite-response"
@@ -133,6 +134,7 @@ export interface PostOptions {
   readonly fetch: Fetch
   readonly url: string
   readonly timeouts: Timeouts
+  readonly deadline: CallDeadline
   readonly headers: Record<string, string>
   readonly body: unknown
   readonly redact: Redactor
@@ -177,24 +179,24 @@ const failure = (response: Response, options: PostOptions) =>
     )
   })
 
-export const totalTimeout = (ms: number): UpstreamError =>
-  new UpstreamError({ kind: "timeout", message: `no response within ${ms} ms (total_ms)` })
+export const totalTimeout = ({ ms, setting }: CallDeadline): UpstreamError =>
+  new UpstreamError({ kind: "timeout", message: `no response within ${ms} ms (${setting})` })
 
 /**
- * An AbortController that aborts itself after `ms`, for total_ms: one native timer per
+ * An AbortController that aborts itself at the call's deadline: one native timer per
  * call. Any failure after it fired is reported as the timeout it was.
  */
-export const deadlineController = (ms: number) => {
+export const deadlineController = (deadline: CallDeadline) => {
   const controller = new AbortController()
   let expired = false
   const timer = setTimeout(() => {
     expired = true
     controller.abort()
-  }, ms)
+  }, deadline.ms)
   return {
     signal: controller.signal,
     /** The failure to report: the timeout, if that is what ended the call. */
-    explain: (error: UpstreamError): UpstreamError => (expired ? totalTimeout(ms) : error),
+    explain: (error: UpstreamError): UpstreamError => (expired ? totalTimeout(deadline) : error),
     close: () => {
       clearTimeout(timer)
       controller.abort()
@@ -202,11 +204,11 @@ export const deadlineController = (ms: number) => {
   }
 }
 
-/** POST JSON, read JSON, within total_ms. */
+/** POST JSON, read JSON, within the call's deadline. */
 export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamError> =>
   Effect.flatMap(
     Effect.acquireUseRelease(
-      Effect.sync(() => deadlineController(options.timeouts.totalMs)),
+      Effect.sync(() => deadlineController(options.deadline)),
       (deadline) =>
         send(options, deadline.signal).pipe(
           Effect.flatMap((response) =>
@@ -229,14 +231,14 @@ export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamE
   )
 
 /**
- * POST JSON, read Server-Sent Events, ended after total_ms. The request is aborted when
+ * POST JSON, read Server-Sent Events, ended at the call's deadline. The request is aborted when
  * the stream's consumer stops early, fails or is interrupted.
  */
 export const postSse = (options: PostOptions): Stream.Stream<EventSourceMessage, UpstreamError> =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
       const deadline = yield* Effect.acquireRelease(
-        Effect.sync(() => deadlineController(options.timeouts.totalMs)),
+        Effect.sync(() => deadlineController(options.deadline)),
         (d) => Effect.sync(d.close)
       )
       const response = yield* Effect.mapError(send(options, deadline.signal), deadline.explain)

@@ -11,7 +11,7 @@ import { Chunk, Effect, Either, Redacted, Stream } from "effect"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
 import { validator } from "../../protocol/validate"
 import { makeAgent, makeFetch, postJson, postSse, type PostOptions } from "../http/transport"
-import type { MakeClient } from "../provider"
+import type { CallDeadline, MakeClient } from "../provider"
 import { failIfUnfinished } from "../stream-guard"
 import { UpstreamError } from "../upstream-error"
 
@@ -48,7 +48,8 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
   const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
   const url = `${deployment.baseUrl ?? "https://api.openai.com/v1"}/chat/completions`
   const headers: Record<string, string> = deployment.apiKey === undefined ? {} : { authorization: `Bearer ${Redacted.value(deployment.apiKey)}` }
-  const options = (body: unknown): PostOptions => ({ fetch, url, timeouts: deployment.timeouts, headers, body, redact, errorMessage: openAIErrorMessage })
+  const options = (body: unknown, deadline: CallDeadline): PostOptions =>
+    ({ fetch, url, timeouts: deployment.timeouts, deadline, headers, body, redact, errorMessage: openAIErrorMessage })
 
   /**
    * One SSE event → the chunk it carries, nothing ([DONE], comments), or the error an
@@ -70,16 +71,16 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
   }
 
   return {
-    complete: (request) =>
-      Effect.flatMap(postJson(options({ ...request, model: deployment.upstreamModel, stream: false })), (body) => {
+    complete: (request, deadline) =>
+      Effect.flatMap(postJson(options({ ...request, model: deployment.upstreamModel, stream: false }, deadline)), (body) => {
         const checked = checkCompletion(body)
         return Either.isRight(checked) ? Effect.succeed(withLogprobs(checked.right)) : Effect.fail(malformed("completion"))
       }),
 
-    stream: (request) =>
+    stream: (request, deadline) =>
       failIfUnfinished(
         // Usage is always asked for: it is what the request cost.
-        postSse(options({ ...request, model: deployment.upstreamModel, stream: true, stream_options: { include_usage: true } })).pipe(
+        postSse(options({ ...request, model: deployment.upstreamModel, stream: true, stream_options: { include_usage: true } }, deadline)).pipe(
           // One step per network read, however many events it holds.
           Stream.mapChunksEffect((events) => {
             const out: Array<ChatCompletionChunk> = []

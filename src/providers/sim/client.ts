@@ -154,16 +154,14 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
     return out
   }
 
-  const deadline = () => totalTimeout(deployment.timeouts.totalMs)
-
   return {
-    complete: (request) =>
+    complete: (request, deadline) =>
       attempt(request).pipe(
         Effect.map((choices) => completionOf(request, choices)),
-        Effect.timeoutFail({ duration: deployment.timeouts.totalMs, onTimeout: deadline })
+        Effect.timeoutFail({ duration: deadline.ms, onTimeout: () => totalTimeout(deadline) })
       ),
 
-    stream: (request) =>
+    stream: (request, deadline) =>
       Stream.unwrap(
         attempt(request).pipe(Effect.map((choices) => {
           const gap = Math.round(1000 / sim.tokensPerSecond)
@@ -171,7 +169,7 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
             Stream.mapEffect(([i, round]) => Effect.as(i === 0 ? Effect.void : Effect.sleep(gap), round)),
             Stream.flattenIterables,
             // Not a hot path: the simple form of the deadline is fine here.
-            Stream.interruptWhen(Effect.zipRight(Effect.sleep(deployment.timeouts.totalMs), Effect.fail(deadline())))
+            Stream.interruptWhen(Effect.zipRight(Effect.sleep(deadline.ms), Effect.fail(totalTimeout(deadline))))
           )
         }))
       )
