@@ -191,7 +191,7 @@ export const deadlineController = (deadline: CallDeadline) => {
   let expired = false
   const timer = setTimeout(() => {
     expired = true
-    controller.abort()
+    controller.abort(ABORTED)
   }, deadline.ms)
   return {
     signal: controller.signal,
@@ -199,10 +199,18 @@ export const deadlineController = (deadline: CallDeadline) => {
     explain: (error: UpstreamError): UpstreamError => (expired ? totalTimeout(deadline) : error),
     close: () => {
       clearTimeout(timer)
-      controller.abort()
+      controller.abort(ABORTED)
     }
   }
 }
+
+/**
+ * One reason for every abort: `abort()` without one builds a DOMException, stack trace
+ * included, on every call (6 % of a worker's CPU in a profile), and closing a finished
+ * call is what every call does. The reason is never shown: the failure that is reported
+ * is the timeout, or nothing (the request is gone).
+ */
+const ABORTED = new DOMException("the upstream call was closed", "AbortError")
 
 /** POST JSON, read JSON, within the call's deadline. */
 export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamError> =>
