@@ -1,6 +1,7 @@
 /** Where the layers meet: config, upstream clients, router, spend and HTTP server. */
-import { HttpLayerRouter, HttpMiddleware } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"

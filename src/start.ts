@@ -5,7 +5,7 @@
  * supervises, and never loads the HTTP server (workers import it on their own), so that
  * it stays small.
  */
-import type { FileSystem } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
 // Deep imports: the package index would load its HTTP server too, which the primary never uses.
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -3,7 +3,7 @@
  * whichever provider keys are in the environment, else the simulated demo fleet.
  * Every failure names the file, the key and what was expected.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
 import { resolve as resolvePath } from "node:path"
 import { parseDocument } from "yaml"

@@ -4,7 +4,9 @@
  * served by HttpApi, behind the admin key from the environment (QUORUM_ADMIN_KEY unless
  * `auth.admin_key_env` names another), checked by a security middleware; off without one.
  */
-import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { timingSafeEqual, createHash } from "node:crypto"
 import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"

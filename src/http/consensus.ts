@@ -1,5 +1,6 @@
 /** POST /v1/consensus (also /consensus) and GET /evaluators. */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { ResolvedConfig } from "../config/gateway-config"

@@ -4,7 +4,8 @@
  * only its own script, and talks only to this gateway's admin API, with the admin key the
  * operator types in (never in a cookie, so no other site can make the browser send it).
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"

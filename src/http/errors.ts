@@ -2,7 +2,7 @@
  * Every failure a client can see, and its OpenAI-shaped answer. Upstream failures keep
  * the provider's reason (already redacted by the adapter) so callers can act on it.
  */
-import { HttpServerResponse } from "@effect/platform"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Effect, Schema } from "effect"
 import type { ErrorBody } from "../protocol/error-body"
 import { newId } from "../providers/build"

@@ -5,7 +5,8 @@
  * request, or the admin key, may label it; on an open gateway a request made without a
  * key is labelled without one.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Redacted, Schema } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import type { ResolvedConfig } from "../config/gateway-config"

@@ -3,7 +3,8 @@
  * Open to a scraper on this machine (a loopback address); from anywhere else it takes the
  * admin key, since labels name keys and models.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import { CONTENT_TYPE, metricsText } from "../telemetry/cluster"

@@ -2,8 +2,8 @@
  * JSON request bodies, read under the size limit and validated. Every rejection names
  * what is wrong; nothing rejected here reaches an upstream.
  */
-import { HttpServerRequest } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { IncomingMessage } from "node:http"
 import { Effect, Either, type ParseResult, type Schema } from "effect"
 import { firstIssue } from "../config/paths"

@@ -1,5 +1,6 @@
 /** GET /v1/reliability?task=...: what consensus learned of each model on a task, and the rule and weights in force. */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Schema } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { Learning } from "../consensus/learning/live"

@@ -1,5 +1,6 @@
 /** From a check as configured to the check that runs: one line per type of check. */
-import { type CountryCode, isSupportedCountry } from "libphonenumber-js"
+import type { CountryCode } from "libphonenumber-js"
+import { libphonenumber } from "./checks/libphonenumber"
 import { Either } from "effect"
 import type { Check } from "./check"
 import { blocklistCheck } from "./checks/blocklist"
@@ -31,7 +32,7 @@ export const checksOf = (spec: CheckSpec): Either.Either<ReadonlyArray<Check>, r
   switch (spec.type) {
     case "pii": {
       const country = spec.default_country
-      if (country !== undefined && !isSupportedCountry(country)) return Either.left(["default_country", `${country} is not a country libphonenumber knows`])
+      if (country !== undefined && !libphonenumber().isSupportedCountry(country)) return Either.left(["default_country", `${country} is not a country libphonenumber knows`])
       return Either.right(piiChecks(spec.kinds ?? ALL_PII, country as CountryCode | undefined))
     }
     case "regex": {

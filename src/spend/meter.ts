@@ -5,7 +5,7 @@
  */
 import { FiberRef } from "effect"
 import { AsyncLocalStorage } from "node:async_hooks"
-import { countTokens } from "gpt-tokenizer"
+import { countTokens } from "./tokens"
 import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk, Usage } from "../protocol/chat-response"

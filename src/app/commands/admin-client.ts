@@ -6,7 +6,9 @@
  * propagates (a revoked key is refused at once on every worker and replica).
  */
 import { Options } from "@effect/cli"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Config, Data, Effect, Option, Redacted, Schema } from "effect"
 
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
