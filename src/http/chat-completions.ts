@@ -3,7 +3,7 @@
  * it streams SSE, keeps unknown request fields, and answers every failure in OpenAI's
  * error shape.
  */
-import { Effect, Option, type Scope, Stream } from "effect"
+import { Chunk, Effect, type Scope, Stream } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
@@ -40,17 +40,25 @@ const streamed = (router: Router, request: ChatCompletionRequest, spend: Request
     const wantsUsage = request.stream_options?.include_usage === true
     let failure: string | undefined
     let ended = false
+    const frames = (chunks: Chunk.Chunk<ChatCompletionChunk>): Chunk.Chunk<Uint8Array> => {
+      const out: Array<Uint8Array> = []
+      for (const chunk of chunks) if (wantsUsage || chunk.choices.length > 0) out.push(sse(chunk))
+      return Chunk.unsafeFromArray(out)
+    }
     const body = routed.value.pipe(
       scanned(policies),
-      Stream.filterMap((chunk: ChatCompletionChunk) => (wantsUsage || chunk.choices.length > 0 ? Option.some(sse(chunk)) : Option.none())),
-      Stream.concat(Stream.succeed(DONE)),
+      Stream.mapChunks(frames),
+      Stream.concat(Stream.sync(() => {
+        ended = true
+        return DONE
+      })),
       // A stream cut after its first byte ends with an error event, never a silent [DONE].
       Stream.catchAll((error) => {
         const answer = errorAnswer(error)
         failure = answer.body.error.message
+        ended = true
         return Stream.succeed(sse(answer.body))
       }),
-      Stream.onEnd(Effect.sync(() => (ended = true))),
       Stream.ensuring(Effect.sync(() => spend.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)))
     )
     // The cost is known only once the body has ended: it follows it as an HTTP trailer.

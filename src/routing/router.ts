@@ -147,20 +147,46 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
 
         // The call's deadline and idle_ms are the adapter's (see ProviderClient).
-        const rest = Stream.repeatEffectChunkOption(first.pull).pipe(
-          Stream.catchAll((error) => {
-            if (countsAsFailure(error)) breakers.failed(deployment.id, Date.now())
-            const amended = amend(error, { deployment: deployment.id })
-            record?.end("error", { error: amended })
-            return Stream.fail(amended)
-          }),
-          Stream.onEnd(Effect.sync(() => record?.end("ok"))),
+        return Stream.repeatEffectChunkOption(restOf(first.pull, first.firstChunk, deployment.id, record)).pipe(
           // Neither ended nor failed: the client left, or the consumer stopped.
           Stream.ensuring(Effect.zipRight(Effect.sync(() => record?.end("cancelled")), Scope.close(scope, Exit.void)))
         )
-        const all = Stream.concat(Stream.fromChunk(first.firstChunk), rest)
-        return record === undefined ? all : Stream.tap(all, (chunk) => Effect.sync(() => record.observe(chunk)))
       })
+
+    /**
+     * The stream after its first chunk, as one pull: the chunk in hand first, then the
+     * upstream's, each observed by the meter, the end and any failure recorded. One step
+     * rather than a Stream operator for each: they cost on every chunk.
+     */
+    const restOf = (
+      pull: Effect.Effect<Chunk.Chunk<ChatCompletionChunk>, Option.Option<UpstreamError>>,
+      firstChunk: Chunk.Chunk<ChatCompletionChunk>,
+      id: string,
+      record: AttemptRecord | undefined
+    ): Effect.Effect<Chunk.Chunk<ChatCompletionChunk>, Option.Option<UpstreamError>> => {
+      let pending: Chunk.Chunk<ChatCompletionChunk> | undefined = firstChunk
+      const observed = (chunk: Chunk.Chunk<ChatCompletionChunk>) => {
+        if (record !== undefined) for (const c of chunk) record.observe(c)
+        return Effect.succeed(chunk)
+      }
+      const ended = (error: Option.Option<UpstreamError>) => {
+        if (Option.isNone(error)) {
+          record?.end("ok")
+          return Effect.fail(error)
+        }
+        if (countsAsFailure(error.value)) breakers.failed(id, Date.now())
+        const amended = amend(error.value, { deployment: id })
+        record?.end("error", { error: amended })
+        return Effect.fail(Option.some(amended))
+      }
+      const next = Effect.matchEffect(pull, { onSuccess: observed, onFailure: ended })
+      return Effect.suspend(() => {
+        if (pending === undefined) return next
+        const chunk = pending
+        pending = undefined
+        return observed(chunk)
+      })
+    }
 
     return {
       health: health as HealthView,

@@ -4,9 +4,9 @@
  * finished one, and owns retries and timeouts; the wire types are Schemas in ./wire.
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
-import { postJson, postSse, makeAgent, makeFetch, type PostOptions } from "../http/transport"
+import type { ChatCompletionChunk } from "../../protocol/chat-response"
+import { makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
-import { failIfUnfinished } from "../stream-guard"
 import { amend, UpstreamError } from "../upstream-error"
 import { toAnthropic } from "./request"
 import { fromAnthropic, makeStreamTranslator } from "./response"
@@ -48,21 +48,24 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
 
     stream: (request, deadline) =>
       Stream.unwrap(
-        Effect.map(toAnthropic(request, deployment), ({ body, jsonTool }) => {
-          const translate = makeStreamTranslator(jsonTool, Math.floor(Date.now() / 1000))
-          return failIfUnfinished(
-            postSse(options({ ...body, stream: true }, deadline)).pipe(
-              Stream.mapConcatEffect((message) => {
-                const event = decodeEvent(message.data)
-                if (Either.isLeft(event)) return Effect.fail(malformed("stream event")())
-                const out = translate(event.right)
-                return out instanceof UpstreamError ? Effect.fail(amend(out, { message: redact(out.message) })) : Effect.succeed(out)
-              })
-            ),
-            (chunk) => chunk.choices.length === 0 && chunk.usage != null,
-            "message_stop"
-          )
-        })
+        Effect.map(toAnthropic(request, deployment), ({ body, jsonTool }) =>
+          postSse(options({ ...body, stream: true }, deadline), () => {
+            const translate = makeStreamTranslator(jsonTool, Math.floor(Date.now() / 1000))
+            return (message, out) => {
+              const event = decodeEvent(message.data)
+              if (Either.isLeft(event)) return malformed("stream event")()
+              const chunks = translate(event.right)
+              if (chunks instanceof UpstreamError) return amend(chunks, { message: redact(chunks.message) })
+              out.push(...chunks)
+              return undefined
+            }
+          }, STREAM_END))
       )
   }
+}
+
+// The usage chunk is made from message_delta / message_stop: without it the stream was cut.
+const STREAM_END: StreamEnd<ChatCompletionChunk> = {
+  isTerminal: (chunk) => chunk.choices.length === 0 && chunk.usage != null,
+  expected: "message_stop"
 }

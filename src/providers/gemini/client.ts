@@ -5,9 +5,9 @@
  * carrying finishReason is the proof of a finished one).
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
-import { makeAgent, makeFetch, postJson, postSse, type PostOptions } from "../http/transport"
+import type { ChatCompletionChunk } from "../../protocol/chat-response"
+import { makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
-import { failIfUnfinished } from "../stream-guard"
 import { UpstreamError } from "../upstream-error"
 import { toGemini } from "./request"
 import { fromGemini, makeStreamTranslator } from "./response"
@@ -45,22 +45,22 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
 
     stream: (request, deadline) =>
       Stream.unwrap(
-        Effect.map(toGemini(request), (body) => {
-          const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
-          return failIfUnfinished(
-            postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline)).pipe(
-              Stream.mapConcatEffect((message) => {
-                const data = decodeChunk(message.data)
-                if (Either.isLeft(data)) return Effect.fail(malformed("stream chunk")())
-                return "error" in data.right
-                  ? Effect.fail(new UpstreamError({ kind: "server", message: redact(data.right.error.message) }))
-                  : Effect.succeed(translate(data.right))
-              })
-            ),
-            (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
-            "it sent a finishReason"
-          )
-        })
+        Effect.map(toGemini(request), (body) =>
+          postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline), () => {
+            const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
+            return (message, out) => {
+              const data = decodeChunk(message.data)
+              if (Either.isLeft(data)) return malformed("stream chunk")()
+              if ("error" in data.right) return new UpstreamError({ kind: "server", message: redact(data.right.error.message) })
+              out.push(...translate(data.right))
+              return undefined
+            }
+          }, STREAM_END))
       )
   }
+}
+
+const STREAM_END: StreamEnd<ChatCompletionChunk> = {
+  isTerminal: (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
+  expected: "it sent a finishReason"
 }

@@ -4,7 +4,7 @@
  * Effect wraps each call so that interruption (client gone, timeout, early stop) aborts
  * the socket, and no retry happens anywhere but in Quorum's router.
  */
-import { Effect, Either, Option, Stream } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 import { createParser, type EventSourceMessage } from "eventsource-parser"
 import { Agent, type Dispatcher, request } from "undici"
 import type { Timeouts } from "../../config/gateway-config"
@@ -239,10 +239,27 @@ export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamE
   )
 
 /**
- * POST JSON, read Server-Sent Events, ended at the call's deadline. The request is aborted when
- * the stream's consumer stops early, fails or is interrupted.
+ * Decodes one Server-Sent Event of a provider's stream: pushes what it carries (nothing,
+ * one chunk or several) into `out`, or returns the failure it reports.
  */
-export const postSse = (options: PostOptions): Stream.Stream<EventSourceMessage, UpstreamError> =>
+export type EventDecoder<A> = (event: EventSourceMessage, out: Array<A>) => UpstreamError | undefined
+
+export interface StreamEnd<A> {
+  /** Whether an element is the provider's terminal signal: a stream that ends before one went by was cut. */
+  readonly isTerminal: (element: A) => boolean
+  /** What was missing, for the stream_cut message ("it sent a finish_reason"). */
+  readonly expected: string
+}
+
+/**
+ * POST JSON, read Server-Sent Events, decoded as they come, ended at the call's deadline.
+ * The request is aborted when the stream's consumer stops early, fails or is interrupted.
+ *
+ * Reading, SSE parsing, decoding and the check for a cut stream are one step per network
+ * read: every Stream operator costs on each element and on the first pull, which is
+ * what a client waits on before its first token.
+ */
+export const postSse = <A>(options: PostOptions, makeDecoder: () => EventDecoder<A>, end: StreamEnd<A>): Stream.Stream<A, UpstreamError> =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
       const deadline = yield* Effect.acquireRelease(
@@ -255,53 +272,48 @@ export const postSse = (options: PostOptions): Stream.Stream<EventSourceMessage,
       if (body === null) {
         return yield* Effect.fail(new UpstreamError({ kind: "malformed", message: "the upstream stream has no body" }))
       }
-      return decodeSse(readIterable(body, (cause) => deadline.explain(transportError(cause, options.redact, options.timeouts))))
+      return Stream.repeatEffectChunkOption(
+        eventReader(body, makeDecoder(), end, (cause) => deadline.explain(transportError(cause, options.redact, options.timeouts)), deadline.explain)
+      )
     })
   )
 
 /**
- * Reads an async iterable without ever calling its `return()`. Async iterators queue
- * `return()` behind the pending `next()`, which a stalled upstream never settles, so a
- * stream closed on an idle timeout would hang in its finalizer. Callers close the source
- * by aborting its request instead, which settles the pending read.
+ * One pull: the next network read, as the elements its events carry. Reads the body's
+ * iterator without ever calling its `return()`: async iterators queue `return()` behind
+ * the pending `next()`, which a stalled upstream never settles, so a stream closed on an
+ * idle timeout would hang in its finalizer. Callers close the source by aborting its
+ * request instead, which settles the pending read.
  */
-export function readIterable<A>(iterable: AsyncIterable<A>, onError: (cause: unknown) => UpstreamError): Stream.Stream<A, UpstreamError>
-/** …each element decoded in the same step (a Stream operator per chunk costs more than the decoding). */
-export function readIterable<A, B>(
-  iterable: AsyncIterable<A>,
+const eventReader = <A>(
+  body: AsyncIterable<Uint8Array>,
+  decode: EventDecoder<A>,
+  end: StreamEnd<A>,
   onError: (cause: unknown) => UpstreamError,
-  decode: (element: A) => Either.Either<B, UpstreamError>
-): Stream.Stream<B, UpstreamError>
-export function readIterable<A, B>(
-  iterable: AsyncIterable<A>,
-  onError: (cause: unknown) => UpstreamError,
-  decode?: (element: A) => Either.Either<B, UpstreamError>
-): Stream.Stream<A | B, UpstreamError> {
-  return Stream.suspend(() => {
-    const iterator = iterable[Symbol.asyncIterator]()
-    return Stream.repeatEffectOption(
-      Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => Option.some(onError(cause)) }).pipe(
-        Effect.flatMap((result): Effect.Effect<A | B, Option.Option<UpstreamError>> => {
-          if (result.done === true) return Effect.fail(Option.none())
-          if (decode === undefined) return Effect.succeed(result.value)
-          const decoded = decode(result.value)
-          return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(Option.some(decoded.left))
-        })
-      )
-    )
+  explain: (error: UpstreamError) => UpstreamError
+): Effect.Effect<Chunk.Chunk<A>, Option.Option<UpstreamError>> => {
+  const iterator = body[Symbol.asyncIterator]()
+  const text = new TextDecoder()
+  let out: Array<A> = []
+  let failed: UpstreamError | undefined
+  let finished = false
+  const parser = createParser({
+    onEvent: (event) => {
+      if (failed === undefined) failed = decode(event, out)
+    }
+  })
+  const next = Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => Option.some(onError(cause)) })
+  return Effect.flatMap(next, (result): Effect.Effect<Chunk.Chunk<A>, Option.Option<UpstreamError>> => {
+    if (result.done === true) {
+      return finished
+        ? Effect.fail(Option.none())
+        : Effect.fail(Option.some(explain(new UpstreamError({ kind: "stream_cut", message: `the upstream closed the stream before ${end.expected}` }))))
+    }
+    parser.feed(text.decode(result.value, { stream: true }))
+    if (failed !== undefined) return Effect.fail(Option.some(failed))
+    const elements = out
+    out = []
+    if (!finished) finished = elements.some(end.isTerminal)
+    return Effect.succeed(Chunk.unsafeFromArray(elements))
   })
 }
-
-/** Bytes → SSE messages, across chunk boundaries. */
-export const decodeSse = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<EventSourceMessage, E> =>
-  Stream.suspend(() => {
-    const decoder = new TextDecoder()
-    let pending: Array<EventSourceMessage> = []
-    const parser = createParser({ onEvent: (event) => pending.push(event) })
-    return Stream.mapConcat(bytes, (chunk) => {
-      parser.feed(decoder.decode(chunk, { stream: true }))
-      const out = pending
-      pending = []
-      return out
-    })
-  })

@@ -7,12 +7,11 @@
  * Response, Headers and stream plumbing), most of what a gateway may add, and it ends a
  * cut stream as quietly as a finished one. The SDK stays the client of the tests.
  */
-import { Chunk, Effect, Either, Redacted, Stream } from "effect"
+import { Effect, Either, Redacted } from "effect"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
 import { validator } from "../../protocol/validate"
-import { makeAgent, makeFetch, postJson, postSse, type PostOptions } from "../http/transport"
+import { type EventDecoder, makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
-import { failIfUnfinished } from "../stream-guard"
 import { UpstreamError } from "../upstream-error"
 
 // Validated, not rebuilt: provider-specific fields (DeepSeek's reasoning_content, …) pass through.
@@ -55,19 +54,21 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
    * One SSE event → the chunk it carries, nothing ([DONE], comments), or the error an
    * upstream sends inside a stream that had already started.
    */
-  const chunkOf = (event: string | undefined, data: string): Either.Either<ChatCompletionChunk | undefined, UpstreamError> => {
-    if (data === DONE) return Either.right(undefined)
+  const decodeEvent: EventDecoder<ChatCompletionChunk> = ({ event, data }, out) => {
+    if (data === DONE) return undefined
     let json: unknown
     try {
       json = JSON.parse(data)
     } catch {
-      return Either.left(malformed("chunk"))
+      return malformed("chunk")
     }
-    const reason = event === "error" || (typeof json === "object" && json !== null && "error" in json) ? openAIErrorMessage(json) : undefined
-    if (reason !== undefined || event === "error") {
-      return Either.left(new UpstreamError({ kind: "server", message: redact(reason ?? "the upstream sent an error event") }))
+    if (event === "error" || (typeof json === "object" && json !== null && "error" in json)) {
+      return new UpstreamError({ kind: "server", message: redact(openAIErrorMessage(json) ?? "the upstream sent an error event") })
     }
-    return Either.mapLeft(checkChunk(json), () => malformed("chunk"))
+    const chunk = checkChunk(json)
+    if (Either.isLeft(chunk)) return malformed("chunk")
+    out.push(chunk.right)
+    return undefined
   }
 
   return {
@@ -78,22 +79,16 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
       }),
 
     stream: (request, deadline) =>
-      failIfUnfinished(
-        // Usage is always asked for: it is what the request cost.
-        postSse(options({ ...request, model: deployment.upstreamModel, stream: true, stream_options: { include_usage: true } }, deadline)).pipe(
-          // One step per network read, however many events it holds.
-          Stream.mapChunksEffect((events) => {
-            const out: Array<ChatCompletionChunk> = []
-            for (const event of events) {
-              const chunk = chunkOf(event.event, event.data)
-              if (Either.isLeft(chunk)) return Effect.fail(chunk.left)
-              if (chunk.right !== undefined) out.push(chunk.right)
-            }
-            return Effect.succeed(Chunk.unsafeFromArray(out))
-          })
-        ),
-        (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
-        "it sent a finish_reason"
+      // Usage is always asked for: it is what the request cost.
+      postSse(
+        options({ ...request, model: deployment.upstreamModel, stream: true, stream_options: { include_usage: true } }, deadline),
+        () => decodeEvent,
+        STREAM_END
       )
   }
+}
+
+const STREAM_END: StreamEnd<ChatCompletionChunk> = {
+  isTerminal: (chunk) => chunk.choices.some((choice) => choice.finish_reason !== null),
+  expected: "it sent a finish_reason"
 }
