@@ -4,7 +4,7 @@
  * Effect wraps each call so that interruption (client gone, timeout, early stop) aborts
  * the socket, and no retry happens anywhere but in Quorum's router.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Exit, Option, Stream } from "effect"
 import { createParser, type EventSourceMessage } from "eventsource-parser"
 import { Agent, type Dispatcher, request } from "undici"
 import type { Timeouts } from "../../config/gateway-config"
@@ -200,7 +200,9 @@ export const deadlineController = (deadline: CallDeadline) => {
     close: () => {
       clearTimeout(timer)
       controller.abort(ABORTED)
-    }
+    },
+    /** The call is over and its body read: nothing is left to abort (an abort still costs its listeners' dispatch). */
+    finished: () => clearTimeout(timer)
   }
 }
 
@@ -229,7 +231,7 @@ export const postJson = (options: PostOptions): Effect.Effect<unknown, UpstreamE
           ),
           Effect.mapError(deadline.explain)
         ),
-      (deadline) => Effect.sync(deadline.close)
+      (deadline, exit) => Effect.sync(Exit.isSuccess(exit) ? deadline.finished : deadline.close)
     ),
     (text) =>
       Effect.try({
