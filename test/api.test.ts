@@ -150,6 +150,8 @@ type Document = {
  */
 const SERVED: Array<[method: string, template: string, path: string, body: unknown]> = [
   ["post", "/v1/chat/completions", "/v1/chat/completions", { model: "gpt", messages: hello }],
+  ["post", "/v1/messages", "/v1/messages", { model: "gpt", messages: hello }],
+  ["post", "/v1/responses", "/v1/responses", { model: "gpt", input: "hello" }],
   ["post", "/v1/consensus", "/v1/consensus", {}],
   ["post", "/consensus", "/consensus", {}],
   ["get", "/v1/models", "/v1/models", undefined],
@@ -243,8 +245,9 @@ describe("the OpenAPI document", () => {
       for (const [status, response] of Object.entries(op.responses)) {
         expect(status).toMatch(/^[1-5]\d\d$/)
         expect(response.description.length).toBeGreaterThan(0)
-        // Every error has OpenAI's shape.
-        if (Number(status) >= 400) expect(response.content?.["application/json"]?.schema).toEqual({ $ref: "#/components/schemas/ErrorResponse" })
+        // Every error has OpenAI's shape, but Anthropic's Messages API's, which has Anthropic's (its SDK reads that).
+        const envelope = path === "/v1/messages" ? "AnthropicErrorResponse" : "ErrorResponse"
+        if (Number(status) >= 400) expect(response.content?.["application/json"]?.schema).toEqual({ $ref: `#/components/schemas/${envelope}` })
       }
       for (const requirement of op.security) {
         for (const scheme of Object.keys(requirement)) expect(doc.components.securitySchemes[scheme]).toMatchObject({ type: "http", scheme: "bearer" })

@@ -16,6 +16,10 @@ import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { ConsensusReport, ConsensusRequest } from "../consensus/request"
+import { AnthropicErrorBody } from "../ingress/anthropic/errors"
+import { MessagesRequest } from "../ingress/anthropic/wire"
+import { ResponseObject } from "../ingress/responses/output"
+import { ResponsesRequest } from "../ingress/responses/wire"
 import { ChatCompletionRequest } from "../protocol/chat-request"
 import { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import { ErrorBody } from "../protocol/error-body"
@@ -142,6 +146,64 @@ export class ChatGroup extends HttpApiGroup.make("chat").add(
     )
     .annotateContext(streaming)
 ).middleware(VirtualKey) {}
+
+/** Anthropic's error envelope, for the document only (see ErrorResponse). */
+const AnthropicErrorResponse = AnthropicErrorBody.annotations({ identifier: "AnthropicErrorResponse" }).pipe(Schema.filter(() => false))
+
+/** What the document says of a message; the Anthropic SDK's Message type is the full shape. */
+const AnthropicMessage = Schema.Struct(
+  {
+    id: Schema.String,
+    type: Schema.Literal("message"),
+    role: Schema.Literal("assistant"),
+    model: Schema.String,
+    content: Schema.Array(Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
+    stop_reason: Schema.NullOr(Schema.String),
+    usage: Schema.Struct({ input_tokens: Schema.Number, output_tokens: Schema.Number }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+).annotations({ identifier: "AnthropicMessage" })
+
+const failingAnthropicWith = (...statuses: ReadonlyArray<number>) =>
+<E extends HttpApiEndpoint.HttpApiEndpoint.Any>(endpoint: E): E =>
+  statuses.reduce<HttpApiEndpoint.HttpApiEndpoint.Any>(
+    (e, status) => (e as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps).addError(AnthropicErrorResponse, { status }),
+    endpoint
+  ) as E
+
+/** Other SDKs' wire formats, translated to chat completions underneath (served raw, like chat). */
+export class IngressGroup extends HttpApiGroup.make("ingress")
+  .add(
+    HttpApiEndpoint.post("messages", "/v1/messages")
+      .setPayload(MessagesRequest)
+      .addSuccess(AnthropicMessage)
+      .pipe(failingAnthropicWith(400, 401, 403, 404, 413, 429, 500, 502, 503, 504))
+      .annotate(OpenApi.Summary, "Anthropic's Messages API")
+      .annotate(
+        OpenApi.Description,
+        "Anthropic's Messages API (its SDK works unchanged; the key may come as `x-api-key`), answered by the same " +
+          "routing, consensus, spend and policies as chat completions. With `stream: true`, Messages stream events " +
+          "(text/event-stream); a failure after the first event is an `error` event, never message_stop. Errors are in " +
+          "Anthropic's envelope. What cannot travel to every provider (server tools, files by id) is a 400 naming the field."
+      )
+      .annotateContext(withAnswerHeaders)
+  )
+  .add(
+    HttpApiEndpoint.post("responses", "/v1/responses")
+      .setPayload(ResponsesRequest)
+      .addSuccess(ResponseObject.annotations({ identifier: "Response" }))
+      .pipe(failingWith(400, 401, 403, 404, 413, 429, 500, 502, 503, 504))
+      .annotate(OpenApi.Summary, "OpenAI's Responses API, stateless")
+      .annotate(
+        OpenApi.Description,
+        "OpenAI's Responses API without stored state (`store` is accepted and nothing is stored; previous_response_id, " +
+          "conversation, background and hosted tools are a 400 naming the field), answered by the same routing, consensus, " +
+          "spend and policies as chat completions. With `stream: true`, the Responses stream events; a failure after the " +
+          "first event ends with response.failed."
+      )
+      .annotateContext(withAnswerHeaders)
+  )
+  .middleware(VirtualKey) {}
 
 const consensusEndpoint = <const Name extends string, const Path extends HttpApiEndpoint.PathSegment>(name: Name, path: Path, summary: string) =>
   HttpApiEndpoint.post(name, path)
@@ -350,7 +412,7 @@ export class AdminGroup extends HttpApiGroup.make("admin")
 export class ServedApi extends HttpApi.make("quorum").add(HealthGroup).add(AdminGroup) {}
 
 /** Everything, for the OpenAPI document. */
-export class QuorumApi extends ServedApi.add(ChatGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(ModelsGroup).add(DocsGroup)
+export class QuorumApi extends ServedApi.add(ChatGroup).add(IngressGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(ModelsGroup).add(DocsGroup)
   .annotate(OpenApi.Title, "Quorum")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway. Every error has OpenAI's shape, {\"error\": {message, type, param, code}}.")

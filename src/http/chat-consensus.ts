@@ -18,11 +18,10 @@ import { UnknownModel } from "../routing/errors"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { admitFanout } from "./consensus"
-import { InvalidRequest } from "./errors"
+import { type ClientError, InvalidRequest } from "./errors"
 import { validator } from "../protocol/validate"
 import { COST_HEADER, type RequestSpend } from "./metered"
-import { json, sseReply } from "./hot/reply"
-import { DONE, sse } from "./sse"
+import type { ChatAnswer } from "./chat-answer"
 
 const SETUP_FIELDS = Object.keys(ConsensusSetup.fields) as ReadonlyArray<keyof ConsensusSetup>
 const checkSetup = validator(ConsensusSetup)
@@ -53,6 +52,11 @@ const reportField = (report: ConsensusReport, cost: string) => ({
   latency_ms: report.latency_ms
 })
 
+const withReport = (finishing: ChatCompletionChunk, report: ReturnType<typeof reportField>): ChatCompletionChunk => {
+  const carrying = { ...finishing, consensus: report }
+  return carrying
+}
+
 /** The chosen answer as stream chunks: its text, or its tool calls, one chunk each. */
 const answerChunks = (header: Parameters<typeof chunk>[0], report: ConsensusReport): ReadonlyArray<ChatCompletionChunk> =>
   report.answer.tool_calls === undefined
@@ -66,7 +70,7 @@ export const consensusChat = (
   spend: Spend,
   authorization: string | undefined,
   metering: RequestSpend
-) =>
+): Effect.Effect<ChatAnswer, ClientError> =>
   Effect.gen(function*() {
     const presetId = request.model === "consensus" ? undefined : request.model.slice("consensus/".length)
     const preset = presetId === undefined ? undefined : config.consensus.presets.get(presetId)
@@ -86,28 +90,28 @@ export const consensusChat = (
     const toolCalls = report.answer.tool_calls
     const finishReason = toolCalls === undefined ? "stop" as const : "tool_calls" as const
 
-    if (stream !== true) {
-      return json({
-        id: report.id,
-        object: "chat.completion",
-        created,
-        model,
-        choices: [{
-          index: 0,
-          message: { role: "assistant", content: report.answer.content, refusal: null, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) },
-          finish_reason: finishReason,
-          logprobs: null
-        }],
-        usage: report.usage,
-        consensus: reportField(report, cost)
-      }, { [COST_HEADER]: cost })
+    const answer = {
+      id: report.id,
+      object: "chat.completion" as const,
+      created,
+      model,
+      choices: [{
+        index: 0,
+        message: { role: "assistant" as const, content: report.answer.content, refusal: null, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) },
+        finish_reason: finishReason,
+        logprobs: null
+      }],
+      usage: report.usage,
+      consensus: reportField(report, cost)
     }
+    if (stream !== true) return { _tag: "Completion", completion: answer, headers: { [COST_HEADER]: cost } } as const
     const header = { id: report.id, model, created }
-    const chunks = [
+    const chunks: ReadonlyArray<ChatCompletionChunk> = [
       chunk(header, { role: "assistant", content: toolCalls === undefined ? "" : null }),
       ...answerChunks(header, report),
-      { ...chunk(header, {}, finishReason), consensus: reportField(report, cost) },
+      // The report rides on the finishing chunk, as an extra field (clients ignore what they do not know).
+      withReport(chunk(header, {}, finishReason), reportField(report, cost)),
       ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
     ]
-    return sseReply(Stream.fromIterable([...chunks.map(sse), DONE]), { "x-quorum-deployment": "consensus", [COST_HEADER]: cost })
+    return { _tag: "Stream", chunks: Stream.fromIterable(chunks), headers: { "x-quorum-deployment": "consensus", [COST_HEADER]: cost } } as const
   })

@@ -9,6 +9,8 @@ import { Router } from "../routing/router"
 import { Spend } from "../spend/spend"
 import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler } from "./consensus"
+import { makeMessages } from "./messages"
+import { makeResponses } from "./responses"
 import type { HotHandler, HotRoutes as HotRoutesShape } from "./hot/front-door"
 
 export class HotRoutes extends Context.Tag("quorum/HotRoutes")<HotRoutes, HotRoutesShape>() {}
@@ -19,11 +21,18 @@ export const HotRoutesLive = Layer.effect(
     const config = yield* GatewayConfig
     const spend = yield* Spend
     const consensus = yield* Consensus
-    const chat = makeChatCompletions(config, yield* Router, consensus, spend)
+    const services = { config, router: yield* Router, consensus, spend }
+    const chat = makeChatCompletions(services)
     const fanOut = makeConsensusHandler(config, consensus, spend)
     const runtime = yield* Effect.runtime<never>()
     return {
-      routes: new Map<string, HotHandler>([["/v1/chat/completions", chat], ["/v1/consensus", fanOut], ["/consensus", fanOut]]),
+      routes: new Map<string, HotHandler>([
+        ["/v1/chat/completions", chat],
+        ["/v1/messages", makeMessages(services)],
+        ["/v1/responses", makeResponses(services)],
+        ["/v1/consensus", fanOut],
+        ["/consensus", fanOut]
+      ]),
       run: Runtime.runFork(runtime)
     }
   })

@@ -11,6 +11,7 @@ import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import type { Admission } from "../spend/store"
 import { type ClientError, errorAnswer, internalError, logDefect } from "./errors"
+import type { ErrorBody } from "../protocol/error-body"
 import { errorReply, json, type Reply, withHeaders } from "./hot/reply"
 
 export const COST_HEADER = "x-quorum-cost-usd"
@@ -48,10 +49,14 @@ export class RequestSpend {
   }
 }
 
+/** OpenAI's error body, as every route answers unless its wire format has its own (Anthropic's). */
+const openAIShape = (_status: number, body: ErrorBody): unknown => body
+
 export const metered = <R>(
   spend: Spend,
   endpoint: string,
-  handle: (request: RequestSpend) => Effect.Effect<Reply, ClientError, R>
+  handle: (request: RequestSpend) => Effect.Effect<Reply, ClientError, R>,
+  errorShape: (status: number, body: ErrorBody) => unknown = openAIShape
 ): Effect.Effect<Reply, never, R> =>
   Effect.suspend(() => {
     const request = new RequestSpend(spend, endpoint)
@@ -62,7 +67,8 @@ export const metered = <R>(
         if ("keyId" in error && typeof error.keyId === "string") request.refusedKeyId = error.keyId
         // A failure can cost too: attempts that were billed before the last one failed.
         const cost = request.finish(answer.status, answer.body.error.message)
-        return Effect.succeed(errorReply(error, { [COST_HEADER]: formatUsd(cost) }))
+        const reply = errorReply(error, { [COST_HEADER]: formatUsd(cost) })
+        return Effect.succeed(errorShape === openAIShape ? reply : { ...reply, body: errorShape(answer.status, answer.body) })
       }),
       Effect.catchAllCause((cause) => {
         if (!Cause.isDie(cause)) return Effect.failCause(cause)
@@ -71,7 +77,7 @@ export const metered = <R>(
           // Recording the request may be what broke: the client gets its 500 all the same.
           const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
           if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
-          return json(internalError(request.requestId), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
+          return json(errorShape(500, internalError(request.requestId)), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
         })
       }),
       Effect.onInterrupt(() => Effect.sync(() => request.finish(499, "the client closed the request", true))),

@@ -4,6 +4,7 @@
  * answers with, since every error has OpenAI's shape; error responses say what each
  * status means on this gateway; and a virtual key is optional on an open gateway.
  */
+import { AnthropicErrorBody } from "../ingress/anthropic/errors"
 import { JSONSchema } from "effect"
 import { ErrorBody } from "../protocol/error-body"
 
@@ -67,6 +68,10 @@ const pruneSchemas = (spec: Json) => {
 }
 
 const ERROR_REF = { $ref: "#/components/schemas/ErrorResponse" }
+const ANTHROPIC_ERROR_REF = { $ref: "#/components/schemas/AnthropicErrorResponse" }
+
+/** The envelope an operation's errors come in: Anthropic's on /v1/messages, OpenAI's everywhere else. */
+const errorRefOf = (schema: unknown) => (JSON.stringify(schema).includes("AnthropicErrorResponse") ? ANTHROPIC_ERROR_REF : ERROR_REF)
 
 /** OpenAI's error envelope, once, for every error response and the streams' error event to refer to. */
 const errorSchema = (): Json => {
@@ -81,7 +86,7 @@ const fixOperation = (operation: Json) => {
     if (json === undefined) continue
     const schema = withoutDecodeError(json.schema)
     if (schema === undefined) delete responses[status]
-    else if (Number(status) >= 400) responses[status] = { description: ERRORS[status] ?? "Error", content: { "application/json": { schema: ERROR_REF } } }
+    else if (Number(status) >= 400) responses[status] = { description: ERRORS[status] ?? "Error", content: { "application/json": { schema: errorRefOf(json.schema) } } }
     else json.schema = schema
   }
   const security = operation.security as Array<Json>
@@ -94,6 +99,8 @@ export const openApiDocument = (spec: Json): Json => {
     for (const operation of Object.values(path)) fixOperation(operation)
   }
   ;(spec.components as { schemas: Json }).schemas.ErrorResponse = errorSchema()
+  const { $schema: _, ...anthropic } = JSONSchema.make(AnthropicErrorBody) as unknown as Json
+  ;(spec.components as { schemas: Json }).schemas.AnthropicErrorResponse = { ...anthropic, description: "Anthropic's error envelope, on /v1/messages" }
   pruneSchemas(spec)
   return spec
 }

@@ -4,6 +4,15 @@
  * Anthropic uses for that HTTP status.
  */
 
+import { Schema } from "effect"
+
+/** The envelope, as a Schema for the OpenAPI document. */
+export const AnthropicErrorBody = Schema.Struct({
+  type: Schema.Literal("error"),
+  error: Schema.Struct({ type: Schema.String, message: Schema.String }),
+  request_id: Schema.Null
+})
+
 export type AnthropicErrorType =
   | "invalid_request_error"
   | "authentication_error"

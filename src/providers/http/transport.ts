@@ -274,11 +274,17 @@ export const postSse = <A>(options: PostOptions, makeDecoder: () => EventDecoder
       if (body === null) {
         return yield* Effect.fail(new UpstreamError({ kind: "malformed", message: "the upstream stream has no body" }))
       }
-      return Stream.repeatEffectChunkOption(
-        eventReader(body, makeDecoder(), end, (cause) => deadline.explain(transportError(cause, options.redact, options.timeouts)), deadline.explain)
-      )
+      // A connection lost while the body streams is a cut stream, not an unreachable upstream.
+      const readFailure = (cause: unknown) => {
+        const error = deadline.explain(transportError(cause, options.redact, options.timeouts))
+        return error.kind === "connection" ? cutBefore(end) : error
+      }
+      return Stream.repeatEffectChunkOption(eventReader(body, makeDecoder(), end, readFailure, deadline.explain))
     })
   )
+
+const cutBefore = ({ expected }: { readonly expected: string }) =>
+  new UpstreamError({ kind: "stream_cut", message: `the upstream closed the stream before ${expected}` })
 
 /**
  * One pull: the next network read, as the elements its events carry. Reads the body's
@@ -309,7 +315,7 @@ const eventReader = <A>(
     if (result.done === true) {
       return finished
         ? Effect.fail(Option.none())
-        : Effect.fail(Option.some(explain(new UpstreamError({ kind: "stream_cut", message: `the upstream closed the stream before ${end.expected}` }))))
+        : Effect.fail(Option.some(explain(cutBefore(end))))
     }
     parser.feed(text.decode(result.value, { stream: true }))
     if (failed !== undefined) return Effect.fail(Option.some(failed))

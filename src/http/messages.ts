@@ -1,0 +1,69 @@
+/**
+ * POST /v1/messages, Anthropic's Messages API, a hot route: the request is translated to a
+ * chat request and answered by the same policies, admission, routing and consensus as a
+ * chat completion, then translated back (a message, or Messages stream events). Errors
+ * are in Anthropic's envelope, which its SDK reads; what cannot be carried to every
+ * provider is refused by name (see ingress/anthropic/to-chat.ts).
+ */
+import { Effect, Either, type Scope, Stream } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { ChatCompletionChunk } from "../protocol/chat-response"
+import { anthropicError } from "../ingress/anthropic/errors"
+import { fromChatCompletion } from "../ingress/anthropic/from-chat"
+import { AnthropicStream, sseEvent } from "../ingress/anthropic/stream-events"
+import { toChatRequest } from "../ingress/anthropic/to-chat"
+import { MessagesRequest } from "../ingress/anthropic/wire"
+import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
+import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
+import { json, type Reply } from "./hot/reply"
+import { metered } from "./metered"
+import { jsonBodyParser } from "./read-json-body"
+
+const readMessages = jsonBodyParser(MessagesRequest)
+const encoder = new TextEncoder()
+
+/**
+ * The caller's key. Anthropic's SDK sends it as `x-api-key`; an `Authorization` header
+ * (its `authToken` option) wins, as at Anthropic.
+ */
+export const authorizationOf = (incoming: IncomingMessage): string | undefined => {
+  const authorization = incoming.headers["authorization"]
+  if (authorization !== undefined) return authorization
+  const key = incoming.headers["x-api-key"]
+  return typeof key === "string" ? `Bearer ${key}` : undefined
+}
+
+/** Messages stream events; a failure after the first byte is an `error` event, never message_stop. */
+const messageEvents = (chunks: Stream.Stream<ChatCompletionChunk, ClientError>, failed: (error: ClientError) => void): Stream.Stream<Uint8Array> =>
+  Stream.suspend(() => {
+    const events = new AnthropicStream()
+    return chunks.pipe(
+      Stream.mapConcat((chunk) => events.push(chunk)),
+      Stream.concat(Stream.suspend(() => Stream.fromIterable(events.end()))),
+      Stream.catchAll((error) => {
+        failed(error)
+        const answer = errorAnswer(error)
+        return Stream.fromIterable(events.fail(answer.status, answer.body.error.message))
+      }),
+      Stream.map((event) => encoder.encode(sseEvent(event)))
+    )
+  })
+
+export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+  metered(
+    services.spend,
+    "/v1/messages",
+    (metering) =>
+      Effect.gen(function*() {
+        const translated = toChatRequest(yield* readMessages(incoming, services.config))
+        if (Either.isLeft(translated)) {
+          // Anthropic's errors have no param field: its own name the field first, as here.
+          const { message, param } = translated.left
+          return yield* new InvalidRequest({ message: `${param}: ${message}`, param, code: "unsupported_value" })
+        }
+        const answer = yield* answerChat(services, metering, authorizationOf(incoming), translated.right)
+        if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion), answer.headers)
+        return meteredSse(answer.chunks, answer.headers, metering, messageEvents)
+      }),
+    (status, body) => anthropicError(status, body.error.message)
+  )

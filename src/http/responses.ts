@@ -1,0 +1,39 @@
+/**
+ * POST /v1/responses, OpenAI's Responses API (stateless: nothing is stored, and what would
+ * need a stored response is refused by name), a hot route: the request is translated to
+ * a chat request and answered by the same policies, admission, routing and consensus as a
+ * chat completion, then translated back (a Response, or its stream events). Errors are in
+ * OpenAI's usual envelope, as the Responses API answers them.
+ */
+import { Effect, Either, type Scope } from "effect"
+import type { IncomingMessage } from "node:http"
+import { fromChatCompletion } from "../ingress/responses/from-chat"
+import { responsesSse } from "../ingress/responses/sse"
+import { toChatRequest } from "../ingress/responses/to-chat"
+import { ResponsesRequest } from "../ingress/responses/wire"
+import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
+import { errorAnswer, InvalidRequest } from "./errors"
+import { json, type Reply } from "./hot/reply"
+import { metered } from "./metered"
+import { jsonBodyParser } from "./read-json-body"
+
+const readResponses = jsonBodyParser(ResponsesRequest)
+
+export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+  metered(services.spend, "/v1/responses", (metering) =>
+    Effect.gen(function*() {
+      const request = yield* readResponses(incoming, services.config)
+      const translated = toChatRequest(request)
+      if (Either.isLeft(translated)) {
+        const { message, param, code } = translated.left
+        return yield* new InvalidRequest({ message, param, code })
+      }
+      const answer = yield* answerChat(services, metering, incoming.headers["authorization"], translated.right)
+      if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion, request), answer.headers)
+      return meteredSse(answer.chunks, answer.headers, metering, (chunks, failed) =>
+        responsesSse(request, chunks, (error) => {
+          failed(error)
+          const { status, body } = errorAnswer(error)
+          return { status, message: body.error.message }
+        }))
+    }))
