@@ -1,236 +1,272 @@
 /**
- * npm run bench:overhead — what the gateway adds to a request.
+ * npm run bench:overhead — what a gateway adds to every call, side by side in one run:
+ * direct calls to a local OpenAI-compatible upstream (bench/fixed-upstream.ts), the
+ * minimal node:http proxy (bench/minimal-proxy.ts, the floor for any Node gateway),
+ * Portkey's gateway 1.15.2 (bench/portkey.ts), and Quorum (compiled, node:cluster
+ * workers) with the ledger on: without a key, and with a budgeted key on SQLite and on
+ * PostgreSQL (a local server the bench starts).
  *
- * A fixed-latency OpenAI-compatible upstream (its own process) is called directly and
- * through the gateway (its own process, node:cluster workers), alternately in phases
- * (ABAB), at a fixed open-loop rate. Latency is measured from each request's scheduled
- * send time, so a stalled generator or server cannot hide its queueing (no coordinated
- * omission). Streams are compared by time to first token. A minimal pass-through proxy
- * (bench/minimal-proxy.ts) runs in the same rounds as the floor any Node gateway has here.
+ * Each round runs every phase on every target in turn (so that a busy moment of the
+ * machine falls on all of them), and the report gives the median over rounds:
+ * - latency at 1 connection (p50, p99) and at 32 connections (p99), 20 ms upstream;
+ * - throughput at 64 connections with a 0 ms upstream, and the CPU each request cost the
+ *   target's whole process tree (from /proc);
+ * - time to first token of a stream, 1 connection;
+ * then each target's memory after the load, idle CPU, start-up to healthy, and a keyed
+ * PostgreSQL run at a fixed rate (open loop: latency from each request's due time).
+ * The load generator runs in this process, on the same 2 cores as the targets: its CPU is
+ * reported too, and every target pays for it alike.
  *
- * Quorum runs in four set-ups, to show what spend tracking costs: without the ledger
- * (spend.ledger: false, no key), with the ledger (no key), and with a virtual key
- * (budget, request and token limits: one admission transaction per request) and the
- * ledger, on SQLite and on PostgreSQL (a local server the bench starts).
- *
- * Options (env): RATE=1000 SECONDS=10 ROUNDS=2 LATENCY_MS=20 WORKERS=2
+ * Options (env): ROUNDS=3 WORKERS=2 LATENCY_MS=20 ONE=150 (requests at 1 connection)
+ * SECONDS=4 (32- and 64-connection phases) STREAMS=100 PG_RATE=300 PG_SECONDS=10
+ * TARGETS=proxy,portkey,quorum,quorum-key,quorum-key-pg (a subset) SOAK=0 (seconds of a
+ * memory soak on Quorum after the rounds: worker RSS sampled every 30 s)
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
-import { Pool } from "undici"
 import { freePort } from "../test/support/free-port"
 import { startPostgres } from "../test/support/postgres"
+import { closedLoop, median, openLoop, percentile, type Sample, type Target } from "./load"
+import { PORTKEY_VERSION, portkeyHeaders, startPortkey } from "./portkey"
+import { cpuSeconds, healthyAfter, rssMb, startNode, stopAll, tree, treeRss } from "./processes"
 
-const RATE = Number(process.env.RATE ?? 1000)
-const SECONDS = Number(process.env.SECONDS ?? 10)
-const ROUNDS = Number(process.env.ROUNDS ?? 2)
-const LATENCY_MS = Number(process.env.LATENCY_MS ?? 20)
-const WORKERS = Number(process.env.WORKERS ?? 2)
-const STREAM_RATE = Number(process.env.STREAM_RATE ?? 200)
-
-const children: Array<ChildProcess> = []
-const cleanup = () => {
-  for (const child of children) {
-    if (child.pid === undefined || child.exitCode !== null) continue
-    try {
-      process.kill(-child.pid, "SIGTERM")
-    } catch {
-      // Already gone.
-    }
-  }
-}
-process.on("exit", cleanup)
-process.on("SIGINT", () => process.exit(130))
-
-const start = (args: Array<string>, env: Record<string, string>, ready: RegExp) =>
-  new Promise<{ child: ChildProcess; match: RegExpMatchArray }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, detached: true })
-    children.push(child)
-    let out = ""
-    const onData = (d: Buffer) => {
-      out += d.toString()
-      const match = out.match(ready)
-      if (match !== null) resolve({ child, match })
-    }
-    child.stdout!.on("data", onData)
-    child.stderr!.on("data", onData)
-    child.on("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}: ${out}`)))
-  })
-
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+const ROUNDS = env("ROUNDS", 3)
+const WORKERS = env("WORKERS", 2)
+const LATENCY_MS = env("LATENCY_MS", 20)
+const ONE = env("ONE", 150)
+const SECONDS = env("SECONDS", 4)
+const STREAMS = env("STREAMS", 100)
+const PG_RATE = env("PG_RATE", 300)
+const PG_SECONDS = env("PG_SECONDS", 10)
+const SOAK = env("SOAK", 0)
+const ALL = ["proxy", "portkey", "quorum", "quorum-key", "quorum-key-pg"]
+const WANTED = new Set((process.env.TARGETS ?? ALL.join(",")).split(","))
 const ADMIN = "bench-admin-key"
-const headers: Record<string, Record<string, string>> = {}
+const ROOT = join(import.meta.dirname, "..")
 
-const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "What is the capital of France?" }], max_tokens: 50 })
-const streamBody = JSON.stringify({ model: "bench", stream: true, messages: [{ role: "user", content: "What is the capital of France?" }] })
-
-interface Result {
-  readonly latencies: Array<number>
-  errors: number
+/** A gateway under test: its process tree, and how to reach it in front of each upstream. */
+interface Gateway {
+  readonly name: string
+  readonly pid: number | undefined
+  readonly slow: Target
+  readonly fast: Target
+  readonly startupMs: number | undefined
 }
 
-/** Open loop: request i is due at t0 + i/rate, whatever happened to the ones before. */
-const phase = async (pool: Pool, path: string, rate: number, seconds: number, stream: boolean, extra: Record<string, string> = {}): Promise<Result> => {
-  const total = Math.round(rate * seconds)
-  const result: Result = { latencies: [], errors: 0 }
-  const pending: Array<Promise<void>> = []
-  const t0 = performance.now() + 5
-  let next = 0
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = performance.now()
-      while (next < total && t0 + (next * 1000) / rate <= now) {
-        const due = t0 + (next * 1000) / rate
-        next++
-        pending.push(
-          pool.request({ path, method: "POST", headers: { "content-type": "application/json", ...extra }, body: stream ? streamBody : body })
-            .then(async (res) => {
-              if (stream) {
-                // Time to first token: the first body bytes.
-                let first = true
-                for await (const _ of res.body) {
-                  if (first) {
-                    result.latencies.push(performance.now() - due)
-                    first = false
-                  }
-                }
-              } else {
-                await res.body.text()
-                result.latencies.push(performance.now() - due)
-              }
-              if (res.statusCode !== 200) result.errors++
-            })
-            .catch(() => void result.errors++)
-        )
-      }
-      if (next < total) setImmediate(tick)
-      else resolve()
-    }
-    tick()
-  })
-  await Promise.all(pending)
-  return result
+const startUpstream = async (latencyMs: number) => {
+  const port = await freePort()
+  await startNode(["--import", "tsx", "bench/fixed-upstream.ts"], { PORT: String(port), LATENCY_MS: String(latencyMs) }, /^\d+\n/m, ROOT)
+  return `http://127.0.0.1:${port}`
 }
 
-const percentile = (sorted: Array<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
-const summary = (latencies: Array<number>) => {
-  const sorted = [...latencies].sort((a, b) => a - b)
-  return { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, n: sorted.length }
+const startProxy = async (upstream: string) => {
+  const port = await freePort()
+  const { child } = await startNode(["--import", "tsx", "bench/minimal-proxy.ts"], { PORT: String(port), UPSTREAM_PORT: new URL(upstream).port }, /^\d+\n/m, ROOT)
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid! }
 }
-const ms = (n: number) => n.toFixed(2)
 
-/** CPU seconds used by a process (user + system), from /proc. */
-const cpuSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
+const quorumConfig = (slow: string, fast: string, keys: boolean) => [
+  "models:",
+  `  - { id: bench, provider: vllm, base_url: "${slow}/v1", price: { input: 0.15, output: 0.6 } }`,
+  `  - { id: bench0, provider: vllm, base_url: "${fast}/v1", price: { input: 0.15, output: 0.6 } }`,
+  `auth: { mode: ${keys ? "keys" : "open"} }`
+].join("\n")
+
+const startQuorum = async (name: string, slow: string, fast: string, keys: boolean, databaseUrl?: string): Promise<Gateway> => {
+  const dir = mkdtempSync(join(tmpdir(), "quorum-bench-"))
+  writeFileSync(join(dir, "bench.yaml"), quorumConfig(slow, fast, keys))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const t0 = performance.now()
+  const { child } = await startNode(["dist/main.js", "--config", join(dir, "bench.yaml")], {
+    PORT: String(port),
+    QUORUM_WORKERS: String(WORKERS),
+    QUORUM_ADMIN_KEY: ADMIN,
+    QUORUM_DATA_DIR: dir,
+    ...(databaseUrl === undefined ? {} : { QUORUM_DATABASE_URL: databaseUrl })
+  }, /listening/, ROOT)
+  const startupMs = await healthyAfter(`${url}/health`, t0)
+  let headers: Record<string, string> = {}
+  if (keys) {
+    // Every limit on, none reached: each request runs the whole admission.
+    const created = await fetch(`${url}/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "bench", budget_usd: 1_000_000, rpm: 100_000_000, tpm: 1_000_000_000 })
+    }).then((r) => r.json() as Promise<{ key: string }>)
+    headers = { authorization: `Bearer ${created.key}` }
+  }
+  return { name, pid: child.pid!, slow: { name, url, headers, model: "bench" }, fast: { name, url, headers, model: "bench0" }, startupMs }
 }
-const childrenOf = (pid: number): Array<number> => {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return []
+
+interface RoundFigures {
+  one50: number
+  one99: number
+  many99: number
+  throughput: number
+  cpuPerRequestUs: number
+  ttft50: number
+}
+
+const checkClean = (target: string, phase: string, sample: Sample) => {
+  if (sample.errors > 0) throw new Error(`${target}, ${phase}: ${sample.errors} errors, first: ${sample.firstError}`)
+}
+
+const round = async (gateway: Gateway): Promise<RoundFigures> => {
+  const one = await closedLoop(gateway.slow, { connections: 1, requests: ONE })
+  checkClean(gateway.name, "1 connection", one)
+  const many = await closedLoop(gateway.slow, { connections: 32, seconds: SECONDS })
+  checkClean(gateway.name, "32 connections", many)
+  const cpuBefore = gateway.pid === undefined ? 0 : cpuSeconds(gateway.pid)
+  const fast = await closedLoop(gateway.fast, { connections: 64, seconds: SECONDS })
+  checkClean(gateway.name, "64 connections", fast)
+  const cpu = gateway.pid === undefined ? 0 : cpuSeconds(gateway.pid) - cpuBefore
+  const streams = await closedLoop(gateway.slow, { connections: 1, requests: STREAMS, stream: true })
+  checkClean(gateway.name, "streams", streams)
+  return {
+    one50: percentile(one.latencies, 50),
+    one99: percentile(one.latencies, 99),
+    many99: percentile(many.latencies, 99),
+    throughput: (fast.latencies.length / fast.elapsedMs) * 1000,
+    cpuPerRequestUs: (cpu / fast.latencies.length) * 1e6,
+    ttft50: percentile(streams.latencies, 50)
   }
 }
 
-const QUORUM_SETUPS = [
-  { name: "Quorum, no ledger", spend: "{ ledger: false }", key: false, postgres: false },
-  { name: "Quorum, ledger", spend: "{}", key: false, postgres: false },
-  { name: "Quorum, key + ledger, SQLite", spend: "{}", key: true, postgres: false },
-  { name: "Quorum, key + ledger, PostgreSQL", spend: "{}", key: true, postgres: true }
-] as const
+const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "—")
 
 const main = async () => {
-  const upstreamPort = await freePort()
-  await start(["bench/fixed-upstream.ts"], { PORT: String(upstreamPort), LATENCY_MS: String(LATENCY_MS) }, /^\d+\n/m)
-  const postgres = await startPostgres()
-  process.on("exit", () => void postgres.stop())
+  execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: ROOT, stdio: "inherit" })
+  const slow = await startUpstream(LATENCY_MS)
+  const fast = await startUpstream(0)
+  const postgres = WANTED.has("quorum-key-pg") ? await startPostgres() : undefined
 
-  const pools: Record<string, Pool> = { direct: new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 }) }
-  const gatewayPids: Record<string, number> = {}
-  for (const [i, setup] of QUORUM_SETUPS.entries()) {
-    const dir = mkdtempSync(join(tmpdir(), "quorum-bench-"))
-    const config = join(dir, "bench.yaml")
-    writeFileSync(config, [
-      "models:",
-      `  - { id: bench, provider: vllm, base_url: "http://127.0.0.1:${upstreamPort}/v1", price: { input: 0.15, output: 0.6 } }`,
-      `auth: { mode: ${setup.key ? "keys" : "open"} }`,
-      `spend: ${setup.spend}`
-    ].join("\n"))
+  const gateways: Array<Gateway> = [{ name: "direct", pid: undefined, slow: { name: "direct", url: slow, headers: {}, model: "bench" }, fast: { name: "direct", url: fast, headers: {}, model: "bench" }, startupMs: undefined }]
+  if (WANTED.has("proxy")) {
+    const [p20, p0] = [await startProxy(slow), await startProxy(fast)]
+    // Two processes, one per upstream: its CPU is read on the one that takes the 0 ms load.
+    gateways.push({ name: "minimal proxy", pid: p0.pid, slow: { name: "proxy", url: p20.url, headers: {}, model: "bench" }, fast: { name: "proxy", url: p0.url, headers: {}, model: "bench" }, startupMs: undefined })
+  }
+  if (WANTED.has("portkey")) {
     const port = await freePort()
-    const gateway = await start(["src/main.ts", "--config", config], {
-      PORT: String(port),
-      QUORUM_WORKERS: String(WORKERS),
-      QUORUM_ADMIN_KEY: ADMIN,
-      QUORUM_DATA_DIR: dir,
-      ...(setup.postgres ? { QUORUM_DATABASE_URL: postgres.database(`bench_${i}`) } : {})
-    }, /listening/)
-    gatewayPids[setup.name] = gateway.child.pid!
-    pools[setup.name] = new Pool(`http://127.0.0.1:${port}`, { connections: 64 })
-    if (setup.key) {
-      // Every limit on, none reached: each request runs the whole admission.
-      const created = await fetch(`http://127.0.0.1:${port}/admin/keys`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-        body: JSON.stringify({ name: "bench", budget_usd: 1_000_000, rpm: 10_000_000, tpm: 1_000_000_000 })
-      }).then((r) => r.json() as Promise<{ key: string }>)
-      headers[setup.name] = { authorization: `Bearer ${created.key}` }
+    const started = await startPortkey(port)
+    const url = `http://127.0.0.1:${port}`
+    const startupMs = await healthyAfter(url, started.t0)
+    gateways.push({ name: `Portkey ${PORTKEY_VERSION}`, pid: started.child.pid!, slow: { name: "portkey", url, headers: portkeyHeaders(slow), model: "bench" }, fast: { name: "portkey", url, headers: portkeyHeaders(fast), model: "bench" }, startupMs })
+  }
+  if (WANTED.has("quorum")) gateways.push(await startQuorum("Quorum, ledger, no key", slow, fast, false))
+  if (WANTED.has("quorum-key")) gateways.push(await startQuorum("Quorum, budgeted key, SQLite", slow, fast, true))
+  if (WANTED.has("quorum-key-pg")) gateways.push(await startQuorum("Quorum, budgeted key, PostgreSQL", slow, fast, true, postgres!.database("bench_overhead")))
+
+  console.log(`# bench:overhead  ${ROUNDS} rounds  upstream ${LATENCY_MS} ms (and 0 ms for throughput)  Quorum workers=${WORKERS}`)
+  console.log(`node ${process.version}, ${cpus().length} cores; the load generator runs in the bench process on the same cores`)
+
+  // Warm-up: JIT, connection pools, prepared statements.
+  for (const g of gateways) {
+    await closedLoop(g.fast, { connections: 16, seconds: 1.5 })
+    await closedLoop(g.slow, { connections: 1, requests: 20, stream: true })
+  }
+
+  const loadCpu0 = process.cpuUsage()
+  const figures = new Map<string, Array<RoundFigures>>(gateways.map((g) => [g.name, []]))
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const g of gateways) figures.get(g.name)!.push(await round(g))
+    console.log(`round ${r + 1} of ${ROUNDS} done`)
+  }
+  const loadCpu = process.cpuUsage(loadCpu0)
+
+  const med = (name: string, pick: (r: RoundFigures) => number) => median(figures.get(name)!.map(pick))
+  const d = (pick: (r: RoundFigures) => number) => med("direct", pick)
+  console.log("\n| target | 1 conn p50 / p99 (added) | 32 conn p99 (added) | 64 conn, 0 ms: req/s | CPU µs / request | stream TTFT p50 (added) |")
+  console.log("|---|---|---|---|---|---|")
+  for (const g of gateways) {
+    const direct = g.name === "direct"
+    const add = (pick: (r: RoundFigures) => number) => (direct ? f(med(g.name, pick)) : `+${f(med(g.name, pick) - d(pick))}`)
+    console.log(`| ${g.name} | ${add((r) => r.one50)} / ${add((r) => r.one99)} ms | ${add((r) => r.many99)} ms | ${f(med(g.name, (r) => r.throughput), 0)} | ${direct ? "—" : f(med(g.name, (r) => r.cpuPerRequestUs), 0)} | ${add((r) => r.ttft50)} ms |`)
+  }
+  console.log(`\nload generator CPU over the rounds: ${f((loadCpu.user + loadCpu.system) / 1e6, 1)} s`)
+
+  // Memory after the load, and what an idle gateway burns.
+  const idle: Record<string, number> = {}
+  const before = new Map(gateways.filter((g) => g.pid !== undefined).map((g) => [g.name, cpuSeconds(g.pid!)]))
+  await new Promise((r) => setTimeout(r, 5_000))
+  for (const g of gateways) if (g.pid !== undefined) idle[g.name] = ((cpuSeconds(g.pid) - before.get(g.name)!) / 5) * 100
+  console.log("\n| target | RSS of each process after the load, MB | whole tree, MB | idle CPU over 5 s | start-up to healthy |")
+  console.log("|---|---|---|---|---|")
+  for (const g of gateways) {
+    if (g.pid === undefined) continue
+    const rss = treeRss(g.pid)
+    console.log(`| ${g.name} | ${rss.each.map((m) => f(m, 0)).join(", ")} | ${f(rss.total, 0)} | ${f(idle[g.name]!, 1)} % | ${g.startupMs === undefined ? "—" : `${f(g.startupMs / 1000, 2)} s`} |`)
+  }
+
+  // A budgeted key on PostgreSQL at a fixed rate: each admission is a round trip to the database.
+  const pg = gateways.find((g) => g.name.includes("PostgreSQL"))
+  let pgAdded = NaN
+  if (pg !== undefined) {
+    const direct = await openLoop(gateways[0]!.slow, { rate: PG_RATE, seconds: PG_SECONDS })
+    const keyed = await openLoop(pg.slow, { rate: PG_RATE, seconds: PG_SECONDS })
+    checkClean(pg.name, "open loop", keyed)
+    pgAdded = median(keyed.latencies) - median(direct.latencies)
+    console.log(`\nbudgeted key on PostgreSQL at ${PG_RATE} req/s for ${PG_SECONDS} s (open loop): median ${f(median(keyed.latencies))} ms against ${f(median(direct.latencies))} ms direct, added ${f(pgAdded)} ms; p99 ${f(percentile(keyed.latencies, 99))} ms`)
+  }
+
+  const quorum = gateways.find((g) => g.name.startsWith("Quorum, ledger"))
+  const proxy = gateways.find((g) => g.name === "minimal proxy")
+  const portkey = gateways.find((g) => g.name.startsWith("Portkey"))
+  const keyed = gateways.find((g) => g.name.includes("SQLite"))
+  if (quorum !== undefined) {
+    const q = (pick: (r: RoundFigures) => number) => med(quorum.name, pick)
+    const goals: Array<[string, number, string, boolean]> = []
+    const goal = (what: string, value: number, target: string, ok: boolean) => goals.push([what, value, target, ok])
+    if (proxy !== undefined) {
+      const ratio = q((r) => r.cpuPerRequestUs) / med(proxy.name, (r) => r.cpuPerRequestUs)
+      goal("CPU per request, ledger, no key ÷ minimal proxy", ratio, "≤ 2", ratio <= 2)
+      if (keyed !== undefined) {
+        const k = med(keyed.name, (r) => r.cpuPerRequestUs) / med(proxy.name, (r) => r.cpuPerRequestUs)
+        goal("CPU per request, budgeted key on SQLite ÷ minimal proxy", k, "≤ 3", k <= 3)
+      }
     }
-  }
-  const proxyPort = await freePort()
-  await start(["bench/minimal-proxy.ts"], { PORT: String(proxyPort), UPSTREAM_PORT: String(upstreamPort) }, /^\d+\n/m)
-  pools.proxy = new Pool(`http://127.0.0.1:${proxyPort}`, { connections: 64 })
-  const names = Object.keys(pools)
-
-  console.log(`# bench:overhead  rate=${RATE}/s  ${SECONDS}s x ${ROUNDS} rounds per target  upstream latency=${LATENCY_MS} ms  gateway workers=${WORKERS}`)
-  console.log(`node ${process.version}, ${(await import("node:os")).cpus().length} cores`)
-
-  // Warm-up: JIT, connection pools.
-  for (const name of names) await phase(pools[name]!, "/v1/chat/completions", RATE, 2, false, headers[name])
-
-  const results: Record<string, Array<number>> = Object.fromEntries(names.map((n) => [n, []]))
-  const streams: Record<string, Array<number>> = Object.fromEntries(names.map((n) => [n, []]))
-  const errors: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]))
-  const cpu: Record<string, number> = {}
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const name of names) {
-      const workers = gatewayPids[name] === undefined ? [] : childrenOf(gatewayPids[name]!)
-      const before = workers.map(cpuSeconds)
-      const r = await phase(pools[name]!, "/v1/chat/completions", RATE, SECONDS, false, headers[name])
-      if (workers.length > 0) cpu[name] = (cpu[name] ?? 0) + workers.reduce((sum, pid, k) => sum + cpuSeconds(pid) - before[k]!, 0)
-      results[name]!.push(...r.latencies)
-      errors[name]! += r.errors
+    goal("added p50 at 1 connection, ms", q((r) => r.one50) - d((r) => r.one50), "≤ 0.5", q((r) => r.one50) - d((r) => r.one50) <= 0.5)
+    goal("added p99 at 1 connection, ms", q((r) => r.one99) - d((r) => r.one99), "≤ 2", q((r) => r.one99) - d((r) => r.one99) <= 2)
+    const added32 = q((r) => r.many99) - d((r) => r.many99)
+    goal("added p99 at 32 connections, ms", added32, "≤ 5", added32 <= 5)
+    if (portkey !== undefined) {
+      const theirs = med(portkey.name, (r) => r.many99) - d((r) => r.many99)
+      goal("added p99 at 32 connections ÷ Portkey's", added32 / theirs, "≤ 0.5", added32 / theirs <= 0.5)
+      const speed = q((r) => r.throughput) / med(portkey.name, (r) => r.throughput)
+      goal("throughput at 64 connections ÷ Portkey's", speed, "≥ 3", speed >= 3)
     }
+    const ttft = q((r) => r.ttft50) - d((r) => r.ttft50)
+    goal("added time to first token, ms", ttft, "≤ 1", ttft <= 1)
+    goal("start-up to healthy, s", quorum.startupMs! / 1000, "≤ 1.5", quorum.startupMs! <= 1500)
+    goal("idle CPU, %", idle[quorum.name]!, "~0 (≤ 0.5)", idle[quorum.name]! <= 0.5)
+    const workerRss = Math.max(...tree(quorum.pid!).slice(1).map(rssMb))
+    goal("largest worker RSS after the load, MB", workerRss, "≤ 150", workerRss <= 150)
+    if (pg !== undefined) goal(`budgeted key on PostgreSQL at ${PG_RATE}/s, median added ms`, pgAdded, "< 5", pgAdded < 5)
+    console.log("\n| goal (issue 10) | measured | target | |\n|---|---|---|---|")
+    for (const [what, value, target, ok] of goals) console.log(`| ${what} | ${f(value)} | ${target} | ${ok ? "met" : "NOT met"} |`)
   }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const name of names) {
-      const r = await phase(pools[name]!, "/v1/chat/completions", STREAM_RATE, SECONDS / 2, true, headers[name])
-      streams[name]!.push(...r.latencies)
-      errors[name]! += r.errors
+
+  if (SOAK > 0 && quorum !== undefined) {
+    console.log(`\nsoak: Quorum (ledger, no key) at 500 req/s for ${SOAK} s; largest worker RSS, MB:`)
+    const samples: Array<string> = []
+    for (let t = 0; t < SOAK; t += 30) {
+      await openLoop(quorum.slow, { rate: 500, seconds: Math.min(30, SOAK - t) })
+      samples.push(f(Math.max(...tree(quorum.pid!).slice(1).map(rssMb)), 0))
     }
+    console.log(samples.join(" → "))
   }
 
-  const row = (label: string, s: ReturnType<typeof summary>, d: ReturnType<typeof summary>) =>
-    `| ${label} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${label === "direct" ? "" : `${ms(s.p50 - d.p50)} / ${ms(s.p99 - d.p99)}`} |`
-  const table = (title: string, data: Record<string, Array<number>>) => {
-    const d = summary(data.direct!)
-    console.log(`\n| ${title} | requests | p50 | p90 | p99 | max | added p50 / p99 |\n|---|---|---|---|---|---|---|`)
-    for (const name of names) console.log(row(name === "proxy" ? "minimal proxy (reference)" : name, summary(data[name]!), d))
-  }
-  table(`non-stream at ${RATE}/s, ms`, results)
-  table(`stream at ${STREAM_RATE}/s, time to first token, ms`, streams)
-  console.log(`\nerrors: ${names.map((n) => `${n} ${errors[n]}`).join(", ")}`)
-  const requests = RATE * SECONDS * ROUNDS
-  console.log(`gateway CPU per non-stream request (all workers): ${Object.entries(cpu).map(([n, c]) => `${n} ${((c / requests) * 1000).toFixed(3)} ms`).join("; ")}`)
-
-  await Promise.all(Object.values(pools).map((p) => p.close()))
-  cleanup()
-  await postgres.stop()
+  stopAll()
+  await postgres?.stop()
   process.exit(0)
 }
 
 main().catch((error) => {
   console.error(error)
-  cleanup()
+  stopAll()
   process.exit(1)
 })
