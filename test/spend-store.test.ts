@@ -55,6 +55,12 @@ const admitInput = (secret: string, micros: number, extra: { ttlMs?: number; mod
   now: Date.now()
 })
 
+/** The running reserved totals admission reads, each against the sum of the reservations it stands for. */
+const totalsAndSums = (store: SpendStore) =>
+  run(store.sql<{ total: unknown; sum: unknown }>`SELECT s.reserved_micros AS total,
+    (SELECT COALESCE(SUM(r.amount_micros), 0) FROM quorum_reservations r WHERE r.key_id = s.key_id AND r.period = s.period) AS sum
+    FROM quorum_key_spend s`).then((rows) => rows.map((r) => [Number(r.total), Number(r.sum)]))
+
 const reservedOf = (store: SpendStore, keyId: string) => run(store.getKey(keyId, Date.now())).then((k) => k!.spend)
 
 describe.each(databases)("spend store on %s", (_name, setting) => {
@@ -104,12 +110,14 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(admitted).toHaveLength(100)
       expect(new Set(refused.map((e) => e._tag))).toEqual(new Set(["InsufficientQuota"]))
       expect(await reservedOf(stores[1]!.store, key.id)).toMatchObject({ spent_usd: "0.000000", reserved_usd: "1.000000" })
+      expect(await totalsAndSums(stores[1]!.store)).toEqual([[1_000_000, 1_000_000]])
 
       // Each settles at less than it reserved; what was left is available again.
       await run(stores[2]!.store.writeBatch(admitted.map((a, i) => settled(a, 4_000, `req_${i}`))))
       expect(await reservedOf(stores[3]!.store, key.id)).toMatchObject({ spent_usd: "0.400000", reserved_usd: "0.000000" })
       const reservations = await run(stores[0]!.store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
       expect(Number(reservations[0]!.n)).toBe(0)
+      expect(await totalsAndSums(stores[1]!.store)).toEqual([[0, 0]])
       const more = await Promise.all(Array.from({ length: 70 }, () => attempt(stores[0]!.store.admit(admitInput(secret, 10_000)))))
       expect(more.filter(Either.isRight)).toHaveLength(60)
     } finally {
@@ -126,10 +134,13 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(Either.isLeft(blocked) && blocked.left._tag).toBe("InsufficientQuota")
       await new Promise((r) => setTimeout(r, 350))
       expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: "0.000000" })
+      // The expired reservation is still in the key's running total until swept: admission looks past it.
+      expect(await totalsAndSums(store)).toEqual([[10_000, 10_000]])
       expect(Either.isRight(await attempt(store.admit(admitInput(secret, 10_000))))).toBe(true)
       await run(store.sweepReservations(Date.now() + 120_000))
       const left = await run(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
       expect(Number(left[0]!.n)).toBe(0)
+      expect(await totalsAndSums(store)).toEqual([[0, 0]])
     } finally {
       await close()
     }

@@ -2,14 +2,17 @@
  * Every read and write of spend state, as SQL that SQLite and PostgreSQL both run.
  *
  * Budgets are exact because admission locks the key's row (on PostgreSQL inside the
- * server-side function quorum_admit, one round trip; on SQLite in an IMMEDIATE
- * transaction, which locks the file), reads what the period has spent and what calls in
- * flight have reserved, and reserves the new call's worst case only if all of it fits. Reservations carry an
- * expiry, so those of a crashed process stop counting on their own.
+ * server-side function quorum_admit, one round trip for all of a key's admissions waiting
+ * together; on SQLite in an IMMEDIATE transaction, which locks the file), reads what the
+ * period has spent and what calls in flight have reserved (a running total per key and
+ * period, kept by admission, settlement and the sweep), and reserves the new call's
+ * worst case only if all of it fits. Reservations carry an expiry, so those of a crashed
+ * process stop counting on their own.
  */
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
+import { coalescing } from "./coalesce"
 import { type AdmissionError, InsufficientQuota, ModelNotAllowed, RateLimited, SpendStoreError, Unauthorized } from "./errors"
 import {
   type BudgetPeriod,
@@ -139,6 +142,31 @@ interface KeyRow {
   readonly revoked_at: unknown
   readonly last_used_at: unknown
 }
+
+/** What settlement changes in a key's period: spend added, reservations released. */
+interface Totals {
+  readonly keyId: string
+  readonly period: string
+  spent: number
+  released: number
+}
+
+interface ReleasedRow {
+  readonly key_id: string
+  readonly period: string
+  readonly amount_micros: unknown
+}
+
+const addTo = (totals: Map<string, Totals>, keyId: string, period: string, spent: number, released: number) => {
+  const at = `${keyId} ${period}`
+  const sum = totals.get(at) ?? { keyId, period, spent: 0, released: 0 }
+  sum.spent += spent
+  sum.released += released
+  totals.set(at, sum)
+}
+
+const sortedTotals = (totals: Map<string, Totals>) =>
+  [...totals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, sum]) => sum)
 
 /** Database errors can quote a connection URL, and with it a password: never pass one on. */
 const withoutUrls = (text: string): string => text.replace(/postgres(ql)?:\/\/[^\s"']+/gi, "postgres://[redacted]")
@@ -323,6 +351,31 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
 
     const unknownKey = () => new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
 
+    /** One admission's arguments to quorum_admit. */
+    interface AdmitCall {
+      readonly hash: string
+      readonly now: number
+      readonly models: ReadonlyArray<string>
+      readonly charge: number
+      readonly micros: ReadonlyArray<number> | null
+      readonly day: string
+      readonly month: string
+      readonly ttl: number
+      readonly reservation: string
+    }
+
+    /**
+     * The admissions of one key waiting together, in one statement: one transaction, so
+     * quorum_admit locks the key's row once for all of them, and each call, a statement of
+     * its own inside, sees the reservations of the calls before it (exact as one at a time).
+     */
+    const admitGrouped = coalescing((calls: ReadonlyArray<AdmitCall>) =>
+      read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(c.v->>'hash', (c.v->>'now')::BIGINT, c.v->'models', (c.v->>'charge')::DOUBLE PRECISION,
+          NULLIF(c.v->'micros', 'null'::jsonb), c.v->>'day', c.v->>'month', (c.v->>'ttl')::BIGINT, c.v->>'reservation') AS r
+        FROM jsonb_array_elements(${JSON.stringify(calls)}::jsonb) WITH ORDINALITY AS c(v, n) ORDER BY c.n`).pipe(
+        Effect.map((rows) => rows.map((row) => row.r))
+      ))
+
     /**
      * Admission on PostgreSQL: one call of quorum_admit, one round trip, the same checks
      * and the same exactness as the transaction below (see the migration). The cost
@@ -334,9 +387,10 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         const { now } = input
         const hash = hashKey(input.secret)
         const call = (options: ReadonlyArray<CostOption> | undefined, reservationId: string) =>
-          read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(${hash}, ${now}, ${JSON.stringify(input.models)}::jsonb, ${options?.[0]?.tokens ?? 0},
-            ${options === undefined ? null : JSON.stringify(options.map((o) => o.micros))}::jsonb, ${periodOf("day", now)}, ${periodOf("month", now)},
-            ${input.ttlMs}, ${reservationId}) AS r`).pipe(Effect.map((rows) => rows[0]!.r))
+          admitGrouped(hash, {
+            hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
+            day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId
+          })
         const reservationId = "rsv_" + randomBytes(9).toString("base64url")
         let options = needsCost.get(hash) === false ? undefined : input.options()
         let answer = yield* call(options, reservationId)
@@ -475,7 +529,10 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
                 SELECT ${id}, ${row.id}, ${period}, ${micros}, ${now + input.ttlMs}
                 WHERE ${spentOf(row.id, period)} + ${reservedOf(row.id, period, now)} + ${micros} <= ${budget}
                 RETURNING id`
-              return inserted.length === 0 ? undefined : { id, period, micros }
+              if (inserted.length === 0) return undefined
+              yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${row.id}, ${period}, 0, ${micros})
+                ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`
+              return { id, period, micros }
             })
           // Most requests have one option and it fits: one statement. Otherwise read what is left, then reserve what fits.
           let option = 0
@@ -517,28 +574,42 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         const entries = all.filter((e) => e.request === undefined || written.has(e.request.id))
         for (const rows of chunks(entries.flatMap((e) => e.attempts), 200)) yield* sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`
         const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
-        for (const ids of chunks(reservations, 500)) yield* sql`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)}`
-        const spend = new Map<string, { keyId: string; period: string; micros: number }>()
+        // Only what this batch deletes leaves the reserved totals: a reservation the sweep took first was subtracted then.
+        const released = new Map<string, Totals>()
+        for (const ids of chunks(reservations, 500)) {
+          const gone = yield* sql<ReleasedRow>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING key_id, period, amount_micros`
+          for (const row of gone) addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
+        }
         const refunds = new Map<string, number>()
         for (const { costMicros, settle } of entries) {
           if (settle === undefined) continue
-          const at = `${settle.keyId} ${settle.period}`
-          const sum = spend.get(at) ?? { keyId: settle.keyId, period: settle.period, micros: 0 }
-          spend.set(at, { ...sum, micros: sum.micros + costMicros })
+          addTo(released, settle.keyId, settle.period, costMicros, 0)
           if (settle.tokenRefund > 0) refunds.set(settle.keyId, (refunds.get(settle.keyId) ?? 0) + settle.tokenRefund)
         }
-        for (const { keyId, micros, period } of spend.values()) {
-          yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros) VALUES (${keyId}, ${period}, ${micros})
-            ON CONFLICT (key_id, period) DO UPDATE SET spent_micros = quorum_key_spend.spent_micros + ${micros}`
-        }
-        for (const [keyId, refund] of refunds) {
+        // Rows are locked in one order everywhere (a key's row before its totals, and in sorted order), so that
+        // admissions, batches and sweeps of several processes wait for each other instead of deadlocking.
+        for (const [keyId, refund] of [...refunds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
           yield* sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${refund} > tpm THEN tpm ELSE tok_level + ${refund} END
             WHERE id = ${keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`
         }
+        yield* applyTotals(released)
       }))
 
-    /** Expired reservations no longer count; this only tidies the table. */
-    const sweepReservations = (now: number) => write(sql`DELETE FROM quorum_reservations WHERE expires_at <= ${now}`)
+    /** Adds a batch's spend to the totals and takes its released reservations off, one row per key and period. */
+    const applyTotals = (totals: Map<string, Totals>) =>
+      Effect.forEach(sortedTotals(totals), ({ keyId, period, spent, released }) =>
+        sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, ${spent}, ${-released})
+          ON CONFLICT (key_id, period) DO UPDATE SET spent_micros = quorum_key_spend.spent_micros + ${spent},
+            reserved_micros = quorum_key_spend.reserved_micros - ${released}`, { discard: true })
+
+    /** Expired reservations no longer count; this tidies the table and takes them off the reserved totals. */
+    const sweepReservations = (now: number) =>
+      write(Effect.gen(function*() {
+        const gone = yield* sql<ReleasedRow>`DELETE FROM quorum_reservations WHERE expires_at <= ${now} RETURNING key_id, period, amount_micros`
+        const released = new Map<string, Totals>()
+        for (const row of gone) addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
+        yield* applyTotals(released)
+      }))
 
     /**
      * Spend by group, and how its requests were answered. Requests that called no upstream

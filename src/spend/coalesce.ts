@@ -1,0 +1,46 @@
+/**
+ * Calls for the same key that arrive while one is running wait, and go together in the
+ * next one: group commit, for admission. One hot key then costs a round trip and a row
+ * lock per group rather than per request, and a request that finds nothing running goes
+ * at once, so nobody waits on a timer. The group runs detached from its callers: one
+ * caller going away (a client disconnecting) cannot cut the others' call short.
+ */
+import { Effect, Exit } from "effect"
+
+interface Waiting<I, O, E> {
+  readonly item: I
+  readonly resume: (exit: Exit.Exit<O, E>) => void
+}
+
+/** Enough to keep a group's statement small; more waiting than this go in the following call. */
+const MAX_GROUP = 256
+
+/**
+ * `run` gets the items of one key, oldest first, and answers one output per item in the
+ * same order; its failure is every item's.
+ */
+export const coalescing = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, E>) => {
+  const queues = new Map<string, Array<Waiting<I, O, E>>>()
+
+  const start = (key: string, group: ReadonlyArray<Waiting<I, O, E>>): void => {
+    Effect.runCallback(run(group.map((w) => w.item)), {
+      onExit: (exit) => {
+        group.forEach((w, i) => w.resume(Exit.isSuccess(exit) ? Exit.succeed(exit.value[i]!) : Exit.failCause(exit.cause)))
+        const queue = queues.get(key)!
+        if (queue.length === 0) queues.delete(key)
+        else start(key, queue.splice(0, MAX_GROUP))
+      }
+    })
+  }
+
+  return (key: string, item: I): Effect.Effect<O, E> =>
+    Effect.async<O, E>((resume) => {
+      const waiting: Waiting<I, O, E> = { item, resume }
+      const queue = queues.get(key)
+      if (queue !== undefined) queue.push(waiting)
+      else {
+        queues.set(key, [])
+        start(key, [waiting])
+      }
+    })
+}
