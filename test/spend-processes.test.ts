@@ -28,7 +28,7 @@ afterAll(async () => {
 })
 
 /** `paid` is a simulated model, or, given an upstream, an OpenAI-compatible one at that URL. */
-const configFile = (latencyMs: number, upstream?: string) => {
+const configFile = (latencyMs: number, upstream?: string, ttlMs = 3000) => {
   const paid = upstream === undefined
     ? `provider: sim, sim: { latency_ms: ${latencyMs}, answers: ["Paris"] }`
     : `provider: openai, base_url: "${upstream}/v1"`
@@ -36,7 +36,7 @@ const configFile = (latencyMs: number, upstream?: string) => {
 models:
   - { id: paid, ${paid}, price: { input: 1000, output: 1000 }, max_output_tokens: 50 }
 auth: { mode: keys }
-spend: { flush_ms: 10, reservation_ttl_ms: 3000 }
+spend: { flush_ms: 10, reservation_ttl_ms: ${ttlMs} }
 `
   const path = join(mkdtempSync(join(tmpdir(), "quorum-config-")), "quorum.yaml")
   writeFileSync(path, yaml)
@@ -142,14 +142,24 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
     }
   }, 120_000)
 
-  it("loses no acknowledged ledger row to kill -9 under load, stays consistent, and frees the dead process's reservations", async () => {
+  it("loses no acknowledged ledger row to kill -9 under load, stays consistent, and charges what the dead process answered within seconds", async () => {
     const { env, setting } = database()
-    const { path } = configFile(30)
+    // Reservations live ten minutes: what frees the dead process's ones below is its lapsed lease, not their expiry.
+    const { path } = configFile(30, undefined, 600_000)
     let gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
     const created = await admin(gateway, "POST", "/admin/keys", { name: "crash", budget_usd: 1_000 })
     let running = true
+    // What clients were answered: every one must end up paid for.
+    let answered = 0
+    let answeredMicros = 0
     const load = Array.from({ length: 24 }, async () => {
-      while (running) await chat(gateway, created.key).catch(() => undefined)
+      while (running) {
+        const result = await chat(gateway, created.key).catch(() => undefined)
+        if (result?.status === 200) {
+          answered++
+          answeredMicros += micros(result.cost)
+        }
+      }
     })
     let acknowledged = 0
     try {
@@ -163,27 +173,51 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
     }
     expect(acknowledged).toBeGreaterThan(20)
 
-    const { close, store } = await openStore(setting)
-    try {
-      const count = async (query: Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) => Number((await Effect.runPromise(query))[0]!.n)
-      expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests`)).toBeGreaterThanOrEqual(acknowledged)
-      // Whole batches only: every request has all its attempts, and the key's spend is exactly its requests' cost.
-      expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests r
-        WHERE r.attempts <> (SELECT COUNT(*) FROM quorum_attempts a WHERE a.request_id = r.id)`)).toBe(0)
-      const ledger = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
-      const settled = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
-      expect(settled).toBe(ledger)
-      expect(ledger).toBeGreaterThan(0)
-      // The requests in flight at the kill left their reservations behind.
-      expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations WHERE expires_at > ${Date.now()}`)).toBeGreaterThan(0)
-    } finally {
-      await close()
+    const count = async (store: Awaited<ReturnType<typeof openStore>>["store"], query: (sql: typeof store.sql) => Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) =>
+      Number((await Effect.runPromise(query(store.sql)))[0]!.n)
+    const ledgerOf = (store: Awaited<ReturnType<typeof openStore>>["store"]) =>
+      count(store, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
+    const settledOf = (store: Awaited<ReturnType<typeof openStore>>["store"]) =>
+      count(store, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
+    let left: number
+    let written: number
+    {
+      const { close, store } = await openStore(setting)
+      try {
+        written = await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests`)
+        expect(written).toBeGreaterThanOrEqual(acknowledged)
+        // Whole batches only: every request has all its attempts, and the key's spend is exactly its requests' cost.
+        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests r
+          WHERE r.attempts <> (SELECT COUNT(*) FROM quorum_attempts a WHERE a.request_id = r.id)`)).toBe(0)
+        const ledger = await ledgerOf(store)
+        expect(await settledOf(store)).toBe(ledger)
+        expect(ledger).toBeGreaterThan(0)
+        // The requests in flight or answered but not yet written at the kill left their reservations behind.
+        left = await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+        expect(left).toBeGreaterThan(0)
+      } finally {
+        await close()
+      }
     }
 
-    // A new process on the same database: the dead one's reservations stop counting once they expire.
+    // A new process on the same database charges the dead one's reservations once its lease lapses: seconds, not their expiry.
     gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
     try {
-      await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 10_000, interval: 250 }).toBe("0.000000")
+      await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 20_000, interval: 250 }).toBe("0.000000")
+      const { close, store } = await openStore(setting)
+      try {
+        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)).toBe(0)
+        // One ledger row per reservation left, saying so; every answer a client got is in the ledger, as itself or as a charge.
+        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE status = 0 AND error LIKE 'reconciled:%'`)).toBe(left)
+        expect(written + left).toBeGreaterThanOrEqual(answered)
+        // The key's spend is still exactly its ledger, and covers at least what the clients were told they were charged.
+        const ledger = await ledgerOf(store)
+        expect(await settledOf(store)).toBe(ledger)
+        expect(ledger).toBeGreaterThanOrEqual(answeredMicros)
+        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(reserved_micros), 0) AS n FROM quorum_key_spend`)).toBe(0)
+      } finally {
+        await close()
+      }
       expect((await chat(gateway, created.key)).status).toBe(200)
     } finally {
       await gateway.kill()

@@ -7,6 +7,7 @@ import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DatabaseSetting } from "../src/spend/db/database"
 import { dayOf } from "../src/spend/keys"
+import { LEASE_MS } from "../src/spend/owner"
 import type { RequestPage, RequestQuery } from "../src/spend/reports"
 import type { Admission, LedgerEntry, SpendStore } from "../src/spend/store"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
@@ -60,6 +61,8 @@ const totalsAndSums = (store: SpendStore) =>
   run(store.sql<{ total: unknown; sum: unknown }>`SELECT s.reserved_micros AS total,
     (SELECT COALESCE(SUM(r.amount_micros), 0) FROM quorum_reservations r WHERE r.key_id = s.key_id AND r.period = s.period) AS sum
     FROM quorum_key_spend s`).then((rows) => rows.map((r) => [Number(r.total), Number(r.sum)]))
+
+const keyRequests = (keyId: string): RequestQuery => ({ keyId, model: undefined, status: undefined, from: undefined, to: undefined, after: undefined, limit: 50 })
 
 const reservedOf = (store: SpendStore, keyId: string) => run(store.getKey(keyId, Date.now())).then((k) => k!.spend)
 
@@ -168,6 +171,40 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(Either.isRight(await attempt(store.admit(admitInput(tokens.secret, 0, { tokens: 600 }))))).toBe(true)
       const huge = await attempt(store.admit(admitInput(tokens.secret, 0, { tokens: 5_000 })))
       expect(Either.isLeft(huge) && huge.left.message).toContain("Request too large")
+    } finally {
+      await close()
+    }
+  })
+
+  it("charges the reservations of a process whose lease lapsed at their worst case, once, and replaces the charge if the process settles after all", async () => {
+    const { close, store } = await openStore(setting())
+    try {
+      const { key, secret } = await run(store.createKey({ name: "lapsed", budget_usd: 1 }, Date.now()))
+      const now = Date.now()
+      await run(store.renewLease(now))
+      const admitted = await Promise.all([0, 1, 2].map(() => run(store.admit(admitInput(secret, 10_000)))))
+      // The lease holds, and a reservation younger than a lease is left alone even without one.
+      expect(await run(store.reconcile(now + LEASE_MS - 1))).toBe(0)
+      await run(store.endLease)
+      expect(await run(store.reconcile(Date.now()))).toBe(0)
+
+      // Later, with the lease lapsed: all three are charged, in the ledger and the key's spend, and no longer reserved.
+      const later = Date.now() + LEASE_MS
+      expect(await run(store.reconcile(later))).toBe(3)
+      expect(await run(store.reconcile(later))).toBe(0)
+      expect(await reservedOf(store, key.id)).toMatchObject({ spent_usd: "0.030000", reserved_usd: "0.000000" })
+      expect(await totalsAndSums(store)).toEqual([[0, 0]])
+      const rows = await run(store.listRequests(keyRequests(key.id)))
+      expect(rows.data.map((r) => [r.id, r.status, r.cost_micros, r.error?.startsWith("reconciled")]).sort())
+        .toEqual(admitted.map((a) => [a.reservation!.id, 0, 10_000, true]).sort())
+      const report = await run(store.report({ groupBy: [], from: undefined, to: undefined, keyId: key.id }))
+      expect(report.total).toMatchObject({ requests: 3, failed: 3, by_status: { "0": 3 }, cost_micros: 30_000 })
+
+      // The owner was alive after all (a stall): its batch replaces the worst case of what it settles with the real cost.
+      await run(store.writeBatch([settled(admitted[0]!, 4_000, "req_real")]))
+      expect(await reservedOf(store, key.id)).toMatchObject({ spent_usd: "0.024000", reserved_usd: "0.000000" })
+      const after = await run(store.listRequests(keyRequests(key.id)))
+      expect(after.data.map((r) => r.id).sort()).toEqual(["req_real", admitted[1]!.reservation!.id, admitted[2]!.reservation!.id].sort())
     } finally {
       await close()
     }

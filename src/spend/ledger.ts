@@ -4,10 +4,17 @@
  * batch's reservations. A row counts as written (`written` in the status) only once its
  * transaction committed, so a process killed at any moment loses no row it reported as
  * written, and a batch is in the ledger and settled entirely or not at all.
+ *
+ * What a process killed at any moment does lose is the batch it was gathering (up to
+ * `flush_ms` of answered requests). Their reservations stay behind, named for this
+ * process, whose lease the writer renews every second; once it lapses, any other process
+ * (a worker or replica running, or one starting) charges them at their reserved worst
+ * case, so the key's spend never undercounts (see SpendStore.reconcile).
  */
 import { Cause, Duration, Effect, Fiber, Queue, Schedule } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
 import { SpendStoreError } from "./errors"
+import { LEASE_RENEW_MS } from "./owner"
 import { type LedgerEntry, SpendStore } from "./store"
 
 export interface LedgerStatus {
@@ -77,12 +84,27 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
       Effect.delay("1 minute")
     )
 
+    /** This process's lease, then the reservations of any process whose lease lapsed; at start-up too. */
+    let leaseFailing = false
+    const lease = Effect.suspend(() => Effect.zipRight(store.renewLease(Date.now()), store.reconcile(Date.now()))).pipe(
+      Effect.tap((charged) =>
+        Effect.sync(() => (leaseFailing = false)).pipe(
+          Effect.zipRight(charged === 0 ? Effect.void : Effect.logWarning(`ledger: charged ${charged} reservations of stopped gateway processes at their reserved worst case`))
+        )),
+      // Logged once per outage: the writer already says the database is away.
+      Effect.catchAll((error) => (leaseFailing ? Effect.void : Effect.sync(() => (leaseFailing = true)).pipe(Effect.zipRight(Effect.logWarning(`ledger: lease not renewed: ${error.message}`))))),
+      Effect.catchAllDefect((defect) => Effect.logError(`ledger: lease failed: ${String(defect)}`)),
+      Effect.repeat(Schedule.spaced(Duration.millis(LEASE_RENEW_MS)))
+    )
+
     const writer = yield* Effect.forkScoped(loop)
     yield* Effect.forkScoped(sweep)
+    const leaseFiber = yield* Effect.forkScoped(lease)
     // On shutdown: stop the loop, then write what was left (a batch that had committed is skipped).
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Fiber.interrupt(writer)
+        yield* Fiber.interrupt(leaseFiber)
         const rest = [...inFlight, ...(yield* Queue.takeAll(queue))]
         if (rest.length > 0) {
           yield* store.writeBatch(rest).pipe(
@@ -91,6 +113,8 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
             Effect.catchAllCause((cause) => Effect.logError(`ledger: ${rest.length} rows lost at shutdown: ${Cause.pretty(cause)}`))
           )
         }
+        // What is still reserved (requests cut by the shutdown) is charged by the others now, not when the lease would lapse.
+        yield* store.endLease.pipe(Effect.timeout("5 seconds"), Effect.ignore)
       }))
 
     return {

@@ -13,7 +13,9 @@ export const UsdAmount = Schema.String.pipe(Schema.pattern(/^-?\d+\.\d{6}$/))
  * the four counts sort them for an operator and add up to `requests`:
  * refused (401, 403 or 429 before any upstream call: no or a bad key, a model the key may
  * not use, the key's rate limit or budget), failed (any other error, upstream 429s
- * included), cancelled (499, the client left), succeeded (everything else).
+ * included, and 0: a request whose gateway process stopped before writing it to the
+ * ledger, charged the worst case it reserved), cancelled (499, the client left),
+ * succeeded (everything else).
  */
 export const StatusCounts = Schema.Struct({
   requests: Schema.Number,
@@ -133,7 +135,7 @@ export const countStatuses = (rows: ReadonlyArray<{ status: number; upstream: bo
     counts.by_status[String(status)] = (counts.by_status[String(status)] ?? 0) + requests
     if (status === 499) counts.cancelled += requests
     else if (!upstream && REFUSALS.has(status)) counts.refused += requests
-    else if (status >= 400) counts.failed += requests
+    else if (status >= 400 || status === 0) counts.failed += requests
     else counts.succeeded += requests
   }
   return counts

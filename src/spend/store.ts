@@ -13,10 +13,12 @@ import { SqlClient, SqlError, type Statement } from "@effect/sql"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { coalescing } from "./coalesce"
+import { LEASE_MS, OWNER, RECONCILED } from "./owner"
 import { type AdmissionError, InsufficientQuota, ModelNotAllowed, RateLimited, SpendStoreError, Unauthorized } from "./errors"
 import {
   type BudgetPeriod,
   type CreateKey,
+  dayOf,
   displayPrefix,
   hashKey,
   type KeyView,
@@ -362,6 +364,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
       readonly month: string
       readonly ttl: number
       readonly reservation: string
+      readonly owner: string
     }
 
     /**
@@ -371,7 +374,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
      */
     const admitGrouped = coalescing((calls: ReadonlyArray<AdmitCall>) =>
       read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(c.v->>'hash', (c.v->>'now')::BIGINT, c.v->'models', (c.v->>'charge')::DOUBLE PRECISION,
-          NULLIF(c.v->'micros', 'null'::jsonb), c.v->>'day', c.v->>'month', (c.v->>'ttl')::BIGINT, c.v->>'reservation') AS r
+          NULLIF(c.v->'micros', 'null'::jsonb), c.v->>'day', c.v->>'month', (c.v->>'ttl')::BIGINT, c.v->>'reservation', c.v->>'owner') AS r
         FROM jsonb_array_elements(${JSON.stringify(calls)}::jsonb) WITH ORDINALITY AS c(v, n) ORDER BY c.n`).pipe(
         Effect.map((rows) => rows.map((row) => row.r))
       ))
@@ -389,7 +392,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         const call = (options: ReadonlyArray<CostOption> | undefined, reservationId: string) =>
           admitGrouped(hash, {
             hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
-            day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId
+            day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId, owner: OWNER.id
           })
         const reservationId = "rsv_" + randomBytes(9).toString("base64url")
         let options = needsCost.get(hash) === false ? undefined : input.options()
@@ -525,8 +528,8 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
               const id = "rsv_" + randomBytes(9).toString("base64url")
               const micros = options![option]!.micros
               // Inserted only if it fits: one statement, whose snapshot (taken after the lock) sees every other reservation.
-              const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at)
-                SELECT ${id}, ${row.id}, ${period}, ${micros}, ${now + input.ttlMs}
+              const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
+                SELECT ${id}, ${row.id}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
                 WHERE ${spentOf(row.id, period)} + ${reservedOf(row.id, period, now)} + ${micros} <= ${budget}
                 RETURNING id`
               if (inserted.length === 0) return undefined
@@ -576,9 +579,25 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
         // Only what this batch deletes leaves the reserved totals: a reservation the sweep took first was subtracted then.
         const released = new Map<string, Totals>()
+        const deleted = new Set<string>()
         for (const ids of chunks(reservations, 500)) {
-          const gone = yield* sql<ReleasedRow>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING key_id, period, amount_micros`
-          for (const row of gone) addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
+          const gone = yield* sql<ReleasedRow & { id: string }>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING id, key_id, period, amount_micros`
+          for (const row of gone) {
+            deleted.add(row.id)
+            addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
+          }
+        }
+        // A reservation already charged by reconciliation (this process's lease lapsed while it lived on: a long
+        // stall, the database out of reach): its worst case leaves the ledger and the spend, the real cost replaces it.
+        const charged = new Map(entries.flatMap((e) =>
+          e.settle?.reservation === undefined || deleted.has(e.settle.reservation.id) ? [] : [[e.settle.reservation.id, e.settle] as const]))
+        for (const ids of chunks([...charged.keys()], 500)) {
+          const undone = yield* sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
+            RETURNING id, cost_micros`
+          for (const row of undone) {
+            const settle = charged.get(row.id)!
+            addTo(released, settle.keyId, settle.period, -num(row.cost_micros), 0)
+          }
         }
         const refunds = new Map<string, number>()
         for (const { costMicros, settle } of entries) {
@@ -611,11 +630,67 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         yield* applyTotals(released)
       }))
 
+    /** This process's lease on its reservations (see owner.ts), renewed by the ledger. */
+    const renewLease = (now: number) =>
+      write(sql`INSERT INTO quorum_owners (id, host, pid, started_at, lease_until)
+        VALUES (${OWNER.id}, ${OWNER.host}, ${OWNER.pid}, ${OWNER.startedAt}, ${now + LEASE_MS})
+        ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until`)
+
+    /** On shutdown, after the ledger's last batch: whatever this process still holds is charged at once by the others. */
+    const endLease = write(sql`UPDATE quorum_owners SET lease_until = 0 WHERE id = ${OWNER.id}`)
+
+    /**
+     * Reservations whose owner's lease has lapsed. One made less than a lease ago is left
+     * alone even without its owner's row: a process starting admits before its first lease
+     * is committed.
+     */
+    const orphaned = (now: number) =>
+      sql`owner IS NOT NULL AND created_at <= ${now - LEASE_MS}
+        AND NOT EXISTS (SELECT 1 FROM quorum_owners o WHERE o.id = quorum_reservations.owner AND o.lease_until > ${now})`
+
+    /**
+     * Charges the reservations of processes that stopped: each becomes a ledger row (its
+     * id the reservation's, status 0, the error saying so, the reserved worst case as its
+     * cost) and goes into the key's spend, in one transaction. The owner's requests had
+     * either been written, and their reservations deleted with them, or not at all (a
+     * batch is atomic), so nothing is charged twice; should the owner live on after all,
+     * its batch replaces the charge with the real cost (writeBatch). Answers how many.
+     */
+    const reconcile = (now: number) =>
+      Effect.gen(function*() {
+        // A read first: most of the time there is nothing to do, and on SQLite a write would take the file's lock.
+        const any = yield* read(sql<{ id: string }>`SELECT id FROM quorum_reservations WHERE ${orphaned(now)} LIMIT 1`)
+        if (any.length === 0) return 0
+        return yield* write(Effect.gen(function*() {
+          const gone = yield* sql<ReleasedRow & { id: string; created_at: unknown }>`DELETE FROM quorum_reservations WHERE ${orphaned(now)}
+            RETURNING id, key_id, period, amount_micros, created_at`
+          const totals = new Map<string, Totals>()
+          for (const row of gone) addTo(totals, row.key_id, row.period, num(row.amount_micros), num(row.amount_micros))
+          for (const rows of chunks(gone.map((row) => reconciledRow(row, now)), 200)) {
+            yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING`
+          }
+          yield* applyTotals(totals)
+          yield* sql`DELETE FROM quorum_owners WHERE lease_until <= ${now}
+            AND NOT EXISTS (SELECT 1 FROM quorum_reservations r WHERE r.owner = quorum_owners.id)`
+          return gone.length
+        }))
+      })
+
+    const reconciledRow = (row: ReleasedRow & { id: string; created_at: unknown }, now: number): RequestRow => {
+      const startedAt = numOrNull(row.created_at) ?? now
+      return {
+        id: row.id, key_id: row.key_id, endpoint: "unknown", model: null, consensus_id: null, status: 0, error: RECONCILED,
+        stream: 0, cancelled: 0, attempts: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: num(row.amount_micros),
+        latency_ms: 0, started_at: startedAt, day: dayOf(startedAt)
+      }
+    }
+
     /**
      * Spend by group, and how its requests were answered. Requests that called no upstream
      * (refused by a key's limits, invalid) have no attempt rows: they come from the
      * requests table, grouped under the model the client asked for and no provider, so
-     * that a report counts every request the ledger holds.
+     * that a report counts every request the ledger holds (with the cost of the reconciled
+     * ones, which is their reserved worst case).
      */
     const report = (query: ReportQuery) =>
       read(Effect.gen(function*() {
@@ -657,7 +732,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
               r.status AS status, 1 AS upstream, a.prompt_tokens AS prompt_tokens, a.completion_tokens AS completion_tokens, a.cost_micros AS cost_micros
             FROM quorum_attempts a JOIN quorum_requests r ON r.id = a.request_id ${where("a")}
             UNION ALL
-            SELECT r.id, r.key_id, r.model, NULL, r.day, r.status, 0, 0, 0, 0
+            SELECT r.id, r.key_id, r.model, NULL, r.day, r.status, 0, 0, 0, r.cost_micros
             FROM quorum_requests r ${where("r", sql`r.attempts = 0`)}
           ) u
           GROUP BY ${select} ORDER BY ${order}`
@@ -736,6 +811,6 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         (rows) => (rows.length === 0 ? undefined : rows[0]!.models === null ? null : (JSON.parse(rows[0]!.models) as ReadonlyArray<string>))
       ))
 
-    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, report, listRequests, requestPosition, getRequest, sql }
+    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, renewLease, endLease, reconcile, report, listRequests, requestPosition, getRequest, sql }
   })
 }) {}

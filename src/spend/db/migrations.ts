@@ -299,13 +299,52 @@ BEGIN
 END
 $$`
 
+/**
+ * Each reservation names the process that holds it (its owner) and when it was made, and
+ * each process keeps a lease in quorum_owners, renewed every second. When a process dies
+ * (kill -9, a lost machine), the reservations of the requests it was serving, or had
+ * answered but not yet written to the ledger, are found within seconds by the lease
+ * lapsing, and are charged: their reserved worst case goes into the ledger and the key's
+ * spend (see SpendStore.reconcile), so a key's spend never undercounts what was served.
+ */
+const reservationOwners = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE quorum_reservations ADD COLUMN owner TEXT`
+  yield* sql`ALTER TABLE quorum_reservations ADD COLUMN created_at BIGINT`
+  yield* sql`CREATE INDEX quorum_reservations_owner ON quorum_reservations (owner)`
+  yield* sql`CREATE TABLE quorum_owners (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL
+  )`
+  yield* sql.onDialectOrElse({
+    pg: () =>
+      Effect.zipRight(
+        sql`DROP FUNCTION quorum_admit(TEXT, BIGINT, JSONB, DOUBLE PRECISION, JSONB, TEXT, TEXT, BIGINT, TEXT)`,
+        sql.unsafe(ADMIT_FUNCTION_OWNED)
+      ),
+    orElse: () => Effect.void
+  })
+})
+
+/** quorum_admit as in 0005, with the reservation's owner and time of creation. */
+const ADMIT_FUNCTION_OWNED = ADMIT_FUNCTION_TOTALS
+  .replace("p_day TEXT, p_month TEXT, p_ttl BIGINT, p_reservation TEXT\n", "p_day TEXT, p_month TEXT, p_ttl BIGINT, p_reservation TEXT, p_owner TEXT\n")
+  .replace(
+    "INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at) VALUES (p_reservation, k.id, v_period, v_micros, p_now + p_ttl);",
+    "INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at) VALUES (p_reservation, k.id, v_period, v_micros, p_now + p_ttl, p_owner, p_now);"
+  )
+
 export const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_spend": initial,
     "0002_requests_by_time": requestsByTime,
     "0003_consensus_outcomes": consensusOutcomes,
     "0004_admit_function": admitFunction,
-    "0005_reserved_totals": reservedTotals
+    "0005_reserved_totals": reservedTotals,
+    "0006_reservation_owners": reservationOwners
   }),
   table: "quorum_migrations"
 })
