@@ -22,6 +22,14 @@ import { fileURLToPath } from "node:url"
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const outdir = join(root, "dist")
 
+/**
+ * Left to node_modules: native addons (libsql), what src/ requires on first use through
+ * createRequire (gpt-tokenizer, libphonenumber-js: loaded only when needed), optional
+ * drivers that pg looks for and does not need (pg-native), tsx (user evaluators in
+ * TypeScript), and the CLI's and tests' own packages.
+ */
+const EXTERNAL = ["libsql", "gpt-tokenizer", "libphonenumber-js", "pg-native", "tsx", "tsx/*", "esbuild"]
+
 const result = await build({
   absWorkingDir: root,
   entryPoints: ["src/main.ts"],
@@ -32,7 +40,11 @@ const result = await build({
   platform: "node",
   format: "esm",
   target: "node20",
-  packages: "external",
+  // Packages are bundled too (see the comment above), but for native addons, modules loaded
+  // on first use through createRequire, and what only another environment loads.
+  external: EXTERNAL,
+  // Bundled CommonJS packages call require() for Node's modules; ESM has none of its own.
+  banner: { js: "import { createRequire as __quorumCreateRequire } from \"node:module\"; const require = __quorumCreateRequire(import.meta.url);" },
   write: false,
   logLevel: "warning"
 }).catch(() => {
