@@ -3,7 +3,8 @@
  * already brings; its binary comes in the registry package @esbuild/<platform>, with no
  * install script to run). Bundling, rather than tsc's per-file emit, because the source
  * imports relative modules without extensions (moduleResolution Bundler), which Node's
- * ESM loader refuses. Packages stay external, loaded from node_modules as they are.
+ * ESM loader refuses. Packages are bundled too (but for EXTERNAL, below): loading Effect's
+ * thousand ESM files one by one was most of a worker's start-up.
  *
  * Code splitting lets the cluster primary skip the HTTP server: src/start.ts imports it
  * dynamically, so it lands in a chunk only workers load.
