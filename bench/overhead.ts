@@ -194,12 +194,16 @@ const main = async () => {
   const before = new Map(gateways.filter((g) => g.pid !== undefined).map((g) => [g.name, cpuSeconds(g.pid!)]))
   await new Promise((r) => setTimeout(r, 5_000))
   for (const g of gateways) if (g.pid !== undefined) idle[g.name] = ((cpuSeconds(g.pid) - before.get(g.name)!) / 5) * 100
-  console.log("\n| target | RSS of each process after the load, MB | whole tree, MB | idle CPU over 5 s | start-up to healthy |")
-  console.log("|---|---|---|---|---|")
+  const afterLoad = new Map(gateways.filter((g) => g.pid !== undefined).map((g) => [g.name, treeRss(g.pid!)]))
+  // V8 gives back a heap grown under load only once allocation has been low a while (its memory reducer).
+  await new Promise((r) => setTimeout(r, 25_000))
+  console.log("\n| target | RSS of each process after the load, MB | whole tree, MB | the same 30 s later | idle CPU over 5 s | start-up to healthy |")
+  console.log("|---|---|---|---|---|---|")
   for (const g of gateways) {
     if (g.pid === undefined) continue
-    const rss = treeRss(g.pid)
-    console.log(`| ${g.name} | ${rss.each.map((m) => f(m, 0)).join(", ")} | ${f(rss.total, 0)} | ${f(idle[g.name]!, 1)} % | ${g.startupMs === undefined ? "—" : `${f(g.startupMs / 1000, 2)} s`} |`)
+    const rss = afterLoad.get(g.name)!
+    const later = treeRss(g.pid)
+    console.log(`| ${g.name} | ${rss.each.map((m) => f(m, 0)).join(", ")} | ${f(rss.total, 0)} | ${later.each.map((m) => f(m, 0)).join(", ")} | ${f(idle[g.name]!, 1)} % | ${g.startupMs === undefined ? "—" : `${f(g.startupMs / 1000, 2)} s`} |`)
   }
 
   // A budgeted key on PostgreSQL at a fixed rate: each admission is a round trip to the database.
@@ -243,8 +247,10 @@ const main = async () => {
     goal("added time to first token, ms", ttft, "≤ 1", ttft <= 1)
     goal("start-up to healthy, s", quorum.startupMs! / 1000, "≤ 1.5", quorum.startupMs! <= 1500)
     goal("idle CPU, %", idle[quorum.name]!, "~0 (≤ 0.5)", idle[quorum.name]! <= 0.5)
-    const workerRss = Math.max(...tree(quorum.pid!).slice(1).map(rssMb))
-    goal("largest worker RSS after the load, MB", workerRss, "≤ 150", workerRss <= 150)
+    const workerRss = Math.max(...afterLoad.get(quorum.name)!.each.slice(0, WORKERS))
+    goal("largest worker RSS right after the load, MB", workerRss, "≤ 150", workerRss <= 150)
+    const settled = Math.max(...tree(quorum.pid!).slice(1).map(rssMb))
+    goal("largest worker RSS 30 s after the load, MB", settled, "≤ 150", settled <= 150)
     if (pg !== undefined) goal(`budgeted key on PostgreSQL at ${PG_RATE}/s, median added ms`, pgAdded, "< 5", pgAdded < 5)
     console.log("\n| goal (issue 10) | measured | target | |\n|---|---|---|---|")
     for (const [what, value, target, ok] of goals) console.log(`| ${what} | ${f(value)} | ${target} | ${ok ? "met" : "NOT met"} |`)
