@@ -103,7 +103,7 @@ describe("an invalid request", () => {
 
 describe("the other routes", () => {
   it("answer unknown paths with a 404 in OpenAI's shape", async () => {
-    const response = await fetch(`${gateway.url}/v1/embeddings`, { method: "POST", body: "{}" })
+    const response = await fetch(`${gateway.url}/v1/audio/speech`, { method: "POST", body: "{}" })
     expect(response.status).toBe(404)
     const body = await response.json()
     expect(validateError(body)).toEqual([])
@@ -152,6 +152,7 @@ const SERVED: Array<[method: string, template: string, path: string, body: unkno
   ["post", "/v1/chat/completions", "/v1/chat/completions", { model: "gpt", messages: hello }],
   ["post", "/v1/messages", "/v1/messages", { model: "gpt", messages: hello }],
   ["post", "/v1/responses", "/v1/responses", { model: "gpt", input: "hello" }],
+  ["post", "/v1/embeddings", "/v1/embeddings", { model: "gpt", input: [] }],
   ["post", "/v1/consensus", "/v1/consensus", {}],
   ["post", "/consensus", "/consensus", {}],
   ["get", "/v1/models", "/v1/models", undefined],

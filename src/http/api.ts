@@ -22,6 +22,7 @@ import { ResponseObject } from "../ingress/responses/output"
 import { ResponsesRequest } from "../ingress/responses/wire"
 import { ChatCompletionRequest } from "../protocol/chat-request"
 import { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
+import { EmbeddingRequest, EmbeddingResponse } from "../protocol/embeddings"
 import { ErrorBody } from "../protocol/error-body"
 import { ModelList, ModelObject } from "../protocol/models"
 import { CreateKey, KeyView, UpdateKey } from "../spend/keys"
@@ -204,6 +205,20 @@ export class IngressGroup extends HttpApiGroup.make("ingress")
       .annotateContext(withAnswerHeaders)
   )
   .middleware(VirtualKey) {}
+
+export class EmbeddingsGroup extends HttpApiGroup.make("embeddings").add(
+  HttpApiEndpoint.post("create", "/v1/embeddings")
+    .setPayload(EmbeddingRequest)
+    .addSuccess(EmbeddingResponse.annotations({ identifier: "CreateEmbeddingResponse" }))
+    .pipe(failingWith(400, 401, 403, 404, 413, 429, 500, 502, 503, 504))
+    .annotate(OpenApi.Summary, "Embeddings, OpenAI-compatible")
+    .annotate(
+      OpenApi.Description,
+      "OpenAI's embeddings, routed like a chat model (routes, fallbacks, circuits) to the deployments that serve them " +
+        "(OpenAI-compatible ones, Gemini), billed by input tokens; the gateway's input policies apply to the texts."
+    )
+    .annotateContext(withAnswerHeaders)
+).middleware(VirtualKey) {}
 
 const consensusEndpoint = <const Name extends string, const Path extends HttpApiEndpoint.PathSegment>(name: Name, path: Path, summary: string) =>
   HttpApiEndpoint.post(name, path)
@@ -412,7 +427,7 @@ export class AdminGroup extends HttpApiGroup.make("admin")
 export class ServedApi extends HttpApi.make("quorum").add(HealthGroup).add(AdminGroup) {}
 
 /** Everything, for the OpenAPI document. */
-export class QuorumApi extends ServedApi.add(ChatGroup).add(IngressGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(ModelsGroup).add(DocsGroup)
+export class QuorumApi extends ServedApi.add(ChatGroup).add(IngressGroup).add(EmbeddingsGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(ModelsGroup).add(DocsGroup)
   .annotate(OpenApi.Title, "Quorum")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway. Every error has OpenAI's shape, {\"error\": {message, type, param, code}}.")

@@ -9,6 +9,7 @@ import { Router } from "../routing/router"
 import { Spend } from "../spend/spend"
 import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler } from "./consensus"
+import { makeEmbeddings } from "./embeddings"
 import { makeMessages } from "./messages"
 import { makeResponses } from "./responses"
 import type { HotHandler, HotRoutes as HotRoutesShape } from "./hot/front-door"
@@ -30,6 +31,7 @@ export const HotRoutesLive = Layer.effect(
         ["/v1/chat/completions", chat],
         ["/v1/messages", makeMessages(services)],
         ["/v1/responses", makeResponses(services)],
+        ["/v1/embeddings", makeEmbeddings(services)],
         ["/v1/consensus", fanOut],
         ["/consensus", fanOut]
       ]),

@@ -2,6 +2,7 @@ import type { Effect, Stream } from "effect"
 import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
+import type { EmbeddingRequest, EmbeddingResponse } from "../protocol/embeddings"
 import type { Redactor } from "./redact"
 import type { UpstreamError } from "./upstream-error"
 
@@ -22,6 +23,8 @@ import type { UpstreamError } from "./upstream-error"
 export interface ProviderClient {
   readonly complete: (request: ChatCompletionRequest, deadline: CallDeadline) => Effect.Effect<ChatCompletion, UpstreamError>
   readonly stream: (request: ChatCompletionRequest, deadline: CallDeadline) => Stream.Stream<ChatCompletionChunk, UpstreamError>
+  /** Embeddings, for providers that serve them (the request's model already the upstream's). */
+  readonly embed?: (request: EmbeddingRequest, deadline: CallDeadline) => Effect.Effect<EmbeddingResponse, UpstreamError>
 }
 
 /** How long one call may take, start to last byte, and the setting that says so (named in the timeout's message). */

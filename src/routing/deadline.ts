@@ -23,3 +23,9 @@ export const callDeadline = (deployment: Deployment, request: ChatCompletionRequ
 /** The same, cut to what is left of the request's budget. */
 export const withinBudget = (deadline: CallDeadline, budgetLeftMs: number): CallDeadline =>
   budgetLeftMs < deadline.ms ? { ms: Math.max(1, budgetLeftMs), setting: "retry.budget_ms" } : deadline
+
+/** A call whose whole answer comes at once and is short (embeddings): as long as a first token may take. */
+export const answerDeadline = (deployment: Deployment): CallDeadline => {
+  const { totalMs, firstTokenMs } = deployment.timeouts
+  return firstTokenMs < totalMs ? { ms: firstTokenMs, setting: "first_token_ms" } : { ms: totalMs, setting: "total_ms" }
+}

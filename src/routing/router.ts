@@ -9,6 +9,7 @@ import { Cause, Chunk, Effect, ExecutionStrategy, Exit, FiberRef, Option, Scope,
 import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
+import type { EmbeddingRequest, EmbeddingResponse } from "../protocol/embeddings"
 import type { CallDeadline, ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
@@ -17,7 +18,7 @@ import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, UnknownModel } from "./errors"
 import { type HealthView, LiveHealth } from "./health"
-import { callDeadline, withinBudget } from "./deadline"
+import { answerDeadline, callDeadline, withinBudget } from "./deadline"
 import { planTargets } from "./plan"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
@@ -46,7 +47,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const health = new LiveHealth()
 
     const run = <A, R>(
-      kind: "complete" | "stream",
+      kind: "complete" | "stream" | "embed",
       request: ChatCompletionRequest,
       attempt: (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined, deadline: CallDeadline, budgetLeftMs: number) => Effect.Effect<A, UpstreamError, R>
     ): Effect.Effect<Routed<A>, RouteError, R> =>
@@ -73,10 +74,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             }
             attempts++
             const record = meter?.begin(deployment, request)
-            const bound = callDeadline(deployment, request)
+            const bound = kind === "embed" ? answerDeadline(deployment) : callDeadline(deployment, request)
             const budgetLeft = deadline - Date.now()
             // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
-            const call = Effect.onInterrupt(attempt(client, deployment, record, kind === "complete" ? withinBudget(bound, budgetLeft) : bound, budgetLeft), () =>
+            const call = Effect.onInterrupt(attempt(client, deployment, record, kind === "stream" ? bound : withinBudget(bound, budgetLeft), budgetLeft), () =>
               Effect.sync(() => {
                 record?.end("cancelled")
                 if (admission === "probe") breakers.abandoned(id)
@@ -196,6 +197,19 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
           record === undefined
             ? client.complete(request, deadline)
             : Effect.tap(client.complete(request, deadline), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage })))),
+
+      /**
+       * Embeddings from the first target that serves them. `metered` is the input as the
+       * meter counts it when the provider reports no usage (a chat request of its texts).
+       */
+      embed: (request: EmbeddingRequest, metered: ChatCompletionRequest): Effect.Effect<Routed<EmbeddingResponse>, RouteError> =>
+        run("embed", metered, (client, deployment, record, deadline) => {
+          if (client.embed === undefined) {
+            return Effect.fail(new UpstreamError({ kind: "unsupported", param: "model", message: `${deployment.provider} does not serve embeddings` }))
+          }
+          return Effect.tap(client.embed(request, deadline), (answer) =>
+            Effect.sync(() => record?.end("ok", { usage: { prompt_tokens: answer.usage.prompt_tokens, completion_tokens: 0, total_tokens: answer.usage.total_tokens } })))
+        }),
 
       /**
        * A stream whose first chunk has arrived. Its upstream call stays open in `scope`

@@ -5,6 +5,7 @@
  * finishReason is the last).
  */
 import { type FakeServer, json, lastUserText, startFake, writeSse } from "./fake-server"
+import { fakeVector } from "./openai-fake"
 import { pieces, sampleFor } from "./sample-json"
 
 export const GEMINI_KEY = "AIzaFakeGeminiKey0123456789abcdef"
@@ -15,10 +16,18 @@ const error = (code: number, status: string, message: string) => ({ error: { cod
 
 export const startGeminiFake = (): Promise<FakeServer> =>
   startFake(async ({ received, res, fault }) => {
-    const match = /^\/v1beta\/models\/([^:/]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(received.url)
+    const match = /^\/v1beta\/models\/([^:/]+):(generateContent|streamGenerateContent|batchEmbedContents)(\?alt=sse)?$/.exec(received.url)
     if (match === null) return json(res, 404, error(404, "NOT_FOUND", "Not found"))
     if (received.headers["x-goog-api-key"] !== GEMINI_KEY) {
       return json(res, 400, error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."))
+    }
+    if (match[2] === "batchEmbedContents") {
+      // Per Google's reference: one request per text, each naming its model; no token counts in the answer.
+      const requests: Array<any> = received.body.requests
+      if (requests.some((r) => r.model !== `models/${decodeURIComponent(match[1]!)}`)) {
+        return json(res, 400, error(400, "INVALID_ARGUMENT", "Each request's model must be the model of the URL."))
+      }
+      return json(res, 200, { embeddings: requests.map((r) => ({ values: fakeVector(r.content.parts.map((p: any) => p.text).join(""), r.outputDimensionality) })) })
     }
     const body = received.body
     const extra = Object.keys(body).find((k) => !KNOWN.has(k))

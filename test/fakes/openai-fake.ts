@@ -8,16 +8,40 @@ import { pieces, sampleFor } from "./sample-json"
 
 export const OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 
+/** A text's vector, the same every time: its length and two figures of its characters, cut or padded to `dimensions`. */
+export const fakeVector = (text: string, dimensions = 4): Array<number> => {
+  const codes = [...text].map((c) => c.codePointAt(0)!)
+  const base = [text.length, codes.reduce((a, b) => a + b, 0) % 97, codes[0] ?? 0, codes.at(-1) ?? 0]
+  return Array.from({ length: dimensions }, (_, i) => (base[i % base.length]! + i) / 100)
+}
+
+const embeddings = (body: any) => {
+  const inputs: Array<string> = typeof body.input === "string" ? [body.input] : body.input.map((item: unknown) => (typeof item === "string" ? item : JSON.stringify(item)))
+  const tokens = inputs.reduce((sum, text) => sum + text.split(/\s+/).filter(Boolean).length, 0)
+  return {
+    object: "list",
+    data: inputs.map((text, index) => {
+      const vector = fakeVector(text, body.dimensions)
+      return { object: "embedding", index, embedding: body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector }
+    }),
+    model: body.model,
+    usage: { prompt_tokens: tokens, total_tokens: tokens }
+  }
+}
+
 /** `answerAfter`: each answer waits for it (an event another part of the test sends), not for a time. */
 export const startOpenAIFake = (options: { latencyMs?: number; answerAfter?: () => Promise<unknown> } = {}): Promise<FakeServer> =>
   startFake(async ({ received, res, fault }) => {
-    if (received.url !== "/v1/chat/completions") return json(res, 404, { error: { message: "not found", type: "invalid_request_error", param: null, code: null } })
+    if (received.url !== "/v1/chat/completions" && received.url !== "/v1/embeddings") {
+      return json(res, 404, { error: { message: "not found", type: "invalid_request_error", param: null, code: null } })
+    }
     const auth = received.headers.authorization
     if (auth !== `Bearer ${OPENAI_KEY}`) {
       return json(res, 401, {
         error: { message: `Incorrect API key provided: ${String(auth).replace("Bearer ", "")}.`, type: "invalid_request_error", param: null, code: "invalid_api_key" }
       })
     }
+    if (received.url === "/v1/embeddings") return json(res, 200, embeddings(received.body))
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs))
     if (options.answerAfter) await options.answerAfter()
     const body = received.body

@@ -6,6 +6,8 @@
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
+import { base64Floats, inputTexts } from "../../protocol/embeddings"
+import { countTokens } from "../../spend/tokens"
 import { makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"
@@ -16,6 +18,7 @@ import { ErrorEnvelope, GenerateContentResponse } from "./wire"
 const decodeResponse = Schema.decodeUnknown(GenerateContentResponse)
 const decodeChunk = Schema.decodeUnknownEither(Schema.parseJson(Schema.Union(ErrorEnvelope, GenerateContentResponse)))
 const decodeError = Schema.decodeUnknownOption(ErrorEnvelope)
+const decodeEmbeddings = Schema.decodeUnknown(Schema.Struct({ embeddings: Schema.Array(Schema.Struct({ values: Schema.Array(Schema.Number) })) }))
 
 const malformed = (what: string) => () =>
   new UpstreamError({ kind: "malformed", message: `gemini sent a ${what} that is not in the Gemini API format` })
@@ -41,6 +44,34 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
         const raw = yield* postJson(options(`${base}:generateContent`, body, deadline))
         const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
         return fromGemini(response, deployment.upstreamModel)
+      }),
+
+    embed: (request, deadline) =>
+      Effect.gen(function*() {
+        const texts = inputTexts(request.input)
+        if (texts === undefined) {
+          return yield* new UpstreamError({ kind: "unsupported", param: "input", message: "Gemini embeds text, not token ids" })
+        }
+        const raw = yield* postJson(options(`${base}:batchEmbedContents`, {
+          requests: texts.map((text) => ({
+            model: `models/${deployment.upstreamModel}`,
+            content: { parts: [{ text }] },
+            ...(request.dimensions === undefined ? {} : { outputDimensionality: request.dimensions })
+          }))
+        }, deadline))
+        const response = yield* Effect.mapError(decodeEmbeddings(raw), malformed("embeddings response"))
+        // Gemini reports no token count: the input is counted here, as the ledger bills it.
+        const tokens = texts.reduce((sum, text) => sum + countTokens(text), 0)
+        return {
+          object: "list" as const,
+          data: response.embeddings.map((e, index) => ({
+            object: "embedding" as const,
+            index,
+            embedding: request.encoding_format === "base64" ? base64Floats(e.values) : e.values
+          })),
+          model: deployment.upstreamModel,
+          usage: { prompt_tokens: tokens, total_tokens: tokens }
+        }
       }),
 
     stream: (request, deadline) =>

@@ -9,6 +9,7 @@
  */
 import { Effect, Either, Redacted } from "effect"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
+import { EmbeddingResponse } from "../../protocol/embeddings"
 import { validator } from "../../protocol/validate"
 import { type EventDecoder, makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
@@ -17,6 +18,7 @@ import { UpstreamError } from "../upstream-error"
 // Validated, not rebuilt: provider-specific fields (DeepSeek's reasoning_content, …) pass through.
 const checkCompletion = validator(ChatCompletion)
 const checkChunk = validator(ChatCompletionChunk)
+const checkEmbeddings = validator(EmbeddingResponse)
 
 /** OpenAI's schema requires `logprobs` on every choice; some compatible servers leave it out. */
 const withLogprobs = (completion: ChatCompletion): ChatCompletion => {
@@ -45,10 +47,11 @@ const DONE = "[DONE]"
 
 export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
   const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
-  const url = `${deployment.baseUrl ?? "https://api.openai.com/v1"}/chat/completions`
+  const base = deployment.baseUrl ?? "https://api.openai.com/v1"
+  const url = `${base}/chat/completions`
   const headers: Record<string, string> = deployment.apiKey === undefined ? {} : { authorization: `Bearer ${Redacted.value(deployment.apiKey)}` }
-  const options = (body: unknown, deadline: CallDeadline): PostOptions =>
-    ({ fetch, url, timeouts: deployment.timeouts, deadline, headers, body, redact, errorMessage: openAIErrorMessage })
+  const options = (body: unknown, deadline: CallDeadline, at = url): PostOptions =>
+    ({ fetch, url: at, timeouts: deployment.timeouts, deadline, headers, body, redact, errorMessage: openAIErrorMessage })
 
   /**
    * One SSE event → the chunk it carries, nothing ([DONE], comments), or the error an
@@ -76,6 +79,14 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
       Effect.flatMap(postJson(options({ ...request, model: deployment.upstreamModel, stream: false }, deadline)), (body) => {
         const checked = checkCompletion(body)
         return Either.isRight(checked) ? Effect.succeed(withLogprobs(checked.right)) : Effect.fail(malformed("completion"))
+      }),
+
+    embed: (request, deadline) =>
+      Effect.flatMap(postJson(options({ ...request, model: deployment.upstreamModel }, deadline, `${base}/embeddings`)), (body) => {
+        const checked = checkEmbeddings(body)
+        return Either.isRight(checked)
+          ? Effect.succeed(checked.right)
+          : Effect.fail(new UpstreamError({ kind: "malformed", message: "the upstream sent a response that is not an OpenAI embeddings list" }))
       }),
 
     stream: (request, deadline) =>

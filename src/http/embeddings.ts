@@ -1,0 +1,62 @@
+/**
+ * POST /v1/embeddings, OpenAI's embeddings API, a hot route: routed like a chat model
+ * (fallbacks, retries, circuits) to the deployments that serve embeddings (OpenAI-
+ * compatible ones and Gemini), admitted against the caller's key at the input's cost,
+ * recorded in the ledger, with the gateway's input policies applied to the texts.
+ */
+import { Effect, type Scope } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { ChatCompletionRequest } from "../protocol/chat-request"
+import { EmbeddingRequest, inputTexts } from "../protocol/embeddings"
+import { formatUsd } from "../spend/price"
+import { promptTokens } from "../spend/tokens"
+import { worstCaseOf } from "../spend/worst-case"
+import type { ChatServices } from "./chat-answer"
+import { json, type Reply } from "./hot/reply"
+import { COST_HEADER, metered } from "./metered"
+import { checkRequest, POLICY_HEADER } from "./policies"
+import { jsonBodyParser } from "./read-json-body"
+
+const readEmbeddings = jsonBodyParser(EmbeddingRequest)
+
+/** The input as the meter and the policies see it: each text a user message (token ids are counted, not read). */
+const asChat = (request: EmbeddingRequest): ChatCompletionRequest => ({
+  model: request.model,
+  messages: (inputTexts(request.input) ?? []).map((content) => ({ role: "user" as const, content }))
+})
+
+const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): number => {
+  const texts = inputTexts(request.input)
+  if (texts !== undefined) return promptTokens(chat.messages)
+  const ids = request.input as ReadonlyArray<number> | ReadonlyArray<ReadonlyArray<number>>
+  return ids.reduce<number>((sum, item) => sum + (typeof item === "number" ? 1 : item.length), 0)
+}
+
+export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+  metered(services.spend, "/v1/embeddings", (metering) =>
+    Effect.gen(function*() {
+      const { config, router, spend } = services
+      const asked = yield* readEmbeddings(incoming, config)
+      metering.model = asked.model
+      // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
+      const { request: checked, applied } = yield* checkRequest(config.policies, asChat(asked))
+      const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
+      const request: EmbeddingRequest = {
+        ...asked,
+        model: checked.model,
+        ...(inputTexts(asked.input) === undefined ? {} : { input: typeof asked.input === "string" ? texts[0] ?? "" : texts })
+      }
+      const chat = { ...checked, model: request.model }
+      metering.admission = yield* spend.admit(incoming.headers["authorization"], [request.model], () => {
+        const tokens = tokenCount(request, chat)
+        return [{ micros: worstCaseOf(config, request.model, tokens, 0) ?? 0, tokens }]
+      })
+      const routed = yield* router.embed(request, chat)
+      const cost = metering.finish(200)
+      return json(routed.value, {
+        "x-quorum-deployment": routed.deployment.id,
+        "x-quorum-attempts": String(routed.attempts),
+        ...(applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}),
+        [COST_HEADER]: formatUsd(cost)
+      })
+    }))
