@@ -65,9 +65,10 @@ const admin = async (gateway: SpawnedGateway, method: string, path: string, body
   return (await response.json()) as any
 }
 
-const chat = (gateway: SpawnedGateway, key: string) =>
+const chat = (gateway: SpawnedGateway, key: string, signal?: AbortSignal) =>
   fetch(`${gateway.url}/v1/chat/completions`, {
     method: "POST",
+    ...(signal === undefined ? {} : { signal }),
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify({ model: "paid", max_tokens: 10, messages: MESSAGES })
   }).then(async (response) => ({ status: response.status, cost: response.headers.get("x-quorum-cost-usd"), body: (await response.json()) as any }))
@@ -139,6 +140,61 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
       upstream.release()
       await Promise.all(gateways.map((g) => g.kill()))
       await upstream.server.close()
+    }
+  }, 120_000)
+
+  it("charges what a worker or replica killed under load had not written, from its living sibling, within seconds", async () => {
+    const { env, setting } = database()
+    const { path } = configFile(30, undefined, 600_000)
+    const settings = { ...env, QUORUM_ADMIN_KEY: ADMIN }
+    // SQLite: one gateway, two node:cluster workers, one of them killed. PostgreSQL: two replicas, one killed.
+    const gateways = name === "SQLite"
+      ? [await spawnGateway(path, { ...settings, QUORUM_WORKERS: "2" })]
+      : await Promise.all([spawnGateway(path, settings), spawnGateway(path, settings)])
+    try {
+      const created = await admin(gateways[0]!, "POST", "/admin/keys", { name: "worker", budget_usd: 1_000 })
+      let running = true
+      let answered = 0
+      let answeredMicros = 0
+      const load = Array.from({ length: 24 }, async (_, i) => {
+        while (running) {
+          // A connection node:cluster's primary hands to a worker as it is killed is never answered: bounded, it counts as failed.
+        const result = await chat(gateways[i % gateways.length]!, created.key, AbortSignal.timeout(15_000)).catch(() => undefined)
+          if (result?.status === 200) {
+            answered++
+            answeredMicros += micros(result.cost)
+          }
+        }
+      })
+      try {
+        // Under load, with rows written: then the one answering this is killed (a worker's pid, or a replica's process group).
+        let status = await admin(gateways[0]!, "GET", "/admin/ledger")
+        while (status.written < 20) status = await admin(gateways[0]!, "GET", "/admin/ledger")
+        if (name === "SQLite") process.kill(status.pid, "SIGKILL")
+        else await gateways[0]!.kill()
+      } finally {
+        running = false
+        await Promise.all(load)
+      }
+      const survivor = gateways[gateways.length - 1]!
+      const { close, store } = await openStore(setting)
+      try {
+        const count = async (query: Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) => Number((await Effect.runPromise(query))[0]!.n)
+        // The sibling, still serving, charges the dead one's reservations once its lease lapses.
+        await expect.poll(() => count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`), { timeout: 20_000, interval: 250 }).toBe(0)
+        expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE status = 0`)).toBeGreaterThan(0)
+        const ledger = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
+        const settled = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
+        expect(settled).toBe(ledger)
+        expect(ledger).toBeGreaterThanOrEqual(answeredMicros)
+        expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE key_id = ${created.id}`)).toBeGreaterThanOrEqual(answered)
+      } finally {
+        await close()
+      }
+      expect((await admin(survivor, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd).toBe("0.000000")
+      expect((await chat(survivor, created.key)).status).toBe(200)
+    } finally {
+      await Promise.all(gateways.map((g) => g.kill()))
     }
   }, 120_000)
 
