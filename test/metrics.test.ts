@@ -13,6 +13,7 @@ const YAML = `
 models:
   - { id: fast, provider: sim, price: { input: 1, output: 2 }, sim: { latency_ms: 1, answers: ["Paris"] } }
   - { id: flaky, provider: sim, price: { input: 1, output: 2 }, sim: { latency_ms: 1, error_rate: 1, answers: ["x"] } }
+  - { id: twin, provider: sim, price: { input: 1, output: 2 }, sim: { latency_ms: 1, answers: ["Paris"] } }
 routes:
   - { id: main, strategy: fallback, targets: [flaky, fast] }
 `
@@ -50,6 +51,31 @@ describe("/metrics", () => {
     expect(text).toMatch(/quorum_fallbacks_total\{route="main"\} [1-9]/)
     expect(text).toMatch(/quorum_request_duration_seconds_count\{endpoint="\/v1\/chat\/completions",model="main"\} 3/)
     expect(text).toContain("quorum_in_flight_requests 0")
+  })
+
+  it("shows circuit states, streams' time to first token, and how consensus requests were decided", async () => {
+    // flaky fails every call: after failure_threshold (5) in a row its circuit opens.
+    for (let i = 0; i < 3; i++) await chat(gateway.url, "main")
+    const stream = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", stream: true, messages: [{ role: "user", content: "Capital of France?" }] })
+    })
+    expect(stream.status).toBe(200)
+    await stream.text()
+    const consensus = await fetch(`${gateway.url}/v1/consensus`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ models: ["fast", "twin"], messages: [{ role: "user", content: "Capital of France?" }], task: "capitals" })
+    })
+    expect(consensus.status).toBe(200)
+    const text = await scrape(gateway.url)
+    expect(text).toContain('quorum_circuit_state{model="flaky"} 2')
+    expect(text).toContain('quorum_circuit_state{model="fast"} 0')
+    expect(text).toContain('quorum_time_to_first_token_seconds_count{model="fast"} 1')
+    expect(text).toContain('quorum_consensus_decisions_total{task="capitals",decision="agreed"} 1')
+    expect(text).toContain('quorum_consensus_calls_count{task="capitals"} 1')
+    expect(text).toMatch(/quorum_consensus_waves_sum\{task="capitals"\} [1-9]/)
   })
 })
 

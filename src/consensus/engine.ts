@@ -28,6 +28,7 @@ import type { ConsensusReport, ConsensusRequest } from "./request"
 import { Round } from "./round"
 import { applyScorers } from "./scoring"
 import { Waves } from "./waves"
+import { Telemetry } from "../telemetry/telemetry"
 
 export { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "./errors"
 export type { Admit } from "./plan"
@@ -71,6 +72,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     const outcomes = Option.getOrUndefined(yield* Effect.serviceOption(OutcomeSink))
     // Exploration's draw; a test may inject a seeded source.
     const random = Option.match(yield* Effect.serviceOption(ConsensusRandom), { onNone: () => Math.random, onSome: (r) => r })
+    const telemetry = Option.getOrUndefined(yield* Effect.serviceOption(Telemetry))
 
     /** The task's policy: learned once it has enough labels, else the config's weights and the exact rule. */
     const policyFor = (task: string, minAgreement: number) =>
@@ -154,8 +156,24 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         })
         // Kept for feedback and learning, written off the request path.
         outcomes?.record(outcome, planned.keyId)
+        telemetry?.consensusFinished({
+          task: report.consensus.task ?? "default",
+          decision: report.fallback !== null ? "fallback" : report.consensus.reached ? "agreed" : "most_confident",
+          calls: called.length,
+          waves: report.consensus.waves.length
+        })
         return { report, outcome }
-      }).pipe(Effect.scoped)
+      }).pipe(
+        Effect.scoped,
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            // The models failed to give an answer (not a refused or invalid request).
+            if (error instanceof NoAnswer || error instanceof NoValidAnswer) {
+              telemetry?.consensusFinished({ task: request.task ?? "default", decision: "failed", calls: 0, waves: 0 })
+            }
+          })
+        )
+      )
 
     const run = <E>(request: ConsensusRequest, sampling: Record<string, unknown>, admit?: Admit<E>) =>
       Effect.map(runWithOutcome(request, sampling, admit), ({ report }) => report)

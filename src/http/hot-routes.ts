@@ -13,6 +13,8 @@ import { makeEmbeddings } from "./embeddings"
 import { makeMessages } from "./messages"
 import { makeResponses } from "./responses"
 import type { HotHandler, HotRoutes as HotRoutesShape } from "./hot/front-door"
+import { CIRCUIT_LEVEL } from "../telemetry/metrics"
+import { Telemetry } from "../telemetry/telemetry"
 
 export class HotRoutes extends Context.Tag("quorum/HotRoutes")<HotRoutes, HotRoutesShape>() {}
 
@@ -25,6 +27,11 @@ export const HotRoutesLive = Layer.effect(
     const services = { config, router: yield* Router, consensus, spend }
     const chat = makeChatCompletions(services)
     const fanOut = makeConsensusHandler(config, consensus, spend)
+    const router = services.router
+    const telemetry = yield* Telemetry
+    // Circuit states are read from this worker's router when /metrics is scraped.
+    const ids = [...config.deployments.keys()]
+    telemetry.metrics.watchCircuits(() => ids.map((id) => [id, CIRCUIT_LEVEL[router.circuit(id)]] as const))
     const runtime = yield* Effect.runtime<never>()
     return {
       routes: new Map<string, HotHandler>([

@@ -20,6 +20,7 @@ import { AllCoolingDown, UnknownModel } from "./errors"
 import { type HealthView, LiveHealth } from "./health"
 import { answerDeadline, callDeadline, withinBudget } from "./deadline"
 import { planTargets } from "./plan"
+import { Telemetry } from "../telemetry/telemetry"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
 
@@ -38,6 +39,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const config = yield* GatewayConfig
     const upstreams = yield* Upstreams
     const breakers = yield* CircuitBreakers
+    const telemetry = yield* Effect.serviceOption(Telemetry)
 
     /**
      * `attempt` records its success in the record it is given (a stream only when it
@@ -87,8 +89,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => Effect.sync(() => health.abandoned(id))))
             // A stream's attempt succeeds with its first chunk: that is its time to first token.
             const elapsed = performance.now() - t0
-            if (Exit.isSuccess(exit)) health.finished(id, kind === "stream" ? { ok: true, firstTokenMs: elapsed } : { ok: true, latencyMs: elapsed })
-            else if (Option.exists(Cause.failureOption(exit.cause), (e) => e.kind !== "not_sent")) health.finished(id, { ok: false })
+            if (Exit.isSuccess(exit)) {
+              health.finished(id, kind === "stream" ? { ok: true, firstTokenMs: elapsed } : { ok: true, latencyMs: elapsed })
+              if (kind === "stream" && Option.isSome(telemetry)) telemetry.value.firstToken(id, elapsed)
+            } else if (Option.exists(Cause.failureOption(exit.cause), (e) => e.kind !== "not_sent")) health.finished(id, { ok: false })
             else health.abandoned(id)
             if (Exit.isSuccess(exit)) {
               breakers.succeeded(id)

@@ -15,8 +15,6 @@ export const makeMetrics = () => {
   const counter = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>) => new Counter<L>({ name, help, labelNames, registers: [registry] })
   const histogram = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>, buckets = SECONDS) =>
     new Histogram<L>({ name, help, labelNames, buckets, registers: [registry] })
-  const gauge = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>, aggregator: "sum" | "max" = "sum") =>
-    new Gauge<L>({ name, help, labelNames, registers: [registry], aggregator })
 
   // The load shedder keeps its own counters (it runs before any request handling); they are read at scrape time.
   let shedding: { readonly inFlight: () => number; readonly shed: () => number } | undefined
@@ -40,10 +38,26 @@ export const makeMetrics = () => {
     }
   })
 
+  // Circuit states live in the router; they are read at scrape time, as the shedder's counters are.
+  let circuits: (() => ReadonlyArray<readonly [model: string, level: number]>) | undefined
+  new Gauge({
+    name: "quorum_circuit_state",
+    help: "Circuit per deployment: 0 closed, 1 probing, 2 open (the worst across workers)",
+    labelNames: ["model"],
+    registers: [registry],
+    aggregator: "max",
+    collect() {
+      for (const [model, level] of circuits?.() ?? []) this.set({ model }, level)
+    }
+  })
+
   return {
     registry,
     watchShedding: (counters: { readonly inFlight: () => number; readonly shed: () => number }): void => {
       shedding = counters
+    },
+    watchCircuits: (states: () => ReadonlyArray<readonly [model: string, level: number]>): void => {
+      circuits = states
     },
     requests: counter("quorum_requests_total", "Client requests answered, by endpoint, model asked for, key and HTTP status", ["endpoint", "model", "key", "status"]),
     duration: histogram("quorum_request_duration_seconds", "Time to answer a client request, to its last byte", ["endpoint", "model"]),
@@ -53,7 +67,6 @@ export const makeMetrics = () => {
     upstreamErrors: counter("quorum_upstream_errors_total", "Failed upstream attempts, by deployment, provider and kind of failure", ["model", "provider", "kind"]),
     retries: counter("quorum_retries_total", "Attempts made again on the same deployment after a transient failure", ["model"]),
     fallbacks: counter("quorum_fallbacks_total", "Requests that moved on to a route's next target", ["route"]),
-    circuit: gauge("quorum_circuit_state", "Circuit per deployment: 0 closed, 1 probing, 2 open (the worst across workers)", ["model"], "max"),
     consensusDecisions: counter("quorum_consensus_decisions_total", "Consensus requests by task and how they were decided (agreed, most_confident, fallback, failed)", ["task", "decision"]),
     consensusCalls: histogram("quorum_consensus_calls", "Model calls one consensus request made", ["task"], [1, 2, 3, 4, 5, 6, 8, 10, 12, 16]),
     consensusWaves: histogram("quorum_consensus_waves", "Waves of calls one consensus request took", ["task"], [1, 2, 3, 4, 5, 6]),

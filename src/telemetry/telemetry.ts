@@ -27,9 +27,21 @@ export interface RequestFacts {
   readonly attempts: ReadonlyArray<AttemptFacts>
 }
 
+/** A consensus request as the metrics count it. */
+export interface ConsensusFacts {
+  readonly task: string
+  /** agreed, most_confident, fallback (one model, under a budget), or failed. */
+  readonly decision: "agreed" | "most_confident" | "fallback" | "failed"
+  readonly calls: number
+  readonly waves: number
+}
+
 export interface TelemetryShape {
   readonly metrics: Metrics
   readonly requestFinished: (facts: RequestFacts) => void
+  /** A stream's first chunk arrived from a deployment this long after its call began. */
+  readonly firstToken: (model: string, ms: number) => void
+  readonly consensusFinished: (facts: ConsensusFacts) => void
 }
 
 export class Telemetry extends Context.Tag("quorum/Telemetry")<Telemetry, TelemetryShape>() {}
@@ -58,8 +70,26 @@ export const makeTelemetry = (): TelemetryShape => {
     }
   }
 
+  /** Counting must never cost a request anything: a metrics failure is dropped. */
+  const safely = (count: () => void): void => {
+    try {
+      count()
+    } catch {
+      // A missed count is only a missed count.
+    }
+  }
+
   return {
     metrics,
+    firstToken: (model, ms) => safely(() => metrics.firstToken.observe({ model }, ms / 1000)),
+    consensusFinished: (c) =>
+      safely(() => {
+        metrics.consensusDecisions.inc({ task: c.task, decision: c.decision })
+        if (c.decision !== "failed") {
+          metrics.consensusCalls.observe({ task: c.task }, c.calls)
+          metrics.consensusWaves.observe({ task: c.task }, c.waves)
+        }
+      }),
     requestFinished: (r) => {
       // Counting must never cost a request its billing: a metrics failure is dropped.
       try {
