@@ -18,6 +18,9 @@ import { Spend } from "./spend/spend"
 import { SpendStore } from "./spend/store"
 import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "./consensus/learning/live"
 import { OutcomeStore } from "./spend/outcomes"
+import { tracesEndpoint } from "./telemetry/settings"
+import type { Tracing } from "./telemetry/tracing-tag"
+import { PACKAGE_VERSION } from "./domain/package-root"
 
 /** Keys, budgets and the ledger, and consensus outcomes and learning, over the database the config names. */
 const SpendLive = (config: ResolvedConfig, telemetry: TelemetryShape) =>
@@ -35,6 +38,18 @@ export interface Listen {
   readonly port: number
 }
 
+/**
+ * Spans on the request path when an OTLP endpoint is configured; the OpenTelemetry SDK is
+ * imported only then (it is ~50 MB of a worker's memory).
+ */
+const TracingFor = (config: ResolvedConfig): Layer.Layer<never> | Layer.Layer<Tracing> => {
+  const endpoint = tracesEndpoint(config.telemetry)
+  if (endpoint === undefined) return Layer.empty
+  return Layer.unwrapEffect(Effect.promise(() => import("./telemetry/tracing")).pipe(
+    Effect.map(({ TracingLive }) => TracingLive(config.telemetry, PACKAGE_VERSION, endpoint))
+  ))
+}
+
 /** Everything the routes use: router, consensus, spend, over the config. */
 const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
   // One instance: the engine reads learned policies from it, and layers are built once per instance.
@@ -42,7 +57,7 @@ const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
   return Layer.mergeAll(
     Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default), Layer.provide(spend)),
     spend
-  ).pipe(Layer.provideMerge(Layer.succeed(GatewayConfig, config)))
+  ).pipe(Layer.provideMerge(TracingFor(config)), Layer.provideMerge(Layer.succeed(GatewayConfig, config)))
 }
 
 const routesOver = <E, R>(services: Layer.Layer<Layer.Layer.Success<ReturnType<typeof ServicesLive>>, E, R>) =>

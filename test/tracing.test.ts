@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { annotateSpan, requestAttributes, responseAttributes, TelemetrySettings, tracingLayer } from "../src/telemetry/tracing"
 import { startOtlpReceiver } from "./fakes/otlp-receiver"
+import { startGateway } from "./support/gateway"
 
 const settings = (fields: typeof TelemetrySettings.Encoded) => Schema.decodeUnknownSync(TelemetrySettings)(fields)
 
@@ -72,5 +73,46 @@ describe("traces", () => {
     const attempt = receiver.spans.slice(before).find((s) => s.name === "chat gpt-4o")!
     expect(attempt.attributes["gen_ai.input.messages"]).toContain("secret prompt")
     expect(attempt.attributes["gen_ai.output.messages"]).toContain("secret answer")
+  })
+})
+
+describe("traces of a running gateway", () => {
+  it("have a span per request and per upstream attempt, consensus candidates included, with the GenAI attributes and no prompt text", async () => {
+    const gateway = await startGateway(`
+defaults:
+  retry: { max_attempts: 1 }
+models:
+  - { id: flaky, provider: sim, sim: { latency_ms: 1, error_rate: 1, answers: ["x"] } }
+  - { id: fast, provider: sim, sim: { latency_ms: 1, answers: ["Paris"] } }
+  - { id: twin, provider: sim, sim: { latency_ms: 1, answers: ["Paris"] } }
+routes:
+  - { id: main, targets: [flaky, fast] }
+telemetry: { otlp_endpoint: "${receiver.url}", service_name: quorum-e2e }
+`)
+    const before = receiver.spans.length
+    try {
+      const post = (path: string, body: unknown) =>
+        fetch(`${gateway.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      const messages = [{ role: "user", content: "secret prompt: capital of France?" }]
+      expect((await post("/v1/chat/completions", { model: "main", messages, max_tokens: 20 })).status).toBe(200)
+      expect((await post("/v1/consensus", { models: ["fast", "twin"], messages })).status).toBe(200)
+    } finally {
+      // Stopping the gateway flushes the exporter's batch.
+      await gateway.close()
+    }
+    await receiver.received(before + 6)
+    const spans = receiver.spans.slice(before).filter((s) => s.service === "quorum-e2e")
+    const chat = spans.find((s) => s.name === "POST /v1/chat/completions")!
+    const attempts = spans.filter((s) => s.traceId === chat.traceId && s.name.startsWith("chat "))
+    expect(attempts.map((a) => a.attributes["quorum.deployment"]).sort()).toEqual(["fast", "flaky"])
+    for (const a of attempts) {
+      expect(a.parentSpanId).toBe(chat.spanId)
+      expect(a.attributes).toMatchObject({ "gen_ai.operation.name": "chat", "gen_ai.provider.name": "sim", "gen_ai.request.max_tokens": 20 })
+    }
+    expect(attempts.find((a) => a.attributes["quorum.deployment"] === "fast")!.attributes).toMatchObject({ "gen_ai.response.finish_reasons": ["stop"] })
+    const consensus = spans.find((s) => s.name === "POST /v1/consensus")!
+    const candidates = spans.filter((s) => s.traceId === consensus.traceId && s.name.startsWith("chat "))
+    expect(candidates.map((c) => c.attributes["quorum.deployment"]).sort()).toEqual(["fast", "twin"])
+    expect(JSON.stringify(spans)).not.toContain("secret")
   })
 })

@@ -2,6 +2,8 @@
  * The resolved configuration every other part reads: defaults applied, presets merged,
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
+import type { CacheSettings } from "../cache/settings"
+import type { TelemetrySettings } from "../telemetry/settings"
 import { Context, type Redacted } from "effect"
 import type { RequestLimits } from "../protocol/limits"
 import type { DatabaseSetting } from "../spend/db/database"
@@ -94,6 +96,8 @@ export interface Route {
   readonly id: string
   readonly strategy: "fallback" | "loadbalance"
   readonly targets: ReadonlyArray<RouteTarget>
+  /** Its own response cache, in place of the gateway's. */
+  readonly cache?: CacheSettings
 }
 
 export interface ConsensusSettings {
@@ -150,6 +154,10 @@ export interface ResolvedConfig {
   readonly maxBodyBytes: number
   /** The gateway's content policies, compiled, in the order the config lists them. */
   readonly policies: ReadonlyArray<Policy>
+  /** The gateway's response cache (a route's own replaces it); undefined: nothing is cached. */
+  readonly cache: CacheSettings | undefined
+  /** Traces: where to, how many, whether prompts ride along. */
+  readonly telemetry: TelemetrySettings
   /** server.max_in_flight: hot-route requests a worker serves at once before it sheds load. */
   readonly maxInFlight: number
   /** server.limits: bounds on a request body's shape. */

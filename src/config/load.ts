@@ -3,6 +3,7 @@
  * whichever provider keys are in the environment, else the simulated demo fleet.
  * Every failure names the file, the key and what was expected.
  */
+import { TelemetrySettings } from "../telemetry/settings"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
 import { resolve as resolvePath } from "node:path"
@@ -169,7 +170,7 @@ export const resolveConfig = (
         }
         targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
       }
-      routes.set(route.id, { id: route.id, strategy: route.strategy ?? "fallback", targets })
+      routes.set(route.id, { id: route.id, strategy: route.strategy ?? "fallback", targets, ...(route.cache === undefined ? {} : { cache: route.cache }) })
     }
 
     const consensus = file.consensus
@@ -258,6 +259,8 @@ export const resolveConfig = (
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
       maxInFlight: file.server?.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
       policies,
+      telemetry: file.telemetry ?? NO_TELEMETRY,
+      cache: file.cache,
       limits: resolveLimits(file.server?.limits),
       retry,
       circuit,
@@ -350,6 +353,9 @@ export const loadConfig = (path: string | undefined): Effect.Effect<ResolvedConf
       discovered.keysWithoutModels.length > 0 ? { kind: "demo", keysWithoutModels: discovered.keysWithoutModels } : { kind: "demo" }
     )
   })
+
+/** The section's defaults: no endpoint (traces off unless OTEL_EXPORTER_OTLP_ENDPOINT says otherwise). */
+const NO_TELEMETRY = Schema.decodeUnknownSync(TelemetrySettings)({})
 
 const resolveLimits = (limits: NonNullable<NonNullable<ConfigFile["server"]>["limits"]> | undefined): RequestLimits => ({
   maxDepth: limits?.max_depth ?? DEFAULT_LIMITS.maxDepth,

@@ -2,6 +2,8 @@
  * The config file's shape (YAML, snake_case as operators write it). Decoding reports the
  * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
  */
+import { CacheSettings } from "../cache/settings"
+import { TelemetrySettings } from "../telemetry/settings"
 import { Schema } from "effect"
 import { PolicySpec } from "../policy/spec"
 
@@ -115,7 +117,9 @@ export const RouteTarget = Schema.Union(
 export const RouteFile = Schema.Struct({
   id: NonEmpty,
   strategy: Schema.optional(Schema.Literal("fallback", "loadbalance")),
-  targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1))
+  targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1)),
+  /** This route's response cache, in place of the gateway's. */
+  cache: Schema.optional(CacheSettings)
 })
 export type RouteFile = typeof RouteFile.Type
 
@@ -232,6 +236,10 @@ export const ConfigFile = Schema.Struct({
   consensus: Schema.optional(ConsensusFile),
   auth: Schema.optional(AuthFile),
   spend: Schema.optional(SpendFile),
+  /** The response cache of every route and model (a route's own replaces it); absent, nothing is cached. */
+  cache: Schema.optional(CacheSettings),
+  /** Traces (OpenTelemetry, OTLP/HTTP): off without an endpoint. */
+  telemetry: Schema.optional(TelemetrySettings),
   /** Content policies on every request and answer of the gateway (src/policy/spec.ts). */
   policies: Schema.optional(Schema.Array(PolicySpec))
 })

@@ -4,7 +4,7 @@
  * dist/, and files shipped beside the code (evaluators/, the dashboard's pages) are
  * found from it.
  */
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -19,3 +19,6 @@ const find = (): string => {
 }
 
 export const PACKAGE_ROOT = find()
+
+/** This package's version, from its package.json (traces and the OpenAPI document name it). */
+export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version

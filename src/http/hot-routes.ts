@@ -2,7 +2,7 @@
  * The hot routes' table, built once with the services they use, and the runtime their
  * fibers run on (prebuilt: a request pays for a fiber, not for a Layer or a context).
  */
-import { Context, Effect, Layer, Runtime } from "effect"
+import { Context, Effect, Layer, Option, Runtime } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
 import { Consensus } from "../consensus/engine"
 import { Router } from "../routing/router"
@@ -15,6 +15,7 @@ import { makeResponses } from "./responses"
 import type { HotHandler, HotRoutes as HotRoutesShape } from "./hot/front-door"
 import { CIRCUIT_LEVEL } from "../telemetry/metrics"
 import { Telemetry } from "../telemetry/telemetry"
+import { Tracing } from "../telemetry/tracing-tag"
 
 export class HotRoutes extends Context.Tag("quorum/HotRoutes")<HotRoutes, HotRoutesShape>() {}
 
@@ -33,7 +34,11 @@ export const HotRoutesLive = Layer.effect(
     const ids = [...config.deployments.keys()]
     telemetry.metrics.watchCircuits(() => ids.map((id) => [id, CIRCUIT_LEVEL[router.circuit(id)]] as const))
     const runtime = yield* Effect.runtime<never>()
+    const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing))
     return {
+      ...(tracing === undefined ? {} : {
+        traced: (route: string, effect: Effect.Effect<void>) => tracing.request(`POST ${route}`, { "http.request.method": "POST", "http.route": route }, effect)
+      }),
       routes: new Map<string, HotHandler>([
         ["/v1/chat/completions", chat],
         ["/v1/messages", makeMessages(services)],

@@ -21,6 +21,7 @@ import { type HealthView, LiveHealth } from "./health"
 import { answerDeadline, callDeadline, withinBudget } from "./deadline"
 import { planTargets } from "./plan"
 import { Telemetry } from "../telemetry/telemetry"
+import { Tracing } from "../telemetry/tracing-tag"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
 
@@ -40,6 +41,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const upstreams = yield* Upstreams
     const breakers = yield* CircuitBreakers
     const telemetry = yield* Effect.serviceOption(Telemetry)
+    const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing))
 
     /**
      * `attempt` records its success in the record it is given (a stream only when it
@@ -79,7 +81,9 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             const bound = kind === "embed" ? answerDeadline(deployment) : callDeadline(deployment, request)
             const budgetLeft = deadline - Date.now()
             // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
-            const call = Effect.onInterrupt(attempt(client, deployment, record, kind === "stream" ? bound : withinBudget(bound, budgetLeft), budgetLeft), () =>
+            const made = attempt(client, deployment, record, kind === "stream" ? bound : withinBudget(bound, budgetLeft), budgetLeft)
+            // A stream's span ends with its first chunk: after that the stream is the client's.
+            const call = Effect.onInterrupt(tracing === undefined ? made : tracing.attempt(deployment, request, made), () =>
               Effect.sync(() => {
                 record?.end("cancelled")
                 if (admission === "probe") breakers.abandoned(id)

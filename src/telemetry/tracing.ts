@@ -5,34 +5,63 @@
  * OTLP/HTTP exporter in batches off the request path. Attributes follow OpenTelemetry's
  * GenAI semantic conventions; prompt and answer text only when `capture_content` is on.
  */
-import { NodeSdk, Tracer } from "@effect/opentelemetry"
+import { NodeSdk, Resource, Tracer } from "@effect/opentelemetry"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
+import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, Usage } from "../protocol/chat-response"
+import { type TelemetrySettings, tracesEndpoint } from "./settings"
+import { Tracing } from "./tracing-tag"
 
-export const TelemetrySettings = Schema.Struct({
-  /** OTLP/HTTP base URL (the exporter posts to <url>/v1/traces), e.g. http://collector:4318. */
-  otlp_endpoint: Schema.optional(Schema.String.pipe(Schema.pattern(/^https?:\/\//, { message: () => "expected an http:// or https:// URL" }))),
-  service_name: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1)), { default: () => "quorum" }),
-  /** Share of requests traced, 0 to 1 (a caller's sampled trace is always followed). */
-  sample_ratio: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 1 }),
-  /** Put prompts and answers on spans (gen_ai.input.messages, gen_ai.output.messages): off, since traces often leave the trust boundary. */
-  capture_content: Schema.optionalWith(Schema.Boolean, { default: () => false })
-})
-export type TelemetrySettings = typeof TelemetrySettings.Type
+export { TelemetrySettings } from "./settings"
+
+
 
 /** The tracer, or no layer at all when no endpoint is set (spans then cost next to nothing). */
 export const tracingLayer = (settings: TelemetrySettings, version: string): Layer.Layer<never> => {
-  const endpoint = settings.otlp_endpoint ?? process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
-  if (endpoint === undefined || endpoint === "") return Layer.empty
+  const endpoint = tracesEndpoint(settings)
+  if (endpoint === undefined) return Layer.empty
   return NodeSdk.layer(() => ({
     resource: { serviceName: settings.service_name, serviceVersion: version },
-    tracerConfig: { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) }) },
+    tracerConfig: { sampler: sampler(settings) },
     spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` }))
   })).pipe(Layer.discard)
 }
+
+const sampler = (settings: TelemetrySettings) => new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) })
+
+/**
+ * The request path's spans (the Tracing service), exported to `endpoint`. Each request's
+ * effect runs under the OpenTelemetry-backed tracer (Effect.withTracer), so the spans its
+ * fibers open (router attempts, consensus candidates, forked or not) land in its trace;
+ * the exporter batches off the request path and flushes when the gateway stops.
+ */
+export const TracingLive = (settings: TelemetrySettings, version: string, endpoint: string): Layer.Layer<Tracing> =>
+  Layer.effect(
+    Tracing,
+    Effect.map(Tracer.make, (tracer) => ({
+      request: (name, attributes, effect) =>
+        effect.pipe(Effect.withSpan(name, { kind: "server", attributes }), Effect.withTracer(tracer)),
+      attempt: (deployment: Deployment, request, effect) =>
+        effect.pipe(
+          Effect.tap((answer) =>
+            answer !== null && typeof answer === "object" && "choices" in answer && "id" in answer
+              ? annotateSpan(responseAttributes(answer as ChatCompletion, settings.capture_content))
+              : Effect.void
+          ),
+          Effect.withSpan(`chat ${deployment.upstreamModel}`, {
+            kind: "client",
+            attributes: { ...requestAttributes(deployment.provider, { ...request, model: deployment.upstreamModel }, settings.capture_content), "quorum.deployment": deployment.id }
+          })
+        )
+    }))
+  ).pipe(
+    Layer.provide(Tracer.layerTracer),
+    Layer.provide(NodeSdk.layerTracerProvider(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` })), { sampler: sampler(settings) })),
+    Layer.provide(Resource.layer({ serviceName: settings.service_name, serviceVersion: version }))
+  )
 
 type Attributes = Record<string, string | number | boolean | Array<string>>
 

@@ -25,6 +25,8 @@ export interface HotRoutes {
   readonly routes: ReadonlyMap<string, HotHandler>
   /** Runs a request's fiber on the gateway's prebuilt runtime. */
   readonly run: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>
+  /** Wraps a request, answer written, in its span, when traces are on. */
+  readonly traced?: (route: string, effect: Effect.Effect<void>) => Effect.Effect<void>
 }
 
 export interface Shedding {
@@ -61,11 +63,10 @@ const answeringDefect = (response: ServerResponse, route: string) => (cause: Cau
   })
 
 const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse): void => {
-  const fiber = hot.run(
-    Effect.scoped(Effect.flatMap(handler(request), (reply) => writeReply(response, reply))).pipe(
-      Effect.catchAllCause(answeringDefect(response, route))
-    )
+  const served = Effect.scoped(Effect.flatMap(handler(request), (reply) => writeReply(response, reply))).pipe(
+    Effect.catchAllCause(answeringDefect(response, route))
   )
+  const fiber = hot.run(hot.traced === undefined ? served : hot.traced(route, served))
   // The client left before the whole answer was written: stop everything done for it.
   response.once("close", () => {
     if (!response.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
