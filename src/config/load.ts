@@ -3,6 +3,7 @@
  * whichever provider keys are in the environment, else the simulated demo fleet.
  * Every failure names the file, the key and what was expected.
  */
+import type { CacheSettings } from "../cache/settings"
 import { TelemetrySettings } from "../telemetry/settings"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
@@ -171,6 +172,18 @@ export const resolveConfig = (
         targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
       }
       routes.set(route.id, { id: route.id, strategy: route.strategy ?? "fallback", targets, ...(route.cache === undefined ? {} : { cache: route.cache }) })
+    }
+
+    // A semantic cache embeds with a model of this config.
+    const caches: Array<readonly [string, CacheSettings | undefined]> = [
+      ["cache", file.cache],
+      ...(file.routes ?? []).map((r, i) => [`routes[${i}].cache`, r.cache] as const)
+    ]
+    for (const [at, cache] of caches) {
+      const model = cache?.semantic?.model
+      if (model !== undefined && !deployments.has(model) && !routes.has(model)) {
+        return yield* fail(`${where}: ${at}.semantic.model`, `"${model}" is not a model or route id`)
+      }
     }
 
     const consensus = file.consensus

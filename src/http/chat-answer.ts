@@ -19,6 +19,9 @@ import { consensusChat } from "./chat-consensus"
 import { type ClientError, errorAnswer, type InvalidRequest } from "./errors"
 import { type Headers, sseReply, type SseReply } from "./hot/reply"
 import { COST_HEADER, type RequestSpend } from "./metered"
+import { assembling, type CacheServices, cacheSettingsFor, hit, keep, lookUp, missed, takeQuorumOptions } from "./chat-cache"
+import type { TelemetryShape } from "../telemetry/telemetry"
+import type { IncomingHttpHeaders } from "node:http"
 import { checkAnswer, checkRequest, POLICY_HEADER, scanChunks } from "./policies"
 
 export interface ChatServices {
@@ -26,11 +29,20 @@ export interface ChatServices {
   readonly router: Router
   readonly consensus: Consensus
   readonly spend: Spend
+  /** The response cache's store and semantic index; undefined where no cache is configured. */
+  readonly cache?: CacheServices | undefined
+  readonly telemetry?: TelemetryShape | undefined
 }
 
 export type ChatAnswer =
   | { readonly _tag: "Completion"; readonly completion: ChatCompletion; readonly headers: Headers }
-  | { readonly _tag: "Stream"; readonly chunks: Stream.Stream<ChatCompletionChunk, ClientError>; readonly headers: Headers }
+  | {
+    readonly _tag: "Stream"
+    readonly chunks: Stream.Stream<ChatCompletionChunk, ClientError>
+    readonly headers: Headers
+    /** Called with the request's cost once the stream ended whole (the cache keeps it then). */
+    readonly completed?: (costMicros: number) => void
+  }
 
 const routingHeaders = (routed: Routed<unknown>) => ({
   "x-quorum-deployment": routed.deployment.id,
@@ -50,12 +62,14 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
 export const answerChat = (
   services: ChatServices,
   metering: RequestSpend,
+  headers: IncomingHttpHeaders,
   authorization: string | undefined,
-  asked: ChatCompletionRequest
+  body: ChatCompletionRequest
 ): Effect.Effect<ChatAnswer, ClientError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { config, router, consensus, spend } = services
-    metering.model = asked.model
+    const { config, router, consensus, spend, cache, telemetry } = services
+    metering.model = body.model
+    const { request: asked, options } = yield* takeQuorumOptions(body)
     const { request: parsed, applied } = yield* checkRequest(config.policies, asked)
     const policyHeaders: Record<string, string> = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
     metering.stream = parsed.stream === true
@@ -67,14 +81,30 @@ export const answerChat = (
     const request = metering.admission?.reservation !== undefined && bound?.capOutputAt !== undefined
       ? { ...parsed, max_tokens: bound.capOutputAt }
       : parsed
+
+    // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.
+    const settings = cache === undefined ? undefined : cacheSettingsFor(config, parsed.model)
+    const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, metering.admission?.keyId, parsed, options, headers)
+    if (looked?._tag === "Hit") {
+      const answer = hit(looked.answer, looked.match, telemetry)
+      if (request.stream === true) return { _tag: "Stream", chunks: answer.chunks(), headers: { ...answer.headers, ...policyHeaders } } as const
+      return { _tag: "Completion", completion: looked.answer.completion, headers: { ...answer.headers, ...policyHeaders, [COST_HEADER]: formatUsd(metering.finish(200)) } } as const
+    }
+    const cacheHeaders = looked === undefined ? {} : missed(telemetry)
+
     if (request.stream === true) {
       const routed = yield* router.stream(request)
-      return { _tag: "Stream", chunks: scanned(config.policies)(routed.value), headers: { ...routingHeaders(routed), ...policyHeaders } } as const
+      const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
+      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(config.policies)(routed.value), headers: outHeaders } as const
+      // What is kept is what the client was sent: after the output policies.
+      const kept = assembling(cache, looked, routed.deployment.id, scanned(config.policies)(routed.value))
+      return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
     }
     const routed = yield* router.complete(request)
     const completion = yield* checkAnswer(config.policies, routed.value)
     const cost = metering.finish(200)
-    return { _tag: "Completion", completion, headers: { ...routingHeaders(routed), ...policyHeaders, [COST_HEADER]: formatUsd(cost) } } as const
+    if (cache !== undefined && looked !== undefined) keep(cache, looked, completion, cost, routed.deployment.id)
+    return { _tag: "Completion", completion, headers: { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders, [COST_HEADER]: formatUsd(cost) } } as const
   })
 
 /**
@@ -85,16 +115,19 @@ export const answerChat = (
  * `failed` with it.
  */
 export const meteredSse = (
-  chunks: Stream.Stream<ChatCompletionChunk, ClientError>,
-  headers: Headers,
+  answer: Extract<ChatAnswer, { _tag: "Stream" }>,
   metering: RequestSpend,
   render: (chunks: Stream.Stream<ChatCompletionChunk, ClientError>, failed: (error: ClientError) => void) => Stream.Stream<Uint8Array>
 ): SseReply => {
   let failure: string | undefined
   let ended = false
-  const body = render(chunks, (error) => (failure = errorAnswer(error).body.error.message)).pipe(
+  const body = render(answer.chunks, (error) => (failure = errorAnswer(error).body.error.message)).pipe(
     Stream.onEnd(Effect.sync(() => (ended = true))),
-    Stream.ensuring(Effect.sync(() => metering.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)))
+    Stream.ensuring(Effect.sync(() => {
+      const cost = metering.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
+      if (ended && failure === undefined) answer.completed?.(cost)
+    }))
   )
+  const headers = answer.headers
   return sseReply(body, headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(metering.finish(200)) }) })
 }

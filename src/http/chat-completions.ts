@@ -36,7 +36,7 @@ export const makeChatCompletions = (services: ChatServices) => (incoming: Incomi
   metered(services.spend, "/v1/chat/completions", (metering) =>
     Effect.gen(function*() {
       const request = yield* readChatRequest(incoming, services.config)
-      const answer = yield* answerChat(services, metering, incoming.headers["authorization"], request)
+      const answer = yield* answerChat(services, metering, incoming.headers, incoming.headers["authorization"], request)
       if (answer._tag === "Completion") return json(answer.completion, answer.headers)
-      return meteredSse(answer.chunks, answer.headers, metering, chatFrames(request.stream_options?.include_usage === true))
+      return meteredSse(answer, metering, chatFrames(request.stream_options?.include_usage === true))
     }))

@@ -7,6 +7,7 @@ import { GatewayConfig } from "../config/gateway-config"
 import { Consensus } from "../consensus/engine"
 import { Router } from "../routing/router"
 import { Spend } from "../spend/spend"
+import { makeCacheServices } from "./chat-cache"
 import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler } from "./consensus"
 import { makeEmbeddings } from "./embeddings"
@@ -25,11 +26,11 @@ export const HotRoutesLive = Layer.effect(
     const config = yield* GatewayConfig
     const spend = yield* Spend
     const consensus = yield* Consensus
-    const services = { config, router: yield* Router, consensus, spend }
+    const router = yield* Router
+    const telemetry = yield* Telemetry
+    const services = { config, router, consensus, spend, cache: makeCacheServices(config, router), telemetry }
     const chat = makeChatCompletions(services)
     const fanOut = makeConsensusHandler(config, consensus, spend)
-    const router = services.router
-    const telemetry = yield* Telemetry
     // Circuit states are read from this worker's router when /metrics is scraped.
     const ids = [...config.deployments.keys()]
     telemetry.metrics.watchCircuits(() => ids.map((id) => [id, CIRCUIT_LEVEL[router.circuit(id)]] as const))

@@ -61,9 +61,9 @@ export const makeMessages = (services: ChatServices) => (incoming: IncomingMessa
           const { message, param } = translated.left
           return yield* new InvalidRequest({ message: `${param}: ${message}`, param, code: "unsupported_value" })
         }
-        const answer = yield* answerChat(services, metering, authorizationOf(incoming), translated.right)
+        const answer = yield* answerChat(services, metering, incoming.headers, authorizationOf(incoming), translated.right)
         if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion), answer.headers)
-        return meteredSse(answer.chunks, answer.headers, metering, messageEvents)
+        return meteredSse(answer, metering, messageEvents)
       }),
     (status, body) => anthropicError(status, body.error.message)
   )

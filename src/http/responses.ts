@@ -28,9 +28,9 @@ export const makeResponses = (services: ChatServices) => (incoming: IncomingMess
         const { message, param, code } = translated.left
         return yield* new InvalidRequest({ message, param, code })
       }
-      const answer = yield* answerChat(services, metering, incoming.headers["authorization"], translated.right)
+      const answer = yield* answerChat(services, metering, incoming.headers, incoming.headers["authorization"], translated.right)
       if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion, request), answer.headers)
-      return meteredSse(answer.chunks, answer.headers, metering, (chunks, failed) =>
+      return meteredSse(answer, metering, (chunks, failed) =>
         responsesSse(request, chunks, (error) => {
           failed(error)
           const { status, body } = errorAnswer(error)
