@@ -367,13 +367,20 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
       readonly owner: string
     }
 
+    /** One admission alone, the common case below saturation: its arguments as parameters, nothing to unpack. */
+    const admitOne = (c: AdmitCall) =>
+      read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(${c.hash}, ${c.now}, ${JSON.stringify(c.models)}::jsonb, ${c.charge},
+        ${c.micros === null ? null : JSON.stringify(c.micros)}::jsonb, ${c.day}, ${c.month}, ${c.ttl}, ${c.reservation}, ${c.owner}) AS r`).pipe(
+        Effect.map((rows) => rows[0]!.r)
+      )
+
     /**
      * The admissions of one key waiting together, in one statement: one transaction, so
      * quorum_admit locks the key's row once for all of them, and each call, a statement of
      * its own inside, sees the reservations of the calls before it (exact as one at a time).
      */
     const admitGrouped = coalescing((calls: ReadonlyArray<AdmitCall>) =>
-      read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(c.v->>'hash', (c.v->>'now')::BIGINT, c.v->'models', (c.v->>'charge')::DOUBLE PRECISION,
+      calls.length === 1 ? Effect.map(admitOne(calls[0]!), (answer) => [answer]) : read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(c.v->>'hash', (c.v->>'now')::BIGINT, c.v->'models', (c.v->>'charge')::DOUBLE PRECISION,
           NULLIF(c.v->'micros', 'null'::jsonb), c.v->>'day', c.v->>'month', (c.v->>'ttl')::BIGINT, c.v->>'reservation', c.v->>'owner') AS r
         FROM jsonb_array_elements(${JSON.stringify(calls)}::jsonb) WITH ORDINALITY AS c(v, n) ORDER BY c.n`).pipe(
         Effect.map((rows) => rows.map((row) => row.r))
