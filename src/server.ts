@@ -2,7 +2,8 @@
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
+import type { SharedStateError } from "./state/errors"
 import { createServer } from "node:http"
 import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
 import { Routes } from "./http/routes"
@@ -50,6 +51,13 @@ const TracingFor = (config: ResolvedConfig): Layer.Layer<never> | Layer.Layer<Tr
   ))
 }
 
+/** Circuits and the response cache shared by replicas through Redis, when QUORUM_REDIS_URL is set. */
+const SharedStateFor = (config: ResolvedConfig): Layer.Layer<never, SharedStateError> => {
+  if (config.redisUrl === undefined) return Layer.empty
+  const url = Redacted.value(config.redisUrl)
+  return Layer.unwrapEffect(Effect.promise(() => import("./state/shared")).pipe(Effect.map(({ SharedStateLive }) => SharedStateLive(url))))
+}
+
 /** Everything the routes use: router, consensus, spend, over the config. */
 const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
   // One instance: the engine reads learned policies from it, and layers are built once per instance.
@@ -57,7 +65,11 @@ const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
   return Layer.mergeAll(
     Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default), Layer.provide(spend)),
     spend
-  ).pipe(Layer.provideMerge(TracingFor(config)), Layer.provideMerge(Layer.succeed(GatewayConfig, config)))
+  ).pipe(
+    Layer.provideMerge(TracingFor(config)),
+    Layer.provideMerge(SharedStateFor(config)),
+    Layer.provideMerge(Layer.succeed(GatewayConfig, config))
+  )
 }
 
 const routesOver = <E, R>(services: Layer.Layer<Layer.Layer.Success<ReturnType<typeof ServicesLive>>, E, R>) =>

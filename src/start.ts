@@ -221,7 +221,8 @@ export const start = (configPath: string | undefined): Effect.Effect<void, unkno
       ConfigError: (error) => stop(`configuration error: ${error.message}`),
       EvaluatorLoadError: (error) => stop(`evaluator error: ${error.message}`),
       SpendStoreError: (error) => stop(error.message),
-      StartError: (error) => stop(error.message)
+      StartError: (error) => stop(error.message),
+      SharedStateError: (error) => stop(error.message)
     })
   )
 

@@ -169,6 +169,8 @@ export interface ResolvedConfig {
   readonly consensus: ConsensusSettings
   readonly auth: AuthSettings
   readonly spend: SpendSettings
+  /** QUORUM_REDIS_URL: replicas share circuit states and the response cache through it. */
+  readonly redisUrl: Redacted.Redacted<string> | undefined
   /** Every provider key in use, so that no error or log can echo one. */
   readonly secrets: ReadonlyArray<string>
 }

@@ -237,6 +237,12 @@ export const resolveConfig = (
       return yield* fail(`${where}: spend.database_url_env`, `${urlEnv} must be a postgres:// URL`)
     }
     if (databaseUrl !== undefined) secrets.push(Redacted.value(databaseUrl))
+    // Replicas share circuits and the response cache through Redis when this is set (it may carry a password).
+    const redisUrl = Option.getOrUndefined(yield* readKey("QUORUM_REDIS_URL"))
+    if (redisUrl !== undefined && !/^rediss?:\/\//.test(Redacted.value(redisUrl))) {
+      return yield* fail(`${where}: QUORUM_REDIS_URL`, "must be a redis:// or rediss:// URL")
+    }
+    if (redisUrl !== undefined) secrets.push(Redacted.value(redisUrl))
     const dataDir = Option.getOrUndefined(yield* readKey("QUORUM_DATA_DIR"))
     const longestCall = Math.max(...[...deployments.values()].map((d) => d.timeouts.totalMs))
     return {
@@ -274,6 +280,7 @@ export const resolveConfig = (
       policies,
       telemetry: file.telemetry ?? NO_TELEMETRY,
       cache: file.cache,
+      redisUrl,
       limits: resolveLimits(file.server?.limits),
       retry,
       circuit,

@@ -111,14 +111,16 @@ export const assembling = <E>(cache: CacheServices, looked: Lookup, deployment: 
 
 /**
  * The cache's store and semantic index for this worker, or undefined when no cache is
- * configured anywhere. One store for every route (the largest `max_mb` bounds it); the
+ * configured anywhere. One store for every route (Redis's, or in memory where the largest
+ * `max_mb` bounds it); the
  * semantic index embeds through the router, so an embeddings call is routed, retried and
  * billed to the request that caused it like any other.
  */
-export const makeCacheServices = (config: ResolvedConfig, router: Router): CacheServices | undefined => {
+export const makeCacheServices = (config: ResolvedConfig, router: Router, shared: CacheStoreShape | undefined): CacheServices | undefined => {
   const settings = [config.cache, ...[...config.routes.values()].map((r) => r.cache)].filter((s): s is CacheSettings => s !== undefined)
   if (settings.length === 0) return undefined
-  const store = memoryStore({ maxBytes: Math.max(...settings.map((s) => s.max_mb)) * 1024 * 1024 })
+  // Shared by replicas (Redis) when there is such a store; else this worker's memory.
+  const store = shared ?? memoryStore({ maxBytes: Math.max(...settings.map((s) => s.max_mb)) * 1024 * 1024 })
   const semantics = settings.flatMap((s) => (s.semantic === undefined ? [] : [s.semantic]))
   if (semantics.length === 0) return { store, semantic: undefined }
   const embed = (model: string, text: string) =>

@@ -7,6 +7,7 @@ import { GatewayConfig } from "../config/gateway-config"
 import { Consensus } from "../consensus/engine"
 import { Router } from "../routing/router"
 import { Spend } from "../spend/spend"
+import { CacheStore } from "../cache/store"
 import { makeCacheServices } from "./chat-cache"
 import { makeChatCompletions } from "./chat-completions"
 import { makeConsensusHandler } from "./consensus"
@@ -28,7 +29,8 @@ export const HotRoutesLive = Layer.effect(
     const consensus = yield* Consensus
     const router = yield* Router
     const telemetry = yield* Telemetry
-    const services = { config, router, consensus, spend, cache: makeCacheServices(config, router), telemetry }
+    const sharedCache = Option.getOrUndefined(yield* Effect.serviceOption(CacheStore))
+    const services = { config, router, consensus, spend, cache: makeCacheServices(config, router, sharedCache), telemetry }
     const chat = makeChatCompletions(services)
     const fanOut = makeConsensusHandler(config, consensus, spend)
     // Circuit states are read from this worker's router when /metrics is scraped.

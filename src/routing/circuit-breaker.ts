@@ -2,10 +2,12 @@
  * Cools down a deployment that keeps failing, then probes it back: after
  * `failureThreshold` failures in a row it is skipped for `cooldownMs`; then one request
  * at a time is let through as a probe, and its outcome closes or reopens the circuit.
- * State is per process (each cluster worker learns on its own).
+ * Failures are counted per process; with a CircuitSync (Redis) the verdicts, opened and
+ * closed, are shared by every worker and replica.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
+import { CircuitSync } from "./circuit-sync"
 
 interface State {
   failures: number
@@ -19,7 +21,8 @@ export type Admission = "closed" | "probe" | "open"
 
 export class CircuitBreakers extends Effect.Service<CircuitBreakers>()("quorum/CircuitBreakers", {
   effect: Effect.gen(function*() {
-    const { circuit } = yield* GatewayConfig
+    const { circuit, deployments } = yield* GatewayConfig
+    const sync = Option.getOrUndefined(yield* Effect.serviceOption(CircuitSync))
     const states = new Map<string, State>()
     const stateOf = (id: string): State => {
       let state = states.get(id)
@@ -29,6 +32,16 @@ export class CircuitBreakers extends Effect.Service<CircuitBreakers>()("quorum/C
       }
       return state
     }
+
+    // Another replica's verdict: taken as it is, and never sent on again.
+    yield* sync?.follow([...deployments.keys()], (id, until) => {
+      const state = stateOf(id)
+      if (until === 0) {
+        state.failures = 0
+        state.openUntil = 0
+      } else state.openUntil = Math.max(state.openUntil, until)
+      state.probing = false
+    }) ?? Effect.void
 
     return {
       /** Whether a call to `id` may start now; "probe" must be followed by a report. */
@@ -49,6 +62,7 @@ export class CircuitBreakers extends Effect.Service<CircuitBreakers>()("quorum/C
       reopensAt: (id: string): number => stateOf(id).openUntil,
       succeeded: (id: string): void => {
         const state = stateOf(id)
+        if (state.openUntil !== 0) sync?.closed(id)
         state.failures = 0
         state.openUntil = 0
         state.probing = false
@@ -58,6 +72,7 @@ export class CircuitBreakers extends Effect.Service<CircuitBreakers>()("quorum/C
         state.failures++
         if (state.probing || state.failures >= circuit.failureThreshold) {
           state.openUntil = now + circuit.cooldownMs
+          sync?.opened(id, state.openUntil)
         }
         state.probing = false
       },
