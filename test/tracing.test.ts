@@ -100,7 +100,7 @@ telemetry: { otlp_endpoint: "${receiver.url}", service_name: quorum-e2e }
       // Stopping the gateway flushes the exporter's batch.
       await gateway.close()
     }
-    await receiver.received(before + 6)
+    await receiver.received(before + 8)
     const spans = receiver.spans.slice(before).filter((s) => s.service === "quorum-e2e")
     const chat = spans.find((s) => s.name === "POST /v1/chat/completions")!
     const attempts = spans.filter((s) => s.traceId === chat.traceId && s.name.startsWith("chat "))
@@ -111,8 +111,13 @@ telemetry: { otlp_endpoint: "${receiver.url}", service_name: quorum-e2e }
     }
     expect(attempts.find((a) => a.attributes["quorum.deployment"] === "fast")!.attributes).toMatchObject({ "gen_ai.response.finish_reasons": ["stop"] })
     const consensus = spans.find((s) => s.name === "POST /v1/consensus")!
-    const candidates = spans.filter((s) => s.traceId === consensus.traceId && s.name.startsWith("chat "))
-    expect(candidates.map((c) => c.attributes["quorum.deployment"]).sort()).toEqual(["fast", "twin"])
+    const candidates = spans.filter((s) => s.traceId === consensus.traceId && s.name.startsWith("consensus candidate "))
+    expect(candidates.map((c) => c.attributes["quorum.consensus.model"]).sort()).toEqual(["fast", "twin"])
+    for (const candidate of candidates) {
+      // Each candidate's call is under its candidate's span.
+      const calls = spans.filter((s) => s.parentSpanId === candidate.spanId && s.name.startsWith("chat "))
+      expect(calls.map((c) => c.attributes["quorum.deployment"])).toEqual([candidate.attributes["quorum.consensus.model"]])
+    }
     expect(JSON.stringify(spans)).not.toContain("secret")
   })
 })

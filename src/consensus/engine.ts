@@ -29,6 +29,7 @@ import { Round } from "./round"
 import { applyScorers } from "./scoring"
 import { Waves } from "./waves"
 import { Telemetry } from "../telemetry/telemetry"
+import { Tracing } from "../telemetry/tracing-tag"
 
 export { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "./errors"
 export type { Admit } from "./plan"
@@ -73,6 +74,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     // Exploration's draw; a test may inject a seeded source.
     const random = Option.match(yield* Effect.serviceOption(ConsensusRandom), { onNone: () => Math.random, onSome: (r) => r })
     const telemetry = Option.getOrUndefined(yield* Effect.serviceOption(Telemetry))
+    const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing))
 
     /** The task's policy: learned once it has enough labels, else the config's weights and the exact rule. */
     const policyFor = (task: string, minAgreement: number) =>
@@ -106,6 +108,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
 
         const { earlyStopped } = yield* fanOut({
           router,
+          traced: tracing?.candidate,
           round,
           requests,
           waves,

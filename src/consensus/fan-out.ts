@@ -6,6 +6,7 @@
  * longer matter and is interrupted, which aborts its upstream call; it is reported
  * cancelled (billed on an estimate), or as a timeout when timeout_ms ran out first.
  */
+import type { TracingShape } from "../telemetry/tracing-tag"
 import { Effect, Exit, Fiber, Option, Queue } from "effect"
 import type { ChatCompletionRequest, ResponseFormat, ToolCall } from "../protocol/chat-request"
 import type { Usage } from "../protocol/chat-response"
@@ -33,6 +34,8 @@ interface Reply {
 
 export interface FanOut {
   readonly router: Router
+  /** Each candidate's span, when traces are on. */
+  readonly traced?: TracingShape["candidate"] | undefined
   readonly round: Round
   /** One request object per candidate: the meter's attempt records point to it. */
   readonly requests: ReadonlyArray<ChatCompletionRequest>
@@ -111,7 +114,8 @@ export const fanOut = (input: FanOut): Effect.Effect<{ readonly earlyStopped: bo
     const call = (i: number) =>
       Effect.fork(Effect.gen(function*() {
         const t0 = performance.now()
-        const exit = yield* Effect.exit(Effect.map(router.complete(requests[i]!), replyOf))
+        const answered = Effect.map(router.complete(requests[i]!), replyOf)
+        const exit = yield* Effect.exit(input.traced === undefined ? answered : input.traced(round.models[i]!, answered))
         yield* Queue.offer(queue, [i, exit, round1(performance.now() - t0)] as const)
       }))
     const fibers: Array<Fiber.RuntimeFiber<void>> = []

@@ -10,6 +10,8 @@ import type { ChatCompletionRequest } from "../protocol/chat-request"
 export interface TracingShape {
   /** A client request's span (kind server), the root of its trace here. */
   readonly request: <A, E, R>(name: string, attributes: Record<string, string>, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** A consensus candidate's span: its attempts (retries, fallbacks) under it. */
+  readonly candidate: <A, E, R>(model: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** One upstream attempt's span (kind client), with the GenAI attributes of its request and answer. */
   readonly attempt: <A, E, R>(deployment: Deployment, request: ChatCompletionRequest, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }

@@ -44,6 +44,7 @@ export const TracingLive = (settings: TelemetrySettings, version: string, endpoi
     Effect.map(Tracer.make, (tracer) => ({
       request: (name, attributes, effect) =>
         effect.pipe(Effect.withSpan(name, { kind: "server", attributes }), Effect.withTracer(tracer)),
+      candidate: (model, effect) => Effect.withSpan(effect, `consensus candidate ${model}`, { attributes: { "quorum.consensus.model": model } }),
       attempt: (deployment: Deployment, request, effect) =>
         effect.pipe(
           Effect.tap((answer) =>
