@@ -9,7 +9,7 @@ import { Options } from "@effect/cli"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Config, Data, Effect, Option, Redacted, Schema } from "effect"
+import { Config, Console, Data, Effect, Option, Redacted, Schema } from "effect"
 
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
 
@@ -50,6 +50,16 @@ const failure = (response: HttpClientResponse.HttpClientResponse) =>
     Effect.flatMap((message) => new CommandFailed({ message: `the gateway answered ${response.status}: ${message}` }))
   )
 
+/**
+ * Says what the command waits on when a call takes long (a spend report over a large
+ * ledger): on stderr, so that the answer on stdout stays clean for pipes, and only to a
+ * person at a terminal (a script reading stderr gets the errors alone).
+ */
+const saying = (what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  process.stderr.isTTY === true
+    ? Effect.scoped(Effect.zipRight(Effect.forkScoped(Effect.delay(Console.error(what), "700 millis")), effect))
+    : effect
+
 /** Calls the admin API and decodes the answer. */
 export const admin = <A, I>(target: Target, method: "GET" | "POST" | "DELETE", path: string, schema: Schema.Schema<A, I>, body?: unknown) =>
   Effect.gen(function*() {
@@ -63,7 +73,8 @@ export const admin = <A, I>(target: Target, method: "GET" | "POST" | "DELETE", p
     if (body !== undefined) request = HttpClientRequest.bodyUnsafeJson(request, body)
     const client = yield* HttpClient.HttpClient
     const response = yield* client.execute(request).pipe(
-      Effect.mapError(() => new CommandFailed({ message: `cannot reach the gateway at ${base}: is it running? (set QUORUM_URL or --url)` }))
+      Effect.mapError(() => new CommandFailed({ message: `cannot reach the gateway at ${base}: is it running? (set QUORUM_URL or --url)` })),
+      saying(`waiting for the gateway at ${base} (${method} ${path})…`)
     )
     if (response.status >= 400) return yield* failure(response)
     const json = yield* response.json.pipe(Effect.mapError(() => new CommandFailed({ message: "the gateway's answer is not JSON" })))
