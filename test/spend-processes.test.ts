@@ -28,13 +28,15 @@ afterAll(async () => {
 })
 
 /** `paid` is a simulated model, or, given an upstream, an OpenAI-compatible one at that URL. */
-const configFile = (latencyMs: number, upstream?: string, ttlMs = 3000) => {
+const configFile = (latencyMs: number, upstream?: string, ttlMs = 3000, held?: string) => {
   const paid = upstream === undefined
     ? `provider: sim, sim: { latency_ms: ${latencyMs}, answers: ["Paris"] }`
     : `provider: openai, base_url: "${upstream}/v1"`
+  // \`held\`: an upstream that answers only when the test says, so that calls are surely in flight at a kill.
   const yaml = `
 models:
   - { id: paid, ${paid}, price: { input: 1000, output: 1000 }, max_output_tokens: 50 }
+${held === undefined ? "" : `  - { id: held, provider: openai, base_url: "${held}/v1", price: { input: 1000, output: 1000 }, max_output_tokens: 50 }`}
 auth: { mode: keys }
 spend: { flush_ms: 10, reservation_ttl_ms: ${ttlMs} }
 `
@@ -65,12 +67,12 @@ const admin = async (gateway: SpawnedGateway, method: string, path: string, body
   return (await response.json()) as any
 }
 
-const chat = (gateway: SpawnedGateway, key: string, signal?: AbortSignal) =>
+const chat = (gateway: SpawnedGateway, key: string, signal?: AbortSignal, model = "paid") =>
   fetch(`${gateway.url}/v1/chat/completions`, {
     method: "POST",
     ...(signal === undefined ? {} : { signal }),
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "paid", max_tokens: 10, messages: MESSAGES })
+    body: JSON.stringify({ model, max_tokens: 10, messages: MESSAGES })
   }).then(async (response) => ({ status: response.status, cost: response.headers.get("x-quorum-cost-usd"), body: (await response.json()) as any }))
 
 const micros = (usd: string | null) => Math.round(Number(usd) * 1e6)
@@ -145,8 +147,9 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
 
   it("charges what a worker or replica killed under load had not written, from its living sibling, within seconds", async () => {
     const { env, setting } = database()
-    const { path } = configFile(30, undefined, 600_000)
-    const settings = { ...env, QUORUM_ADMIN_KEY: ADMIN }
+    const held = await heldUpstream(Number.POSITIVE_INFINITY)
+    const { path } = configFile(30, undefined, 600_000, held.server.url)
+    const settings = { ...env, QUORUM_ADMIN_KEY: ADMIN, OPENAI_API_KEY: OPENAI_KEY }
     // SQLite: one gateway, two node:cluster workers, one of them killed. PostgreSQL: two replicas, one killed.
     const gateways = name === "SQLite"
       ? [await spawnGateway(path, { ...settings, QUORUM_WORKERS: "2" })]
@@ -166,7 +169,11 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
           }
         }
       })
+      // Calls surely in flight at the kill: held upstream, on the replica killed, or (node:cluster hands connections round
+      // robin) on both workers.
+      const holding = Array.from({ length: 6 }, () => chat(gateways[0]!, created.key, AbortSignal.timeout(60_000), "held").catch(() => undefined))
       try {
+        await expect.poll(() => held.server.received.length, { timeout: 20_000 }).toBe(6)
         // Under load, with rows written: then the one answering this is killed (a worker's pid, or a replica's process group).
         let status = await admin(gateways[0]!, "GET", "/admin/ledger")
         while (status.written < 20) status = await admin(gateways[0]!, "GET", "/admin/ledger")
@@ -174,7 +181,8 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
         else await gateways[0]!.kill()
       } finally {
         running = false
-        await Promise.all(load)
+        held.release()
+        await Promise.all([...load, ...holding])
       }
       const survivor = gateways[gateways.length - 1]!
       const { close, store } = await openStore(setting)
@@ -194,15 +202,19 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
       expect((await admin(survivor, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd).toBe("0.000000")
       expect((await chat(survivor, created.key)).status).toBe(200)
     } finally {
+      held.release()
       await Promise.all(gateways.map((g) => g.kill()))
+      await held.server.close()
     }
   }, 120_000)
 
   it("loses no acknowledged ledger row to kill -9 under load, stays consistent, and charges what the dead process answered within seconds", async () => {
     const { env, setting } = database()
+    const held = await heldUpstream(Number.POSITIVE_INFINITY)
     // Reservations live ten minutes: what frees the dead process's ones below is its lapsed lease, not their expiry.
-    const { path } = configFile(30, undefined, 600_000)
-    let gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
+    const { path } = configFile(30, undefined, 600_000, held.server.url)
+    const settings = { ...env, QUORUM_ADMIN_KEY: ADMIN, OPENAI_API_KEY: OPENAI_KEY }
+    let gateway = await spawnGateway(path, settings)
     const created = await admin(gateway, "POST", "/admin/keys", { name: "crash", budget_usd: 1_000 })
     let running = true
     // What clients were answered: every one must end up paid for.
@@ -218,14 +230,19 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
       }
     })
     let acknowledged = 0
+    // Calls surely in flight at the kill, besides the load's.
+    const holding = Array.from({ length: 3 }, () => chat(gateway, created.key, undefined, "held").catch(() => undefined))
     try {
+      await expect.poll(() => held.server.received.length, { timeout: 20_000 }).toBe(3)
       const until = Date.now() + 1_500
       while (Date.now() < until || acknowledged === 0) acknowledged = (await admin(gateway, "GET", "/admin/ledger")).written
       // The last count this process reported as written, then no chance to flush anything more.
       await gateway.kill()
     } finally {
       running = false
-      await Promise.all(load)
+      held.release()
+      await Promise.all([...load, ...holding])
+      await held.server.close()
     }
     expect(acknowledged).toBeGreaterThan(20)
 
@@ -257,7 +274,7 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
     }
 
     // A new process on the same database charges the dead one's reservations once its lease lapses: seconds, not their expiry.
-    gateway = await spawnGateway(path, { ...env, QUORUM_ADMIN_KEY: ADMIN })
+    gateway = await spawnGateway(path, settings)
     try {
       await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 20_000, interval: 250 }).toBe("0.000000")
       const { close, store } = await openStore(setting)
