@@ -2,6 +2,8 @@
  * The resolved configuration every other part reads: defaults applied, presets merged,
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
+import type { RuleSpec } from "../routing/strategies/conditional"
+import type { StrategyName } from "../routing/strategies/registry"
 import type { CacheSettings } from "../cache/settings"
 import type { TelemetrySettings } from "../telemetry/settings"
 import { Context, type Redacted } from "effect"
@@ -94,8 +96,11 @@ export interface RouteTarget {
 
 export interface Route {
   readonly id: string
-  readonly strategy: "fallback" | "loadbalance"
+  /** How its targets are ordered for a request (routing/strategies/registry.ts). */
+  readonly strategy: Exclude<StrategyName, "adaptive">
   readonly targets: ReadonlyArray<RouteTarget>
+  /** conditional: its rules, checked at load. */
+  readonly rules?: ReadonlyArray<RuleSpec>
   /** Its own response cache, in place of the gateway's. */
   readonly cache?: CacheSettings
 }

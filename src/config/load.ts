@@ -3,6 +3,7 @@
  * whichever provider keys are in the environment, else the simulated demo fleet.
  * Every failure names the file, the key and what was expected.
  */
+import { checkRules, findCycle } from "../routing/strategies/conditional"
 import type { CacheSettings } from "../cache/settings"
 import { TelemetrySettings } from "../telemetry/settings"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -171,8 +172,22 @@ export const resolveConfig = (
         }
         targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
       }
-      routes.set(route.id, { id: route.id, strategy: route.strategy ?? "fallback", targets, ...(route.cache === undefined ? {} : { cache: route.cache }) })
+      const strategy = route.strategy ?? "fallback"
+      if (strategy === "conditional" && route.rules === undefined) return yield* fail(`${at}.rules`, "a conditional route needs rules")
+      if (strategy !== "conditional" && route.rules !== undefined) return yield* fail(`${at}.rules`, `rules are for strategy: conditional, not ${strategy}`)
+      // conditional's rules are checked once every route's id is known (a rule may name a later one).
+      routes.set(route.id, { id: route.id, strategy, targets, ...(route.cache === undefined ? {} : { cache: route.cache }) })
     }
+    const handsTo = new Map<string, ReadonlyArray<string>>()
+    for (const [index, route] of (file.routes ?? []).entries()) {
+      if (route.rules === undefined) continue
+      const checked = checkRules(route.id, route.rules, true, (name) => deployments.has(name) || routes.has(name))
+      if (Either.isLeft(checked)) return yield* fail(`${where}: routes[${index}].${checked.left[0]}`, checked.left[1])
+      routes.set(route.id, { ...routes.get(route.id)!, rules: checked.right })
+      handsTo.set(route.id, route.rules.map((r) => r.to).filter((to) => routes.has(to)))
+    }
+    const circle = findCycle(handsTo)
+    if (circle !== undefined) return yield* fail(`${where}: routes`, `rules hand requests around in a circle, which no request could leave: ${circle.join(" → ")}`)
 
     // A semantic cache embeds with a model of this config.
     const caches: Array<readonly [string, CacheSettings | undefined]> = [

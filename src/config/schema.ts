@@ -2,6 +2,7 @@
  * The config file's shape (YAML, snake_case as operators write it). Decoding reports the
  * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
  */
+import { RuleSpec } from "../routing/strategies/conditional"
 import { CacheSettings } from "../cache/settings"
 import { TelemetrySettings } from "../telemetry/settings"
 import { Schema } from "effect"
@@ -116,8 +117,10 @@ export const RouteTarget = Schema.Union(
 
 export const RouteFile = Schema.Struct({
   id: NonEmpty,
-  strategy: Schema.optional(Schema.Literal("fallback", "loadbalance")),
+  strategy: Schema.optional(Schema.Literal("fallback", "loadbalance", "cheapest", "fastest", "least_busy", "conditional")),
   targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1)),
+  /** conditional: rules on the request, the first that matches decides (src/routing/strategies/conditional.ts). */
+  rules: Schema.optional(Schema.Array(RuleSpec).pipe(Schema.minItems(1))),
   /** This route's response cache, in place of the gateway's. */
   cache: Schema.optional(CacheSettings)
 })

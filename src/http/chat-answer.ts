@@ -16,10 +16,11 @@ import type { Spend } from "../spend/spend"
 import { chatBound } from "../spend/worst-case"
 import type { Policy } from "../policy/policy"
 import { consensusChat } from "./chat-consensus"
-import { type ClientError, errorAnswer, type InvalidRequest } from "./errors"
+import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { type Headers, sseReply, type SseReply } from "./hot/reply"
 import { COST_HEADER, type RequestSpend } from "./metered"
-import { assembling, type CacheServices, cacheSettingsFor, hit, keep, lookUp, missed, takeQuorumOptions } from "./chat-cache"
+import { assembling, type CacheServices, cacheSettingsFor, hit, keep, limitsOf, lookUp, missed, takeQuorumOptions } from "./chat-cache"
+import { CurrentLimits } from "../routing/constraints"
 import type { TelemetryShape } from "../telemetry/telemetry"
 import type { IncomingHttpHeaders } from "node:http"
 import { checkAnswer, checkRequest, POLICY_HEADER, scanChunks } from "./policies"
@@ -70,10 +71,20 @@ export const answerChat = (
     const { config, router, consensus, spend, cache, telemetry } = services
     metering.model = body.model
     const { request: asked, options } = yield* takeQuorumOptions(body)
+    const limits = yield* limitsOf(options, headers)
+    // The router reads the request's limits where it orders the targets.
+    const limited = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.locally(effect, CurrentLimits, limits)
     const { request: parsed, applied } = yield* checkRequest(config.policies, asked)
     const policyHeaders: Record<string, string> = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
     metering.stream = parsed.stream === true
-    if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, spend, authorization, metering)
+    if (isConsensusName(parsed.model)) {
+      // A fan-out held to a latency or cost limit is still to come: refused rather than ignored.
+      const limit = (["max_latency_ms", "max_cost_usd"] as const).find((name) => limits[name] !== undefined)
+      if (limit !== undefined) {
+        return yield* new InvalidRequest({ message: `'${limit}' is not supported for consensus yet: set it on chat models and routes`, param: `quorum.${limit}`, code: "unsupported_parameter" })
+      }
+      return yield* consensusChat(config, consensus, parsed, spend, authorization, metering)
+    }
 
     let bound: ReturnType<typeof chatBound> | undefined
     metering.admission = yield* spend.admit(authorization, [parsed.model], () => [(bound = chatBound(config, parsed)).option])
@@ -93,14 +104,14 @@ export const answerChat = (
     const cacheHeaders = looked === undefined ? {} : missed(telemetry)
 
     if (request.stream === true) {
-      const routed = yield* router.stream(request)
+      const routed = yield* limited(router.stream(request))
       const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
       if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(config.policies)(routed.value), headers: outHeaders } as const
       // What is kept is what the client was sent: after the output policies.
       const kept = assembling(cache, looked, routed.deployment.id, scanned(config.policies)(routed.value))
       return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
     }
-    const routed = yield* router.complete(request)
+    const routed = yield* limited(router.complete(request))
     const completion = yield* checkAnswer(config.policies, routed.value)
     const cost = metering.finish(200)
     if (cache !== undefined && looked !== undefined) keep(cache, looked, completion, cost, routed.deployment.id)

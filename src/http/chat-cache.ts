@@ -14,6 +14,7 @@ import type { CacheStoreShape } from "../cache/store"
 import { memoryStore } from "../cache/memory-store"
 import { SemanticIndex } from "../cache/semantic-index"
 import type { Router } from "../routing/router"
+import { RequestLimits } from "../routing/constraints"
 import type { ResolvedConfig } from "../config/gateway-config"
 import { firstIssue } from "../config/paths"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
@@ -32,7 +33,7 @@ export const CACHE_HEADER = "x-quorum-cache"
 export const SAVED_HEADER = "x-quorum-saved-usd"
 
 /** What a body may ask of the gateway itself, under `quorum`; never sent upstream. */
-const QuorumOptions = Schema.Struct({ cache: Schema.optional(CacheDirectives) })
+const QuorumOptions = Schema.Struct({ cache: Schema.optional(CacheDirectives), ...RequestLimits.fields })
 type QuorumOptions = typeof QuorumOptions.Type
 const decodeOptions = Schema.decodeUnknownEither(QuorumOptions, { onExcessProperty: "error" })
 
@@ -46,6 +47,29 @@ export const takeQuorumOptions = (asked: ChatCompletionRequest): Effect.Effect<{
   const param = issue.path === "" ? "quorum" : `quorum.${issue.path}`
   return Effect.fail(new InvalidRequest({ message: `Invalid value for '${param}': ${issue.message}`, param, code: "invalid_value" }))
 }
+
+const LIMIT_HEADERS = { max_latency_ms: "x-quorum-max-latency-ms", max_cost_usd: "x-quorum-max-cost-usd" } as const
+
+/** The request's own limits: the body's, else its headers'; a header that is not a number is a 400 naming it. */
+export const limitsOf = (options: QuorumOptions, headers: IncomingHttpHeaders): Effect.Effect<RequestLimits, InvalidRequest> =>
+  Effect.gen(function*() {
+    const limits: { max_latency_ms?: number; max_cost_usd?: number } = {}
+    for (const name of ["max_latency_ms", "max_cost_usd"] as const) {
+      const given = options[name]
+      if (given !== undefined) {
+        limits[name] = given
+        continue
+      }
+      const header = headers[LIMIT_HEADERS[name]]
+      if (typeof header !== "string") continue
+      const value = Number(header)
+      if (header.trim() === "" || !Number.isFinite(value) || value < 0 || (name === "max_latency_ms" && value === 0)) {
+        return yield* new InvalidRequest({ message: `Invalid value for header '${LIMIT_HEADERS[name]}': expected a positive number, got "${header.slice(0, 40)}"`, param: LIMIT_HEADERS[name], code: "invalid_value" })
+      }
+      limits[name] = value
+    }
+    return limits
+  })
 
 export const cacheSettingsFor = (config: ResolvedConfig, model: string): CacheSettings | undefined =>
   config.routes.get(model)?.cache ?? config.cache

@@ -8,7 +8,7 @@ import type { ErrorBody } from "../protocol/error-body"
 import { newId } from "../providers/build"
 import type { UpstreamError } from "../providers/upstream-error"
 import type { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "../consensus/engine"
-import type { AllCoolingDown, UnknownModel } from "../routing/errors"
+import type { AllCoolingDown, OutsideLimits, UnknownModel } from "../routing/errors"
 import type { AdmissionError } from "../spend/errors"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
@@ -37,6 +37,7 @@ export type ClientError =
   | RouteNotFound
   | UnknownModel
   | AllCoolingDown
+  | OutsideLimits
   | UpstreamError
   | InvalidConsensusRequest
   | NoAnswer
@@ -112,6 +113,11 @@ export const errorAnswer = (error: ClientError): ErrorAnswer => {
           "upstream_unavailable"
         ),
         retryAfterSeconds: Math.max(1, Math.ceil(error.retryAfterMs / 1000))
+      }
+    case "OutsideLimits":
+      return {
+        status: 400,
+        body: body(`No target of \`${error.model}\` fits this request's limits: ${error.reasons}`, "invalid_request_error", "quorum", "no_target_within_limits")
       }
     case "UpstreamError":
       return upstreamAnswer(error)

@@ -10,3 +10,9 @@ export class AllCoolingDown extends Schema.TaggedError<AllCoolingDown>()("AllCoo
   model: Schema.String,
   retryAfterMs: Schema.Number
 }) {}
+
+/** No target of the model fits the request's own limits (max_latency_ms, max_cost_usd): which limit excluded which. */
+export class OutsideLimits extends Schema.TaggedError<OutsideLimits>()("OutsideLimits", {
+  model: Schema.String,
+  reasons: Schema.String
+}) {}

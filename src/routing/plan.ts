@@ -1,17 +1,68 @@
-import type { ResolvedConfig } from "../config/gateway-config"
-import { weightedOrder } from "./strategies/loadbalance"
-
 /**
- * The deployments to try for a model name, in order. A fallback route keeps its order;
- * a load-balanced one is drawn by weight, and the rest follow (also by weight) as
- * fallbacks, so that balancing never costs availability.
+ * The deployments to try for a model name, in order: a deployment alone, or a route's
+ * targets as its strategy orders them for this request (strategies/registry.ts), what a
+ * request sees of itself computed only if its strategy asks (a prompt's tokens cost a
+ * tokenizer pass).
  */
+import type { ResolvedConfig, Route } from "../config/gateway-config"
+import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
+import { promptTokens } from "../spend/tokens"
+import { worstCaseOf } from "../spend/worst-case"
+import { factsOf, type RequestFacts } from "./facts"
+import { type HealthView, LiveHealth } from "./health"
+import type { Strategy, StrategyInput } from "./strategy"
+import { conditional } from "./strategies/conditional"
+import { STRATEGIES } from "./strategies/registry"
+
+/** What a strategy may weigh: the request, and this worker's live health of each deployment. */
+export interface PlanContext {
+  readonly request: ChatCompletionRequest
+  readonly health: HealthView
+}
+
+const NO_CONTEXT = (model: string): PlanContext => ({ request: { model, messages: [] }, health: new LiveHealth() })
+
+/** What a request would cost at most on a deployment, in micro-dollars; 0 where it has no price. */
+export const costOn = (config: ResolvedConfig, request: ChatCompletionRequest, prompt: () => number) => (deployment: string): number => {
+  const output = maxOutputTokens(request) ?? config.deployments.get(deployment)?.maxOutputTokens ?? config.spend.defaultOutputTokens
+  return worstCaseOf(config, deployment, prompt(), output) ?? 0
+}
+
+const inputFor = (config: ResolvedConfig, route: Route, random: () => number, context: PlanContext, resolve: (name: string) => ReadonlyArray<string>): StrategyInput => {
+  let facts: RequestFacts | undefined
+  let tokens: number | undefined
+  const prompt = () => (tokens ??= promptTokens(context.request.messages))
+  return {
+    routeId: route.id,
+    targets: route.targets,
+    get facts() {
+      return (facts ??= factsOf(context.request))
+    },
+    health: context.health,
+    costMicros: costOn(config, context.request, prompt),
+    resolve,
+    random
+  }
+}
+
 export const planTargets = (
   config: ResolvedConfig,
   model: string,
-  random: () => number = Math.random
+  random: () => number = Math.random,
+  context: PlanContext = NO_CONTEXT(model)
 ): ReadonlyArray<string> | undefined => {
   const route = config.routes.get(model)
-  if (route !== undefined) return route.strategy === "fallback" ? route.targets.map((t) => t.deployment) : weightedOrder(route.targets, random)
-  return config.deployments.has(model) ? [model] : undefined
+  if (route === undefined) return config.deployments.has(model) ? [model] : undefined
+  // A conditional rule may hand the request to another route; the config has no circles (checked at load).
+  const resolve = (name: string): ReadonlyArray<string> => planTargets(config, name, random, context) ?? []
+  return strategyOf(route).order(inputFor(config, route, random, context, resolve))
+}
+
+/** A route's strategy: a shared one by name, or its own conditional, made once. */
+const conditionals = new WeakMap<Route, Strategy>()
+const strategyOf = (route: Route): Strategy => {
+  if (route.strategy !== "conditional") return STRATEGIES[route.strategy]
+  let made = conditionals.get(route)
+  if (made === undefined) conditionals.set(route, (made = conditional(route.rules ?? [])))
+  return made
 }

@@ -5,7 +5,7 @@
  * over all of it. Streams fall back only until their first chunk is in hand; after
  * that they are committed to the client and a failure ends them with an error.
  */
-import { Cause, Chunk, Effect, ExecutionStrategy, Exit, FiberRef, Option, Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Either, ExecutionStrategy, Exit, FiberRef, Option, Scope, Stream } from "effect"
 import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
@@ -16,14 +16,16 @@ import { Upstreams } from "../providers/upstreams"
 import { type AttemptRecord, CurrentMeter } from "../spend/meter"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
-import { AllCoolingDown, UnknownModel } from "./errors"
+import { AllCoolingDown, OutsideLimits, UnknownModel } from "./errors"
+import { CurrentLimits, describeExclusions, withinLimits } from "./constraints"
 import { type HealthView, LiveHealth } from "./health"
 import { answerDeadline, callDeadline, withinBudget } from "./deadline"
-import { planTargets } from "./plan"
+import { costOn, planTargets } from "./plan"
+import { promptTokens } from "../spend/tokens"
 import { Telemetry } from "../telemetry/telemetry"
 import { Tracing } from "../telemetry/tracing-tag"
 
-export type RouteError = UpstreamError | UnknownModel | AllCoolingDown
+export type RouteError = UpstreamError | UnknownModel | AllCoolingDown | OutsideLimits
 
 export interface Routed<A> {
   readonly value: A
@@ -58,10 +60,16 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       Effect.gen(function*() {
         const model = request.model
         const meter = yield* FiberRef.get(CurrentMeter)
-        const targets = planTargets(config, model)
-        if (targets === undefined) {
+        const context = { request, health }
+        const planned = planTargets(config, model, Math.random, context)
+        if (planned === undefined) {
           return yield* new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] })
         }
+        // The request's own limits leave only the targets that fit, cheapest first.
+        const limits = yield* FiberRef.get(CurrentLimits)
+        const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => promptTokens(request.messages)) })
+        if (Either.isLeft(fitting)) return yield* new OutsideLimits({ model, reasons: describeExclusions(fitting.left) })
+        const targets = fitting.right
         const deadline = Date.now() + config.retry.budgetMs
         let last: UpstreamError | undefined
         let reopensAt = Number.POSITIVE_INFINITY
