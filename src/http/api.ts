@@ -44,13 +44,16 @@ export const Health = Schema.Struct({
  */
 const ErrorResponse = ErrorBody.pipe(Schema.filter(() => false)).annotations({ identifier: "ErrorResponse" })
 
-/** Adds OpenAI-shaped error responses, one per status (the document says what each means). */
-const failingWith = (...statuses: ReadonlyArray<number>) =>
+/** Adds error responses in an envelope, one per status (the document says what each means). */
+const failingIn = (envelope: Schema.Schema.Any) => (...statuses: ReadonlyArray<number>) =>
 <E extends HttpApiEndpoint.HttpApiEndpoint.Any>(endpoint: E): E =>
   statuses.reduce<HttpApiEndpoint.HttpApiEndpoint.Any>(
-    (e, status) => (e as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps).addError(ErrorResponse, { status }),
+    (e, status) => (e as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps).addError(envelope, { status }),
     endpoint
   ) as E
+
+/** OpenAI's envelope, as every route but Anthropic's Messages answers errors. */
+const failingWith = failingIn(ErrorResponse)
 
 /** A virtual key (`qk-…`): required where `auth.mode` is `keys`, optional on an open gateway. */
 export class VirtualKey extends HttpApiMiddleware.Tag<VirtualKey>()("quorum/VirtualKey", {
@@ -165,12 +168,7 @@ const AnthropicMessage = Schema.Struct(
   Schema.Record({ key: Schema.String, value: Schema.Unknown })
 ).annotations({ identifier: "AnthropicMessage" })
 
-const failingAnthropicWith = (...statuses: ReadonlyArray<number>) =>
-<E extends HttpApiEndpoint.HttpApiEndpoint.Any>(endpoint: E): E =>
-  statuses.reduce<HttpApiEndpoint.HttpApiEndpoint.Any>(
-    (e, status) => (e as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps).addError(AnthropicErrorResponse, { status }),
-    endpoint
-  ) as E
+const failingAnthropicWith = failingIn(AnthropicErrorResponse)
 
 /** Other SDKs' wire formats, translated to chat completions underneath (served raw, like chat). */
 export class IngressGroup extends HttpApiGroup.make("ingress")
