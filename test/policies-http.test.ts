@@ -113,6 +113,30 @@ describe("output policies", () => {
     expect(withheld.text).not.toContain("4111")
   })
 
+  it("apply to a consensus: the answer redacted or withheld, and every candidate's text too", async () => {
+    const post = (body: unknown) =>
+      fetch(`${gateway.url}/v1/consensus`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+    // chatty twice agree, so theirs is the answer; leaky's candidate text holds a card number.
+    const redacted = await post({ models: ["chatty", "chatty", "leaky"], early_stop: false, messages: [{ role: "user", content: "Who do I write to?" }] })
+    const text = await redacted.text()
+    expect(redacted.status).toBe(200)
+    expect(text).not.toContain("jane@example.com")
+    expect(text).not.toContain("4111")
+    const report = JSON.parse(text) as { answer: { content: string }; candidates: Array<{ model: string; content?: string }> }
+    expect(report.answer.content).toBe("Write to [REDACTED:email] for help.")
+    expect(report.candidates.find((c) => c.model === "leaky")!.content).toBe("[withheld by content policy no-cards-out]")
+    expect(report.candidates.filter((c) => c.model === "chatty").map((c) => c.content)).toEqual(["Write to [REDACTED:email] for help.", "Write to [REDACTED:email] for help."])
+    const viaChat = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "consensus", models: ["leaky", "leaky"], messages: [{ role: "user", content: "Is my card on file?" }] })
+    })
+    expect(viaChat.status).toBe(400)
+    const withheld = await viaChat.text()
+    expect(withheld).toContain("`no-cards-out`")
+    expect(withheld).not.toContain("4111")
+  })
+
   it("redact a JSON answer", async () => {
     const answered = await chat("chatty", "Who do I write to?")
     expect(JSON.parse(answered.text).choices[0].message.content).toBe("Write to [REDACTED:email] for help.")

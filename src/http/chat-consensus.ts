@@ -19,6 +19,7 @@ import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { admitFanout } from "./consensus"
 import { type ClientError, InvalidRequest } from "./errors"
+import { checkReport } from "./policies"
 import { validator } from "../protocol/validate"
 import { COST_HEADER, type RequestSpend } from "./metered"
 import type { ChatAnswer } from "./chat-answer"
@@ -83,7 +84,8 @@ export const consensusChat = (
     // A preset is a task of its own unless the body names one.
     const task = setup.task ?? presetId
     const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
-    const report = yield* consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering))
+    // Output policies see the answer and every candidate's text before anything of the report leaves.
+    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(config.policies, r))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
     const cost = formatUsd(metering.finish(200))
     const created = Math.floor(Date.now() / 1000)

@@ -14,7 +14,7 @@ import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
 import { json, type Reply } from "./hot/reply"
-import { checkConsensusRequest } from "./policies"
+import { checkConsensusRequest, checkReport } from "./policies"
 
 const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
@@ -41,7 +41,7 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
         metering.model = "consensus"
         const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(config.policies, read))
         const authorization = incoming.headers["authorization"]
-        const report = yield* consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering))
+        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(config.policies, r))
         // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
         const cost = formatUsd(metering.finish(200))
         return json({ ...report, cost_usd: cost }, { [COST_HEADER]: cost })

@@ -5,6 +5,7 @@
  * allow (to the first of them when it asked for another); an answer a blocking output
  * policy fires on is withheld, and a redacting one is redacted.
  */
+import type { ConsensusReport } from "../consensus/request"
 import { Effect } from "effect"
 import { applyInputPolicies, applyOutputPolicies } from "../policy/request"
 import type { Policy } from "../policy/policy"
@@ -41,6 +42,23 @@ export const checkRequest = (policies: ReadonlyArray<Policy>, request: ChatCompl
     return Effect.fail(new InvalidRequest({ message: `Content policies ${applied.map((p) => `\`${p}\``).join(", ")} allow no model in common for this request.`, param: "model", code: "content_policy_violation" }))
   }
   return Effect.succeed({ request: { ...verdict.request, model: routeTo[0]! }, applied })
+}
+
+/**
+ * A consensus report as the output policies let it out: its answer redacted, or withheld
+ * (the violation, a 400); each candidate's text redacted, or replaced by a note naming the
+ * policy, since the report shows every model's answer, not only the chosen one.
+ */
+export const checkReport = (policies: ReadonlyArray<Policy>, report: ConsensusReport): Effect.Effect<ConsensusReport, InvalidRequest> => {
+  if (!policies.some((p) => p.on !== "input")) return Effect.succeed(report)
+  const answer = report.answer.content === null ? { text: null } : applyOutputPolicies(policies, report.answer.content)
+  if ("violation" in answer && answer.violation !== undefined) return Effect.fail(violated(answer.violation, "answer"))
+  const candidates = report.candidates.map((c) => {
+    if (c.content === undefined || c.content === null) return c
+    const outcome = applyOutputPolicies(policies, c.content)
+    return { ...c, content: outcome.violation === undefined ? outcome.text : `[withheld by content policy ${outcome.violation.policy}]` }
+  })
+  return Effect.succeed({ ...report, answer: { ...report.answer, content: answer.text }, candidates })
 }
 
 /** The answer as the output policies let it out, or the violation that withholds it. */
