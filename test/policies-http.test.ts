@@ -26,6 +26,9 @@ policies:
   - { name: mask-email, on: both, checks: [{ type: pii, kinds: [email] }], action: redact }
   - { name: pii-stays-home, on: input, checks: [{ type: pii, kinds: [phone], default_country: US }], action: route, route_to: [local] }
   - { name: no-cards-out, on: output, checks: [{ type: pii, kinds: [card] }], action: block }
+  - { name: support-only, on: input, checks: [{ type: blocklist, words: [refund] }], action: block, models: [support] }
+routes:
+  - { id: support, targets: [cloud] }
 `
 
 beforeAll(async () => {
@@ -101,6 +104,25 @@ describe("input policies on a consensus", () => {
     expect(held.status).toBe(400)
     expect(((await held.json()) as { error: { message: string } }).error.message).toContain("`pii-stays-home`")
     expect(up.calls.size).toBe(0)
+  })
+})
+
+describe("a policy attached to a route", () => {
+  it("applies to requests for that route only", async () => {
+    const blocked = await chat("support", "I want a refund")
+    expect(blocked.status).toBe(400)
+    expect(blocked.text).toContain("`support-only`")
+    const elsewhere = await chat("cloud", "I want a refund")
+    expect(elsewhere.status).toBe(200)
+  })
+
+  it("names a model it is attached to that the config does not have", async () => {
+    await expect(resolveTestConfig(`
+models:
+  - { id: m, provider: sim }
+policies:
+  - { name: p, checks: [{ type: blocklist, words: [x] }], action: block, models: [nope] }
+`)).rejects.toThrow(/policies\[0\]\.models\[0\]/)
   })
 })
 

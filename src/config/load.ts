@@ -237,6 +237,9 @@ export const resolveConfig = (
       for (const [m, model] of (spec.route_to ?? []).entries()) {
         if (!deployments.has(model) && !routes.has(model)) return yield* fail(`${at}.route_to[${m}]`, `"${model}" is not a model or route id`)
       }
+      for (const [m, model] of (spec.models ?? []).entries()) {
+        if (!deployments.has(model) && !routes.has(model) && !isConsensusName(model)) return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
+      }
       const compiled = compilePolicy(spec)
       if (Either.isLeft(compiled)) return yield* fail(`${at}.${compiled.left[0]}`, compiled.left[1])
       policies.push(compiled.right)

@@ -14,7 +14,7 @@ import type { Router, Routed } from "../routing/router"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"
 import { chatBound } from "../spend/worst-case"
-import type { Policy } from "../policy/policy"
+import { type Policy, policiesFor } from "../policy/policy"
 import { consensusChat } from "./chat-consensus"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { type Headers, sseReply, type SseReply } from "./hot/reply"
@@ -74,7 +74,9 @@ export const answerChat = (
     const limits = yield* limitsOf(options, headers)
     // The router reads the request's limits where it orders the targets.
     const limited = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.locally(effect, CurrentLimits, limits)
-    const { request: parsed, applied } = yield* checkRequest(config.policies, asked)
+    // The gateway's policies and those attached to the model or route asked for.
+    const policies = policiesFor(config.policies, asked.model)
+    const { request: parsed, applied } = yield* checkRequest(policies, asked)
     const policyHeaders: Record<string, string> = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
     metering.stream = parsed.stream === true
     if (isConsensusName(parsed.model)) {
@@ -106,13 +108,13 @@ export const answerChat = (
     if (request.stream === true) {
       const routed = yield* limited(router.stream(request))
       const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
-      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(config.policies)(routed.value), headers: outHeaders } as const
+      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value), headers: outHeaders } as const
       // What is kept is what the client was sent: after the output policies.
-      const kept = assembling(cache, looked, routed.deployment.id, scanned(config.policies)(routed.value))
+      const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value))
       return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
     }
     const routed = yield* limited(router.complete(request))
-    const completion = yield* checkAnswer(config.policies, routed.value)
+    const completion = yield* checkAnswer(policies, routed.value)
     const cost = metering.finish(200)
     if (cache !== undefined && looked !== undefined) keep(cache, looked, completion, cost, routed.deployment.id)
     return { _tag: "Completion", completion, headers: { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders, [COST_HEADER]: formatUsd(cost) } } as const

@@ -20,6 +20,7 @@ import type { Spend } from "../spend/spend"
 import { admitFanout } from "./consensus"
 import { type ClientError, InvalidRequest } from "./errors"
 import { checkReport } from "./policies"
+import { policiesFor } from "../policy/policy"
 import { validator } from "../protocol/validate"
 import { COST_HEADER, type RequestSpend } from "./metered"
 import type { ChatAnswer } from "./chat-answer"
@@ -85,7 +86,7 @@ export const consensusChat = (
     const task = setup.task ?? presetId
     const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
     // Output policies see the answer and every candidate's text before anything of the report leaves.
-    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(config.policies, r))
+    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(policiesFor(config.policies, request.model), r))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
     const cost = formatUsd(metering.finish(200))
     const created = Math.floor(Date.now() / 1000)

@@ -15,6 +15,7 @@ import { COST_HEADER, metered, type RequestSpend } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
 import { json, type Reply } from "./hot/reply"
 import { checkConsensusRequest, checkReport } from "./policies"
+import { policiesFor } from "../policy/policy"
 
 const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
@@ -39,9 +40,9 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
     metered(spend, "/v1/consensus", (metering) =>
       Effect.gen(function*() {
         metering.model = "consensus"
-        const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(config.policies, read))
+        const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(policiesFor(config.policies, "consensus"), read))
         const authorization = incoming.headers["authorization"]
-        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(config.policies, r))
+        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(policiesFor(config.policies, "consensus"), r))
         // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
         const cost = formatUsd(metering.finish(200))
         return json({ ...report, cost_usd: cost }, { [COST_HEADER]: cost })

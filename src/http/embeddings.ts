@@ -15,6 +15,7 @@ import type { ChatServices } from "./chat-answer"
 import { json, type Reply } from "./hot/reply"
 import { COST_HEADER, metered } from "./metered"
 import { checkRequest, POLICY_HEADER } from "./policies"
+import { policiesFor } from "../policy/policy"
 import { jsonBodyParser } from "./read-json-body"
 
 const readEmbeddings = jsonBodyParser(EmbeddingRequest)
@@ -39,7 +40,7 @@ export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMes
       const asked = yield* readEmbeddings(incoming, config)
       metering.model = asked.model
       // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
-      const { request: checked, applied } = yield* checkRequest(config.policies, asChat(asked))
+      const { request: checked, applied } = yield* checkRequest(policiesFor(config.policies, asked.model), asChat(asked))
       const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
       const request: EmbeddingRequest = {
         ...asked,

@@ -18,7 +18,13 @@ export interface Policy {
   readonly checks: ReadonlyArray<Check>
   /** The longest span any of its checks can find: what a stream holds back. */
   readonly maxSpan: number
+  /** The model or route names whose requests it applies to; undefined: every request. */
+  readonly models: ReadonlySet<string> | undefined
 }
+
+/** The policies a request for `model` (the name it asked for) is under. */
+export const policiesFor = (policies: ReadonlyArray<Policy>, model: string): ReadonlyArray<Policy> =>
+  policies.every((p) => p.models === undefined) ? policies : policies.filter((p) => p.models === undefined || p.models.has(model))
 
 /** The policy a spec describes, or the field that is wrong and why. */
 export const compilePolicy = (spec: PolicySpec): Either.Either<Policy, readonly [string, string]> => {
@@ -37,7 +43,8 @@ export const compilePolicy = (spec: PolicySpec): Either.Either<Policy, readonly 
     action: spec.action,
     routeTo: spec.route_to,
     checks,
-    maxSpan: Math.max(...checks.map((c) => c.maxSpan))
+    maxSpan: Math.max(...checks.map((c) => c.maxSpan)),
+    models: spec.models === undefined ? undefined : new Set(spec.models)
   })
 }
 

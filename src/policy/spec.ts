@@ -10,6 +10,7 @@
  *       - { type: blocklist, words: [bluebird] }
  *     action: block        # block (400 content_policy_violation), redact, or route
  *     route_to: [local]    # route: the request may only go to these models
+ *     models: [support]    # only requests for these routes or models (default: all)
  */
 import { Schema } from "effect"
 
@@ -49,6 +50,8 @@ export const PolicySpec = Schema.Struct({
   on: Schema.optional(Schema.Literal("input", "output", "both")),
   checks: Schema.Array(CheckSpec).pipe(Schema.minItems(1)),
   action: Schema.Literal("block", "redact", "route"),
-  route_to: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1)))
+  route_to: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1))),
+  /** Only requests for these models or routes (the name asked for); absent: every request of the gateway. */
+  models: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1)))
 })
 export type PolicySpec = typeof PolicySpec.Type
