@@ -2,9 +2,9 @@
  * Quorum's HTTP API as an HttpApi: the source of the OpenAPI document at /openapi.json,
  * and the server of /health and the admin API (behind the admin key's security
  * middleware, admin.ts). The gateway's own routes are declared here for the document but
- * served raw (routes.ts): chat completions and consensus stream, keep unknown fields and
- * are the hot path, where HttpApi's per-request wrapping costs more than it gives; the
- * model list and evaluators check the caller's virtual key. test/api.test.ts checks that
+ * served raw: the hot routes (chat completions, messages, responses, embeddings,
+ * consensus) straight from node:http (hot-routes.ts), where HttpApi's per-request
+ * wrapping costs more than it gives; the model list and evaluators through routes.ts. test/api.test.ts checks that
  * what is served and what is declared agree.
  */
 import * as HttpApi from "@effect/platform/HttpApi"

@@ -68,7 +68,7 @@ export const metered = <R>(
         // A failure can cost too: attempts that were billed before the last one failed.
         const cost = request.finish(answer.status, answer.body.error.message)
         const reply = errorReply(error, { [COST_HEADER]: formatUsd(cost) })
-        return Effect.succeed(errorShape === openAIShape ? reply : { ...reply, body: errorShape(answer.status, answer.body) })
+        return Effect.succeed({ ...reply, body: errorShape(answer.status, answer.body) })
       }),
       Effect.catchAllCause((cause) => {
         if (!Cause.isDie(cause)) return Effect.failCause(cause)

@@ -3,7 +3,7 @@
  * match on and what per-request limits weigh. Never the prompt's text.
  */
 import type { ChatCompletionRequest } from "../protocol/chat-request"
-import { promptTokens } from "../spend/tokens"
+import { promptTokens } from "../protocol/tokens"
 
 export interface RequestFacts {
   /** The model name the client asked for. */

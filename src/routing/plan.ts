@@ -6,7 +6,7 @@
  */
 import type { ResolvedConfig, Route } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
-import { promptTokens } from "../spend/tokens"
+import { promptTokens } from "../protocol/tokens"
 import { worstCaseOf } from "../spend/worst-case"
 import { factsOf, type RequestFacts } from "./facts"
 import { type HealthView, LiveHealth } from "./health"

@@ -21,7 +21,7 @@ import { CurrentLimits, describeExclusions, withinLimits } from "./constraints"
 import { type HealthView, LiveHealth } from "./health"
 import { answerDeadline, callDeadline, withinBudget } from "./deadline"
 import { costOn, planTargets } from "./plan"
-import { promptTokens } from "../spend/tokens"
+import { promptTokens } from "../protocol/tokens"
 import { Telemetry } from "../telemetry/telemetry"
 import { Tracing } from "../telemetry/tracing-tag"
 
@@ -67,7 +67,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         }
         // The request's own limits leave only the targets that fit, cheapest first.
         const limits = yield* FiberRef.get(CurrentLimits)
-        const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => promptTokens(request.messages)) })
+        let tokens: number | undefined
+        const fitting = limits === undefined
+          ? Either.right(planned)
+          : withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages))) })
         if (Either.isLeft(fitting)) return yield* new OutsideLimits({ model, reasons: describeExclusions(fitting.left) })
         const targets = fitting.right
         const deadline = Date.now() + config.retry.budgetMs

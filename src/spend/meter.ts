@@ -5,12 +5,11 @@
  */
 import { FiberRef } from "effect"
 import { AsyncLocalStorage } from "node:async_hooks"
-import { countTokens } from "./tokens"
 import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk, Usage } from "../protocol/chat-response"
 import type { UpstreamError } from "../providers/upstream-error"
-import { promptTokens } from "./tokens"
+import { countTokens, promptTokens } from "../protocol/tokens"
 
 export class AttemptRecord {
   status: "open" | "ok" | "error" | "cancelled" = "open"

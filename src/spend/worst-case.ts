@@ -7,7 +7,7 @@ import type { ResolvedConfig } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
 import { worstCaseMicros } from "./price"
 import type { CostOption } from "./store"
-import { promptTokens } from "./tokens"
+import { promptTokens } from "../protocol/tokens"
 
 const targetsOf = (config: ResolvedConfig, model: string): ReadonlyArray<string> =>
   config.routes.get(model)?.targets.map((t) => t.deployment) ?? [model]

@@ -7,7 +7,7 @@
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { base64Floats, inputTexts } from "../../protocol/embeddings"
-import { countTokens } from "../../spend/tokens"
+import { countTokens } from "../../protocol/tokens"
 import { makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"

@@ -1,6 +1,6 @@
 /** Token counts before a call, for worst-case costs and token rate limits. */
 import { createRequire } from "node:module"
-import { contentText, type Message } from "../protocol/chat-request"
+import { contentText, type Message } from "./chat-request"
 
 /** OpenAI's chat format adds a few tokens a message; other providers are close to it. */
 const PER_MESSAGE = 4
