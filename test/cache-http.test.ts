@@ -7,7 +7,7 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
-import { type RunningGateway, startGateway } from "./support/gateway"
+import { createKey, type RunningGateway, startGateway } from "./support/gateway"
 
 const ADMIN = "admin-key-for-cache-tests"
 let upstream: FakeServer
@@ -31,16 +31,8 @@ cache: { ttl_s: 600 }
 `,
     { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN }
   )
-  const newKey = async (name: string) => {
-    const created = await fetch(`${gateway.url}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name, budget_usd: 1 })
-    })
-    return ((await created.json()) as { key: string }).key
-  }
-  keyA = await newKey("tenant-a")
-  keyB = await newKey("tenant-b")
+  keyA = await createKey(gateway.url, ADMIN, { name: "tenant-a", budget_usd: 1 })
+  keyB = await createKey(gateway.url, ADMIN, { name: "tenant-b", budget_usd: 1 })
 })
 afterAll(async () => {
   await gateway?.close()

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FakeServer } from "./fakes/fake-server"
 import { GEMINI_KEY, startGeminiFake } from "./fakes/gemini-fake"
 import { fakeVector, OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
-import { type RunningGateway, startGateway } from "./support/gateway"
+import { createKey, type RunningGateway, startGateway } from "./support/gateway"
 
 const ADMIN = "admin-key-for-embeddings"
 let openaiUpstream: FakeServer
@@ -34,12 +34,7 @@ policies:
 `,
     { OPENAI_API_KEY: OPENAI_KEY, GEMINI_API_KEY: GEMINI_KEY, QUORUM_ADMIN_KEY: ADMIN }
   )
-  const created = await fetch(`${gateway.url}/admin/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "embedder", budget_usd: 1 })
-  })
-  key = ((await created.json()) as { key: string }).key
+  key = await createKey(gateway.url, ADMIN, { name: "embedder", budget_usd: 1 })
 })
 afterAll(async () => {
   await gateway?.close()

@@ -8,7 +8,7 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FakeServer } from "./fakes/fake-server"
 import { OPENAI_KEY, startOpenAIFake } from "./fakes/openai-fake"
-import { type RunningGateway, startGateway } from "./support/gateway"
+import { createKey, type RunningGateway, startGateway } from "./support/gateway"
 
 const ADMIN = "admin-key-for-ingress-tests"
 let upstream: FakeServer
@@ -30,12 +30,7 @@ policies:
 `,
     { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN }
   )
-  const created = await fetch(`${gateway.url}/admin/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "ingress", budget_usd: 10 })
-  })
-  key = ((await created.json()) as { key: string }).key
+  key = await createKey(gateway.url, ADMIN, { name: "ingress", budget_usd: 10 })
 })
 afterAll(async () => {
   await gateway?.close()

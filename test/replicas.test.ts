@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { type RunningRedis, startRedis } from "./support/redis"
 import { type SpawnedGateway, spawnGateway } from "./support/spawned"
+import { createKey } from "./support/gateway"
 
 const ADMIN = "admin-key-for-replicas"
 let postgres: RunningPostgres
@@ -45,14 +46,7 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), postgres?.stop()])
 })
 
-const newKey = async (spec: Record<string, unknown>) => {
-  const res = await fetch(`${a.url}/admin/keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "replicas", ...spec })
-  })
-  return ((await res.json()) as { key: string }).key
-}
+const newKey = (spec: Record<string, unknown>) => createKey(a.url, ADMIN, { name: "replicas", ...spec })
 
 const chat = (gateway: SpawnedGateway, key: string, model: string, content: string) =>
   fetch(`${gateway.url}/v1/chat/completions`, {

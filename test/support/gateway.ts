@@ -49,3 +49,14 @@ export const eventually = async (check: () => boolean, ms = 2_000): Promise<bool
   }
   return check()
 }
+
+/** Creates a virtual key through the admin API of the gateway at `url`; returns its secret. */
+export const createKey = async (url: string, adminKey: string, spec: Record<string, unknown>): Promise<string> => {
+  const created = await fetch(`${url}/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+    body: JSON.stringify(spec)
+  })
+  if (created.status !== 201) throw new Error(`creating a key answered ${created.status}: ${await created.text()}`)
+  return ((await created.json()) as { key: string }).key
+}
