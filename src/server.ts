@@ -19,15 +19,17 @@ import { Spend } from "./spend/spend"
 import { SpendStore } from "./spend/store"
 import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "./consensus/learning/live"
 import { OutcomeStore } from "./spend/outcomes"
+import { BeliefStore } from "./routing/learned/store"
 import { tracesEndpoint } from "./telemetry/settings"
 import type { Tracing } from "./telemetry/tracing-tag"
 import { PACKAGE_VERSION } from "./domain/package-root"
 
-/** Keys, budgets and the ledger, and consensus outcomes and learning, over the database the config names. */
+/** Keys, budgets and the ledger, consensus outcomes and learning, and learned routes' beliefs, over the database the config names. */
 const SpendLive = (config: ResolvedConfig, telemetry: TelemetryShape) =>
   Layer.mergeAll(
     Spend.Default.pipe(Layer.provideMerge(Ledger.Default)),
-    Layer.mergeAll(LearnedPoliciesLive, OutcomeSinkLive).pipe(Layer.provideMerge(Learning.Default), Layer.provide(OutcomeStore.Default))
+    Layer.mergeAll(LearnedPoliciesLive, OutcomeSinkLive).pipe(Layer.provideMerge(Learning.Default), Layer.provide(OutcomeStore.Default)),
+    BeliefStore.Default
   ).pipe(
     Layer.provideMerge(SpendStore.Default),
     Layer.provide(databaseLayer(config.spend.database)),

@@ -160,6 +160,7 @@ const SERVED: Array<[method: string, template: string, path: string, body: unkno
   ["get", "/evaluators", "/evaluators", undefined],
   ["post", "/v1/feedback", "/v1/feedback", { id: "consensus-missing", label: "A" }],
   ["get", "/v1/reliability", "/v1/reliability?task=default", undefined],
+  ["get", "/v1/routes/{name}/beliefs", "/v1/routes/missing/beliefs", undefined],
   ["get", "/health", "/health", undefined],
   ["get", "/openapi.json", "/openapi.json", undefined],
   ["post", "/admin/keys", "/admin/keys", { name: "api-test" }],

@@ -12,6 +12,8 @@ import { checkRules, conditional, findCycle, type RuleSpec } from "../src/routin
 import { STRATEGIES } from "../src/routing/strategies/registry"
 import type { StrategyInput, Target } from "../src/routing/strategy"
 import { seededRandom } from "../src/providers/sim/seed"
+import { ExplorationBudget } from "../src/routing/learned/bandit"
+import { PRIOR } from "../src/routing/learned/belief"
 
 const targets: ReadonlyArray<Target> = [
   { deployment: "a", weight: 1 },
@@ -31,6 +33,7 @@ const input = (extra: Partial<StrategyInput> = {}): StrategyInput => ({
   health: new LiveHealth(),
   costMicros: () => 0,
   resolve: (name) => [name],
+  beliefs: { belief: () => PRIOR, budget: new ExplorationBudget(0, 2) },
   random: seededRandom(1),
   ...extra
 })

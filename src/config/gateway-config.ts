@@ -4,6 +4,7 @@
  */
 import type { RuleSpec } from "../routing/strategies/conditional"
 import type { StrategyName } from "../routing/strategies/registry"
+import type { AdaptiveSettings } from "../routing/learned/settings"
 import type { CacheSettings } from "../cache/settings"
 import type { TelemetrySettings } from "../telemetry/settings"
 import { Context, type Redacted } from "effect"
@@ -97,10 +98,12 @@ export interface RouteTarget {
 export interface Route {
   readonly id: string
   /** How its targets are ordered for a request (routing/strategies/registry.ts). */
-  readonly strategy: Exclude<StrategyName, "adaptive">
+  readonly strategy: StrategyName
   readonly targets: ReadonlyArray<RouteTarget>
   /** conditional: its rules, checked at load. */
   readonly rules?: ReadonlyArray<RuleSpec>
+  /** adaptive: its weights, exploration bound and memory, defaults applied. */
+  readonly adaptive?: AdaptiveSettings
   /** Its own response cache, in place of the gateway's. */
   readonly cache?: CacheSettings
 }

@@ -32,7 +32,8 @@ import { DEFAULT_LIMITS, type RequestLimits } from "../protocol/limits"
 import { PRESETS } from "./presets"
 import { catalogEntry, catalogPrice } from "../spend/catalog"
 import { modelPrice } from "../spend/price"
-import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile } from "./schema"
+import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile, type RouteFile } from "./schema"
+import { AdaptiveSettings } from "../routing/learned/settings"
 import { compilePolicy, type Policy } from "../policy/policy"
 
 /** Model names the consensus engine answers to. */
@@ -45,6 +46,19 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 type Source = ResolvedConfig["source"]
 
 const fail = (where: string, message: string) => Effect.fail(new ConfigError({ message: `${where}: ${message}` }))
+
+const DEFAULT_ADAPTIVE = Schema.decodeUnknownSync(AdaptiveSettings)({})
+
+/** An adaptive route's settings (defaults where it gives none); an `adaptive:` block elsewhere is a mistake. */
+const adaptiveOf = (route: RouteFile, strategy: string): Either.Either<AdaptiveSettings | undefined, readonly [string, string]> => {
+  if (strategy !== "adaptive") {
+    return route.adaptive === undefined ? Either.right(undefined) : Either.left([".adaptive", `an adaptive block is for strategy: adaptive, not ${strategy}`])
+  }
+  const settings = route.adaptive ?? DEFAULT_ADAPTIVE
+  const { weights } = settings
+  if (weights.quality + weights.cost + weights.latency === 0) return Either.left([".adaptive.weights", "give at least one weight above 0 (quality, cost or latency)"])
+  return Either.right(settings)
+}
 
 const mergeTimeouts = (base: Timeouts, file: ModelFile["timeouts"]): Timeouts => ({
   connectMs: file?.connect_ms ?? base.connectMs,
@@ -175,8 +189,16 @@ export const resolveConfig = (
       const strategy = route.strategy ?? "fallback"
       if (strategy === "conditional" && route.rules === undefined) return yield* fail(`${at}.rules`, "a conditional route needs rules")
       if (strategy !== "conditional" && route.rules !== undefined) return yield* fail(`${at}.rules`, `rules are for strategy: conditional, not ${strategy}`)
+      const adaptive = adaptiveOf(route, strategy)
+      if (Either.isLeft(adaptive)) return yield* fail(`${at}${adaptive.left[0]}`, `route \`${route.id}\`: ${adaptive.left[1]}`)
       // conditional's rules are checked once every route's id is known (a rule may name a later one).
-      routes.set(route.id, { id: route.id, strategy, targets, ...(route.cache === undefined ? {} : { cache: route.cache }) })
+      routes.set(route.id, {
+        id: route.id,
+        strategy,
+        targets,
+        ...(route.cache === undefined ? {} : { cache: route.cache }),
+        ...(adaptive.right === undefined ? {} : { adaptive: adaptive.right })
+      })
     }
     const handsTo = new Map<string, ReadonlyArray<string>>()
     for (const [index, route] of (file.routes ?? []).entries()) {

@@ -3,6 +3,7 @@
  * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
  */
 import { RuleSpec } from "../routing/strategies/conditional"
+import { AdaptiveSettings } from "../routing/learned/settings"
 import { CacheSettings } from "../cache/settings"
 import { TelemetrySettings } from "../telemetry/settings"
 import { Schema } from "effect"
@@ -117,10 +118,12 @@ export const RouteTarget = Schema.Union(
 
 export const RouteFile = Schema.Struct({
   id: NonEmpty,
-  strategy: Schema.optional(Schema.Literal("fallback", "loadbalance", "cheapest", "fastest", "least_busy", "conditional")),
+  strategy: Schema.optional(Schema.Literal("fallback", "loadbalance", "cheapest", "fastest", "least_busy", "conditional", "adaptive")),
   targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1)),
   /** conditional: rules on the request, the first that matches decides (src/routing/strategies/conditional.ts). */
   rules: Schema.optional(Schema.Array(RuleSpec).pipe(Schema.minItems(1))),
+  /** adaptive: what a good outcome is, and how much to explore (src/routing/learned/settings.ts). */
+  adaptive: Schema.optional(AdaptiveSettings),
   /** This route's response cache, in place of the gateway's. */
   cache: Schema.optional(CacheSettings)
 })

@@ -29,6 +29,7 @@ import { CreateKey, KeyView, UpdateKey } from "../spend/keys"
 import { RequestDetail, RequestPage, SpendReport } from "../spend/reports"
 import { FeedbackAnswer, FeedbackBody } from "./feedback"
 import { ReliabilityReport } from "./reliability"
+import { RouteBeliefsReport } from "./beliefs"
 import { openApiDocument } from "./openapi-document"
 
 export const Health = Schema.Struct({
@@ -251,13 +252,14 @@ export class FeedbackGroup extends HttpApiGroup.make("feedback")
     HttpApiEndpoint.post("feedback", "/v1/feedback")
       .setPayload(FeedbackBody)
       .addSuccess(FeedbackAnswer.annotations({ identifier: "FeedbackRecorded" }))
-      .pipe(failingWith(400, 401, 404, 413, 503))
-      .annotate(OpenApi.Summary, "Label a consensus answer")
+      .pipe(failingWith(400, 401, 404, 409, 413, 503))
+      .annotate(OpenApi.Summary, "Label a consensus answer, or an answer of a learned route")
       .annotate(
         OpenApi.Description,
         "`{\"id\", \"label\"}` gives the correct final answer (normalized like the candidates' and matched to the group that gave it); " +
           "`{\"id\", \"correct\": true|false}` judges the answer returned. Only the key that made the request, or the admin key, may label it. " +
-          "404 for an unknown or expired id."
+          "404 for an unknown or expired id. An answer of a route with strategy: adaptive is labelled by its request id (the x-request-id header), " +
+          "with `correct` or `score` (0 to 1): once (409 after), for or against the target that answered."
       )
   )
   .middleware(VirtualKey) {}
@@ -272,6 +274,21 @@ export class ReliabilityGroup extends HttpApiGroup.make("reliability")
       .annotate(OpenApi.Description, "The admin key, or no key where the gateway is open.")
   )
   .middleware(AdminKey) {}
+
+export class RoutesGroup extends HttpApiGroup.make("routes")
+  .add(
+    HttpApiEndpoint.get("beliefs", "/v1/routes/:name/beliefs")
+      .setPath(Schema.Struct({ name: Schema.String.annotations({ description: "A route with strategy: adaptive" }) }))
+      .addSuccess(RouteBeliefsReport.annotations({ identifier: "RouteBeliefs" }))
+      .pipe(failingWith(401, 404, 503))
+      .annotate(OpenApi.Summary, "What a learned route believes of each target")
+      .annotate(
+        OpenApi.Description,
+        "Per target: the Beta posterior of its quality (alpha, beta, mean), its mean cost and latency, completed calls and labels counted, and its score under the route's weights; " +
+          "and the share of this worker's recent calls that explored. Shared by replicas (the database's beliefs). The admin key, or a key that may use the route."
+      )
+  )
+  .middleware(VirtualKey) {}
 
 export class ModelsGroup extends HttpApiGroup.make("models")
   .add(
@@ -425,7 +442,7 @@ export class AdminGroup extends HttpApiGroup.make("admin")
 export class ServedApi extends HttpApi.make("quorum").add(HealthGroup).add(AdminGroup) {}
 
 /** Everything, for the OpenAPI document. */
-export class QuorumApi extends ServedApi.add(ChatGroup).add(IngressGroup).add(EmbeddingsGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(ModelsGroup).add(DocsGroup)
+export class QuorumApi extends ServedApi.add(ChatGroup).add(IngressGroup).add(EmbeddingsGroup).add(ConsensusGroup).add(FeedbackGroup).add(ReliabilityGroup).add(RoutesGroup).add(ModelsGroup).add(DocsGroup)
   .annotate(OpenApi.Title, "Quorum")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "A self-hostable, OpenAI-compatible LLM gateway. Every error has OpenAI's shape, {\"error\": {message, type, param, code}}.")

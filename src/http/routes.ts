@@ -13,6 +13,8 @@ import { Spend } from "../spend/spend"
 import { Learning } from "../consensus/learning/live"
 import { makeFeedbackHandler } from "./feedback"
 import { makeReliabilityHandler } from "./reliability"
+import { makeBeliefsHandler } from "./beliefs"
+import { BeliefStore } from "../routing/learned/store"
 import { makeMetricsHandler } from "./metrics"
 import { makeDashboard } from "./dashboard"
 import { Telemetry } from "../telemetry/telemetry"
@@ -38,7 +40,9 @@ const LearningRoutes = HttpLayerRouter.use((router) =>
     const config = yield* GatewayConfig
     const learning = yield* Learning
     const spend = yield* Spend
-    yield* router.add("POST", "/v1/feedback", makeFeedbackHandler(config, learning, spend))
+    const beliefs = yield* BeliefStore
+    yield* router.add("POST", "/v1/feedback", makeFeedbackHandler(config, learning, spend, beliefs))
+    yield* router.add("GET", "/v1/routes/*", makeBeliefsHandler(config, beliefs, spend))
     yield* router.add("GET", "/v1/reliability", makeReliabilityHandler(config, learning, spend))
   }))
 

@@ -10,15 +10,19 @@ import { promptTokens } from "../protocol/tokens"
 import { worstCaseOf } from "../spend/worst-case"
 import { factsOf, type RequestFacts } from "./facts"
 import { type HealthView, LiveHealth } from "./health"
+import type { AdaptiveSettings } from "./learned/settings"
 import type { Strategy, StrategyInput } from "./strategy"
-import { conditional } from "./strategies/conditional"
-import { STRATEGIES } from "./strategies/registry"
+import { beliefsFor, type RouteBeliefs } from "./learned/view"
+import { MADE_PER_ROUTE, STRATEGIES } from "./strategies/registry"
 
 /** What a strategy may weigh: the request, and this worker's live health of each deployment. */
 export interface PlanContext {
   readonly request: ChatCompletionRequest
   readonly health: HealthView
 }
+
+/** What a route that is not learned would be given if it read beliefs: explore nothing. */
+const NO_LEARNING: AdaptiveSettings = { weights: { quality: 1, cost: 0, latency: 0 }, exploration: 0, memory: 2 }
 
 const NO_CONTEXT = (model: string): PlanContext => ({ request: { model, messages: [] }, health: new LiveHealth() })
 
@@ -30,6 +34,7 @@ export const costOn = (config: ResolvedConfig, request: ChatCompletionRequest, p
 
 const inputFor = (config: ResolvedConfig, route: Route, random: () => number, context: PlanContext, resolve: (name: string) => ReadonlyArray<string>): StrategyInput => {
   let facts: RequestFacts | undefined
+  let beliefs: RouteBeliefs | undefined
   let tokens: number | undefined
   const prompt = () => (tokens ??= promptTokens(context.request.messages))
   return {
@@ -41,6 +46,10 @@ const inputFor = (config: ResolvedConfig, route: Route, random: () => number, co
     health: context.health,
     costMicros: costOn(config, context.request, prompt),
     resolve,
+    // Only a learned route reads them; they are attached to the config by the belief store.
+    get beliefs() {
+      return (beliefs ??= beliefsFor(config).forRoute(route, route.adaptive ?? NO_LEARNING))
+    },
     random
   }
 }
@@ -58,11 +67,13 @@ export const planTargets = (
   return strategyOf(route).order(inputFor(config, route, random, context, resolve))
 }
 
-/** A route's strategy: a shared one by name, or its own conditional, made once. */
-const conditionals = new WeakMap<Route, Strategy>()
+/** A route's strategy: a shared one by name, or its own (made from its settings), made once. */
+const made = new WeakMap<Route, Strategy>()
+const isShared = (name: Route["strategy"]): name is keyof typeof STRATEGIES => name in STRATEGIES
 const strategyOf = (route: Route): Strategy => {
-  if (route.strategy !== "conditional") return STRATEGIES[route.strategy]
-  let made = conditionals.get(route)
-  if (made === undefined) conditionals.set(route, (made = conditional(route.rules ?? [])))
-  return made
+  const name = route.strategy
+  if (isShared(name)) return STRATEGIES[name]
+  let strategy = made.get(route)
+  if (strategy === undefined) made.set(route, (strategy = MADE_PER_ROUTE[name](route)))
+  return strategy
 }

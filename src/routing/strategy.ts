@@ -7,6 +7,7 @@
  */
 import type { RequestFacts } from "./facts"
 import type { HealthView } from "./health"
+import type { RouteBeliefs } from "./learned/view"
 
 export interface Target {
   readonly deployment: string
@@ -22,6 +23,8 @@ export interface StrategyInput {
   readonly costMicros: (deployment: string) => number
   /** The order another route or a deployment gives (a conditional rule may hand over to one). */
   readonly resolve: (modelOrRoute: string) => ReadonlyArray<string>
+  /** A learned route's beliefs, as this worker last read them (read only; its exploration budget is this worker's). */
+  readonly beliefs: RouteBeliefs
   readonly random: () => number
 }
 

@@ -48,6 +48,11 @@ export class ExplorationBudget {
 
   constructor(private readonly share: number, private readonly window: number) {}
 
+  /** The share of recent calls that explored (for reports). */
+  get exploredShare(): number {
+    return this.calls === 0 ? 0 : this.explored / this.calls
+  }
+
   allows(): boolean {
     return this.calls === 0 || this.explored / this.calls < this.share
   }
@@ -63,9 +68,12 @@ export class ExplorationBudget {
   }
 }
 
+/** Each arm's score at its believed (mean) quality: what the fallbacks after a choice are ordered by. */
+export const believedScores = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings): ReadonlyArray<number> => scores(arms, settings, meanQuality)
+
 /** The target for this call. `arms` must not be empty; targets out of service are left out by the caller. */
 export const choose = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings, budget: ExplorationBudget, random: () => number): Choice => {
-  const believedBest = argmax(scores(arms, settings, meanQuality))
+  const believedBest = argmax(believedScores(arms, settings))
   const drawn = argmax(scores(arms, settings, (b) => sampleBeta(b.alpha, b.beta, random)))
   const explored = drawn !== believedBest && budget.allows()
   const pick = explored ? drawn : believedBest

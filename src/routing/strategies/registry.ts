@@ -1,8 +1,12 @@
 /**
  * The routing strategies by the name a route's `strategy` gives: one line each. A strategy
- * with settings of its own (conditional's rules) is made from them when the config loads.
+ * with settings of its own (conditional's rules, adaptive's weights) is made from its
+ * route, once, when first used.
  */
+import type { Route } from "../../config/gateway-config"
 import type { Strategy } from "../strategy"
+import { adaptive } from "./adaptive"
+import { conditional } from "./conditional"
 import { cheapest } from "./cheapest"
 import { fallback } from "./fallback"
 import { fastest } from "./fastest"
@@ -17,4 +21,9 @@ export const STRATEGIES = {
   least_busy: leastBusy
 } as const satisfies Record<string, Strategy>
 
-export type StrategyName = keyof typeof STRATEGIES | "conditional" | "adaptive"
+export const MADE_PER_ROUTE = {
+  conditional: (route: Route) => conditional(route.rules ?? []),
+  adaptive: (route: Route) => adaptive(route.adaptive!)
+} as const satisfies Record<string, (route: Route) => Strategy>
+
+export type StrategyName = keyof typeof STRATEGIES | keyof typeof MADE_PER_ROUTE

@@ -337,6 +337,50 @@ const ADMIT_FUNCTION_OWNED = ADMIT_FUNCTION_TOTALS
     "INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at) VALUES (p_reservation, k.id, v_period, v_micros, p_now + p_ttl, p_owner, p_now);"
   )
 
+/**
+ * Learned routes' beliefs (routing/learned/store.ts), shared by replicas: per route and
+ * target, the Beta posterior of its quality and running means of its cost and latency;
+ * the labels feedback gave routed answers (one per answer); and the watermark up to which
+ * ledger rows were folded into the beliefs, moved by compare-and-set so that two replicas
+ * never fold the same rows. Rows are folded in the order they ended (started_at +
+ * latency_ms, then id), indexed: a request's row is written when it ends, so that order
+ * follows the ledger's writes, where the order they started would not (a long stream
+ * started before a short call is written after it). The watermark starts now: history
+ * from before the upgrade is not folded.
+ */
+const routeBeliefs = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE quorum_route_beliefs (
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    alpha DOUBLE PRECISION NOT NULL,
+    beta DOUBLE PRECISION NOT NULL,
+    cost_usd DOUBLE PRECISION,
+    latency_ms DOUBLE PRECISION,
+    calls BIGINT NOT NULL,
+    feedback BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (route, target)
+  )`
+  yield* sql`CREATE TABLE quorum_route_feedback (
+    request_id TEXT PRIMARY KEY,
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    quality DOUBLE PRECISION NOT NULL,
+    created_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE TABLE quorum_route_fold (
+    id TEXT PRIMARY KEY,
+    ended_at DOUBLE PRECISION NOT NULL,
+    request_id TEXT NOT NULL,
+    folded BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  )`
+  const now = Date.now()
+  yield* sql`INSERT INTO quorum_route_fold (id, ended_at, request_id, folded, updated_at) VALUES ('ledger', ${now}, '', 0, ${now})`
+  yield* sql`CREATE INDEX quorum_requests_ended ON quorum_requests ((started_at + latency_ms), id)`
+})
+
 export const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_spend": initial,
@@ -344,7 +388,8 @@ export const migrate = Migrator.make({})({
     "0003_consensus_outcomes": consensusOutcomes,
     "0004_admit_function": admitFunction,
     "0005_reserved_totals": reservedTotals,
-    "0006_reservation_owners": reservationOwners
+    "0006_reservation_owners": reservationOwners,
+    "0007_route_beliefs": routeBeliefs
   }),
   table: "quorum_migrations"
 })
