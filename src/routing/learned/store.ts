@@ -43,6 +43,14 @@ export interface RoutedAnswer {
   readonly target: string | undefined
 }
 
+/** A batch of ledger rows read from the watermark `from`, to be folded if the watermark is still there. */
+export interface FoldPlan {
+  readonly from: { readonly endedAt: number; readonly id: string }
+  readonly to: { readonly endedAt: number; readonly id: string }
+  readonly requests: number
+  readonly outcomes: ReadonlyArray<{ readonly attempt: AttemptRow; readonly route: string; readonly order: number }>
+}
+
 export interface FoldMark {
   /** Ledger rows that ended before this instant (epoch ms) are folded. */
   readonly endedAt: number
@@ -60,7 +68,7 @@ interface BeliefRow {
   readonly feedback: unknown
 }
 
-interface AttemptRow {
+export interface AttemptRow {
   readonly request_id: string
   readonly seq: unknown
   readonly model: string
@@ -133,16 +141,16 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
     const readMark = sql<{ ended_at: unknown; request_id: string; folded: unknown }>`SELECT ended_at, request_id, folded FROM quorum_route_fold WHERE id = 'ledger'`
 
     /**
-     * One batch of ledger rows into the beliefs; the number folded (0 where another
-     * replica moved the watermark first, or nothing ended since).
+     * The next batch of ledger rows to fold, from the watermark as read now; undefined
+     * when nothing ended since it (or there is no learned route).
      */
-    const foldOnce = Effect.gen(function*() {
-      if (routeIds.length === 0) return 0
+    const planFold: Effect.Effect<FoldPlan | undefined, SqlError.SqlError> = Effect.gen(function*() {
+      if (routeIds.length === 0) return undefined
       const [mark] = yield* readMark
-      if (mark === undefined) return 0
+      if (mark === undefined) return undefined
       const from = { endedAt: num(mark.ended_at), id: mark.request_id }
       const cutoff = Date.now() - settle
-      if (from.endedAt >= cutoff) return 0
+      if (from.endedAt >= cutoff) return undefined
       const requests = yield* sql<{ id: string; model: string; ended: unknown }>`SELECT id, model, (started_at + latency_ms) AS ended FROM quorum_requests
         WHERE (started_at + latency_ms) < ${cutoff}
           AND ((started_at + latency_ms) > ${from.endedAt} OR ((started_at + latency_ms) = ${from.endedAt} AND id > ${from.id}))
@@ -155,32 +163,46 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
         FROM quorum_attempts WHERE ${sql.in("request_id", requests.map((r) => r.id))}`
       const routeOf = new Map(requests.map((r, i) => [r.id, { route: r.model, order: i }]))
       const outcomes = attempts
-        .map((a) => ({ a, at: routeOf.get(a.request_id)! }))
-        .filter(({ a, at }) => learned.get(at.route)?.targets.some((t) => t.deployment === a.model) === true && (a.status === "ok" || (a.status === "error" && UPSTREAM_FAULTS.has(a.error_kind ?? ""))))
-        .sort((x, y) => x.at.order - y.at.order || num(x.a.seq) - num(y.a.seq))
-      return yield* sql.withTransaction(Effect.gen(function*() {
+        .map((a) => ({ attempt: a, route: routeOf.get(a.request_id)!.route, order: routeOf.get(a.request_id)!.order }))
+        .filter(({ attempt: a, route }) =>
+          learned.get(route)?.targets.some((t) => t.deployment === a.model) === true && (a.status === "ok" || (a.status === "error" && UPSTREAM_FAULTS.has(a.error_kind ?? ""))))
+        .sort((x, y) => x.order - y.order || num(x.attempt.seq) - num(y.attempt.seq))
+      return { from, to, requests: requests.length, outcomes }
+    })
+
+    /**
+     * A planned batch into the beliefs, if the watermark is still where the plan read it
+     * (compare-and-set, in the same transaction): the ledger rows it moved past, 0 when
+     * another replica moved it first.
+     */
+    const applyFold = (plan: FoldPlan) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const { from, to, outcomes } = plan
         const moved = yield* sql<{ id: string }>`UPDATE quorum_route_fold SET ended_at = ${to.endedAt}, request_id = ${to.id},
           folded = folded + ${outcomes.length}, updated_at = ${Date.now()}
           WHERE id = 'ledger' AND ended_at = ${from.endedAt} AND request_id = ${from.id} RETURNING id`
-        if (moved.length === 0 || outcomes.length === 0) return 0
+        if (moved.length === 0) return 0
         const byPair = new Map<string, Array<AttemptRow>>()
-        for (const { a, at } of outcomes) {
-          const key = pairKey(at.route, a.model)
-          byPair.set(key, [...(byPair.get(key) ?? []), a])
+        for (const { attempt, route } of outcomes) {
+          const key = pairKey(route, attempt.model)
+          byPair.set(key, [...(byPair.get(key) ?? []), attempt])
         }
-        yield* mutate(outcomes.map(({ a, at }) => [at.route, a.model] as const), (route, target, belief) => {
-          const memory = memoryOf(route)
-          let next: StoredBelief = belief
-          for (const a of byPair.get(pairKey(route, target)) ?? []) {
-            next = a.status === "ok"
-              ? { ...withQuality(withCall(next, num(a.cost_micros) / 1e6, num(a.latency_ms), memory), 1, memory), feedback: next.feedback }
-              : { ...withQuality(next, 0, memory), feedback: next.feedback }
-          }
-          return next
-        })
-        return outcomes.length
+        if (outcomes.length > 0) {
+          yield* mutate(outcomes.map(({ attempt, route }) => [route, attempt.model] as const), (route, target, belief) => {
+            const memory = memoryOf(route)
+            let next: StoredBelief = belief
+            for (const a of byPair.get(pairKey(route, target)) ?? []) {
+              next = a.status === "ok"
+                ? { ...withQuality(withCall(next, num(a.cost_micros) / 1e6, num(a.latency_ms), memory), 1, memory), feedback: next.feedback }
+                : { ...withQuality(next, 0, memory), feedback: next.feedback }
+            }
+            return next
+          })
+        }
+        return plan.requests
       }))
-    })
+
+    const foldOnce = Effect.flatMap(planFold, (plan) => (plan === undefined ? Effect.succeed(0) : applyFold(plan)))
 
     const beliefsOf = (routes: ReadonlyArray<string>) =>
       Effect.map(routes.length === 0 ? Effect.succeed([]) : rowsOf(routes, false), (rows) => {
@@ -238,6 +260,9 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
           snapshot.set(answer.route, answer.target, changed.get(pairKey(answer.route, answer.target))!)
           return true
         }))),
+      /** One fold in two steps, read then written, for tests of replicas racing (the loop does both every second). */
+      planFold: run(planFold),
+      applyFold: (plan: FoldPlan) => run(applyFold(plan)),
       /** Folds what ended and reads the beliefs again, now (tests and benches; the loop does it every second). */
       sync: run(Effect.gen(function*() {
         while ((yield* foldOnce) > 0) { /* next batch */ }
