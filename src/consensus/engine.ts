@@ -9,7 +9,7 @@
 import { Effect, FiberRef, Option } from "effect"
 import { type ConsensusSettings, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
-import { newId } from "../providers/build"
+import { newId } from "../domain/ids"
 import { Router } from "../routing/router"
 import { CurrentMeter } from "../spend/meter"
 import { decideAnswer } from "./decide"

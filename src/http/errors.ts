@@ -5,7 +5,7 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Effect, Schema } from "effect"
 import type { ErrorBody } from "../protocol/error-body"
-import { newId } from "../providers/build"
+import { newId } from "../domain/ids"
 import type { UpstreamError } from "../providers/upstream-error"
 import type { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "../consensus/engine"
 import type { AllCoolingDown, OutsideLimits, UnknownModel } from "../routing/errors"

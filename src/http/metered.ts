@@ -5,7 +5,7 @@
  * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
 import { Cause, Effect, Either } from "effect"
-import { newId } from "../providers/build"
+import { newId } from "../domain/ids"
 import { CurrentMeter, Meter } from "../spend/meter"
 import { formatUsd } from "../spend/price"
 import type { Spend } from "../spend/spend"

@@ -58,4 +58,3 @@ export const usageChunk = (header: ChunkHeader, usage: Usage): ChatCompletionChu
   usage
 })
 
-export const newId = (prefix: string): string => `${prefix}-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`

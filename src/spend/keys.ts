@@ -24,7 +24,17 @@ export const periodOf = (period: BudgetPeriod, now: number): string => {
   return period === "day" ? iso.slice(0, 10) : iso.slice(0, 7)
 }
 
-export const dayOf = (now: number): string => new Date(now).toISOString().slice(0, 10)
+const DAY_MS = 86_400_000
+let cachedDay = { start: 0, end: 0, name: "" }
+
+/** The UTC day of an epoch-ms time, "YYYY-MM-DD"; two per ledger request, so the last one is kept rather than formatted each time. */
+export const dayOf = (now: number): string => {
+  if (now >= cachedDay.start && now < cachedDay.end) return cachedDay.name
+  const start = now - (((now % DAY_MS) + DAY_MS) % DAY_MS)
+  const name = new Date(now).toISOString().slice(0, 10)
+  cachedDay = { start, end: start + DAY_MS, name }
+  return name
+}
 
 /** A key as the admin API shows it: never its secret, never its hash. */
 export const KeyView = Schema.Struct({

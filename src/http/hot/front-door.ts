@@ -12,7 +12,7 @@
  */
 import { Cause, Effect, type Fiber, FiberId, type Scope } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
-import { newId } from "../../providers/build"
+import { newId } from "../../domain/ids"
 import { internalError, logDefect } from "../errors"
 import type { Reply } from "./reply"
 import { writeReply } from "./write-reply"

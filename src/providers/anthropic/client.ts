@@ -5,7 +5,7 @@
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
-import { makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { amend, UpstreamError } from "../upstream-error"
 import { toAnthropic } from "./request"
@@ -22,9 +22,9 @@ const malformed = (what: string) => () =>
 export const ANTHROPIC_VERSION = "2023-06-01"
 
 export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
-  const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
+  const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const options = (body: unknown, deadline: CallDeadline): PostOptions => ({
-    fetch,
+    upstream,
     timeouts: deployment.timeouts,
     deadline,
     url: `${deployment.baseUrl}/v1/messages`,

@@ -8,7 +8,7 @@ import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { base64Floats, inputTexts } from "../../protocol/embeddings"
 import { countTokens } from "../../protocol/tokens"
-import { makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"
 import { toGemini } from "./request"
@@ -24,10 +24,10 @@ const malformed = (what: string) => () =>
   new UpstreamError({ kind: "malformed", message: `gemini sent a ${what} that is not in the Gemini API format` })
 
 export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
-  const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
+  const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
   const options = (url: string, body: unknown, deadline: CallDeadline): PostOptions => ({
-    fetch,
+    upstream,
     timeouts: deployment.timeouts,
     deadline,
     url,

@@ -1,7 +1,8 @@
 /** Gemini responses and stream chunks → OpenAI completions and chunks. */
 import type { ToolCall } from "../../protocol/chat-request"
 import { type ChatCompletion, type ChatCompletionChunk, type FinishReason, usageOf } from "../../protocol/chat-response"
-import { chunk, type ChunkHeader, completion, newId, usageChunk } from "../build"
+import { chunk, type ChunkHeader, completion, usageChunk } from "../build"
+import { newId } from "../../domain/ids"
 import type { Candidate, GenerateContentResponse, UsageMetadata } from "./wire"
 
 const FILTERED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"])

@@ -7,11 +7,11 @@
  * Response, Headers and stream plumbing), most of what a gateway may add, and it ends a
  * cut stream as quietly as a finished one. The SDK stays the client of the tests.
  */
-import { Effect, Either, Redacted } from "effect"
+import { Either, Redacted } from "effect"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
 import { EmbeddingResponse } from "../../protocol/embeddings"
 import { validator } from "../../protocol/validate"
-import { type EventDecoder, makeAgent, makeFetch, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { type EventDecoder, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"
 
@@ -26,6 +26,18 @@ const withLogprobs = (completion: ChatCompletion): ChatCompletion => {
     if (choice.logprobs === undefined) (choice as { logprobs?: unknown }).logprobs = null
   }
   return completion
+}
+
+const decodeCompletion = (body: unknown): ChatCompletion | UpstreamError => {
+  const checked = checkCompletion(body)
+  return Either.isRight(checked) ? withLogprobs(checked.right) : malformed("completion")
+}
+
+const decodeEmbeddings = (body: unknown): EmbeddingResponse | UpstreamError => {
+  const checked = checkEmbeddings(body)
+  return Either.isRight(checked)
+    ? checked.right
+    : new UpstreamError({ kind: "malformed", message: "the upstream sent a response that is not an OpenAI embeddings list" })
 }
 
 const malformed = (what: string) =>
@@ -46,12 +58,12 @@ export const openAIErrorMessage = (body: unknown): string | undefined => {
 const DONE = "[DONE]"
 
 export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
-  const fetch = makeFetch(makeAgent(deployment.timeouts, deployment.maxConnections))
+  const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const base = deployment.baseUrl ?? "https://api.openai.com/v1"
   const url = `${base}/chat/completions`
   const headers: Record<string, string> = deployment.apiKey === undefined ? {} : { authorization: `Bearer ${Redacted.value(deployment.apiKey)}` }
   const options = (body: unknown, deadline: CallDeadline, at = url): PostOptions =>
-    ({ fetch, url: at, timeouts: deployment.timeouts, deadline, headers, body, redact, errorMessage: openAIErrorMessage })
+    ({ upstream, url: at, timeouts: deployment.timeouts, deadline, headers, body, redact, errorMessage: openAIErrorMessage })
 
   /**
    * One SSE event → the chunk it carries, nothing ([DONE], comments), or the error an
@@ -76,18 +88,10 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
 
   return {
     complete: (request, deadline) =>
-      Effect.flatMap(postJson(options({ ...request, model: deployment.upstreamModel, stream: false }, deadline)), (body) => {
-        const checked = checkCompletion(body)
-        return Either.isRight(checked) ? Effect.succeed(withLogprobs(checked.right)) : Effect.fail(malformed("completion"))
-      }),
+      postJson(options({ ...request, model: deployment.upstreamModel, stream: false }, deadline), decodeCompletion),
 
     embed: (request, deadline) =>
-      Effect.flatMap(postJson(options({ ...request, model: deployment.upstreamModel }, deadline, `${base}/embeddings`)), (body) => {
-        const checked = checkEmbeddings(body)
-        return Either.isRight(checked)
-          ? Effect.succeed(checked.right)
-          : Effect.fail(new UpstreamError({ kind: "malformed", message: "the upstream sent a response that is not an OpenAI embeddings list" }))
-      }),
+      postJson(options({ ...request, model: deployment.upstreamModel }, deadline, `${base}/embeddings`), decodeEmbeddings),
 
     stream: (request, deadline) =>
       // Usage is always asked for: it is what the request cost.

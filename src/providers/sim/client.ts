@@ -16,7 +16,7 @@ import {
   nowSeconds,
   usageOf
 } from "../../protocol/chat-response"
-import { newId } from "../build"
+import { newId } from "../../domain/ids"
 import { totalTimeout } from "../http/transport"
 import type { MakeClient } from "../provider"
 import { invalid } from "../translate"
