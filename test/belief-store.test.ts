@@ -47,16 +47,21 @@ const ledgerRows = (sql: SqlClient.SqlClient, n: number) =>
     yield* sql`UPDATE quorum_route_fold SET ended_at = 0, request_id = '' WHERE id = 'ledger'`
   }))
 
-describe("two replicas folding the same ledger", () => {
-  it("fold a batch both planned once: the second finds the watermark moved", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "quorum-beliefs-"))
-    const config = await resolveTestConfig(`
+const configIn = (dir: string) =>
+  resolveTestConfig(`
 models:
   - { id: a, provider: sim }
   - { id: b, provider: sim }
 routes:
   - { id: learn, strategy: adaptive, targets: [a, b] }
 `, { QUORUM_DATA_DIR: dir })
+
+const evidence = (b: { alpha: number; beta: number }) => b.alpha + b.beta - 2
+
+describe("two replicas folding the same ledger", () => {
+  it("fold a batch both planned once: the second finds the watermark moved", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-beliefs-"))
+    const config = await configIn(dir)
     const path = join(dir, "race.db")
     const one = await open(config, path)
     const two = await open(config, path)
@@ -76,6 +81,31 @@ routes:
     } finally {
       await two.close()
       await one.close()
+    }
+  })
+})
+
+describe("a labelled call", () => {
+  it("counts once: its label in place of the completion, labelled before the fold or after", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "quorum-beliefs-"))
+    const { store, sql, close } = await open(await configIn(dir), join(dir, "labels.db"))
+    try {
+      await Effect.runPromise(ledgerRows(sql, 4))
+      // req-race-0000 and -0002 went to a: one labelled bad before the fold, one after.
+      const before = (await Effect.runPromise(store.answerOf("req-race-0000")))!
+      expect(before).toMatchObject({ route: "learn", target: "a" })
+      expect(await Effect.runPromise(store.label({ ...before, route: "learn", target: "a" }, 0))).toBe(true)
+      await Effect.runPromise(store.sync)
+      let a = (await Effect.runPromise(store.beliefs("learn"))).get("a")!
+      expect(a).toMatchObject({ calls: 2, feedback: 1, alpha: 2, beta: 2 })
+      const after = (await Effect.runPromise(store.answerOf("req-race-0002")))!
+      expect(await Effect.runPromise(store.label({ ...after, route: "learn", target: "a" }, 0))).toBe(true)
+      a = (await Effect.runPromise(store.beliefs("learn"))).get("a")!
+      expect(evidence(a)).toBe(2)
+      expect(a).toMatchObject({ alpha: 1, beta: 3, feedback: 2 })
+      expect(await Effect.runPromise(store.label({ ...after, route: "learn", target: "a" }, 1))).toBe(false)
+    } finally {
+      await close()
     }
   })
 })

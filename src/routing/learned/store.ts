@@ -8,8 +8,10 @@
  * the upstream caused counts against it; the caller's own mistakes and cancelled calls
  * count for nothing), and the watermark is moved by compare-and-set in the same
  * transaction, so that whichever replica gets there first folds a batch and the others
- * fold nothing of it. And feedback: a label for a routed answer counts once more, for or
- * against the target that answered.
+ * fold nothing of it. And feedback: a label for a routed answer is that call's quality in
+ * place of the completion's (labelled before its row is folded, the fold counts only its
+ * cost and latency; after, the label takes over the count the completion made), so that a
+ * labelled call counts once.
  *
  * Rows are folded once they ended SETTLE_MS ago, long enough for the ledger writer of any
  * replica to have written them; a row written later than that (the database away longer)
@@ -41,6 +43,8 @@ export interface RoutedAnswer {
   readonly route: string | null
   /** The target whose attempt completed; undefined when none did. */
   readonly target: string | undefined
+  /** When its ledger row says it ended (the fold's order). */
+  readonly endedAt: number
 }
 
 /** A batch of ledger rows read from the watermark `from`, to be folded if the watermark is still there. */
@@ -182,6 +186,9 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
           folded = folded + ${outcomes.length}, updated_at = ${Date.now()}
           WHERE id = 'ledger' AND ended_at = ${from.endedAt} AND request_id = ${from.id} RETURNING id`
         if (moved.length === 0) return 0
+        // A labelled answer's quality is its label's (feedback took it, under the watermark's lock): here only its cost and latency.
+        const ids = [...new Set(outcomes.map(({ attempt }) => attempt.request_id))]
+        const labelled = new Set(ids.length === 0 ? [] : (yield* sql<{ request_id: string }>`SELECT request_id FROM quorum_route_feedback WHERE ${sql.in("request_id", ids)}`).map((r) => r.request_id))
         const byPair = new Map<string, Array<AttemptRow>>()
         for (const { attempt, route } of outcomes) {
           const key = pairKey(route, attempt.model)
@@ -192,9 +199,11 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
             const memory = memoryOf(route)
             let next: StoredBelief = belief
             for (const a of byPair.get(pairKey(route, target)) ?? []) {
-              next = a.status === "ok"
-                ? { ...withQuality(withCall(next, num(a.cost_micros) / 1e6, num(a.latency_ms), memory), 1, memory), feedback: next.feedback }
-                : { ...withQuality(next, 0, memory), feedback: next.feedback }
+              if (a.status !== "ok") next = { ...withQuality(next, 0, memory), feedback: next.feedback }
+              else {
+                const called = withCall(next, num(a.cost_micros) / 1e6, num(a.latency_ms), memory)
+                next = { ...(labelled.has(a.request_id) ? called : withQuality(called, 1, memory)), feedback: next.feedback }
+              }
             }
             return next
           })
@@ -240,10 +249,11 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
       /** A routed answer by its request id (the x-request-id the gateway answered with); undefined until its ledger row is written. */
       answerOf: (id: string) =>
         run(Effect.gen(function*() {
-          const [request] = yield* sql<{ id: string; key_id: string | null; model: string | null }>`SELECT id, key_id, model FROM quorum_requests WHERE id = ${id}`
+          const [request] = yield* sql<{ id: string; key_id: string | null; model: string | null; ended: unknown }>`SELECT id, key_id, model,
+            (started_at + latency_ms) AS ended FROM quorum_requests WHERE id = ${id}`
           if (request === undefined) return undefined
           const [answered] = yield* sql<{ model: string }>`SELECT model FROM quorum_attempts WHERE request_id = ${id} AND status = 'ok' ORDER BY seq DESC LIMIT 1`
-          return { id: request.id, keyId: request.key_id, route: request.model, target: answered?.model } satisfies RoutedAnswer
+          return { id: request.id, keyId: request.key_id, route: request.model, target: answered?.model, endedAt: num(request.ended) } satisfies RoutedAnswer
         })),
       /**
        * A label's quality (1 good, 0 bad, or between) for the target that answered; false
@@ -254,8 +264,17 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
           const inserted = yield* sql<{ request_id: string }>`INSERT INTO quorum_route_feedback (request_id, route, target, quality, created_at)
             VALUES (${answer.id}, ${answer.route}, ${answer.target}, ${quality}, ${Date.now()}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`
           if (inserted.length === 0) return false
+          // Locks the watermark (a no-op write), so that a fold decides whether the call was folded before or after this.
+          const [mark] = yield* sql<{ ended_at: unknown; request_id: string }>`UPDATE quorum_route_fold SET updated_at = updated_at
+            WHERE id = 'ledger' RETURNING ended_at, request_id`
+          const markedAt = mark === undefined ? 0 : num(mark.ended_at)
+          const folded = answer.endedAt < markedAt || (answer.endedAt === markedAt && answer.id <= (mark?.request_id ?? ""))
           const memory = memoryOf(answer.route)
-          const changed = yield* mutate([[answer.route, answer.target]], (_, __, belief) => ({ ...withQuality(belief, quality, memory), feedback: belief.feedback + 1 }))
+          const changed = yield* mutate([[answer.route, answer.target]], (_, __, belief) => ({
+            // Folded already, the call counted as good: the label takes that count over (as near as faded evidence allows).
+            ...(folded ? { ...belief, alpha: Math.max(1, belief.alpha - (1 - quality)), beta: belief.beta + (1 - quality) } : withQuality(belief, quality, memory)),
+            feedback: belief.feedback + 1
+          }))
           // This worker routes by it at once; the others when they next read the database.
           snapshot.set(answer.route, answer.target, changed.get(pairKey(answer.route, answer.target))!)
           return true
