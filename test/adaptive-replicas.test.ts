@@ -23,7 +23,7 @@ routes:
 
 interface Beliefs {
   readonly folded_through_ms: number
-  readonly data: ReadonlyArray<{ target: string; calls: number }>
+  readonly data: ReadonlyArray<{ target: string; calls: number; feedback: number }>
 }
 
 const beliefs = async (gateway: SpawnedGateway): Promise<Beliefs> => (await fetch(`${gateway.url}/v1/routes/learn/beliefs`)).json() as Promise<Beliefs>
@@ -36,6 +36,7 @@ const chat = async (gateway: SpawnedGateway, i: number) => {
   })
   expect(response.status).toBe(200)
   await response.json()
+  return response.headers.get("x-request-id")!
 }
 
 /** The completed calls in the beliefs once the watermark has passed `after` (every row that ended before it is folded). */
@@ -82,6 +83,13 @@ describe.each(["sqlite", "postgres"] as const)("two gateway processes on one %s 
     await chat(b, calls)
     expect(await foldedCalls(b, Date.now())).toBe(calls + 1)
     expect(await foldedCalls(a, Date.now())).toBe(calls + 1)
+    // A label taken by the other replica, once.
+    const answer = await chat(a, calls + 1)
+    const label = () =>
+      fetch(`${b.url}/v1/feedback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: answer, correct: false }) })
+    expect((await label()).status).toBe(200)
+    expect((await label()).status).toBe(409)
+    expect((await beliefs(a)).data.reduce((sum, d) => sum + d.feedback, 0)).toBe(1)
     await Promise.all([a.kill(), b.kill()])
     running = []
   }, 180_000)
