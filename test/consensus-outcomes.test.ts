@@ -3,7 +3,7 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import type { ConsensusOutcome } from "../src/consensus/outcome"
 import { databaseLayer } from "../src/spend/db/database"
-import { OutcomeStore } from "../src/spend/outcomes"
+import { OutcomeStore } from "../src/consensus/learning/outcome-store"
 import { sqliteSetting } from "./support/spend"
 
 const outcome = (id: string, task: string): ConsensusOutcome => ({

@@ -6,7 +6,7 @@
  * it was priced for so the estimate is a bound.
  */
 import { Effect } from "effect"
-import { compileSchema } from "../../evaluators/json-schema"
+import { compileSchema } from "./json-answer"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { Message } from "../protocol/chat-request"
 import { formatUsd, usdToMicros } from "../spend/price"

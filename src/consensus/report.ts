@@ -5,7 +5,7 @@
  * the group it voted with). Costs are the ledger's: what each candidate's calls cost as
  * billed, cancelled calls (on an estimate) included.
  */
-import { parseJsonAnswer } from "../../evaluators/json-schema"
+import { parseJsonAnswer } from "./json-answer"
 import type { Usage } from "../protocol/chat-response"
 import { usageOf } from "../protocol/chat-response"
 import type { ChatCompletionRequest } from "../protocol/chat-request"

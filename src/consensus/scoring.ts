@@ -5,7 +5,7 @@
  * an evaluator error, never the request's failure.
  */
 import { Effect, FiberRef } from "effect"
-import { compileSchema, parseJsonAnswer } from "../../evaluators/json-schema"
+import { compileSchema, parseJsonAnswer } from "./json-answer"
 import type { ChatCompletionRequest, ResponseFormat } from "../protocol/chat-request"
 import { CurrentMeter, meterStorage } from "../spend/meter"
 import type { Candidate, Evaluator } from "./evaluator"

@@ -3,7 +3,7 @@
  * cache. Loaded only when configured, so a gateway without Redis never loads its client.
  */
 import { Layer } from "effect"
-import { RedisCacheStore } from "../cache/redis-store"
+import { RedisCacheStore } from "./redis-cache"
 import { RedisCircuitSync } from "./redis-circuits"
 import { SharedStateError } from "./errors"
 import { redisLayer } from "./redis"

@@ -7,7 +7,7 @@
 import { Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "effect"
 import { GatewayConfig } from "../../config/gateway-config"
 import { type SpendStoreError } from "../../spend/errors"
-import { type LabelledOutcome, type OutcomeEntry, OutcomeStore } from "../../spend/outcomes"
+import { type LabelledOutcome, type OutcomeEntry, OutcomeStore } from "./outcome-store"
 import { formatUsd } from "../../spend/price"
 import { pickModels, voteWeightOf } from "../pick"
 import type { ConsensusOutcome } from "../outcome"

@@ -6,9 +6,9 @@
  */
 import { Effect, Layer, Option, Schema } from "effect"
 import type { Redis } from "ioredis"
-import { RedisClient } from "../state/redis"
-import { CachedAnswer } from "./answer"
-import { CacheStore, type CacheStoreShape } from "./store"
+import { RedisClient } from "./redis"
+import { CachedAnswer } from "../cache/answer"
+import { CacheStore, type CacheStoreShape } from "../cache/store"
 
 const PREFIX = "quorum:cache:"
 

@@ -6,9 +6,9 @@
  */
 import { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
-import type { ConsensusOutcome } from "../consensus/outcome"
-import { SpendStoreError } from "./errors"
-import { hashKey } from "./keys"
+import type { ConsensusOutcome } from "../outcome"
+import { SpendStoreError } from "../../spend/errors"
+import { hashKey } from "../../spend/keys"
 
 export interface OutcomeEntry {
   readonly outcome: ConsensusOutcome
