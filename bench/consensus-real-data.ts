@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { LabelledVote } from "../src/consensus/learning/policy"
-import { reliabilityWeight } from "../src/consensus/vote"
+import { reliabilityWeight } from "../src/domain/weights"
 
 export const DATA_DIR = join(import.meta.dirname, "data", "consensus-real")
 export const FILES = ["gsm8k", "cruxeval-o"] as const

@@ -20,7 +20,7 @@ import { SpendStore } from "./spend/store"
 import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "./consensus/learning/live"
 import { OutcomeStore } from "./consensus/learning/outcome-store"
 import { BeliefStore } from "./routing/learned/store"
-import { tracesEndpoint } from "./telemetry/settings"
+import { tracesEndpoint } from "./config/telemetry"
 import type { Tracing } from "./telemetry/tracing-tag"
 import { PACKAGE_VERSION } from "./domain/package-root"
 

@@ -16,7 +16,8 @@ import type { ResolvedConfig } from "./config/gateway-config"
 import { loadConfig } from "./config/load"
 import { checkDeclaredNames, loadEvaluators, PACKAGE_EVALUATORS } from "./consensus/registry"
 import type { Listen } from "./server"
-import { databaseLayer, describeDatabase } from "./spend/db/database"
+import { describeDatabase } from "./config/database"
+import { databaseLayer } from "./spend/db/database"
 import { answerWorkers } from "./telemetry/cluster"
 
 /** Start-up cannot go on: printed as `quorum: <message>`, exit 1. */

@@ -3,7 +3,8 @@ import stringSimilarity from "string-similarity"
 import { describe, expect, it } from "vitest"
 import { dice } from "../src/consensus/similarity"
 import { canonicalJson, normalize, parseNumber } from "../src/consensus/normalize"
-import { type Ballot, decide, DEFAULT_GROUPING, equivalent, group, medoid, reaches, reliabilityWeight, settled } from "../src/consensus/vote"
+import { type Ballot, decide, DEFAULT_GROUPING, equivalent, group, medoid, reaches, settled } from "../src/consensus/vote"
+import { reliabilityWeight } from "../src/domain/weights"
 
 describe("normalize", () => {
   it.each([

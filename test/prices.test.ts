@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { usageOf } from "../src/protocol/chat-response"
-import { CATALOG_DATE, catalogEntry, catalogPrice } from "../src/spend/catalog"
-import { costMicros, formatUsd, modelPrice, usdToMicros, worstCaseMicros } from "../src/spend/price"
+import { CATALOG_DATE, catalogEntry, catalogPrice } from "../src/config/catalog"
+import { costMicros, formatUsd, modelPrice, usdToMicros, worstCaseMicros } from "../src/domain/money"
 import { resolveTestConfig } from "./support/gateway"
 
 describe("prices and cost", () => {

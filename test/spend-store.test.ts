@@ -5,7 +5,7 @@
  */
 import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { DatabaseSetting } from "../src/spend/db/database"
+import type { DatabaseSetting } from "../src/config/database"
 import { dayOf } from "../src/spend/keys"
 import { LEASE_MS } from "../src/spend/owner"
 import type { RequestPage, RequestQuery } from "../src/spend/reports"

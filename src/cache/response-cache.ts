@@ -10,7 +10,7 @@ import type { CacheDirectives } from "./directives"
 import type { EmbedderShape } from "./embedder"
 import { cacheKey, conversationText, samples, semanticBucket, textOnly } from "./key"
 import type { SemanticIndex } from "./semantic-index"
-import type { CacheSettings } from "./settings"
+import type { CacheSettings } from "../config/cache"
 import type { CacheStoreShape } from "./store"
 
 export interface CacheQuery {

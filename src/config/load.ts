@@ -4,8 +4,8 @@
  * Every failure names the file, the key and what was expected.
  */
 import { checkRules, findCycle } from "../routing/strategies/conditional"
-import type { CacheSettings } from "../cache/settings"
-import { TelemetrySettings } from "../telemetry/settings"
+import type { CacheSettings } from "./cache"
+import { TelemetrySettings } from "./telemetry"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
 import { resolve as resolvePath } from "node:path"
@@ -27,11 +27,11 @@ import {
   type Timeouts
 } from "./gateway-config"
 import { firstIssue } from "./paths"
-import { reliabilityWeight } from "../consensus/vote"
+import { reliabilityWeight } from "../domain/weights"
 import { DEFAULT_LIMITS, type RequestLimits } from "../protocol/limits"
 import { PRESETS } from "./presets"
-import { catalogEntry, catalogPrice } from "../spend/catalog"
-import { modelPrice } from "../spend/price"
+import { catalogEntry, catalogPrice } from "./catalog"
+import { modelPrice } from "../domain/money"
 import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile, type RouteFile } from "./schema"
 import { AdaptiveSettings } from "../routing/learned/settings"
 import { compilePolicy, type Policy } from "../policy/policy"

@@ -4,8 +4,8 @@
  */
 import { RuleSpec } from "../routing/strategies/conditional"
 import { AdaptiveSettings } from "../routing/learned/settings"
-import { CacheSettings } from "../cache/settings"
-import { TelemetrySettings } from "../telemetry/settings"
+import { CacheSettings } from "./cache"
+import { TelemetrySettings } from "./telemetry"
 import { Schema } from "effect"
 import { PolicySpec } from "../policy/spec"
 

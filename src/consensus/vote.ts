@@ -75,16 +75,6 @@ export const medoid = (texts: ReadonlyArray<string>): number => {
   return best
 }
 
-/**
- * A voter's weight from its accuracy: log-odds, optimal for independent voters
- * (weighted majority), generalised to `choices` possible answers. A model no better than
- * chance gets no say.
- */
-export const reliabilityWeight = (accuracy: number, choices = 2): number => {
-  const p = Math.min(Math.max(accuracy, 1e-6), 1 - 1e-6)
-  return Math.max(0, Math.log(((choices - 1) * p) / (1 - p)))
-}
-
 export interface Decision {
   readonly winner: Group | undefined
   /** The winner's share of the weight cast. */

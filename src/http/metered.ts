@@ -7,7 +7,7 @@
 import { Cause, Effect, Either } from "effect"
 import { newId } from "../domain/ids"
 import { CurrentMeter, Meter } from "../spend/meter"
-import { formatUsd } from "../spend/price"
+import { formatUsd } from "../domain/money"
 import type { Spend } from "../spend/spend"
 import type { Admission } from "../spend/store"
 import { type ClientError, errorAnswer, internalError, logDefect } from "./errors"

@@ -10,7 +10,7 @@ import { type AdmissionError, type SpendStoreError, Unauthorized } from "./error
 import { dayOf, KEY_PREFIX } from "./keys"
 import { Ledger } from "./ledger"
 import type { Meter } from "./meter"
-import { costMicros } from "./price"
+import { costMicros } from "../domain/money"
 import { type Admission, type AttemptRow, type CostOption, SpendStore } from "./store"
 import { Telemetry } from "../telemetry/telemetry"
 

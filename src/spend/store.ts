@@ -27,7 +27,7 @@ import {
   periodOf,
   type UpdateKey
 } from "./keys"
-import { formatUsd, usdToMicros } from "./price"
+import { formatUsd, usdToMicros } from "../domain/money"
 import { type AttemptView, countStatuses, type RequestDetail, type SpendReportRow, type RequestPage, type RequestQuery, type RequestView } from "./reports"
 
 /** One way a request could run (a consensus fan-out offers several sizes), and its worst case. */

@@ -5,7 +5,7 @@
  */
 import type { ResolvedConfig } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
-import { worstCaseMicros } from "./price"
+import { worstCaseMicros } from "../domain/money"
 import type { CostOption } from "./store"
 import { promptTokens } from "../protocol/tokens"
 

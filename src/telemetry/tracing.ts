@@ -12,10 +12,10 @@ import { Effect, Layer } from "effect"
 import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, Usage } from "../protocol/chat-response"
-import { type TelemetrySettings, tracesEndpoint } from "./settings"
+import { type TelemetrySettings, tracesEndpoint } from "../config/telemetry"
 import { Tracing } from "./tracing-tag"
 
-export { TelemetrySettings } from "./settings"
+export { TelemetrySettings } from "../config/telemetry"
 
 
 

@@ -3,7 +3,8 @@ import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type DatabaseSetting, databaseLayer } from "../../src/spend/db/database"
+import type { DatabaseSetting } from "../../src/config/database"
+import { databaseLayer } from "../../src/spend/db/database"
 import { SpendStore } from "../../src/spend/store"
 
 export const sqliteSetting = (): DatabaseSetting => ({ kind: "sqlite", path: join(mkdtempSync(join(tmpdir(), "quorum-sqlite-")), "quorum.db") })

@@ -7,7 +7,7 @@ import { Console, Effect, Option } from "effect"
 import type { ResolvedConfig } from "../../config/gateway-config"
 import { loadConfig } from "../../config/load"
 import { checkDeclaredNames, loadEvaluators, PACKAGE_EVALUATORS } from "../../consensus/registry"
-import { describeDatabase } from "../../spend/db/database"
+import { describeDatabase } from "../../config/database"
 import { CommandFailed } from "./admin-client"
 import { table } from "./table"
 

@@ -8,7 +8,7 @@ import { Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "eff
 import { GatewayConfig } from "../../config/gateway-config"
 import { type SpendStoreError } from "../../spend/errors"
 import { type LabelledOutcome, type OutcomeEntry, OutcomeStore } from "./outcome-store"
-import { formatUsd } from "../../spend/price"
+import { formatUsd } from "../../domain/money"
 import { pickModels, voteWeightOf } from "../pick"
 import type { ConsensusOutcome } from "../outcome"
 import { answerKinds } from "./kinds"

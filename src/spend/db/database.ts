@@ -1,16 +1,12 @@
 /** The spend database the config names, migrated before first use. */
 import type { SqlClient } from "@effect/sql"
-import { Effect, Layer, type Redacted, Schedule } from "effect"
+import { Effect, Layer, Schedule } from "effect"
+import type { DatabaseSetting } from "../../config/database"
 import { SpendStoreError } from "../errors"
 import { migrate } from "./migrations"
 import { postgresLayer } from "./postgres"
 import { sqliteLayer } from "./sqlite"
 
-export type DatabaseSetting =
-  | { readonly kind: "sqlite"; readonly path: string }
-  | { readonly kind: "postgres"; readonly url: Redacted.Redacted<string> }
-
-export const describeDatabase = (db: DatabaseSetting): string => (db.kind === "sqlite" ? `SQLite ${db.path}` : "PostgreSQL")
 
 /**
  * Workers and replicas may start at once: the migrator's lock makes the others wait or

@@ -5,7 +5,12 @@
  * $0.028/1M stay exact and no amount is ever summed as a float. A call's cost is
  * rounded up to whole micro-dollars, the unit budgets and the ledger keep.
  */
-import type { Usage } from "../protocol/chat-response"
+/** Token counts as providers report them (OpenAI's usage object, or any that has its fields). */
+export interface TokenUsage {
+  readonly prompt_tokens: number
+  readonly completion_tokens: number
+  readonly prompt_tokens_details?: { readonly cached_tokens?: number | undefined } | null | undefined
+}
 
 export interface PriceTier {
   /** The tier applies when a call's prompt has more input tokens than this. */
@@ -68,7 +73,7 @@ const toMicros = (pico: number): number => {
 }
 
 /** What a call cost, from the usage the provider reported. */
-export const costMicros = (price: ModelPrice, usage: Usage): number => {
+export const costMicros = (price: ModelPrice, usage: TokenUsage): number => {
   const cached = Math.min(usage.prompt_tokens_details?.cached_tokens ?? 0, usage.prompt_tokens)
   const rates = tierFor(price, usage.prompt_tokens)
   return toMicros((usage.prompt_tokens - cached) * rates.input + cached * rates.cachedInput + usage.completion_tokens * rates.output)

@@ -5,8 +5,8 @@
  * apply to the whole call once its prompt passes `above_input_tokens`. A model's
  * `price` in config overrides its entry; prices change, so check before you rely on one.
  */
-import type { ProviderName } from "../config/schema"
-import { type ModelPrice, modelPrice, type QuotedPrice } from "./price"
+import type { ProviderName } from "./schema"
+import { type ModelPrice, modelPrice, type QuotedPrice } from "../domain/money"
 
 export const CATALOG_DATE = "2025-11-01"
 
