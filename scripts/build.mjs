@@ -6,7 +6,7 @@
  * ESM loader refuses. Packages are bundled too (but for EXTERNAL, below): loading Effect's
  * thousand ESM files one by one was most of a worker's start-up.
  *
- * Code splitting lets the cluster primary skip the HTTP server: src/start.ts imports it
+ * Code splitting lets the cluster primary skip the HTTP server: src/app/start.ts imports it
  * dynamically, so it lands in a chunk only workers load.
  *
  * Files are written to a temporary name and renamed into place, chunks before the entry,

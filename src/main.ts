@@ -11,7 +11,7 @@ switch (invocation._tag) {
     process.exitCode = 2
     break
   case "Run": {
-    const { main } = await import("./start")
+    const { main } = await import("./app/start")
     main(invocation.configPath)
   }
 }

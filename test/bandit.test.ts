@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import { choose, ExplorationBudget } from "../src/routing/learned/bandit"
 import { type Belief, PRIOR, withCall, withQuality } from "../src/routing/learned/belief"
 import { sampleBeta } from "../src/routing/learned/beta"
-import { AdaptiveSettings } from "../src/routing/learned/settings"
+import { AdaptiveSettings } from "../src/config/adaptive"
 import { seededRandom } from "../src/providers/sim/seed"
 
 interface SimTarget {

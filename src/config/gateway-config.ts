@@ -2,9 +2,8 @@
  * The resolved configuration every other part reads: defaults applied, presets merged,
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
-import type { RuleSpec } from "../routing/strategies/conditional"
-import type { StrategyName } from "../routing/strategies/registry"
-import type { AdaptiveSettings } from "../routing/learned/settings"
+import type { RuleSpec, StrategyName } from "./route-rules"
+import type { AdaptiveSettings } from "./adaptive"
 import type { CacheSettings } from "./cache"
 import type { TelemetrySettings } from "./telemetry"
 import { Context, type Redacted } from "effect"

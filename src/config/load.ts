@@ -3,7 +3,7 @@
  * whichever provider keys are in the environment, else the simulated demo fleet.
  * Every failure names the file, the key and what was expected.
  */
-import { checkRules, findCycle } from "../routing/strategies/conditional"
+import { checkRules, findCycle } from "./route-rules"
 import type { CacheSettings } from "./cache"
 import { TelemetrySettings } from "./telemetry"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -33,7 +33,7 @@ import { PRESETS } from "./presets"
 import { catalogEntry, catalogPrice } from "./catalog"
 import { modelPrice } from "../domain/money"
 import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile, type RouteFile } from "./schema"
-import { AdaptiveSettings } from "../routing/learned/settings"
+import { AdaptiveSettings } from "./adaptive"
 import { compilePolicy, type Policy } from "../policy/policy"
 
 /** Model names the consensus engine answers to. */

@@ -2,8 +2,8 @@
  * The config file's shape (YAML, snake_case as operators write it). Decoding reports the
  * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
  */
-import { RuleSpec } from "../routing/strategies/conditional"
-import { AdaptiveSettings } from "../routing/learned/settings"
+import { RuleSpec, STRATEGY_NAMES } from "./route-rules"
+import { AdaptiveSettings } from "./adaptive"
 import { CacheSettings } from "./cache"
 import { TelemetrySettings } from "./telemetry"
 import { Schema } from "effect"
@@ -118,7 +118,7 @@ export const RouteTarget = Schema.Union(
 
 export const RouteFile = Schema.Struct({
   id: NonEmpty,
-  strategy: Schema.optional(Schema.Literal("fallback", "loadbalance", "cheapest", "fastest", "least_busy", "conditional", "adaptive")),
+  strategy: Schema.optional(Schema.Literal(...STRATEGY_NAMES)),
   targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1)),
   /** conditional: rules on the request, the first that matches decides (src/routing/strategies/conditional.ts). */
   rules: Schema.optional(Schema.Array(RuleSpec).pipe(Schema.minItems(1))),

@@ -7,7 +7,7 @@
  */
 import { type Belief, meanQuality } from "./belief"
 import { sampleBeta } from "./beta"
-import type { AdaptiveSettings } from "./settings"
+import type { AdaptiveSettings } from "../../config/adaptive"
 
 export interface Arm {
   readonly target: string

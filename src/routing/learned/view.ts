@@ -9,7 +9,7 @@
 import type { ResolvedConfig, Route } from "../../config/gateway-config"
 import { ExplorationBudget } from "./bandit"
 import { type Belief, PRIOR } from "./belief"
-import type { AdaptiveSettings } from "./settings"
+import type { AdaptiveSettings } from "../../config/adaptive"
 
 /** One route's beliefs as a strategy reads them. */
 export interface RouteBeliefs {

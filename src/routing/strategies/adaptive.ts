@@ -9,7 +9,7 @@
  *   adaptive: { weights: { quality: 1, cost: 0.3, latency: 0.1 }, exploration: 0.1, memory: 200 }
  */
 import { believedScores, choose } from "../learned/bandit"
-import type { AdaptiveSettings } from "../learned/settings"
+import type { AdaptiveSettings } from "../../config/adaptive"
 import type { Strategy } from "../strategy"
 
 export const adaptive = (settings: AdaptiveSettings): Strategy => ({

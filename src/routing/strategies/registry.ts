@@ -4,6 +4,7 @@
  * route, once, when first used.
  */
 import type { Route } from "../../config/gateway-config"
+import type { StrategyName } from "../../config/route-rules"
 import type { Strategy } from "../strategy"
 import { adaptive } from "./adaptive"
 import { conditional } from "./conditional"
@@ -19,11 +20,13 @@ export const STRATEGIES = {
   cheapest,
   fastest,
   least_busy: leastBusy
-} as const satisfies Record<string, Strategy>
+} as const satisfies Partial<Record<StrategyName, Strategy>>
 
 export const MADE_PER_ROUTE = {
   conditional: (route: Route) => conditional(route.rules ?? []),
   adaptive: (route: Route) => adaptive(route.adaptive!)
-} as const satisfies Record<string, (route: Route) => Strategy>
+} as const satisfies Partial<Record<StrategyName, (route: Route) => Strategy>>
 
-export type StrategyName = keyof typeof STRATEGIES | keyof typeof MADE_PER_ROUTE
+/** Does not compile while a name the config accepts has no strategy here. */
+type Unimplemented = Exclude<StrategyName, keyof typeof STRATEGIES | keyof typeof MADE_PER_ROUTE>
+export const EVERY_NAME_IMPLEMENTED: [Unimplemented] extends [never] ? true : Unimplemented = true

@@ -3,26 +3,26 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Redacted } from "effect"
-import type { SharedStateError } from "./state/errors"
+import type { SharedStateError } from "../state/errors"
 import { createServer } from "node:http"
-import { GatewayConfig, type ResolvedConfig } from "./config/gateway-config"
-import { Routes } from "./http/routes"
-import { openFrontDoor } from "./http/hot/front-door"
-import { HotRoutes, HotRoutesLive } from "./http/hot-routes"
-import { makeTelemetry, Telemetry, type TelemetryShape } from "./telemetry/telemetry"
-import { Consensus } from "./consensus/engine"
-import { Evaluators } from "./consensus/evaluators"
-import { Router } from "./routing/router"
-import { databaseLayer } from "./spend/db/database"
-import { Ledger } from "./spend/ledger"
-import { Spend } from "./spend/spend"
-import { SpendStore } from "./spend/store"
-import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "./consensus/learning/live"
-import { OutcomeStore } from "./consensus/learning/outcome-store"
-import { BeliefStore } from "./routing/learned/store"
-import { tracesEndpoint } from "./config/telemetry"
-import type { Tracing } from "./telemetry/tracing-tag"
-import { PACKAGE_VERSION } from "./domain/package-root"
+import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"
+import { Routes } from "../http/routes"
+import { openFrontDoor } from "../http/hot/front-door"
+import { HotRoutes, HotRoutesLive } from "../http/hot-routes"
+import { makeTelemetry, Telemetry, type TelemetryShape } from "../telemetry/telemetry"
+import { Consensus } from "../consensus/engine"
+import { Evaluators } from "../consensus/evaluators"
+import { Router } from "../routing/router"
+import { databaseLayer } from "../spend/db/database"
+import { Ledger } from "../spend/ledger"
+import { Spend } from "../spend/spend"
+import { SpendStore } from "../spend/store"
+import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "../consensus/learning/live"
+import { OutcomeStore } from "../consensus/learning/outcome-store"
+import { BeliefStore } from "../routing/learned/store"
+import { tracesEndpoint } from "../config/telemetry"
+import type { Tracing } from "../telemetry/tracing-tag"
+import { PACKAGE_VERSION } from "../domain/package-root"
 
 /** Keys, budgets and the ledger, consensus outcomes and learning, and learned routes' beliefs, over the database the config names. */
 const SpendLive = (config: ResolvedConfig, telemetry: TelemetryShape) =>
@@ -48,7 +48,7 @@ export interface Listen {
 const TracingFor = (config: ResolvedConfig): Layer.Layer<never> | Layer.Layer<Tracing> => {
   const endpoint = tracesEndpoint(config.telemetry)
   if (endpoint === undefined) return Layer.empty
-  return Layer.unwrapEffect(Effect.promise(() => import("./telemetry/tracing")).pipe(
+  return Layer.unwrapEffect(Effect.promise(() => import("../telemetry/tracing")).pipe(
     Effect.map(({ TracingLive }) => TracingLive(config.telemetry, PACKAGE_VERSION, endpoint))
   ))
 }
@@ -57,7 +57,7 @@ const TracingFor = (config: ResolvedConfig): Layer.Layer<never> | Layer.Layer<Tr
 const SharedStateFor = (config: ResolvedConfig): Layer.Layer<never, SharedStateError> => {
   if (config.redisUrl === undefined) return Layer.empty
   const url = Redacted.value(config.redisUrl)
-  return Layer.unwrapEffect(Effect.promise(() => import("./state/shared")).pipe(Effect.map(({ SharedStateLive }) => SharedStateLive(url))))
+  return Layer.unwrapEffect(Effect.promise(() => import("../state/shared")).pipe(Effect.map(({ SharedStateLive }) => SharedStateLive(url))))
 }
 
 /** Everything the routes use: router, consensus, spend, over the config. */
