@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { GatewayConfig, type ResolvedConfig } from "../src/config/gateway-config"
 import { BeliefStore } from "../src/routing/learned/store"
-import { databaseLayer } from "../src/spend/db/database"
+import { databaseLayer } from "../src/billing/db/database"
 import { resolveTestConfig } from "./support/gateway"
 
 const open = async (config: ResolvedConfig, path: string) => {

@@ -2,7 +2,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import type { ConsensusOutcome } from "../src/consensus/outcome"
-import { databaseLayer } from "../src/spend/db/database"
+import { databaseLayer } from "../src/billing/db/database"
 import { OutcomeStore } from "../src/consensus/learning/outcome-store"
 import { sqliteSetting } from "./support/spend"
 

@@ -18,7 +18,7 @@ const LAYERS = [
   "config",
   "telemetry",
   "providers",
-  "spend",
+  "billing",
   "cache",
   "routing",
   "state",

@@ -17,7 +17,7 @@ import { loadConfig } from "../config/load"
 import { checkDeclaredNames, loadEvaluators, PACKAGE_EVALUATORS } from "../consensus/registry"
 import type { Listen } from "./server"
 import { describeDatabase } from "../config/database"
-import { databaseLayer } from "../spend/db/database"
+import { databaseLayer } from "../billing/db/database"
 import { answerWorkers } from "../telemetry/cluster"
 
 /** Start-up cannot go on: printed as `quorum: <message>`, exit 1. */

@@ -2,7 +2,7 @@
  * What Quorum knows about each provider without being told: which adapter speaks its
  * API, its public base URL, the environment variable its key is usually in, and the
  * models registered when only that key is present.
- * Prices come from the catalog (src/spend/catalog.ts); config overrides them.
+ * Prices come from the catalog (config/catalog.ts); config overrides them.
  */
 import type { ProviderName } from "./schema"
 

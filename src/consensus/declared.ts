@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { DeclaredEvaluatorFile } from "../config/schema"
 import { contentText, type Message } from "../protocol/chat-request"
 import type { Router } from "../routing/router"
-import { CurrentMeter, meterStorage } from "../spend/meter"
+import { CurrentMeter, meterStorage } from "../billing/meter"
 import type { Candidate, Evaluator } from "./evaluator"
 
 const escape = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")

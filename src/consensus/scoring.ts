@@ -7,7 +7,7 @@
 import { Effect, FiberRef } from "effect"
 import { compileSchema, parseJsonAnswer } from "./json-answer"
 import type { ChatCompletionRequest, ResponseFormat } from "../protocol/chat-request"
-import { CurrentMeter, meterStorage } from "../spend/meter"
+import { CurrentMeter, meterStorage } from "../billing/meter"
 import type { Candidate, Evaluator } from "./evaluator"
 import type { Answered, Round } from "./round"
 

@@ -11,7 +11,7 @@ import type { ResolvedConfig } from "../config/gateway-config"
 import { believedScores } from "../routing/learned/bandit"
 import { meanQuality, PRIOR } from "../routing/learned/belief"
 import type { BeliefStore } from "../routing/learned/store"
-import type { Spend } from "../spend/spend"
+import type { Spend } from "../billing/spend"
 import { answeringDefects, errorResponse } from "./errors"
 import { isAdmin } from "./feedback"
 

@@ -9,7 +9,7 @@ import { newId } from "../domain/ids"
 import type { UpstreamError } from "../providers/upstream-error"
 import type { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "../consensus/engine"
 import type { AllCoolingDown, OutsideLimits, UnknownModel } from "../routing/errors"
-import type { AdmissionError } from "../spend/errors"
+import type { AdmissionError } from "../billing/errors"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   message: Schema.String,

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { GatewayConfig, type ResolvedConfig } from "../config/gateway-config"
 import type { ModelObject } from "../protocol/models"
 import { UnknownModel } from "../routing/errors"
-import type { Spend } from "../spend/spend"
+import type { Spend } from "../billing/spend"
 import { ServedApi } from "./api"
 import { errorResponse } from "./errors"
 

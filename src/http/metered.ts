@@ -6,10 +6,10 @@
  */
 import { Cause, Effect, Either } from "effect"
 import { newId } from "../domain/ids"
-import { CurrentMeter, Meter } from "../spend/meter"
+import { CurrentMeter, Meter } from "../billing/meter"
 import { formatUsd } from "../domain/money"
-import type { Spend } from "../spend/spend"
-import type { Admission } from "../spend/store"
+import type { Spend } from "../billing/spend"
+import type { Admission } from "../billing/store"
 import { type ClientError, errorAnswer, internalError, logDefect } from "./errors"
 import type { ErrorBody } from "../protocol/error-body"
 import { errorReply, json, type Reply, withHeaders } from "./hot/reply"

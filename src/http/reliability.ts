@@ -4,7 +4,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Schema } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { Learning } from "../consensus/learning/live"
-import type { Spend } from "../spend/spend"
+import type { Spend } from "../billing/spend"
 import { answeringDefects, errorResponse, InvalidRequest } from "./errors"
 import { isAdmin } from "./feedback"
 

@@ -7,7 +7,7 @@
 import type { ResolvedConfig, Route } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
 import { promptTokens } from "../protocol/tokens"
-import { worstCaseOf } from "../spend/worst-case"
+import { worstCaseOf } from "../billing/worst-case"
 import { factsOf, type RequestFacts } from "./facts"
 import { type HealthView, LiveHealth } from "./health"
 import type { AdaptiveSettings } from "../config/adaptive"

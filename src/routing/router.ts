@@ -13,7 +13,7 @@ import type { EmbeddingRequest, EmbeddingResponse } from "../protocol/embeddings
 import type { CallDeadline, ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
-import { type AttemptRecord, CurrentMeter } from "../spend/meter"
+import { type AttemptRecord, CurrentMeter } from "../billing/meter"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, OutsideLimits, UnknownModel } from "./errors"

@@ -4,8 +4,8 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { DatabaseSetting } from "../../src/config/database"
-import { databaseLayer } from "../../src/spend/db/database"
-import { SpendStore } from "../../src/spend/store"
+import { databaseLayer } from "../../src/billing/db/database"
+import { SpendStore } from "../../src/billing/store"
 
 export const sqliteSetting = (): DatabaseSetting => ({ kind: "sqlite", path: join(mkdtempSync(join(tmpdir(), "quorum-sqlite-")), "quorum.db") })
 export const postgresSetting = (url: string): DatabaseSetting => ({ kind: "postgres", url: Redacted.make(url) })

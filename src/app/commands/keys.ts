@@ -1,7 +1,7 @@
 /** `quorum keys create | list | revoke`: virtual keys through the admin API. */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
-import { BudgetPeriod, KeyView } from "../../spend/keys"
+import { BudgetPeriod, KeyView } from "../../billing/keys"
 import { admin, adminKeyOption, urlOption } from "./admin-client"
 import { table } from "./table"
 

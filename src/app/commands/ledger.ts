@@ -1,7 +1,7 @@
 /** `quorum ledger tail`: the newest requests in the ledger, and with --follow the ones that come after. */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Schedule } from "effect"
-import { RequestPage, type RequestView } from "../../spend/reports"
+import { RequestPage, type RequestView } from "../../billing/reports"
 import { admin, adminKeyOption, type Target, urlOption } from "./admin-client"
 
 const line = (r: RequestView): string =>

@@ -1,7 +1,7 @@
 /** `quorum spend`: the ledger's spend report, grouped as asked. */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
-import { SpendReport } from "../../spend/reports"
+import { SpendReport } from "../../billing/reports"
 import { admin, adminKeyOption, urlOption } from "./admin-client"
 import { table } from "./table"
 

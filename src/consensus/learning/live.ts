@@ -6,7 +6,7 @@
  */
 import { Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "effect"
 import { GatewayConfig } from "../../config/gateway-config"
-import { type SpendStoreError } from "../../spend/errors"
+import { type SpendStoreError } from "../../billing/errors"
 import { type LabelledOutcome, type OutcomeEntry, OutcomeStore } from "./outcome-store"
 import { formatUsd } from "../../domain/money"
 import { pickModels, voteWeightOf } from "../pick"

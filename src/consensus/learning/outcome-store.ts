@@ -7,8 +7,8 @@
 import { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import type { ConsensusOutcome } from "../outcome"
-import { SpendStoreError } from "../../spend/errors"
-import { hashKey } from "../../spend/keys"
+import { SpendStoreError } from "../../billing/errors"
+import { hashKey } from "../../billing/keys"
 
 export interface OutcomeEntry {
   readonly outcome: ConsensusOutcome

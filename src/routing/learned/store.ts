@@ -20,7 +20,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Duration, Effect, Schedule } from "effect"
 import { GatewayConfig, type Route } from "../../config/gateway-config"
-import { SpendStoreError } from "../../spend/errors"
+import { SpendStoreError } from "../../billing/errors"
 import { type Belief, PRIOR, withCall, withQuality } from "./belief"
 import { type BeliefMap, beliefsFor } from "./view"
 
