@@ -6,7 +6,7 @@ import { spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { loadConfig, parseConfigText, resolveConfig } from "../src/config/load"
+import { loadConfig, parseConfigText, resolveConfig } from "../src/app/load-config"
 import { freePort } from "./support/free-port"
 import { cleanEnv, GATEWAY_ENTRY } from "./support/spawned"
 

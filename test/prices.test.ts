@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { usageOf } from "../src/protocol/chat-response"
-import { CATALOG_DATE, catalogEntry, catalogPrice } from "../src/config/catalog"
+import { CATALOG_DATE, catalogEntry, catalogPrice } from "../src/providers/catalog"
 import { costMicros, formatUsd, modelPrice, usdToMicros, worstCaseMicros } from "../src/domain/money"
 import { resolveTestConfig } from "./support/gateway"
 

@@ -10,7 +10,6 @@ import { Context, type Redacted } from "effect"
 import type { RequestLimits } from "../protocol/limits"
 import type { DatabaseSetting } from "./database"
 import type { ModelPrice } from "../domain/money"
-import type { AdapterName } from "./presets"
 import type { DeclaredEvaluatorFile, PresetFile, ProviderName } from "./schema"
 import type { Policy } from "../policy/policy"
 
@@ -69,7 +68,8 @@ export interface Deployment {
   /** The name clients use. */
   readonly id: string
   readonly provider: ProviderName
-  readonly adapter: AdapterName
+  /** The name of the adapter that speaks to it (providers/registry.ts). */
+  readonly adapter: string
   /** The upstream's own name for the model. */
   readonly upstreamModel: string
   readonly baseUrl: string | undefined
@@ -211,3 +211,6 @@ export const DEFAULT_MAX_IN_FLIGHT = 512
 
 /** Enough for any one worker's share of a provider's rate limits; past it calls queue rather than open sockets without bound. */
 export const DEFAULT_MAX_UPSTREAM_CONNECTIONS = 256
+
+/** Model names the consensus engine answers to. */
+export const isConsensusName = (name: string): boolean => name === "consensus" || name.startsWith("consensus/")

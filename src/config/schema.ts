@@ -12,21 +12,8 @@ import { PolicySpec } from "../policy/spec"
 const PositiveMs = Schema.Int.pipe(Schema.positive())
 const NonEmpty = Schema.String.pipe(Schema.minLength(1))
 
-export const ProviderName = Schema.Literal(
-  "openai",
-  "anthropic",
-  "gemini",
-  "sim",
-  // OpenAI-compatible vendors: the openai adapter with the vendor's base URL and key variable.
-  "deepseek",
-  "qwen",
-  "mistral",
-  "groq",
-  "together",
-  "openrouter",
-  "ollama",
-  "vllm"
-)
+/** One of the adapters' providers (providers/registry.ts), checked when the config is resolved. */
+export const ProviderName = Schema.String.pipe(Schema.minLength(1))
 export type ProviderName = typeof ProviderName.Type
 
 const Rate = Schema.Number.pipe(Schema.nonNegative(), Schema.lessThanOrEqualTo(100_000))

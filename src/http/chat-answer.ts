@@ -6,7 +6,7 @@
  */
 import { Effect, type Scope, Stream } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
-import { isConsensusName } from "../config/load"
+import { isConsensusName } from "../config/gateway-config"
 import type { Consensus } from "../consensus/engine"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"

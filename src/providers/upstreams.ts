@@ -1,19 +1,8 @@
 import { Effect } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
-import type { AdapterName } from "../config/presets"
-import { makeAnthropicClient } from "./anthropic/client"
-import { makeGeminiClient } from "./gemini/client"
-import { makeOpenAIClient } from "./openai/client"
-import type { MakeClient, ProviderClient } from "./provider"
+import type { ProviderClient } from "./provider"
 import { makeRedactor } from "./redact"
-import { makeSimClient } from "./sim/client"
-
-const ADAPTERS: Record<AdapterName, MakeClient> = {
-  openai: makeOpenAIClient,
-  anthropic: makeAnthropicClient,
-  gemini: makeGeminiClient,
-  sim: makeSimClient
-}
+import { adapterNamed } from "./registry"
 
 /** One client per deployment, made once at start-up with its own connection pool. */
 export class Upstreams extends Effect.Service<Upstreams>()("quorum/Upstreams", {
@@ -22,7 +11,10 @@ export class Upstreams extends Effect.Service<Upstreams>()("quorum/Upstreams", {
     const redact = makeRedactor(config.secrets)
     const clients = new Map<string, ProviderClient>()
     for (const deployment of config.deployments.values()) {
-      clients.set(deployment.id, ADAPTERS[deployment.adapter](deployment, { redact }))
+      // The config names only adapters of the registry (checked at load).
+      const adapter = adapterNamed(deployment.adapter)
+      if (adapter === undefined) return yield* Effect.die(new Error(`no adapter named ${deployment.adapter}`))
+      clients.set(deployment.id, adapter.make(deployment, { redact }))
     }
     return {
       /** Callers only pass ids that the config resolved. */

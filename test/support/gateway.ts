@@ -2,7 +2,7 @@
 import { HttpServer } from "@effect/platform"
 import { ConfigProvider, Context, Effect, Exit, Layer, Scope } from "effect"
 import type { ResolvedConfig } from "../../src/config/gateway-config"
-import { parseConfigText, resolveConfig } from "../../src/config/load"
+import { parseConfigText, resolveConfig } from "../../src/app/load-config"
 import { ServerLive } from "../../src/app/server"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"

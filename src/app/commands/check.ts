@@ -5,7 +5,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import type { ResolvedConfig } from "../../config/gateway-config"
-import { loadConfig } from "../../config/load"
+import { loadConfig } from "../load-config"
 import { checkDeclaredNames, loadEvaluators, PACKAGE_EVALUATORS } from "../../consensus/registry"
 import { describeDatabase } from "../../config/database"
 import { CommandFailed } from "./admin-client"

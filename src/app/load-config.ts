@@ -3,14 +3,14 @@
  * whichever provider keys are in the environment, else the simulated demo fleet.
  * Every failure names the file, the key and what was expected.
  */
-import { checkRules, findCycle } from "./route-rules"
-import type { CacheSettings } from "./cache"
-import { TelemetrySettings } from "./telemetry"
+import { checkRules, findCycle } from "../config/route-rules"
+import type { CacheSettings } from "../config/cache"
+import { TelemetrySettings } from "../config/telemetry"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Either, Option, Redacted, Schema } from "effect"
 import { resolve as resolvePath } from "node:path"
 import { parseDocument } from "yaml"
-import { DEMO_FLEET } from "./demo"
+import { DEMO_FLEET } from "../config/demo"
 import {
   DEFAULT_CIRCUIT,
   DEFAULT_MAX_BODY_BYTES,
@@ -19,25 +19,24 @@ import {
   DEFAULT_RETRY,
   DEFAULT_TIMEOUTS,
   type Deployment,
+  isConsensusName,
   type ResolvedConfig,
   type RetryPolicy,
   type Route,
   type SimSpec,
   type SimStyle,
   type Timeouts
-} from "./gateway-config"
-import { firstIssue } from "./paths"
+} from "../config/gateway-config"
+import { firstIssue } from "../config/paths"
 import { reliabilityWeight } from "../domain/weights"
 import { DEFAULT_LIMITS, type RequestLimits } from "../protocol/limits"
-import { PRESETS } from "./presets"
-import { catalogEntry, catalogPrice } from "./catalog"
+import { catalogEntry, catalogPrice } from "../providers/catalog"
+import { PROVIDER_NAMES, providerNamed } from "../providers/registry"
 import { modelPrice } from "../domain/money"
-import { ConfigFile, type ModelFile, type PresetFile, type ProviderName, type RetryFile, type RouteFile } from "./schema"
-import { AdaptiveSettings } from "./adaptive"
+import { ConfigFile, type ModelFile, type PresetFile, type RetryFile, type RouteFile } from "../config/schema"
+import { AdaptiveSettings } from "../config/adaptive"
 import { compilePolicy, type Policy } from "../policy/policy"
 
-/** Model names the consensus engine answers to. */
-export const isConsensusName = (name: string): boolean => name === "consensus" || name.startsWith("consensus/")
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   message: Schema.String
@@ -135,7 +134,11 @@ export const resolveConfig = (
       if (isConsensusName(model.id)) {
         return yield* fail(`${at}.id`, `"${model.id}" is reserved: "consensus" and "consensus/<preset>" name the consensus engine`)
       }
-      const preset = PRESETS[model.provider]
+      const known = providerNamed(model.provider)
+      if (known === undefined) {
+        return yield* fail(`${at}.provider`, `"${model.provider}" is not a provider Quorum knows; one of ${PROVIDER_NAMES.map((name) => `"${name}"`).join(", ")} (any OpenAI-compatible server: openai, vllm or ollama with its base_url)`)
+      }
+      const preset = known.preset
       const apiKey = yield* findKey(model, preset.keyEnv, at)
       if (apiKey !== undefined) secrets.push(Redacted.value(apiKey))
       if (model.sim !== undefined && model.provider !== "sim") {
@@ -151,7 +154,7 @@ export const resolveConfig = (
       deployments.set(model.id, {
         id: model.id,
         provider: model.provider,
-        adapter: preset.adapter,
+        adapter: known.adapter.name,
         upstreamModel,
         baseUrl: (model.base_url ?? preset.baseUrl)?.replace(/\/+$/, ""),
         apiKey,
@@ -373,7 +376,9 @@ const fromEnvironment = Effect.gen(function*() {
   const keysWithoutModels: Array<string> = []
   const leads: Array<string> = []
   const rest: Array<string> = []
-  for (const [provider, preset] of Object.entries(PRESETS) as Array<[ProviderName, typeof PRESETS[ProviderName]]>) {
+  for (const provider of PROVIDER_NAMES) {
+    const preset = providerNamed(provider)?.preset
+    if (preset === undefined) continue
     for (const name of preset.keyEnv) {
       if (Option.isNone(yield* readKey(name))) continue
       if (preset.models.length === 0) keysWithoutModels.push(name)
