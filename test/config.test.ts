@@ -31,6 +31,12 @@ describe("a wrong config", () => {
     expect(message).toContain("\"opneai\"")
   })
 
+  it("names a routing strategy that is not one, and the strategies there are", async () => {
+    const message = await failure("models:\n  - { id: a, provider: sim }\nroutes:\n  - { id: r, strategy: round_robbin, targets: [a] }")
+    expect(message).toMatch(/^quorum\.yaml: routes\[0\]\.strategy: "round_robbin" is not a routing strategy/)
+    expect(message).toContain("\"round_robin\"")
+  })
+
   it("names an unknown key", async () => {
     const message = await failure("models:\n  - { id: a, provider: sim, pricee: {} }")
     expect(message).toContain("models[0].pricee")

@@ -80,6 +80,13 @@ describe("strategies", () => {
     expect(STRATEGIES.fastest.order(input({ health: streams, facts: facts({ stream: true }) }))).toEqual(["c", "a", "b"])
   })
 
+  it("round_robin starts each request one target further along, per route, the rest following as fallbacks", () => {
+    const orders = [0, 1, 2, 3].map(() => STRATEGIES.round_robin.order(input({ routeId: "rr" })))
+    expect(orders).toEqual([["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]])
+    // Another route keeps its own turn.
+    expect(STRATEGIES.round_robin.order(input({ routeId: "rr2" }))).toEqual(["a", "b", "c"])
+  })
+
   it("least_busy puts the target with the fewest calls in flight first", () => {
     const health = new LiveHealth()
     health.started("a")

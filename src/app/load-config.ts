@@ -32,6 +32,7 @@ import { reliabilityWeight } from "../domain/weights"
 import { DEFAULT_LIMITS, type RequestLimits } from "../protocol/limits"
 import { catalogEntry, catalogPrice } from "../providers/catalog"
 import { PROVIDER_NAMES, providerNamed } from "../providers/registry"
+import { STRATEGY_NAMES } from "../routing/strategies/registry"
 import { modelPrice } from "../domain/money"
 import { ConfigFile, type ModelFile, type PresetFile, type RetryFile, type RouteFile } from "../config/schema"
 import { AdaptiveSettings } from "../config/adaptive"
@@ -190,6 +191,9 @@ export const resolveConfig = (
         targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
       }
       const strategy = route.strategy ?? "fallback"
+      if (!STRATEGY_NAMES.includes(strategy)) {
+        return yield* fail(`${at}.strategy`, `"${strategy}" is not a routing strategy; one of ${STRATEGY_NAMES.map((name) => `"${name}"`).join(", ")}`)
+      }
       if (strategy === "conditional" && route.rules === undefined) return yield* fail(`${at}.rules`, "a conditional route needs rules")
       if (strategy !== "conditional" && route.rules !== undefined) return yield* fail(`${at}.rules`, `rules are for strategy: conditional, not ${strategy}`)
       const adaptive = adaptiveOf(route, strategy)

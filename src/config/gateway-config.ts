@@ -2,7 +2,7 @@
  * The resolved configuration every other part reads: defaults applied, presets merged,
  * keys read from the environment, cross-references checked. Built once at start-up.
  */
-import type { RuleSpec, StrategyName } from "./route-rules"
+import type { RuleSpec } from "./route-rules"
 import type { AdaptiveSettings } from "./adaptive"
 import type { CacheSettings } from "./cache"
 import type { TelemetrySettings } from "./telemetry"
@@ -97,7 +97,8 @@ export interface RouteTarget {
 export interface Route {
   readonly id: string
   /** How its targets are ordered for a request (routing/strategies/registry.ts). */
-  readonly strategy: StrategyName
+  /** A name of routing/strategies/registry.ts (the loader refuses others). */
+  readonly strategy: string
   readonly targets: ReadonlyArray<RouteTarget>
   /** conditional: its rules, checked at load. */
   readonly rules?: ReadonlyArray<RuleSpec>

@@ -1,15 +1,10 @@
 /**
- * Routes as the config writes them beyond their targets: the strategies a route may name,
- * and a conditional route's rules with the checks made at load (each rule's `to` known,
+ * Routes as the config writes them beyond their targets: a conditional route's rules with the checks made at load (each rule's `to` known,
  * no route handing requests back to itself or around a circle). The conditional strategy
  * (routing/strategies/conditional.ts) applies them; here, so that the config reads no
  * routing code.
  */
 import { Either, Schema } from "effect"
-
-/** Adding a strategy: its file under routing/strategies/, one registry line there, its name here. */
-export const STRATEGY_NAMES = ["fallback", "loadbalance", "cheapest", "fastest", "least_busy", "conditional", "adaptive"] as const
-export type StrategyName = (typeof STRATEGY_NAMES)[number]
 
 const Range = Schema.Struct({
   gt: Schema.optional(Schema.Number),

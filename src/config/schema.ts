@@ -2,7 +2,7 @@
  * The config file's shape (YAML, snake_case as operators write it). Decoding reports the
  * exact key that is wrong, so a typo stops start-up with a message instead of a surprise.
  */
-import { RuleSpec, STRATEGY_NAMES } from "./route-rules"
+import { RuleSpec } from "./route-rules"
 import { AdaptiveSettings } from "./adaptive"
 import { CacheSettings } from "./cache"
 import { TelemetrySettings } from "./telemetry"
@@ -105,7 +105,8 @@ export const RouteTarget = Schema.Union(
 
 export const RouteFile = Schema.Struct({
   id: NonEmpty,
-  strategy: Schema.optional(Schema.Literal(...STRATEGY_NAMES)),
+  /** A strategy of routing/strategies/registry.ts, checked when the config is resolved. */
+  strategy: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
   targets: Schema.Array(RouteTarget).pipe(Schema.minItems(1)),
   /** conditional: rules on the request, the first that matches decides (src/routing/strategies/conditional.ts). */
   rules: Schema.optional(Schema.Array(RuleSpec).pipe(Schema.minItems(1))),

@@ -13,7 +13,7 @@ import { type HealthView, LiveHealth } from "./health"
 import type { AdaptiveSettings } from "../config/adaptive"
 import type { Strategy, StrategyInput } from "./strategy"
 import { beliefsFor, type RouteBeliefs } from "./learned/view"
-import { MADE_PER_ROUTE, STRATEGIES } from "./strategies/registry"
+import { STRATEGIES, strategyFor } from "./strategies/registry"
 
 /** What a strategy may weigh: the request, and this worker's live health of each deployment. */
 export interface PlanContext {
@@ -67,13 +67,5 @@ export const planTargets = (
   return strategyOf(route).order(inputFor(config, route, random, context, resolve))
 }
 
-/** A route's strategy: a shared one by name, or its own (made from its settings), made once. */
-const made = new WeakMap<Route, Strategy>()
-const isShared = (name: Route["strategy"]): name is keyof typeof STRATEGIES => name in STRATEGIES
-const strategyOf = (route: Route): Strategy => {
-  const name = route.strategy
-  if (isShared(name)) return STRATEGIES[name]
-  let strategy = made.get(route)
-  if (strategy === undefined) made.set(route, (strategy = MADE_PER_ROUTE[name](route)))
-  return strategy
-}
+// The loader refuses a strategy name the registry does not have; `fallback` only keeps the type honest.
+const strategyOf = (route: Route): Strategy => strategyFor(route) ?? STRATEGIES.fallback

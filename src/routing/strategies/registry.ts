@@ -4,7 +4,6 @@
  * route, once, when first used.
  */
 import type { Route } from "../../config/gateway-config"
-import type { StrategyName } from "../../config/route-rules"
 import type { Strategy } from "../strategy"
 import { adaptive } from "./adaptive"
 import { conditional } from "./conditional"
@@ -13,20 +12,36 @@ import { fallback } from "./fallback"
 import { fastest } from "./fastest"
 import { leastBusy } from "./least-busy"
 import { loadbalance } from "./loadbalance"
+import { roundRobin } from "./round-robin"
 
 export const STRATEGIES = {
   fallback,
   loadbalance,
   cheapest,
   fastest,
-  least_busy: leastBusy
-} as const satisfies Partial<Record<StrategyName, Strategy>>
+  least_busy: leastBusy,
+  round_robin: roundRobin
+} as const satisfies Record<string, Strategy>
 
 export const MADE_PER_ROUTE = {
   conditional: (route: Route) => conditional(route.rules ?? []),
   adaptive: (route: Route) => adaptive(route.adaptive!)
-} as const satisfies Partial<Record<StrategyName, (route: Route) => Strategy>>
+} as const satisfies Record<string, (route: Route) => Strategy>
 
-/** Does not compile while a name the config accepts has no strategy here. */
-type Unimplemented = Exclude<StrategyName, keyof typeof STRATEGIES | keyof typeof MADE_PER_ROUTE>
-export const EVERY_NAME_IMPLEMENTED: [Unimplemented] extends [never] ? true : Unimplemented = true
+/** Every name a route's `strategy` may give. */
+export const STRATEGY_NAMES: ReadonlyArray<string> = [...Object.keys(STRATEGIES), ...Object.keys(MADE_PER_ROUTE)]
+
+const shared = new Map<string, Strategy>(Object.entries(STRATEGIES))
+const perRoute = new Map<string, (route: Route) => Strategy>(Object.entries(MADE_PER_ROUTE))
+const made = new WeakMap<Route, Strategy>()
+
+/** A route's strategy: a shared one by name, or its own (made from its settings, once); undefined for a name none has. */
+export const strategyFor = (route: Route): Strategy | undefined => {
+  const strategy = shared.get(route.strategy) ?? made.get(route)
+  if (strategy !== undefined) return strategy
+  const make = perRoute.get(route.strategy)
+  if (make === undefined) return undefined
+  const own = make(route)
+  made.set(route, own)
+  return own
+}
