@@ -314,9 +314,9 @@ describe("costs and the ledger", () => {
     expect(response).toBeInstanceOf(Response)
     controller.abort()
     await expect.poll(async () => (await admin("GET", `/admin/keys/${id}`)).body.spend.reserved_usd, { timeout: 3_000 }).toBe("0.000000")
-    const { close, store } = await openStore({ kind: "sqlite", path: join(dataDir, "quorum.db") })
+    const { close, sql } = await openStore({ kind: "sqlite", path: join(dataDir, "quorum.db") })
     try {
-      const rows = await Effect.runPromise(store.sql<Record<string, unknown>>`SELECT r.status AS status, r.cancelled AS cancelled, a.status AS attempt,
+      const rows = await Effect.runPromise(sql<Record<string, unknown>>`SELECT r.status AS status, r.cancelled AS cancelled, a.status AS attempt,
           a.estimated AS estimated, a.completion_tokens AS output, a.cost_micros AS cost
         FROM quorum_requests r JOIN quorum_attempts a ON a.request_id = r.id WHERE r.key_id = ${id}`)
       expect(rows).toHaveLength(1)
@@ -424,9 +424,9 @@ describe("on shutdown", () => {
     const status = await fetch(`${slow.url}/admin/ledger`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.json() as Promise<any>)
     expect(status).toMatchObject({ pending: 1, written: 0 })
     await slow.close()
-    const { close, store } = await openStore({ kind: "sqlite", path: join(dir, "quorum.db") })
+    const { close, sql } = await openStore({ kind: "sqlite", path: join(dir, "quorum.db") })
     try {
-      const rows = await Effect.runPromise(store.sql<{ id: string; status: unknown }>`SELECT id, status FROM quorum_requests`)
+      const rows = await Effect.runPromise(sql<{ id: string; status: unknown }>`SELECT id, status FROM quorum_requests`)
       expect(rows.map((r) => [r.id, Number(r.status)])).toEqual([[answered.headers.get("x-request-id"), 401]])
     } finally {
       await close()
@@ -447,9 +447,9 @@ describe("refused requests", () => {
     }
     expect(statuses).toEqual([200, 429, 403])
     await own.close()
-    const { close, store } = await openStore({ kind: "sqlite", path: join(dir, "quorum.db") })
+    const { close, sql } = await openStore({ kind: "sqlite", path: join(dir, "quorum.db") })
     try {
-      const rows = await Effect.runPromise(store.sql<{ key_id: string; status: unknown }>`SELECT key_id, status FROM quorum_requests ORDER BY started_at`)
+      const rows = await Effect.runPromise(sql<{ key_id: string; status: unknown }>`SELECT key_id, status FROM quorum_requests ORDER BY started_at`)
       expect(rows.map((r) => [r.key_id, Number(r.status)]).sort((a, b) => Number(a[1]) - Number(b[1])))
         .toEqual([[created.id, 200], [created.id, 403], [created.id, 429]])
     } finally {

@@ -3,6 +3,7 @@
  * workers sharing a SQLite file, replicas sharing PostgreSQL, and a gateway killed with
  * SIGKILL in the middle of its load.
  */
+import type { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -185,17 +186,17 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
         await Promise.all([...load, ...holding])
       }
       const survivor = gateways[gateways.length - 1]!
-      const { close, store } = await openStore(setting)
+      const { close, sql } = await openStore(setting)
       try {
         const count = async (query: Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) => Number((await Effect.runPromise(query))[0]!.n)
         // The sibling, still serving, charges the dead one's reservations once its lease lapses.
-        await expect.poll(() => count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`), { timeout: 20_000, interval: 250 }).toBe(0)
-        expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE status = 0`)).toBeGreaterThan(0)
-        const ledger = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
-        const settled = await count(store.sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
+        await expect.poll(() => count(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`), { timeout: 20_000, interval: 250 }).toBe(0)
+        expect(await count(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE status = 0`)).toBeGreaterThan(0)
+        const ledger = await count(sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
+        const settled = await count(sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
         expect(settled).toBe(ledger)
         expect(ledger).toBeGreaterThanOrEqual(answeredMicros)
-        expect(await count(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE key_id = ${created.id}`)).toBeGreaterThanOrEqual(answered)
+        expect(await count(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE key_id = ${created.id}`)).toBeGreaterThanOrEqual(answered)
       } finally {
         await close()
       }
@@ -246,27 +247,27 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
     }
     expect(acknowledged).toBeGreaterThan(20)
 
-    const count = async (store: Awaited<ReturnType<typeof openStore>>["store"], query: (sql: typeof store.sql) => Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) =>
-      Number((await Effect.runPromise(query(store.sql)))[0]!.n)
-    const ledgerOf = (store: Awaited<ReturnType<typeof openStore>>["store"]) =>
-      count(store, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
-    const settledOf = (store: Awaited<ReturnType<typeof openStore>>["store"]) =>
-      count(store, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
+    const count = async (db: SqlClient.SqlClient, query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<{ readonly n: unknown }>, unknown>) =>
+      Number((await Effect.runPromise(query(db)))[0]!.n)
+    const ledgerOf = (db: SqlClient.SqlClient) =>
+      count(db, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(cost_micros), 0) AS n FROM quorum_requests WHERE key_id = ${created.id}`)
+    const settledOf = (db: SqlClient.SqlClient) =>
+      count(db, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(spent_micros), 0) AS n FROM quorum_key_spend WHERE key_id = ${created.id}`)
     let left: number
     let written: number
     {
-      const { close, store } = await openStore(setting)
+      const { close, sql: db } = await openStore(setting)
       try {
-        written = await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests`)
+        written = await count(db, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests`)
         expect(written).toBeGreaterThanOrEqual(acknowledged)
         // Whole batches only: every request has all its attempts, and the key's spend is exactly its requests' cost.
-        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests r
+        expect(await count(db, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests r
           WHERE r.attempts <> (SELECT COUNT(*) FROM quorum_attempts a WHERE a.request_id = r.id)`)).toBe(0)
-        const ledger = await ledgerOf(store)
-        expect(await settledOf(store)).toBe(ledger)
+        const ledger = await ledgerOf(db)
+        expect(await settledOf(db)).toBe(ledger)
         expect(ledger).toBeGreaterThan(0)
         // The requests in flight or answered but not yet written at the kill left their reservations behind.
-        left = await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+        left = await count(db, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
         expect(left).toBeGreaterThan(0)
       } finally {
         await close()
@@ -277,17 +278,17 @@ describe.each(databases)("budgets across processes on %s", (name, database) => {
     gateway = await spawnGateway(path, settings)
     try {
       await expect.poll(async () => (await admin(gateway, "GET", `/admin/keys/${created.id}`)).spend.reserved_usd, { timeout: 20_000, interval: 250 }).toBe("0.000000")
-      const { close, store } = await openStore(setting)
+      const { close, sql: db } = await openStore(setting)
       try {
-        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)).toBe(0)
+        expect(await count(db, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)).toBe(0)
         // One ledger row per reservation left, saying so; every answer a client got is in the ledger, as itself or as a charge.
-        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE status = 0 AND error LIKE 'reconciled:%'`)).toBe(left)
+        expect(await count(db, (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_requests WHERE status = 0 AND error LIKE 'reconciled:%'`)).toBe(left)
         expect(written + left).toBeGreaterThanOrEqual(answered)
         // The key's spend is still exactly its ledger, and covers at least what the clients were told they were charged.
-        const ledger = await ledgerOf(store)
-        expect(await settledOf(store)).toBe(ledger)
+        const ledger = await ledgerOf(db)
+        expect(await settledOf(db)).toBe(ledger)
         expect(ledger).toBeGreaterThanOrEqual(answeredMicros)
-        expect(await count(store, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(reserved_micros), 0) AS n FROM quorum_key_spend`)).toBe(0)
+        expect(await count(db, (sql) => sql<{ n: unknown }>`SELECT COALESCE(SUM(reserved_micros), 0) AS n FROM quorum_key_spend`)).toBe(0)
       } finally {
         await close()
       }

@@ -9,7 +9,8 @@ import type { DatabaseSetting } from "../src/config/database"
 import { dayOf } from "../src/billing/keys"
 import { LEASE_MS } from "../src/billing/owner"
 import type { RequestPage, RequestQuery } from "../src/billing/reports"
-import type { Admission, LedgerEntry, SpendStore } from "../src/billing/store"
+import type { SqlClient } from "@effect/sql"
+import type { Admission, LedgerEntry, SpendStoreShape } from "../src/billing/store/store"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
 
@@ -57,25 +58,25 @@ const admitInput = (secret: string, micros: number, extra: { ttlMs?: number; mod
 })
 
 /** The running reserved totals admission reads, each against the sum of the reservations it stands for. */
-const totalsAndSums = (store: SpendStore) =>
-  run(store.sql<{ total: unknown; sum: unknown }>`SELECT s.reserved_micros AS total,
+const totalsAndSums = (sql: SqlClient.SqlClient) =>
+  run(sql<{ total: unknown; sum: unknown }>`SELECT s.reserved_micros AS total,
     (SELECT COALESCE(SUM(r.amount_micros), 0) FROM quorum_reservations r WHERE r.key_id = s.key_id AND r.period = s.period) AS sum
     FROM quorum_key_spend s`).then((rows) => rows.map((r) => [Number(r.total), Number(r.sum)]))
 
 const keyRequests = (keyId: string): RequestQuery => ({ keyId, model: undefined, status: undefined, from: undefined, to: undefined, after: undefined, limit: 50 })
 
-const reservedOf = (store: SpendStore, keyId: string) => run(store.getKey(keyId, Date.now())).then((k) => k!.spend)
+const reservedOf = (store: SpendStoreShape, keyId: string) => run(store.getKey(keyId, Date.now())).then((k) => k!.spend)
 
 describe.each(databases)("spend store on %s", (_name, setting) => {
   it("creates a key shown once, stores only its hash, updates and revokes it", async () => {
     const db = setting()
-    const { close, store } = await openStore(db)
+    const { close, store, sql } = await openStore(db)
     try {
       const { key, secret } = await run(store.createKey({ name: "team-a", models: ["m"], budget_usd: 5, budget_period: "day", rpm: 60 }, Date.now()))
       expect(secret).toMatch(/^qk-[A-Za-z0-9_-]{43}$/)
       expect(key).toMatchObject({ name: "team-a", models: ["m"], budget_usd: 5, budget_period: "day", rpm: 60, tpm: null, revoked_at: null })
       expect(JSON.stringify(key)).not.toContain(secret.slice(3))
-      const rows = await run(store.sql<Record<string, unknown>>`SELECT * FROM quorum_keys`)
+      const rows = await run(sql<Record<string, unknown>>`SELECT * FROM quorum_keys`)
       expect(JSON.stringify(rows)).not.toContain(secret.slice(10))
       expect(rows[0]!.hash).toMatch(/^[0-9a-f]{64}$/)
 
@@ -113,14 +114,14 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(admitted).toHaveLength(100)
       expect(new Set(refused.map((e) => e._tag))).toEqual(new Set(["InsufficientQuota"]))
       expect(await reservedOf(stores[1]!.store, key.id)).toMatchObject({ spent_usd: "0.000000", reserved_usd: "1.000000" })
-      expect(await totalsAndSums(stores[1]!.store)).toEqual([[1_000_000, 1_000_000]])
+      expect(await totalsAndSums(stores[1]!.sql)).toEqual([[1_000_000, 1_000_000]])
 
       // Each settles at less than it reserved; what was left is available again.
       await run(stores[2]!.store.writeBatch(admitted.map((a, i) => settled(a, 4_000, `req_${i}`))))
       expect(await reservedOf(stores[3]!.store, key.id)).toMatchObject({ spent_usd: "0.400000", reserved_usd: "0.000000" })
-      const reservations = await run(stores[0]!.store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+      const reservations = await run(stores[0]!.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
       expect(Number(reservations[0]!.n)).toBe(0)
-      expect(await totalsAndSums(stores[1]!.store)).toEqual([[0, 0]])
+      expect(await totalsAndSums(stores[1]!.sql)).toEqual([[0, 0]])
       const more = await Promise.all(Array.from({ length: 70 }, () => attempt(stores[0]!.store.admit(admitInput(secret, 10_000)))))
       expect(more.filter(Either.isRight)).toHaveLength(60)
     } finally {
@@ -129,7 +130,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
   })
 
   it("stops counting a reservation that was never settled once it expires", async () => {
-    const { close, store } = await openStore(setting())
+    const { close, store, sql } = await openStore(setting())
     try {
       const { key, secret } = await run(store.createKey({ name: "crash", budget_usd: 0.01 }, Date.now()))
       await run(store.admit(admitInput(secret, 10_000, { ttlMs: 300 })))
@@ -138,12 +139,12 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       await new Promise((r) => setTimeout(r, 350))
       expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: "0.000000" })
       // The expired reservation is still in the key's running total until swept: admission looks past it.
-      expect(await totalsAndSums(store)).toEqual([[10_000, 10_000]])
+      expect(await totalsAndSums(sql)).toEqual([[10_000, 10_000]])
       expect(Either.isRight(await attempt(store.admit(admitInput(secret, 10_000))))).toBe(true)
       await run(store.sweepReservations(Date.now() + 120_000))
-      const left = await run(store.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+      const left = await run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
       expect(Number(left[0]!.n)).toBe(0)
-      expect(await totalsAndSums(store)).toEqual([[0, 0]])
+      expect(await totalsAndSums(sql)).toEqual([[0, 0]])
     } finally {
       await close()
     }
@@ -177,7 +178,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
   })
 
   it("charges the reservations of a process whose lease lapsed at their worst case, once, and replaces the charge if the process settles after all", async () => {
-    const { close, store } = await openStore(setting())
+    const { close, store, sql } = await openStore(setting())
     try {
       const { key, secret } = await run(store.createKey({ name: "lapsed", budget_usd: 1 }, Date.now()))
       const now = Date.now()
@@ -193,7 +194,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(await run(store.reconcile(later))).toBe(3)
       expect(await run(store.reconcile(later))).toBe(0)
       expect(await reservedOf(store, key.id)).toMatchObject({ spent_usd: "0.030000", reserved_usd: "0.000000" })
-      expect(await totalsAndSums(store)).toEqual([[0, 0]])
+      expect(await totalsAndSums(sql)).toEqual([[0, 0]])
       const rows = await run(store.listRequests(keyRequests(key.id)))
       expect(rows.data.map((r) => [r.id, r.status, r.cost_micros, r.error?.startsWith("reconciled")]).sort())
         .toEqual(admitted.map((a) => [a.reservation!.id, 0, 10_000, true]).sort())

@@ -16,7 +16,7 @@ import { Router } from "../routing/router"
 import { databaseLayer } from "../billing/db/database"
 import { Ledger } from "../billing/ledger"
 import { Spend } from "../billing/spend"
-import { SpendStore } from "../billing/store"
+import { SqlSpendStore } from "../billing/store/sql"
 import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "../consensus/learning/live"
 import { OutcomeStore } from "../consensus/learning/outcome-store"
 import { BeliefStore } from "../routing/learned/store"
@@ -31,7 +31,7 @@ const SpendLive = (config: ResolvedConfig, telemetry: TelemetryShape) =>
     Layer.mergeAll(LearnedPoliciesLive, OutcomeSinkLive).pipe(Layer.provideMerge(Learning.Default), Layer.provide(OutcomeStore.Default)),
     BeliefStore.Default
   ).pipe(
-    Layer.provideMerge(SpendStore.Default),
+    Layer.provideMerge(SqlSpendStore),
     Layer.provide(databaseLayer(config.spend.database)),
     Layer.provideMerge(Layer.succeed(Telemetry, telemetry))
   )

@@ -15,7 +15,7 @@ import { Cause, Duration, Effect, Fiber, Queue, Schedule } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
 import { SpendStoreError } from "./errors"
 import { LEASE_RENEW_MS } from "./owner"
-import { type LedgerEntry, SpendStore } from "./store"
+import { type LedgerEntry, SpendStore } from "./store/store"
 
 export interface LedgerStatus {
   /** Rows waiting for their batch. */

@@ -11,7 +11,7 @@ import { dayOf, KEY_PREFIX } from "./keys"
 import { Ledger } from "./ledger"
 import type { Meter } from "./meter"
 import { costMicros } from "../domain/money"
-import { type Admission, type AttemptRow, type CostOption, SpendStore } from "./store"
+import { type Admission, type AttemptRow, type CostOption, SpendStore } from "./store/store"
 import { Telemetry } from "../telemetry/telemetry"
 
 export interface Finished {

@@ -6,7 +6,7 @@
 import type { ResolvedConfig } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
 import { worstCaseMicros } from "../domain/money"
-import type { CostOption } from "./store"
+import type { CostOption } from "./store/store"
 import { promptTokens } from "../protocol/tokens"
 
 const targetsOf = (config: ResolvedConfig, model: string): ReadonlyArray<string> =>

@@ -14,7 +14,7 @@ import { CreateKey, UpdateKey } from "../billing/keys"
 import { bearer, Spend } from "../billing/spend"
 import type { ErrorBody } from "../protocol/error-body"
 import type { RequestQuery } from "../billing/reports"
-import { REPORT_DIMENSIONS, type ReportDimension, SpendStore } from "../billing/store"
+import { REPORT_DIMENSIONS, type ReportDimension, SpendStore, type SpendStoreShape } from "../billing/store/store"
 import { AdminKey, AdminKeyRefused, ServedApi } from "./api"
 import { answeringDefects, type ClientError, errorResponse, InvalidRequest, KeyNotFound } from "./errors"
 import { jsonBodyReader } from "./read-json-body"
@@ -109,7 +109,7 @@ const pageSize = (value: string | undefined) => {
     : Effect.fail(invalid("limit", `\`${value}\`; expected an integer from 1 to ${MAX_PAGE}`))
 }
 
-const requestQuery = (store: SpendStore) =>
+const requestQuery = (store: SpendStoreShape) =>
   Effect.gen(function*() {
     const params = yield* queryParams(["key", "model", "status", "from", "to", "limit", "after"])
     const optional = <A, E>(name: string, parse: (value: string) => Effect.Effect<A, E>) => {

@@ -10,11 +10,11 @@
  * process stop counting on their own.
  */
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
-import { coalescing } from "./coalesce"
-import { LEASE_MS, OWNER, RECONCILED } from "./owner"
-import { type AdmissionError, InsufficientQuota, ModelNotAllowed, RateLimited, SpendStoreError, Unauthorized } from "./errors"
+import { coalescing } from "../coalesce"
+import { LEASE_MS, OWNER, RECONCILED } from "../owner"
+import { type AdmissionError, ModelNotAllowed, SpendStoreError } from "../errors"
 import {
   type BudgetPeriod,
   type CreateKey,
@@ -26,101 +26,13 @@ import {
   newKeySecret,
   periodOf,
   type UpdateKey
-} from "./keys"
-import { formatUsd, usdToMicros } from "../domain/money"
-import { type AttemptView, countStatuses, type RequestDetail, type SpendReportRow, type RequestPage, type RequestQuery, type RequestView } from "./reports"
-
-/** One way a request could run (a consensus fan-out offers several sizes), and its worst case. */
-export interface CostOption {
-  readonly micros: number
-  /** Prompt and output tokens, for the token rate limit. */
-  readonly tokens: number
-}
-
-export interface AdmitInput {
-  readonly secret: string
-  /** Every model the request may call, as the client names them. */
-  readonly models: ReadonlyArray<string>
-  /** Most preferred first. Called only for keys with a budget or a token limit (it tokenizes the prompt). */
-  readonly options: () => ReadonlyArray<CostOption>
-  readonly ttlMs: number
-  readonly now: number
-}
-
-export interface Admission {
-  readonly keyId: string
-  /** The budget period the request is charged to ("2026-11-24" or "2026-11"). */
-  readonly period: string
-  /** The option admitted (an index into `options`, 0 when no option was needed). */
-  readonly option: number
-  /** Set when the key has a budget. */
-  readonly reservation: { readonly id: string; readonly period: string; readonly micros: number } | undefined
-  /** Tokens drawn from the key's token bucket, refunded down to what was used. */
-  readonly tokensCharged: number
-}
-
-export type RequestRow = {
-  readonly id: string
-  readonly key_id: string | null
-  readonly endpoint: string
-  readonly model: string | null
-  readonly consensus_id: string | null
-  readonly status: number
-  readonly error: string | null
-  readonly stream: number
-  readonly cancelled: number
-  readonly attempts: number
-  readonly prompt_tokens: number
-  readonly completion_tokens: number
-  readonly cost_micros: number
-  readonly latency_ms: number
-  readonly started_at: number
-  readonly day: string
-}
-
-export type AttemptRow = {
-  readonly request_id: string
-  readonly seq: number
-  readonly key_id: string | null
-  readonly consensus_id: string | null
-  readonly model: string
-  readonly provider: string
-  readonly upstream_model: string
-  readonly status: "ok" | "error" | "cancelled"
-  readonly error_kind: string | null
-  readonly http_status: number | null
-  readonly prompt_tokens: number
-  readonly cached_tokens: number
-  readonly completion_tokens: number
-  readonly estimated: number
-  readonly cost_micros: number
-  readonly latency_ms: number
-  readonly started_at: number
-  readonly day: string
-}
-
-/** A finished request: its ledger rows (unless the ledger is off) and, for a key, what to settle. */
-export interface LedgerEntry {
-  readonly request: RequestRow | undefined
-  readonly attempts: ReadonlyArray<AttemptRow>
-  readonly costMicros: number
-  readonly settle: {
-    readonly keyId: string
-    readonly period: string
-    readonly reservation: Admission["reservation"]
-    readonly tokenRefund: number
-  } | undefined
-}
-
-export const REPORT_DIMENSIONS = ["key", "model", "provider", "day"] as const
-export type ReportDimension = typeof REPORT_DIMENSIONS[number]
-
-export interface ReportQuery {
-  readonly groupBy: ReadonlyArray<ReportDimension>
-  readonly from: string | undefined
-  readonly to: string | undefined
-  readonly keyId: string | undefined
-}
+} from "../keys"
+import { formatUsd, usdToMicros } from "../../domain/money"
+import { countStatuses, type RequestDetail, type SpendReportRow, type RequestPage, type RequestQuery } from "../reports"
+import { quotaError, requestsLimited, revokedKey, tokensLimited, unknownKey } from "./refusals"
+import { SpendStore, type SpendStoreShape } from "./store"
+import type { Admission, AdmitInput, AttemptRow, CostOption, LedgerEntry, ReportDimension, ReportQuery, RequestRow } from "./types"
+import { attemptView, requestView } from "./views"
 
 /** PostgreSQL returns BIGINT as a string; SQLite as a number. */
 const num = (value: unknown): number => (typeof value === "number" ? value : Number(value))
@@ -182,54 +94,10 @@ const chunks = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>
   return out
 }
 
-/** Rows as read back: PostgreSQL gives BIGINTs as strings, and flags are 0 or 1. */
-const requestView = (row: RequestRow): RequestView => {
-  const cost = num(row.cost_micros)
-  return {
-    id: row.id,
-    object: "request",
-    key_id: row.key_id,
-    endpoint: row.endpoint,
-    model: row.model,
-    consensus_id: row.consensus_id,
-    status: num(row.status),
-    error: row.error,
-    stream: num(row.stream) === 1,
-    cancelled: num(row.cancelled) === 1,
-    attempts: num(row.attempts),
-    prompt_tokens: num(row.prompt_tokens),
-    completion_tokens: num(row.completion_tokens),
-    cost_micros: cost,
-    cost_usd: formatUsd(cost),
-    latency_ms: num(row.latency_ms),
-    started_at: num(row.started_at),
-    day: row.day
-  }
-}
-
-const attemptView = (row: AttemptRow): AttemptView => {
-  const cost = num(row.cost_micros)
-  return {
-    seq: num(row.seq),
-    model: row.model,
-    provider: row.provider,
-    upstream_model: row.upstream_model,
-    status: row.status,
-    error_kind: row.error_kind,
-    http_status: numOrNull(row.http_status),
-    prompt_tokens: num(row.prompt_tokens),
-    cached_tokens: num(row.cached_tokens),
-    completion_tokens: num(row.completion_tokens),
-    estimated: num(row.estimated) === 1,
-    cost_micros: cost,
-    cost_usd: formatUsd(cost),
-    latency_ms: num(row.latency_ms),
-    started_at: num(row.started_at)
-  }
-}
-
-export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore", {
-  effect: Effect.gen(function*() {
+/** The store on the SqlClient it is given (database.ts picks SQLite or PostgreSQL and runs the migrations). */
+export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> = Layer.effect(
+  SpendStore,
+  Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
     /**
@@ -351,8 +219,6 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
       readonly level?: number
     }
 
-    const unknownKey = () => new Unauthorized({ message: "Incorrect API key provided. Create keys with the admin API (POST /admin/keys)." })
-
     /** One admission's arguments to quorum_admit. */
     interface AdmitCall {
       readonly hash: string
@@ -414,26 +280,19 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           case "needs_cost":
             return yield* unknownKey()
           case "revoked":
-            return yield* new Unauthorized({ message: `API key ${answer.prefix}… was revoked.` })
+            return yield* revokedKey(answer.prefix ?? "")
           case "model_not_allowed": {
             const allowed = answer.models ?? []
             return yield* new ModelNotAllowed({ models: input.models.filter((m) => !allowed.includes(m)), allowed, keyId })
           }
           case "rate_requests": {
             const rpm = num(answer.rpm)
-            return yield* new RateLimited({ keyId, limit: "requests", retryAfterMs: Math.ceil(-num(answer.level) / (rpm / 60_000)), message: `Rate limit reached: ${rpm} requests per minute for this key.` })
+            return yield* requestsLimited(keyId, rpm, num(answer.level))
           }
           case "rate_tokens": {
             const tpm = num(answer.tpm)
             const charge = options?.[0]?.tokens ?? 0
-            return yield* new RateLimited({
-              keyId,
-              limit: "tokens",
-              retryAfterMs: charge > tpm ? 60_000 : Math.ceil(-num(answer.level) / (tpm / 60_000)),
-              message: charge > tpm
-                ? `Request too large: it may use ${charge} tokens (prompt and max_tokens), above this key's limit of ${tpm} tokens per minute.`
-                : `Rate limit reached: ${tpm} tokens per minute for this key (this request may use ${charge}).`
-            })
+            return yield* tokensLimited(keyId, tpm, num(answer.level), charge)
           }
           case "quota":
             return yield* quotaError(keyId, answer.budget_period ?? "month", num(answer.budget), num(answer.spent), num(answer.reserved), options ?? [])
@@ -451,18 +310,6 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
           }
         }
       })
-
-    /** The budget left cannot hold the cheapest way the request could run. */
-    const quotaError = (keyId: string, budgetPeriod: BudgetPeriod, budget: number, spent: number, reserved: number, options: ReadonlyArray<CostOption>) => {
-      const left = budget - spent - reserved
-      const cheapest = Math.min(...options.map((o) => o.micros))
-      return new InsufficientQuota({
-        keyId,
-        message: `You exceeded your current quota: this key's ${budgetPeriod === "day" ? "daily" : "monthly"} budget of $${formatUsd(budget)} ` +
-          `has $${formatUsd(Math.max(0, left))} left (spent $${formatUsd(spent)}, reserved by calls in flight $${formatUsd(reserved)}), ` +
-          `and this request may cost up to $${formatUsd(cheapest)}. Lower max_tokens to reserve less.`
-      })
-    }
 
     /**
      * Admission in two statements inside the transaction. The first finds the key by its
@@ -498,7 +345,7 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
             WHERE hash = ${hash} RETURNING *`
           const row = locked[0]
           if (row === undefined) return yield* unknownKey()
-          if (row.revoked_at !== null) return yield* new Unauthorized({ message: `API key ${row.prefix}… was revoked.` })
+          if (row.revoked_at !== null) return yield* revokedKey(row.prefix)
           if (row.models !== null) {
             const allowed = JSON.parse(row.models) as Array<string>
             const denied = input.models.filter((m) => !allowed.includes(m))
@@ -513,18 +360,11 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
 
           const requests = numOrNull(row.req_level)
           if (rpm !== null && requests !== null && requests < 0) {
-            return yield* new RateLimited({ keyId: row.id, limit: "requests", retryAfterMs: Math.ceil(-requests / (rpm / 60_000)), message: `Rate limit reached: ${rpm} requests per minute for this key.` })
+            return yield* requestsLimited(row.id, rpm, requests)
           }
           const tokens = numOrNull(row.tok_level)
           if (tpm !== null && tokens !== null && tokens < 0) {
-            return yield* new RateLimited({
-              keyId: row.id,
-              limit: "tokens",
-              retryAfterMs: charge > tpm ? 60_000 : Math.ceil(-tokens / (tpm / 60_000)),
-              message: charge > tpm
-                ? `Request too large: it may use ${charge} tokens (prompt and max_tokens), above this key's limit of ${tpm} tokens per minute.`
-                : `Rate limit reached: ${tpm} tokens per minute for this key (this request may use ${charge}).`
-            })
+            return yield* tokensLimited(row.id, tpm, tokens, charge)
           }
 
           const period = periodOf(row.budget_period, now)
@@ -818,6 +658,9 @@ export class SpendStore extends Effect.Service<SpendStore>()("quorum/SpendStore"
         (rows) => (rows.length === 0 ? undefined : rows[0]!.models === null ? null : (JSON.parse(rows[0]!.models) as ReadonlyArray<string>))
       ))
 
-    return { createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, renewLease, endLease, reconcile, report, listRequests, requestPosition, getRequest, sql }
+    return {
+      createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, renewLease, endLease, reconcile,
+      report, listRequests, requestPosition, getRequest
+    } satisfies SpendStoreShape
   })
-}) {}
+)
