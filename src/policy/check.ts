@@ -1,9 +1,10 @@
 /**
  * A content check: finds spans of text that a policy cares about (an e-mail address, a card
  * number, a key, a word on a blocklist). Checks only find; what happens to a finding
- * (block, redact, route) is the policy's action (policy.ts). A check adds a file under
- * checks/ and one line in registry.ts.
+ * (block, redact, route) is the policy's action (policy.ts). A type of check is one file
+ * under checks/ (its config shape and how it is built) and one line in registry.ts.
  */
+import type { Either, Schema } from "effect"
 
 /** One span a check found: [start, end) in the text it was given. */
 export interface Finding {
@@ -23,6 +24,14 @@ export interface Check {
    */
   readonly maxSpan: number
   find(text: string): ReadonlyArray<Finding>
+}
+
+/** A type of check as the config names it (`type:`): its settings' shape, and the checks it builds. */
+export interface CheckType<S extends { readonly type: string }> {
+  readonly type: S["type"]
+  readonly spec: Schema.Schema<S>
+  /** The checks a configured one runs, or the field that is wrong and why. */
+  readonly build: (spec: S) => Either.Either<ReadonlyArray<Check>, readonly [string, string]>
 }
 
 /** Every match of a global regex as a finding (zero-length matches skipped). */

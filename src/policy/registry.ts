@@ -1,48 +1,24 @@
-/** From a check as configured to the check that runs: one line per type of check. */
-import type { CountryCode } from "libphonenumber-js"
-import { libphonenumber } from "./checks/libphonenumber"
+/** The types of check a policy may use, by the `type:` the config gives: one line each. */
 import { Either } from "effect"
 import type { Check } from "./check"
-import { blocklistCheck } from "./checks/blocklist"
-import { cardCheck } from "./checks/card"
-import { emailCheck } from "./checks/email"
-import { phoneCheck } from "./checks/phone"
-import { regexCheck } from "./checks/regex"
-import { secretCheck } from "./checks/secret"
-import type { CheckSpec, PiiKind } from "./spec"
+import { blocklistType } from "./checks/blocklist"
+import { piiType } from "./checks/pii"
+import { regexType } from "./checks/regex"
 
-const ALL_PII: ReadonlyArray<PiiKind> = ["email", "phone", "card", "secret"]
+export const CHECK_TYPES = [
+  piiType,
+  regexType,
+  blocklistType
+] as const
 
-const piiChecks = (kinds: ReadonlyArray<PiiKind>, country: CountryCode | undefined): ReadonlyArray<Check> =>
-  kinds.map((kind) => {
-    switch (kind) {
-      case "email":
-        return emailCheck()
-      case "phone":
-        return phoneCheck("phone", country)
-      case "card":
-        return cardCheck()
-      case "secret":
-        return secretCheck()
-    }
-  })
+/** A check as the config writes it: one of the types' own shapes (spec.ts's CheckSpec). */
+type Spec = Parameters<(typeof CHECK_TYPES)[number]["build"]>[0]
+type Built = Either.Either<ReadonlyArray<Check>, readonly [string, string]>
 
 /** The checks a spec describes, or why it cannot run (a field path and the problem). */
-export const checksOf = (spec: CheckSpec): Either.Either<ReadonlyArray<Check>, readonly [string, string]> => {
-  switch (spec.type) {
-    case "pii": {
-      const country = spec.default_country
-      if (country !== undefined && !libphonenumber().isSupportedCountry(country)) return Either.left(["default_country", `${country} is not a country libphonenumber knows`])
-      return Either.right(piiChecks(spec.kinds ?? ALL_PII, country as CountryCode | undefined))
-    }
-    case "regex": {
-      try {
-        return Either.right([regexCheck(spec.name ?? "regex", spec.pattern, spec.flags ?? "", spec.label ?? spec.name ?? "pattern", spec.max_match ?? 256)])
-      } catch (error) {
-        return Either.left(["pattern", `not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`])
-      }
-    }
-    case "blocklist":
-      return Either.right([blocklistCheck(spec.name ?? "blocklist", spec.words)])
-  }
+export const checksOf = (spec: Spec): Built => {
+  const type = CHECK_TYPES.find((t) => t.type === spec.type)
+  if (type === undefined) return Either.left(["type", `no check of type ${spec.type}`])
+  // The type tag matched, so the spec is this type's own shape.
+  return (type.build as (spec: Spec) => Built)(spec)
 }

@@ -13,36 +13,12 @@
  *     models: [support]    # only requests for these routes or models (default: all)
  */
 import { Schema } from "effect"
+import { CHECK_TYPES } from "./registry"
 
 const NonEmpty = Schema.String.pipe(Schema.minLength(1))
 
-export const PiiKind = Schema.Literal("email", "phone", "card", "secret")
-export type PiiKind = typeof PiiKind.Type
-
-export const CheckSpec = Schema.Union(
-  Schema.Struct({
-    type: Schema.Literal("pii"),
-    name: Schema.optional(NonEmpty),
-    kinds: Schema.optional(Schema.Array(PiiKind).pipe(Schema.minItems(1))),
-    /** ISO 3166 alpha-2: national phone formats of this country are found too. */
-    default_country: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Z]{2}$/, { message: () => "expected an ISO 3166 alpha-2 country code such as US" })))
-  }),
-  Schema.Struct({
-    type: Schema.Literal("regex"),
-    name: Schema.optional(NonEmpty),
-    pattern: NonEmpty,
-    flags: Schema.optional(Schema.String.pipe(Schema.pattern(/^[imsuy]*$/, { message: () => "expected regex flags among i, m, s, u, y" }))),
-    /** What a finding is called in errors and redaction markers (default: the check's name). */
-    label: Schema.optional(NonEmpty),
-    /** The longest text one match can span, for streams (default 256 characters). */
-    max_match: Schema.optional(Schema.Int.pipe(Schema.between(1, 65_536)))
-  }),
-  Schema.Struct({
-    type: Schema.Literal("blocklist"),
-    name: Schema.optional(NonEmpty),
-    words: Schema.Array(NonEmpty).pipe(Schema.minItems(1))
-  })
-)
+/** A check as the config writes it: one of the registry's types, told apart by `type`. */
+export const CheckSpec = Schema.Union(...CHECK_TYPES.map((type) => type.spec))
 export type CheckSpec = typeof CheckSpec.Type
 
 export const PolicySpec = Schema.Struct({
