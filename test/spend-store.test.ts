@@ -1,16 +1,23 @@
 /**
- * The spend store on both databases it supports, with the same tests: keys, the
- * concurrent budget race across independent connections (as separate workers or
- * replicas have), reservation expiry, rate limits, and settlement.
+ * The spend store's contract, run against every store with the same tests: SQLite,
+ * PostgreSQL and the in-memory store. Keys, the concurrent budget race across independent
+ * connections (as separate workers or replicas have; for memory, handles on one process's
+ * state), reservation expiry, rate limits, settlement, and the ledger's reports. Some
+ * assertions look at the SQL tables behind the interface (only a key's hash is stored, the
+ * running reserved totals match the reservations they stand for): the memory store has no
+ * tables, so those run on SQL stores only.
  */
-import { Effect, Either } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { DatabaseSetting } from "../src/config/database"
+import type { SqlClient } from "@effect/sql"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Layer } from "effect"
 import { dayOf } from "../src/billing/keys"
 import { LEASE_MS } from "../src/billing/owner"
 import type { RequestPage, RequestQuery } from "../src/billing/reports"
-import type { SqlClient } from "@effect/sql"
-import type { Admission, LedgerEntry, SpendStoreShape } from "../src/billing/store/store"
+import { emptyMemorySpendState, makeMemorySpendStore, MemorySpendStore } from "../src/billing/store/memory"
+import { SqlSpendStore } from "../src/billing/store/sql"
+import { type Admission, type LedgerEntry, SpendStore, type SpendStoreShape } from "../src/billing/store/store"
+import { databaseLayer } from "../src/billing/db/database"
+import type { DatabaseSetting } from "../src/config/database"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
 import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
 
@@ -22,11 +29,45 @@ afterAll(async () => {
   await pg?.stop()
 })
 
+/** A store opened on a database, and the database's tables when it has any. */
+interface Opened {
+  readonly store: SpendStoreShape
+  readonly sql: SqlClient.SqlClient | undefined
+  readonly close: () => Promise<void>
+}
+
+/** One database: each `open` is another connection to it, as another worker or replica would have. */
+interface Database {
+  readonly open: () => Promise<Opened>
+  /** The store as a layer on this database, for it.effect tests. */
+  readonly layer: Layer.Layer<SpendStore, unknown>
+}
+
+const sqlDatabase = (db: DatabaseSetting): Database => ({
+  open: () => openStore(db),
+  layer: SqlSpendStore.pipe(Layer.provide(databaseLayer(db)))
+})
+
+/** The memory store's database is its state: stores made on one state are connections to it. */
+const memoryDatabase = (): Database => {
+  const state = emptyMemorySpendState()
+  return {
+    open: () => Promise.resolve({ store: makeMemorySpendStore(state), sql: undefined, close: () => Promise.resolve() }),
+    layer: MemorySpendStore
+  }
+}
+
 let dbCount = 0
-const databases: ReadonlyArray<readonly [string, () => DatabaseSetting]> = [
-  ["SQLite", sqliteSetting],
-  ["PostgreSQL", () => postgresSetting(pg.database(`spend_${++dbCount}`))]
+const databases: ReadonlyArray<readonly [string, () => Database]> = [
+  ["SQLite", () => sqlDatabase(sqliteSetting())],
+  ["PostgreSQL", () => sqlDatabase(postgresSetting(pg.database(`spend_${++dbCount}`)))],
+  ["memory", memoryDatabase]
 ]
+
+/** What only a SQL store has: its tables. */
+const onTables = async (sql: SqlClient.SqlClient | undefined, look: (sql: SqlClient.SqlClient) => Promise<void>) => {
+  if (sql !== undefined) await look(sql)
+}
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 const attempt = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(Effect.either(effect))
@@ -69,16 +110,17 @@ const reservedOf = (store: SpendStoreShape, keyId: string) => run(store.getKey(k
 
 describe.each(databases)("spend store on %s", (_name, setting) => {
   it("creates a key shown once, stores only its hash, updates and revokes it", async () => {
-    const db = setting()
-    const { close, store, sql } = await openStore(db)
+    const { close, store, sql } = await setting().open()
     try {
       const { key, secret } = await run(store.createKey({ name: "team-a", models: ["m"], budget_usd: 5, budget_period: "day", rpm: 60 }, Date.now()))
       expect(secret).toMatch(/^qk-[A-Za-z0-9_-]{43}$/)
       expect(key).toMatchObject({ name: "team-a", models: ["m"], budget_usd: 5, budget_period: "day", rpm: 60, tpm: null, revoked_at: null })
       expect(JSON.stringify(key)).not.toContain(secret.slice(3))
-      const rows = await run(sql<Record<string, unknown>>`SELECT * FROM quorum_keys`)
-      expect(JSON.stringify(rows)).not.toContain(secret.slice(10))
-      expect(rows[0]!.hash).toMatch(/^[0-9a-f]{64}$/)
+      await onTables(sql, async (sql) => {
+        const rows = await run(sql<Record<string, unknown>>`SELECT * FROM quorum_keys`)
+        expect(JSON.stringify(rows)).not.toContain(secret.slice(10))
+        expect(rows[0]!.hash).toMatch(/^[0-9a-f]{64}$/)
+      })
 
       expect(Either.isRight(await attempt(store.admit(admitInput(secret, 1))))).toBe(true)
       const denied = await attempt(store.admit(admitInput(secret, 1, { models: ["m", "other"] })))
@@ -102,7 +144,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
 
   it("admits no more concurrent requests than the budget fits, across independent connections, and settles to zero reserved", async () => {
     const db = setting()
-    const stores = await Promise.all([openStore(db), openStore(db), openStore(db), openStore(db)])
+    const stores = await Promise.all([db.open(), db.open(), db.open(), db.open()])
     try {
       const { key, secret } = await run(stores[0]!.store.createKey({ name: "race", budget_usd: 1 }, Date.now()))
       // Each request may cost $0.01: the $1 budget fits exactly 100 of the 200.
@@ -114,14 +156,16 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(admitted).toHaveLength(100)
       expect(new Set(refused.map((e) => e._tag))).toEqual(new Set(["InsufficientQuota"]))
       expect(await reservedOf(stores[1]!.store, key.id)).toMatchObject({ spent_usd: "0.000000", reserved_usd: "1.000000" })
-      expect(await totalsAndSums(stores[1]!.sql)).toEqual([[1_000_000, 1_000_000]])
+      await onTables(stores[1]!.sql, async (sql) => expect(await totalsAndSums(sql)).toEqual([[1_000_000, 1_000_000]]))
 
       // Each settles at less than it reserved; what was left is available again.
       await run(stores[2]!.store.writeBatch(admitted.map((a, i) => settled(a, 4_000, `req_${i}`))))
       expect(await reservedOf(stores[3]!.store, key.id)).toMatchObject({ spent_usd: "0.400000", reserved_usd: "0.000000" })
-      const reservations = await run(stores[0]!.sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
-      expect(Number(reservations[0]!.n)).toBe(0)
-      expect(await totalsAndSums(stores[1]!.sql)).toEqual([[0, 0]])
+      await onTables(stores[0]!.sql, async (sql) => {
+        const reservations = await run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+        expect(Number(reservations[0]!.n)).toBe(0)
+      })
+      await onTables(stores[1]!.sql, async (sql) => expect(await totalsAndSums(sql)).toEqual([[0, 0]]))
       const more = await Promise.all(Array.from({ length: 70 }, () => attempt(stores[0]!.store.admit(admitInput(secret, 10_000)))))
       expect(more.filter(Either.isRight)).toHaveLength(60)
     } finally {
@@ -130,7 +174,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
   })
 
   it("stops counting a reservation that was never settled once it expires", async () => {
-    const { close, store, sql } = await openStore(setting())
+    const { close, store, sql } = await setting().open()
     try {
       const { key, secret } = await run(store.createKey({ name: "crash", budget_usd: 0.01 }, Date.now()))
       await run(store.admit(admitInput(secret, 10_000, { ttlMs: 300 })))
@@ -139,19 +183,21 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       await new Promise((r) => setTimeout(r, 350))
       expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: "0.000000" })
       // The expired reservation is still in the key's running total until swept: admission looks past it.
-      expect(await totalsAndSums(sql)).toEqual([[10_000, 10_000]])
+      await onTables(sql, async (sql) => expect(await totalsAndSums(sql)).toEqual([[10_000, 10_000]]))
       expect(Either.isRight(await attempt(store.admit(admitInput(secret, 10_000))))).toBe(true)
       await run(store.sweepReservations(Date.now() + 120_000))
-      const left = await run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
-      expect(Number(left[0]!.n)).toBe(0)
-      expect(await totalsAndSums(sql)).toEqual([[0, 0]])
+      await onTables(sql, async (sql) => {
+        const left = await run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+        expect(Number(left[0]!.n)).toBe(0)
+        expect(await totalsAndSums(sql)).toEqual([[0, 0]])
+      })
     } finally {
       await close()
     }
   })
 
   it("limits requests and tokens per minute, with the wait until a request would fit", async () => {
-    const { close, store } = await openStore(setting())
+    const { close, store } = await setting().open()
     try {
       const { secret } = await run(store.createKey({ name: "limits", rpm: 3 }, Date.now()))
       for (let i = 0; i < 3; i++) expect(Either.isRight(await attempt(store.admit(admitInput(secret, 0))))).toBe(true)
@@ -178,7 +224,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
   })
 
   it("charges the reservations of a process whose lease lapsed at their worst case, once, and replaces the charge if the process settles after all", async () => {
-    const { close, store, sql } = await openStore(setting())
+    const { close, store, sql } = await setting().open()
     try {
       const { key, secret } = await run(store.createKey({ name: "lapsed", budget_usd: 1 }, Date.now()))
       const now = Date.now()
@@ -194,7 +240,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(await run(store.reconcile(later))).toBe(3)
       expect(await run(store.reconcile(later))).toBe(0)
       expect(await reservedOf(store, key.id)).toMatchObject({ spent_usd: "0.030000", reserved_usd: "0.000000" })
-      expect(await totalsAndSums(sql)).toEqual([[0, 0]])
+      await onTables(sql, async (sql) => expect(await totalsAndSums(sql)).toEqual([[0, 0]]))
       const rows = await run(store.listRequests(keyRequests(key.id)))
       expect(rows.data.map((r) => [r.id, r.status, r.cost_micros, r.error?.startsWith("reconciled")]).sort())
         .toEqual(admitted.map((a) => [a.reservation!.id, 0, 10_000, true]).sort())
@@ -212,7 +258,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
   })
 
   it("reserves the largest option that fits, for a consensus fan-out falling back to one model", async () => {
-    const { close, store } = await openStore(setting())
+    const { close, store } = await setting().open()
     try {
       const { secret } = await run(store.createKey({ name: "fanout", budget_usd: 0.025 }, Date.now()))
       const options = () => [{ micros: 30_000, tokens: 0 }, { micros: 20_000, tokens: 0 }, { micros: 10_000, tokens: 0 }]
@@ -259,9 +305,9 @@ describe.each(databases)("the ledger's reports and request queries on %s", (_nam
     entry("req-09", DAY0 + 48 * HOUR, "key_b", "gpt", 200, [ok("gpt", 30)])
   ]
 
-  let opened: Awaited<ReturnType<typeof openStore>>
+  let opened: Opened
   beforeAll(async () => {
-    opened = await openStore(setting())
+    opened = await setting().open()
     await run(opened.store.writeBatch(ledger))
   })
   afterAll(async () => {
@@ -337,4 +383,46 @@ describe.each(databases)("the ledger's reports and request queries on %s", (_nam
     expect((await run(opened.store.getRequest("req-02")))!.upstream_attempts).toEqual([])
     expect(await run(opened.store.getRequest("req-missing"))).toBeUndefined()
   })
+})
+
+describe.each(databases)("the store as a layer on %s", (_name, setting) => {
+  const onStore = <A, E>(use: (store: SpendStoreShape) => Effect.Effect<A, E>) =>
+    Effect.flatMap(SpendStore, use).pipe(Effect.provide(setting().layer))
+
+  it.effect("settles a batch written twice once, as a flush retried after a timeout writes it", () =>
+    onStore((store) =>
+      Effect.gen(function*() {
+        const { key, secret } = yield* store.createKey({ name: "retried", budget_usd: 1 }, Date.now())
+        const admitted = yield* store.admit(admitInput(secret, 10_000))
+        const batch = [settled(admitted, 4_000, "req_twice")]
+        yield* store.writeBatch(batch)
+        yield* store.writeBatch(batch)
+        expect((yield* store.getKey(key.id, Date.now()))?.spend).toMatchObject({ spent_usd: "0.004000", reserved_usd: "0.000000" })
+        expect((yield* store.listRequests(keyRequests(key.id))).data.map((r) => r.id)).toEqual(["req_twice"])
+        expect((yield* store.getRequest("req_twice"))?.upstream_attempts).toHaveLength(1)
+      })))
+
+  it.effect("answers the models a key may use: all, some, or none for an unknown or revoked key", () =>
+    onStore((store) =>
+      Effect.gen(function*() {
+        const any = yield* store.createKey({ name: "any" }, Date.now())
+        const some = yield* store.createKey({ name: "some", models: ["a", "b"] }, Date.now())
+        expect(yield* store.allowedModels(any.secret)).toBeNull()
+        expect(yield* store.allowedModels(some.secret)).toEqual(["a", "b"])
+        expect(yield* store.allowedModels("qk-not-a-key")).toBeUndefined()
+        yield* store.revokeKey(some.key.id, Date.now())
+        expect(yield* store.allowedModels(some.secret)).toBeUndefined()
+        expect((yield* store.updateKey("key_missing", { name: "x" }, Date.now()))).toBeUndefined()
+      })))
+
+  it.effect("refuses over budget without drawing the key's request bucket", () =>
+    onStore((store) =>
+      Effect.gen(function*() {
+        const { secret } = yield* store.createKey({ name: "refused", budget_usd: 0.01, rpm: 1 }, Date.now())
+        const refused = yield* Effect.flip(store.admit(admitInput(secret, 20_000)))
+        expect(refused._tag).toBe("InsufficientQuota")
+        const admitted = yield* store.admit(admitInput(secret, 10_000))
+        expect(admitted.reservation?.micros).toBe(10_000)
+        expect((yield* Effect.flip(store.admit(admitInput(secret, 1))))._tag).toBe("RateLimited")
+      })))
 })
