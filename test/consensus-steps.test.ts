@@ -59,21 +59,21 @@ describe("plan", () => {
       const f = yield* fleet
       const seen: Array<ReadonlyArray<string>> = []
       // A budget that admits the second option offered: every model but the least trusted.
-      const admit: Admit<never> = Object.assign(
-        (options: () => ReadonlyArray<{ readonly micros: number }>, models: ReadonlyArray<string>) => {
+      const admit: Admit<never> = {
+        reserve: (options, models) => {
           seen.push(models)
           expect(options()).toHaveLength(3)
           return Effect.succeed({ index: 1, reserved: true, keyId: "key-1" })
         },
-        { allowed: ["middle", "weak", "strong"] }
-      )
+        allowed: ["middle", "weak", "strong"]
+      }
       const planned = yield* plan<never>(f, { prompt: "?" }, {}, admit)
       expect(planned.models).toEqual(["strong", "middle"])
       expect(planned.skipped).toEqual([{ model: "weak", reason: "the fan-out does not fit the key's remaining budget" }])
       expect(planned.keyId).toBe("key-1")
       expect(planned.outputCap).toBeDefined()
       // A key that allows only some models: Quorum's own pick stays inside them.
-      const narrow = yield* plan<never>(f, { prompt: "?" }, {}, Object.assign(() => Effect.succeed({ index: 0, reserved: false }), { allowed: ["weak"] }))
+      const narrow = yield* plan<never>(f, { prompt: "?" }, {}, { reserve: () => Effect.succeed({ index: 0, reserved: false }), allowed: ["weak"] })
       expect(narrow.models).toEqual(["weak"])
       expect(narrow.singleReason).toMatch(/allows only one model/)
     }))

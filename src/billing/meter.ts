@@ -1,10 +1,8 @@
 /**
  * What one client request cost, attempt by attempt, as the router makes the calls. The
- * meter rides in a FiberRef, so the router, the consensus fan-out (forked fibers
- * inherit it) and LLM-judge evaluators all record into the request that caused them.
+ * request's Ticket (ticket.ts) is its meter, so the router, the consensus fan-out (forked
+ * fibers inherit it) and LLM-judge evaluators all record into the request that caused them.
  */
-import { FiberRef } from "effect"
-import { AsyncLocalStorage } from "node:async_hooks"
 import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk, Usage } from "../protocol/chat-response"
@@ -67,11 +65,3 @@ export class Meter {
     return record
   }
 }
-
-export const CurrentMeter = FiberRef.unsafeMake<Meter | undefined>(undefined)
-
-/**
- * The meter across a Promise boundary: evaluators are plain async functions, so an LLM
- * judge's model calls find their request's meter here rather than in the FiberRef.
- */
-export const meterStorage = new AsyncLocalStorage<Meter | undefined>()

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import type { DeclaredEvaluatorFile } from "../config/schema"
 import { contentText, type Message } from "../protocol/chat-request"
 import type { Router } from "../routing/router"
-import { CurrentMeter, meterStorage } from "../billing/meter"
+import { CurrentTicket, ticketStorage } from "../billing/ticket"
 import type { Candidate, Evaluator } from "./evaluator"
 
 const escape = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
@@ -63,7 +63,7 @@ export const judgeEvaluator = (declared: Extract<DeclaredEvaluatorFile, { type: 
     const routed = await Effect.runPromise(
       router.complete({ model: declared.model, messages: judgeMessages(declared.instructions, questionOf(request.messages), candidates), temperature: 0 }).pipe(
         // The judge's calls are part of the consensus request's cost.
-        Effect.locally(CurrentMeter, meterStorage.getStore())
+        Effect.locally(CurrentTicket, ticketStorage.getStore())
       ),
       signal === undefined ? undefined : { signal }
     )

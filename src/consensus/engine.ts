@@ -11,7 +11,8 @@ import { type ConsensusSettings, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import { newId } from "../domain/ids"
 import { Router } from "../routing/router"
-import { CurrentMeter } from "../billing/meter"
+import type { AdmissionError } from "../billing/errors"
+import { CurrentTicket, type Ticket } from "../billing/ticket"
 import { decideAnswer } from "./decide"
 import { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "./errors"
 import { Evaluators } from "./evaluators"
@@ -23,6 +24,7 @@ import { chooseMode, type Mode } from "./mode"
 import type { ConsensusOutcome } from "./outcome"
 import { voteWeightOf } from "./pick"
 import { type Admit, plan, type Plan } from "./plan"
+import type { CostOption } from "../billing/store/store"
 import { reportOf } from "./report"
 import type { ConsensusReport, ConsensusRequest } from "./request"
 import { Round } from "./round"
@@ -33,6 +35,17 @@ import { Tracing } from "../telemetry/tracing-tag"
 
 export { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "./errors"
 export type { Admit } from "./plan"
+
+/** The plan's admission, through the request's ticket: the largest fan-out the key's budget fits. */
+const admitThrough = (ticket: Ticket, allowed: ReadonlyArray<string> | null): Admit<AdmissionError> => ({
+  allowed,
+  reserve: (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
+    Effect.map(ticket.admit(models, options), (admission) => ({
+      index: admission?.option ?? 0,
+      reserved: admission?.reservation !== undefined,
+      keyId: admission?.keyId ?? null
+    }))
+})
 
 /** Fails when no call answered, or every answer failed a gate: there is nothing to return. */
 const somethingToReturn = (round: Round, called: ReadonlyArray<number>): Effect.Effect<ReadonlyArray<number>, NoAnswer | NoValidAnswer> => {
@@ -83,16 +96,21 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         (learned): Policy => learned ?? configPolicy(new Map(), weightOf, minAgreement)
       )
 
-    const runWithOutcome = <E>(
+    /**
+     * Runs a consensus for the request the current ticket is for: the ticket admits the
+     * fan-out against the caller's key and is charged for every call. Without a ticket
+     * (the engine's own tests, benchmarks) nothing is admitted or charged.
+     */
+    const runWithOutcome = (
       request: ConsensusRequest,
-      sampling: Record<string, unknown>,
-      admit?: Admit<E>
-    ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | E> =>
+      sampling: Record<string, unknown>
+    ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | AdmissionError> =>
       Effect.gen(function*() {
         const id = newId("consensus")
-        const meter = yield* FiberRef.get(CurrentMeter)
-        if (meter !== undefined) meter.consensusId = id
+        const ticket = yield* FiberRef.get(CurrentTicket)
+        if (ticket !== undefined) ticket.consensusId = id
         const startedAt = performance.now()
+        const admit = ticket === undefined ? undefined : admitThrough(ticket, yield* ticket.allowed())
         const planned = yield* plan({ config, registry }, request, sampling, admit)
         const minAgreement = request.min_agreement ?? settings.minAgreement
         const strategy = request.strategy
@@ -153,7 +171,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
           jsonMode: planned.jsonMode,
           skipped: planned.skipped,
           requests,
-          meter,
+          meter: ticket,
           evaluatorErrors,
           startedAt
         })
@@ -178,8 +196,8 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         )
       )
 
-    const run = <E>(request: ConsensusRequest, sampling: Record<string, unknown>, admit?: Admit<E>) =>
-      Effect.map(runWithOutcome(request, sampling, admit), ({ report }) => report)
+    const run = (request: ConsensusRequest, sampling: Record<string, unknown>) =>
+      Effect.map(runWithOutcome(request, sampling), ({ report }) => report)
 
     return { run, runWithOutcome, evaluators: registry }
   })

@@ -45,7 +45,7 @@ export interface Plan {
  */
 export interface Admit<E = unknown> {
   /** `options` is called only when the caller's key has a budget or a token limit. */
-  (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>): Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
+  readonly reserve: (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) => Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
   /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
   readonly allowed: ReadonlyArray<string> | null
 }
@@ -144,7 +144,7 @@ export const plan = <E>(
           const size = byTrust.length - i
           return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (prompt() + output) }
         })
-      const admitted = yield* admit(options, models)
+      const admitted = yield* admit.reserve(options, models)
       if (admitted.index > 0) {
         const dropped = new Set(byTrust.slice(byTrust.length - admitted.index))
         for (const model of kept) if (dropped.has(model)) skipped.push({ model, reason: "the fan-out does not fit the key's remaining budget" })

@@ -7,7 +7,7 @@
 import { Effect, FiberRef } from "effect"
 import { compileSchema, parseJsonAnswer } from "./json-answer"
 import type { ChatCompletionRequest, ResponseFormat } from "../protocol/chat-request"
-import { CurrentMeter, meterStorage } from "../billing/meter"
+import { CurrentTicket, ticketStorage } from "../billing/ticket"
 import type { Candidate, Evaluator } from "./evaluator"
 import type { Answered, Round } from "./round"
 
@@ -25,9 +25,9 @@ export const runEvaluator = (
   options: Record<string, unknown>,
   timeoutMs: number
 ) =>
-  Effect.flatMap(FiberRef.get(CurrentMeter), (meter) =>
+  Effect.flatMap(FiberRef.get(CurrentTicket), (meter) =>
     Effect.tryPromise({
-      try: async (signal) => await meterStorage.run(meter, () => evaluator.evaluate({ request, candidates, options, signal })),
+      try: async (signal) => await ticketStorage.run(meter, () => evaluator.evaluate({ request, candidates, options, signal })),
       catch: (error) => (error instanceof Error ? error.message : String(error))
     })).pipe(
     Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `timed out after ${timeoutMs} ms` }),

@@ -18,9 +18,9 @@ import { type Policy, policiesFor } from "../policy/policy"
 import { consensusChat } from "./chat-consensus"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { type Headers, sseReply, type SseReply } from "./hot/reply"
-import { COST_HEADER, type RequestSpend } from "./metered"
+import { COST_HEADER } from "./metered"
+import type { Ticket } from "../billing/ticket"
 import { assembling, type CacheServices, cacheSettingsFor, hit, keep, limitsOf, lookUp, missed, takeQuorumOptions } from "./chat-cache"
-import { CurrentLimits } from "../routing/constraints"
 import type { TelemetryShape } from "../telemetry/telemetry"
 import type { IncomingHttpHeaders } from "node:http"
 import { checkAnswer, checkRequest, POLICY_HEADER, scanChunks } from "./policies"
@@ -55,6 +55,37 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
 <E>(chunks: Stream.Stream<ChatCompletionChunk, E>): Stream.Stream<ChatCompletionChunk, E | InvalidRequest> =>
   policies.some((p) => p.on !== "input") ? Stream.mapEffect(chunks, scanChunks(policies)) : chunks
 
+/** What the request asked beyond chat: its limits (now the ticket's), cache directives, and the policies it is under. */
+const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHttpHeaders, body: ChatCompletionRequest) =>
+  Effect.gen(function*() {
+    ticket.model = body.model
+    const { request: asked, options } = yield* takeQuorumOptions(body)
+    const limits = yield* limitsOf(options, headers)
+    // Only a request with limits costs the router the check.
+    if (limits.max_latency_ms !== undefined || limits.max_cost_usd !== undefined) ticket.limits = limits
+    // The gateway's policies and those attached to the model or route asked for.
+    const policies = policiesFor(services.config.policies, asked.model)
+    const { request, applied } = yield* checkRequest(policies, asked)
+    ticket.stream = request.stream === true
+    const policyHeaders: Headers = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
+    return { request, options, policies, policyHeaders }
+  })
+
+/** A fan-out held to a latency or cost limit is still to come: refused rather than ignored. */
+const refuseLimitsOnConsensus = (ticket: Ticket): Effect.Effect<void, InvalidRequest> => {
+  const limit = (["max_latency_ms", "max_cost_usd"] as const).find((name) => ticket.limits?.[name] !== undefined)
+  return limit === undefined
+    ? Effect.void
+    : Effect.fail(new InvalidRequest({ message: `'${limit}' is not supported for consensus yet: set it on chat models and routes`, param: `quorum.${limit}`, code: "unsupported_parameter" }))
+}
+
+/** Admission for one model or route; a reservation that assumed an output ceiling the request did not set holds the call to it. */
+const admitted = (config: ResolvedConfig, ticket: Ticket, request: ChatCompletionRequest) => {
+  let bound: ReturnType<typeof chatBound> | undefined
+  return Effect.map(ticket.admit([request.model], () => [(bound = chatBound(config, request)).option]), (admission) =>
+    admission?.reservation !== undefined && bound?.capOutputAt !== undefined ? { ...request, max_tokens: bound.capOutputAt } : request)
+}
+
 /**
  * The answer to a chat request. A stream's upstream call lives in the request's scope: it
  * ends with the stream, or when the client leaves. The stream's recording is the
@@ -62,60 +93,40 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
  */
 export const answerChat = (
   services: ChatServices,
-  metering: RequestSpend,
+  ticket: Ticket,
   headers: IncomingHttpHeaders,
-  authorization: string | undefined,
   body: ChatCompletionRequest
 ): Effect.Effect<ChatAnswer, ClientError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { config, router, consensus, spend, cache, telemetry } = services
-    metering.model = body.model
-    const { request: asked, options } = yield* takeQuorumOptions(body)
-    const limits = yield* limitsOf(options, headers)
-    // The router reads the request's limits where it orders the targets.
-    const limited = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.locally(effect, CurrentLimits, limits)
-    // The gateway's policies and those attached to the model or route asked for.
-    const policies = policiesFor(config.policies, asked.model)
-    const { request: parsed, applied } = yield* checkRequest(policies, asked)
-    const policyHeaders: Record<string, string> = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
-    metering.stream = parsed.stream === true
+    const { config, router, consensus, cache, telemetry } = services
+    const { request: parsed, options, policies, policyHeaders } = yield* readRequest(services, ticket, headers, body)
     if (isConsensusName(parsed.model)) {
-      // A fan-out held to a latency or cost limit is still to come: refused rather than ignored.
-      const limit = (["max_latency_ms", "max_cost_usd"] as const).find((name) => limits[name] !== undefined)
-      if (limit !== undefined) {
-        return yield* new InvalidRequest({ message: `'${limit}' is not supported for consensus yet: set it on chat models and routes`, param: `quorum.${limit}`, code: "unsupported_parameter" })
-      }
-      return yield* consensusChat(config, consensus, parsed, spend, authorization, metering)
+      yield* refuseLimitsOnConsensus(ticket)
+      return yield* consensusChat(config, consensus, parsed, ticket)
     }
-
-    let bound: ReturnType<typeof chatBound> | undefined
-    metering.admission = yield* spend.admit(authorization, [parsed.model], () => [(bound = chatBound(config, parsed)).option])
-    // The reservation assumed an output ceiling the request did not set: hold the call to it.
-    const request = metering.admission?.reservation !== undefined && bound?.capOutputAt !== undefined
-      ? { ...parsed, max_tokens: bound.capOutputAt }
-      : parsed
+    const request = yield* admitted(config, ticket, parsed)
 
     // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.
     const settings = cache === undefined ? undefined : cacheSettingsFor(config, parsed.model)
-    const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, metering.admission?.keyId, parsed, options, headers)
+    const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, ticket.admission?.keyId, parsed, options, headers)
     if (looked?._tag === "Hit") {
       const answer = hit(looked.answer, looked.match, telemetry)
       if (request.stream === true) return { _tag: "Stream", chunks: answer.chunks(), headers: { ...answer.headers, ...policyHeaders } } as const
-      return { _tag: "Completion", completion: looked.answer.completion, headers: { ...answer.headers, ...policyHeaders, [COST_HEADER]: formatUsd(metering.finish(200)) } } as const
+      return { _tag: "Completion", completion: looked.answer.completion, headers: { ...answer.headers, ...policyHeaders, [COST_HEADER]: formatUsd(ticket.finish(200)) } } as const
     }
     const cacheHeaders = looked === undefined ? {} : missed(telemetry)
 
     if (request.stream === true) {
-      const routed = yield* limited(router.stream(request))
+      const routed = yield* router.stream(request)
       const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
       if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value), headers: outHeaders } as const
       // What is kept is what the client was sent: after the output policies.
       const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value))
       return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
     }
-    const routed = yield* limited(router.complete(request))
+    const routed = yield* router.complete(request)
     const completion = yield* checkAnswer(policies, routed.value)
-    const cost = metering.finish(200)
+    const cost = ticket.finish(200)
     if (cache !== undefined && looked !== undefined) keep(cache, looked, completion, cost, routed.deployment.id)
     return { _tag: "Completion", completion, headers: { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders, [COST_HEADER]: formatUsd(cost) } } as const
   })
@@ -129,7 +140,7 @@ export const answerChat = (
  */
 export const meteredSse = (
   answer: Extract<ChatAnswer, { _tag: "Stream" }>,
-  metering: RequestSpend,
+  ticket: Ticket,
   render: (chunks: Stream.Stream<ChatCompletionChunk, ClientError>, failed: (error: ClientError) => void) => Stream.Stream<Uint8Array>
 ): SseReply => {
   let failure: string | undefined
@@ -137,10 +148,10 @@ export const meteredSse = (
   const body = render(answer.chunks, (error) => (failure = errorAnswer(error).body.error.message)).pipe(
     Stream.onEnd(Effect.sync(() => (ended = true))),
     Stream.ensuring(Effect.sync(() => {
-      const cost = metering.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
+      const cost = ticket.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
       if (ended && failure === undefined) answer.completed?.(cost)
     }))
   )
   const headers = answer.headers
-  return sseReply(body, headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(metering.finish(200)) }) })
+  return sseReply(body, headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(ticket.finish(200)) }) })
 }

@@ -33,10 +33,10 @@ const chatFrames = (wantsUsage: boolean) =>
 }
 
 export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
-  metered(services.spend, "/v1/chat/completions", (metering) =>
+  metered(services.spend, "/v1/chat/completions", incoming.headers["authorization"], (ticket) =>
     Effect.gen(function*() {
       const request = yield* readChatRequest(incoming, services.config)
-      const answer = yield* answerChat(services, metering, incoming.headers, incoming.headers["authorization"], request)
+      const answer = yield* answerChat(services, ticket, incoming.headers, request)
       if (answer._tag === "Completion") return json(answer.completion, answer.headers)
-      return meteredSse(answer, metering, chatFrames(request.stream_options?.include_usage === true))
+      return meteredSse(answer, ticket, chatFrames(request.stream_options?.include_usage === true))
     }))

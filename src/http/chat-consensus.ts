@@ -16,13 +16,12 @@ import type { ChatCompletionChunk } from "../protocol/chat-response"
 import { chunk, usageChunk } from "../providers/build"
 import { UnknownModel } from "../routing/errors"
 import { formatUsd } from "../domain/money"
-import type { Spend } from "../billing/spend"
-import { admitFanout } from "./consensus"
 import { type ClientError, InvalidRequest } from "./errors"
 import { checkReport } from "./policies"
 import { policiesFor } from "../policy/policy"
 import { validator } from "../protocol/validate"
-import { COST_HEADER, type RequestSpend } from "./metered"
+import { COST_HEADER } from "./metered"
+import type { Ticket } from "../billing/ticket"
 import type { ChatAnswer } from "./chat-answer"
 
 const SETUP_FIELDS = Object.keys(ConsensusSetup.fields) as ReadonlyArray<keyof ConsensusSetup>
@@ -69,9 +68,7 @@ export const consensusChat = (
   config: ResolvedConfig,
   consensus: Consensus,
   request: ChatCompletionRequest,
-  spend: Spend,
-  authorization: string | undefined,
-  metering: RequestSpend
+  ticket: Ticket
 ): Effect.Effect<ChatAnswer, ClientError> =>
   Effect.gen(function*() {
     const presetId = request.model === "consensus" ? undefined : request.model.slice("consensus/".length)
@@ -86,9 +83,9 @@ export const consensusChat = (
     const task = setup.task ?? presetId
     const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
     // Output policies see the answer and every candidate's text before anything of the report leaves.
-    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(policiesFor(config.policies, request.model), r))
+    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request)), (r) => checkReport(policiesFor(config.policies, request.model), r))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
-    const cost = formatUsd(metering.finish(200))
+    const cost = formatUsd(ticket.finish(200))
     const created = Math.floor(Date.now() / 1000)
     const toolCalls = report.answer.tool_calls
     const finishReason = toolCalls === undefined ? "stop" as const : "tool_calls" as const

@@ -4,14 +4,12 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { ResolvedConfig } from "../config/gateway-config"
-import type { Admit, Consensus } from "../consensus/engine"
+import type { Consensus } from "../consensus/engine"
 import { ConsensusRequest, samplingOf } from "../consensus/request"
-import type { AdmissionError } from "../billing/errors"
-import type { CostOption } from "../billing/store/store"
 import { formatUsd } from "../domain/money"
 import type { Spend } from "../billing/spend"
 import { answeringDefects, errorResponse } from "./errors"
-import { COST_HEADER, metered, type RequestSpend } from "./metered"
+import { COST_HEADER, metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
 import { json, type Reply } from "./hot/reply"
 import { checkConsensusRequest, checkReport } from "./policies"
@@ -19,32 +17,16 @@ import { policiesFor } from "../policy/policy"
 
 const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
-/**
- * The consensus engine's admission: the key must be allowed every model the fan-out
- * may call, and its budget reserves the largest fan-out that fits.
- */
-export const admitFanout = (spend: Spend, authorization: string | undefined, metering: RequestSpend) =>
-  Effect.map(spend.caller(authorization), (allowed): Admit<AdmissionError> =>
-    Object.assign(
-      (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
-        Effect.map(spend.admit(authorization, models, options), (admission) => {
-          metering.admission = admission
-          return { index: admission?.option ?? 0, reserved: admission?.reservation !== undefined, keyId: admission?.keyId ?? null }
-        }),
-      { allowed }
-    ))
-
 /** POST /v1/consensus, a hot route (see hot/front-door.ts). */
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
   (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
-    metered(spend, "/v1/consensus", (metering) =>
+    metered(spend, "/v1/consensus", incoming.headers["authorization"], (ticket) =>
       Effect.gen(function*() {
-        metering.model = "consensus"
+        ticket.model = "consensus"
         const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(policiesFor(config.policies, "consensus"), read))
-        const authorization = incoming.headers["authorization"]
-        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request), yield* admitFanout(spend, authorization, metering)), (r) => checkReport(policiesFor(config.policies, "consensus"), r))
+        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request)), (r) => checkReport(policiesFor(config.policies, "consensus"), r))
         // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
-        const cost = formatUsd(metering.finish(200))
+        const cost = formatUsd(ticket.finish(200))
         return json({ ...report, cost_usd: cost }, { [COST_HEADER]: cost })
       }))
 

@@ -34,11 +34,11 @@ const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): num
 }
 
 export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
-  metered(services.spend, "/v1/embeddings", (metering) =>
+  metered(services.spend, "/v1/embeddings", incoming.headers["authorization"], (ticket) =>
     Effect.gen(function*() {
-      const { config, router, spend } = services
+      const { config, router } = services
       const asked = yield* readEmbeddings(incoming, config)
-      metering.model = asked.model
+      ticket.model = asked.model
       // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
       const { request: checked, applied } = yield* checkRequest(policiesFor(config.policies, asked.model), asChat(asked))
       const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
@@ -48,12 +48,12 @@ export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMes
         ...(inputTexts(asked.input) === undefined ? {} : { input: typeof asked.input === "string" ? texts[0] ?? "" : texts })
       }
       const chat = { ...checked, model: request.model }
-      metering.admission = yield* spend.admit(incoming.headers["authorization"], [request.model], () => {
+      yield* ticket.admit([request.model], () => {
         const tokens = tokenCount(request, chat)
         return [{ micros: worstCaseOf(config, request.model, tokens, 0) ?? 0, tokens }]
       })
       const routed = yield* router.embed(request, chat)
-      const cost = metering.finish(200)
+      const cost = ticket.finish(200)
       return json(routed.value, {
         "x-quorum-deployment": routed.deployment.id,
         "x-quorum-attempts": String(routed.attempts),

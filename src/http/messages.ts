@@ -53,7 +53,8 @@ export const makeMessages = (services: ChatServices) => (incoming: IncomingMessa
   metered(
     services.spend,
     "/v1/messages",
-    (metering) =>
+    authorizationOf(incoming),
+    (ticket) =>
       Effect.gen(function*() {
         const translated = toChatRequest(yield* readMessages(incoming, services.config))
         if (Either.isLeft(translated)) {
@@ -61,9 +62,9 @@ export const makeMessages = (services: ChatServices) => (incoming: IncomingMessa
           const { message, param } = translated.left
           return yield* new InvalidRequest({ message: `${param}: ${message}`, param, code: "unsupported_value" })
         }
-        const answer = yield* answerChat(services, metering, incoming.headers, authorizationOf(incoming), translated.right)
+        const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
         if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion), answer.headers)
-        return meteredSse(answer, metering, messageEvents)
+        return meteredSse(answer, ticket, messageEvents)
       }),
     (status, body) => anthropicError(status, body.error.message)
   )

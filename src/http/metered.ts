@@ -1,53 +1,18 @@
 /**
- * The life of a metered request: an id, a meter the router records each upstream
- * attempt into, and exactly one ledger record when it ends: answered, failed, or
+ * The life of a metered request: its Ticket (billing/ticket.ts), opened here and provided
+ * to everything below, and exactly one ledger record when it ends: answered, failed, or
  * abandoned by the client (recorded as cancelled, status 499), or broken by a defect (a
  * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
 import { Cause, Effect, Either } from "effect"
-import { newId } from "../domain/ids"
-import { CurrentMeter, Meter } from "../billing/meter"
+import { CurrentTicket, Ticket } from "../billing/ticket"
 import { formatUsd } from "../domain/money"
 import type { Spend } from "../billing/spend"
-import type { Admission } from "../billing/store/store"
 import { type ClientError, errorAnswer, internalError, logDefect } from "./errors"
 import type { ErrorBody } from "../protocol/error-body"
 import { errorReply, json, type Reply, withHeaders } from "./hot/reply"
 
 export const COST_HEADER = "x-quorum-cost-usd"
-
-export class RequestSpend {
-  readonly requestId = newId("req")
-  readonly meter = new Meter()
-  readonly startedAt = Date.now()
-  readonly t0 = performance.now()
-  admission: Admission | undefined = undefined
-  refusedKeyId: string | undefined = undefined
-  model: string | undefined = undefined
-  stream = false
-  private cost: number | undefined = undefined
-
-  constructor(private readonly spend: Spend, readonly endpoint: string) {}
-
-  /** Records the request; the first call wins, and every call returns its cost in micro-dollars. */
-  finish(status: number, error?: string, cancelled = false): number {
-    this.cost ??= this.spend.finish({
-      requestId: this.requestId,
-      endpoint: this.endpoint,
-      model: this.model,
-      stream: this.stream,
-      startedAt: this.startedAt,
-      t0: this.t0,
-      meter: this.meter,
-      admission: this.admission,
-      refusedKeyId: this.refusedKeyId,
-      status,
-      error,
-      cancelled
-    })
-    return this.cost
-  }
-}
 
 /** OpenAI's error body, as every route answers unless its wire format has its own (Anthropic's). */
 const openAIShape = (_status: number, body: ErrorBody): unknown => body
@@ -55,13 +20,14 @@ const openAIShape = (_status: number, body: ErrorBody): unknown => body
 export const metered = <R>(
   spend: Spend,
   endpoint: string,
-  handle: (request: RequestSpend) => Effect.Effect<Reply, ClientError, R>,
+  authorization: string | undefined,
+  handle: (ticket: Ticket) => Effect.Effect<Reply, ClientError, R>,
   errorShape: (status: number, body: ErrorBody) => unknown = openAIShape
 ): Effect.Effect<Reply, never, R> =>
   Effect.suspend(() => {
-    const request = new RequestSpend(spend, endpoint)
+    const request = new Ticket(spend, endpoint, authorization)
     return handle(request).pipe(
-      Effect.locally(CurrentMeter, request.meter),
+      Effect.locally(CurrentTicket, request),
       Effect.catchAll((error) => {
         const answer = errorAnswer(error)
         if ("keyId" in error && typeof error.keyId === "string") request.refusedKeyId = error.keyId

@@ -20,7 +20,7 @@ import { jsonBodyParser } from "./read-json-body"
 const readResponses = jsonBodyParser(ResponsesRequest)
 
 export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
-  metered(services.spend, "/v1/responses", (metering) =>
+  metered(services.spend, "/v1/responses", incoming.headers["authorization"], (ticket) =>
     Effect.gen(function*() {
       const request = yield* readResponses(incoming, services.config)
       const translated = toChatRequest(request)
@@ -28,9 +28,9 @@ export const makeResponses = (services: ChatServices) => (incoming: IncomingMess
         const { message, param, code } = translated.left
         return yield* new InvalidRequest({ message, param, code })
       }
-      const answer = yield* answerChat(services, metering, incoming.headers, incoming.headers["authorization"], translated.right)
+      const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
       if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion, request), answer.headers)
-      return meteredSse(answer, metering, (chunks, failed) =>
+      return meteredSse(answer, ticket, (chunks, failed) =>
         responsesSse(request, chunks, (error) => {
           failed(error)
           const { status, body } = errorAnswer(error)

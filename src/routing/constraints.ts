@@ -5,7 +5,7 @@
  * whose worst-case cost for this request fits are tried, cheapest first. A target not yet
  * measured is not excluded by latency: nothing says it is slow.
  */
-import { Either, FiberRef, Schema } from "effect"
+import { Either, Schema } from "effect"
 import type { HealthView } from "./health"
 
 export const RequestLimits = Schema.Struct({
@@ -13,9 +13,6 @@ export const RequestLimits = Schema.Struct({
   max_cost_usd: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 })
 export type RequestLimits = typeof RequestLimits.Type
-
-/** The limits of the request being routed, set where it is read (http) and read by the router. */
-export const CurrentLimits = FiberRef.unsafeMake<RequestLimits | undefined>(undefined)
 
 /** The percentile of recent latency a target is expected to stay within. */
 export const LATENCY_PERCENTILE = 90

@@ -13,11 +13,12 @@ import type { EmbeddingRequest, EmbeddingResponse } from "../protocol/embeddings
 import type { CallDeadline, ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
-import { type AttemptRecord, CurrentMeter } from "../billing/meter"
+import type { AttemptRecord } from "../billing/meter"
+import { CurrentTicket } from "../billing/ticket"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, OutsideLimits, UnknownModel } from "./errors"
-import { CurrentLimits, describeExclusions, withinLimits } from "./constraints"
+import { describeExclusions, withinLimits } from "./constraints"
 import { type HealthView, LiveHealth } from "./health"
 import { answerDeadline, callDeadline, withinBudget } from "./deadline"
 import { costOn, planTargets } from "./plan"
@@ -59,14 +60,14 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     ): Effect.Effect<Routed<A>, RouteError, R> =>
       Effect.gen(function*() {
         const model = request.model
-        const meter = yield* FiberRef.get(CurrentMeter)
+        const ticket = yield* FiberRef.get(CurrentTicket)
         const context = { request, health }
         const planned = planTargets(config, model, Math.random, context)
         if (planned === undefined) {
           return yield* new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] })
         }
         // The request's own limits leave only the targets that fit, cheapest first.
-        const limits = yield* FiberRef.get(CurrentLimits)
+        const limits = ticket?.limits
         let tokens: number | undefined
         const fitting = limits === undefined
           ? Either.right(planned)
@@ -88,7 +89,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
               break
             }
             attempts++
-            const record = meter?.begin(deployment, request)
+            const record = ticket?.begin(deployment, request)
             const bound = kind === "embed" ? answerDeadline(deployment) : callDeadline(deployment, request)
             const budgetLeft = deadline - Date.now()
             // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
