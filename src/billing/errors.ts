@@ -1,8 +1,13 @@
 /** Why a request was refused before any upstream call; each maps to OpenAI's status and code. */
 import { Schema } from "effect"
+import { type ErrorAnswer, errorBody, retryAfterSeconds } from "../protocol/error-body"
 
 /** 401: no key, an unknown key, or a revoked one. */
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", { message: Schema.String }) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", { message: Schema.String }) {
+  get answer(): ErrorAnswer {
+    return { status: 401, body: errorBody(this.message, "invalid_request_error", null, "invalid_api_key") }
+  }
+}
 
 /** 403: the key may not use a model the request needs. */
 export class ModelNotAllowed extends Schema.TaggedError<ModelNotAllowed>()("ModelNotAllowed", {
@@ -10,7 +15,12 @@ export class ModelNotAllowed extends Schema.TaggedError<ModelNotAllowed>()("Mode
   allowed: Schema.Array(Schema.String),
   /** The key refused, so that the ledger can say whose request it was. */
   keyId: Schema.String
-}) {}
+}) {
+  get answer(): ErrorAnswer {
+    const asked = this.models.map((m) => `\`${m}\``).join(", ")
+    return { status: 403, body: errorBody(`This key may not use ${asked}; it may use: ${this.allowed.join(", ") || "no model"}`, "invalid_request_error", "model", "model_not_allowed") }
+  }
+}
 
 /** 429 rate_limit_exceeded, with retry-after. */
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
@@ -18,15 +28,28 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   message: Schema.String,
   retryAfterMs: Schema.Number,
   keyId: Schema.String
-}) {}
+}) {
+  get answer(): ErrorAnswer {
+    // OpenAI's own shape: the type names the limit (requests or tokens).
+    return { status: 429, body: errorBody(this.message, this.limit, null, "rate_limit_exceeded"), retryAfterSeconds: retryAfterSeconds(this.retryAfterMs) }
+  }
+}
 
 /** 429 insufficient_quota: the key's budget for the period is spent (or reserved by calls in flight). */
 export class InsufficientQuota extends Schema.TaggedError<InsufficientQuota>()("InsufficientQuota", {
   message: Schema.String,
   keyId: Schema.String
-}) {}
+}) {
+  get answer(): ErrorAnswer {
+    return { status: 429, body: errorBody(this.message, "insufficient_quota", null, "insufficient_quota") }
+  }
+}
 
 /** The spend database failed; requests that need it are refused rather than let through unmetered. */
-export class SpendStoreError extends Schema.TaggedError<SpendStoreError>()("SpendStoreError", { message: Schema.String }) {}
+export class SpendStoreError extends Schema.TaggedError<SpendStoreError>()("SpendStoreError", { message: Schema.String }) {
+  get answer(): ErrorAnswer {
+    return { status: 503, body: errorBody(`Quorum cannot meter this request: ${this.message}`, "server_error", null, "spend_store_unavailable") }
+  }
+}
 
 export type AdmissionError = Unauthorized | ModelNotAllowed | RateLimited | InsufficientQuota | SpendStoreError

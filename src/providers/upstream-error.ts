@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { type ErrorAnswer, errorBody, retryAfterSeconds } from "../protocol/error-body"
 
 /**
  * Why an upstream call failed, in the terms routing decides on. `message` carries the
@@ -31,7 +32,30 @@ export class UpstreamError extends Schema.TaggedError<UpstreamError>()("Upstream
   deployment: Schema.optional(Schema.String),
   /** not_sent: what was thrown, for the log (never shown to a client). */
   cause: Schema.optional(Schema.Unknown)
-}) {}
+}) {
+  /** The provider's reason, naming the deployment, with the status its kind means for the client. */
+  get answer(): ErrorAnswer {
+    const who = this.deployment === undefined ? "upstream" : `upstream ${this.deployment}`
+    const reason = `${who}: ${this.message}`
+    switch (this.kind) {
+      case "bad_request":
+      case "unsupported":
+        return { status: 400, body: errorBody(reason, "invalid_request_error", this.param ?? null, this.kind === "unsupported" ? "unsupported_parameter" : "upstream_rejected") }
+      case "rate_limited":
+        return {
+          status: 429,
+          body: errorBody(reason, "rate_limit_error", null, "rate_limit_exceeded"),
+          ...(this.retryAfterMs === undefined ? {} : { retryAfterSeconds: retryAfterSeconds(this.retryAfterMs) })
+        }
+      case "overloaded":
+        return { status: 503, body: errorBody(reason, "upstream_error", null, "upstream_overloaded") }
+      case "timeout":
+        return { status: 504, body: errorBody(reason, "upstream_error", null, "upstream_timeout") }
+      default:
+        return { status: 502, body: errorBody(reason, "upstream_error", null, `upstream_${this.kind}`) }
+    }
+  }
+}
 
 const RETRYABLE: ReadonlySet<FailureKind> = new Set([
   "rate_limited",
