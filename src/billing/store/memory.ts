@@ -1,8 +1,7 @@
 /**
- * The spend store in this process's memory: for a gateway run without a database (a demo,
- * a single process whose ledger may be lost on exit) and for fast tests. It keeps the
- * promises of store.ts with the same rules as the SQL store, row for row, so the same
- * contract tests run against both.
+ * The spend store in this process's memory: for fast tests, and for a single process that
+ * may lose its keys and ledger on exit (a demo). It keeps the promises of store.ts with the
+ * same rules as the SQL store, row for row, so the same contract tests run against both.
  *
  * Exact under concurrency because every operation runs synchronously from start to end
  * (the body of one Effect.sync or Effect.suspend): Effect fibers share one thread, so no
@@ -272,10 +271,10 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
           attempts.set(attempt.request_id, list)
         }
       }
-      for (const entry of entries) settle(entry)
+      for (const entry of entries) settleEntry(entry)
     })
 
-  const settle = ({ costMicros, settle }: LedgerEntry) => {
+  const settleEntry = ({ costMicros, settle }: LedgerEntry) => {
     if (settle === undefined) return
     const held = settle.reservation
     if (held !== undefined && !reservations.delete(held.id)) {
