@@ -110,6 +110,218 @@ const simSpec = (model: ModelFile): SimSpec => ({
   tokensPerSecond: model.sim?.tokens_per_second ?? 200
 })
 
+/** A name the config defines: a model's or a route's id. */
+type Defined = (name: string) => boolean
+
+const reservedName = (id: string) => `"${id}" is reserved: "consensus" and "consensus/<preset>" name the consensus engine`
+
+/** The models as deployments: provider presets, catalog prices, defaults, keys (their values join `secrets`). */
+const resolveDeployments = (file: ConfigFile, where: string, defaults: { readonly timeouts: Timeouts; readonly retry: RetryPolicy }, secrets: Array<string>) =>
+  Effect.gen(function*() {
+    const deployments = new Map<string, Deployment>()
+    for (const [index, model] of file.models.entries()) {
+      const at = `${where}: models[${index}]`
+      if (deployments.has(model.id)) {
+        return yield* fail(at, `id "${model.id}" is used by another model; ids must be unique`)
+      }
+      if (isConsensusName(model.id)) return yield* fail(`${at}.id`, reservedName(model.id))
+      const known = providerNamed(model.provider)
+      if (known === undefined) {
+        return yield* fail(`${at}.provider`, `"${model.provider}" is not a provider Quorum knows; one of ${PROVIDER_NAMES.map((name) => `"${name}"`).join(", ")} (any OpenAI-compatible server: openai, vllm or ollama with its base_url)`)
+      }
+      const preset = known.preset
+      const apiKey = yield* findKey(model, preset.keyEnv, at)
+      if (apiKey !== undefined) secrets.push(Redacted.value(apiKey))
+      yield* checkSim(model, at)
+      const upstreamModel = model.model ?? model.id
+      deployments.set(model.id, {
+        id: model.id,
+        provider: model.provider,
+        adapter: known.adapter.name,
+        upstreamModel,
+        baseUrl: (model.base_url ?? preset.baseUrl)?.replace(/\/+$/, ""),
+        apiKey,
+        price: model.price === undefined ? catalogPrice(model.provider, upstreamModel) : modelPrice(model.price, "config"),
+        maxOutputTokens: model.max_output_tokens ?? catalogEntry(model.provider, upstreamModel)?.max_output_tokens,
+        maxTokensDefault: model.max_tokens_default ?? 4096,
+        maxConnections: file.server?.max_upstream_connections ?? DEFAULT_MAX_UPSTREAM_CONNECTIONS,
+        timeouts: mergeTimeouts(defaults.timeouts, model.timeouts),
+        retry: mergeRetry(defaults.retry, model.retry),
+        sim: model.provider === "sim" ? simSpec(model) : undefined,
+        voteWeight: model.weight ?? (model.accuracy === undefined ? 1 : reliabilityWeight(model.accuracy))
+      })
+    }
+    return deployments
+  })
+
+const checkSim = (model: ModelFile, at: string) => {
+  if (model.sim !== undefined && model.provider !== "sim") return fail(`${at}.sim`, `only models with provider "sim" take sim settings`)
+  const derivedOnly = model.sim?.answers === undefined ? undefined : (["mistake_rate", "style"] as const).find((key) => model.sim?.[key] !== undefined)
+  if (derivedOnly !== undefined) {
+    return fail(`${at}.sim.${derivedOnly}`, `applies to answers worked out from the prompt; a model with fixed answers says exactly those (remove answers or ${derivedOnly})`)
+  }
+  return Effect.void
+}
+
+/** The routes: targets that are models, a strategy of the registry, the settings their strategy takes. */
+const resolveRoutes = (file: ConfigFile, where: string, deployments: ReadonlyMap<string, Deployment>) =>
+  Effect.gen(function*() {
+    const routes = new Map<string, Route>()
+    for (const [index, route] of (file.routes ?? []).entries()) {
+      const at = `${where}: routes[${index}]`
+      if (isConsensusName(route.id)) return yield* fail(`${at}.id`, reservedName(route.id))
+      if (deployments.has(route.id) || routes.has(route.id)) {
+        return yield* fail(`${at}.id`, `"${route.id}" is already the id of a model or route`)
+      }
+      const targets = []
+      for (const [t, target] of route.targets.entries()) {
+        const id = typeof target === "string" ? target : target.model
+        if (!deployments.has(id)) {
+          return yield* fail(`${at}.targets[${t}]`, `"${id}" is not a model id; expected one of ${[...deployments.keys()].join(", ")}`)
+        }
+        targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
+      }
+      const strategy = route.strategy ?? "fallback"
+      if (!STRATEGY_NAMES.includes(strategy)) {
+        return yield* fail(`${at}.strategy`, `"${strategy}" is not a routing strategy; one of ${STRATEGY_NAMES.map((name) => `"${name}"`).join(", ")}`)
+      }
+      if (strategy === "conditional" && route.rules === undefined) return yield* fail(`${at}.rules`, "a conditional route needs rules")
+      if (strategy !== "conditional" && route.rules !== undefined) return yield* fail(`${at}.rules`, `rules are for strategy: conditional, not ${strategy}`)
+      const adaptive = adaptiveOf(route, strategy)
+      if (Either.isLeft(adaptive)) return yield* fail(`${at}${adaptive.left[0]}`, `route \`${route.id}\`: ${adaptive.left[1]}`)
+      routes.set(route.id, {
+        id: route.id,
+        strategy,
+        targets,
+        ...(route.cache === undefined ? {} : { cache: route.cache }),
+        ...(adaptive.right === undefined ? {} : { adaptive: adaptive.right })
+      })
+    }
+    // conditional's rules are checked once every route's id is known (a rule may name a later one).
+    return yield* withRules(file, where, routes, (name) => deployments.has(name) || routes.has(name))
+  })
+
+/** Conditional routes' rules checked against what the config defines, and no route handing requests around in a circle. */
+const withRules = (file: ConfigFile, where: string, routes: Map<string, Route>, defined: Defined) =>
+  Effect.gen(function*() {
+    const handsTo = new Map<string, ReadonlyArray<string>>()
+    for (const [index, route] of (file.routes ?? []).entries()) {
+      const resolved = routes.get(route.id)
+      if (route.rules === undefined || resolved === undefined) continue
+      const checked = checkRules(route.id, route.rules, true, defined)
+      if (Either.isLeft(checked)) return yield* fail(`${where}: routes[${index}].${checked.left[0]}`, checked.left[1])
+      routes.set(route.id, { ...resolved, rules: checked.right })
+      handsTo.set(route.id, route.rules.map((r) => r.to).filter((to) => routes.has(to)))
+    }
+    const circle = findCycle(handsTo)
+    if (circle !== undefined) return yield* fail(`${where}: routes`, `rules hand requests around in a circle, which no request could leave: ${circle.join(" → ")}`)
+    return routes
+  })
+
+/** A semantic cache embeds with a model of this config. */
+const checkCaches = (file: ConfigFile, where: string, defined: Defined) => {
+  const caches: Array<readonly [string, CacheSettings | undefined]> = [
+    ["cache", file.cache],
+    ...(file.routes ?? []).map((r, i) => [`routes[${i}].cache`, r.cache] as const)
+  ]
+  for (const [at, cache] of caches) {
+    const model = cache?.semantic?.model
+    if (model !== undefined && !defined(model)) return fail(`${where}: ${at}.semantic.model`, `"${model}" is not a model or route id`)
+  }
+  return Effect.void
+}
+
+/** Consensus settings: fan-out sizes, presets naming models of this config, declared evaluators that can run. */
+const resolveConsensus = (file: ConfigFile, where: string, defined: Defined) =>
+  Effect.gen(function*() {
+    const consensus = file.consensus
+    const maxFanout = consensus?.max_fanout ?? 5
+    const defaultFanout = consensus?.default_fanout ?? Math.min(3, maxFanout)
+    if (defaultFanout > maxFanout) {
+      return yield* fail(`${where}: consensus.default_fanout`, `${defaultFanout} is above consensus.max_fanout (${maxFanout})`)
+    }
+    const presets = new Map<string, PresetFile>()
+    for (const [index, preset] of (consensus?.presets ?? []).entries()) {
+      const at = `${where}: consensus.presets[${index}]`
+      if (presets.has(preset.id)) return yield* fail(`${at}.id`, `"${preset.id}" is the id of another preset`)
+      for (const [m, model] of (preset.models ?? []).entries()) {
+        if (!defined(model)) return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
+      }
+      presets.set(preset.id, preset)
+    }
+    for (const [index, declared] of (consensus?.evaluators ?? []).entries()) {
+      const at = `${where}: consensus.evaluators[${index}]`
+      if (declared.type === "regex") {
+        try {
+          new RegExp(declared.pattern, declared.flags)
+        } catch (error) {
+          return yield* fail(`${at}.pattern`, `not a valid regular expression (${(error as Error).message})`)
+        }
+      } else if (!defined(declared.model)) {
+        return yield* fail(`${at}.model`, `"${declared.model}" is not a model or route id`)
+      }
+    }
+    return {
+      presets,
+      declaredEvaluators: consensus?.evaluators ?? [],
+      defaultFanout,
+      maxFanout,
+      minAgreement: consensus?.min_agreement ?? 0.5,
+      timeoutMs: consensus?.timeout_ms ?? 60_000,
+      evaluatorTimeoutMs: consensus?.evaluator_timeout_ms ?? 2_000,
+      defaultOutputTokens: consensus?.default_output_tokens ?? 1_024,
+      evaluatorDirs: consensus?.evaluator_dirs ?? [],
+      hedgeMs: consensus?.hedge_ms ?? 2_000,
+      learning: {
+        minLabels: consensus?.learning?.min_labels ?? 50,
+        explore: consensus?.learning?.explore ?? 0.05,
+        retentionDays: consensus?.learning?.retention_days ?? 30
+      }
+    }
+  })
+
+/** Content policies, compiled, each naming models of this config. */
+const resolvePolicies = (file: ConfigFile, where: string, defined: Defined) =>
+  Effect.gen(function*() {
+    const policies: Array<Policy> = []
+    for (const [index, spec] of (file.policies ?? []).entries()) {
+      const at = `${where}: policies[${index}]`
+      if (policies.some((p) => p.name === spec.name)) return yield* fail(`${at}.name`, `"${spec.name}" is the name of another policy`)
+      for (const [m, model] of (spec.route_to ?? []).entries()) {
+        if (!defined(model)) return yield* fail(`${at}.route_to[${m}]`, `"${model}" is not a model or route id`)
+      }
+      for (const [m, model] of (spec.models ?? []).entries()) {
+        if (!defined(model) && !isConsensusName(model)) return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
+      }
+      const compiled = compilePolicy(spec)
+      if (Either.isLeft(compiled)) return yield* fail(`${at}.${compiled.left[0]}`, compiled.left[1])
+      policies.push(compiled.right)
+    }
+    return policies
+  })
+
+/** Secrets from the environment (admin key, database and Redis URLs), checked for their form; their values join `secrets`. */
+const readEnvironment = (file: ConfigFile, where: string, secrets: Array<string>) =>
+  Effect.gen(function*() {
+    const adminKeyEnv = file.auth?.admin_key_env ?? "QUORUM_ADMIN_KEY"
+    const adminKey = Option.getOrUndefined(yield* readKey(adminKeyEnv))
+    if (adminKey !== undefined) secrets.push(Redacted.value(adminKey))
+    const urlEnv = file.spend?.database_url_env ?? "QUORUM_DATABASE_URL"
+    const databaseUrl = Option.getOrUndefined(yield* readKey(urlEnv))
+    if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(Redacted.value(databaseUrl))) {
+      return yield* fail(`${where}: spend.database_url_env`, `${urlEnv} must be a postgres:// URL`)
+    }
+    if (databaseUrl !== undefined) secrets.push(Redacted.value(databaseUrl))
+    // Replicas share circuits and the response cache through Redis when this is set (it may carry a password).
+    const redisUrl = Option.getOrUndefined(yield* readKey("QUORUM_REDIS_URL"))
+    if (redisUrl !== undefined && !/^rediss?:\/\//.test(Redacted.value(redisUrl))) {
+      return yield* fail(`${where}: QUORUM_REDIS_URL`, "must be a redis:// or rediss:// URL")
+    }
+    if (redisUrl !== undefined) secrets.push(Redacted.value(redisUrl))
+    const dataDir = Option.getOrUndefined(yield* readKey("QUORUM_DATA_DIR"))
+    return { adminKey, adminKeyEnv, databaseUrl, redisUrl, dataDir }
+  })
+
 /** Applies presets, defaults and keys, and checks what the schema cannot: names and references. */
 export const resolveConfig = (
   file: ConfigFile,
@@ -124,210 +336,36 @@ export const resolveConfig = (
       failureThreshold: defaults?.circuit?.failure_threshold ?? DEFAULT_CIRCUIT.failureThreshold,
       cooldownMs: defaults?.circuit?.cooldown_ms ?? DEFAULT_CIRCUIT.cooldownMs
     }
-    const deployments = new Map<string, Deployment>()
     const secrets: Array<string> = []
-
-    for (const [index, model] of file.models.entries()) {
-      const at = `${where}: models[${index}]`
-      if (deployments.has(model.id)) {
-        return yield* fail(at, `id "${model.id}" is used by another model; ids must be unique`)
-      }
-      if (isConsensusName(model.id)) {
-        return yield* fail(`${at}.id`, `"${model.id}" is reserved: "consensus" and "consensus/<preset>" name the consensus engine`)
-      }
-      const known = providerNamed(model.provider)
-      if (known === undefined) {
-        return yield* fail(`${at}.provider`, `"${model.provider}" is not a provider Quorum knows; one of ${PROVIDER_NAMES.map((name) => `"${name}"`).join(", ")} (any OpenAI-compatible server: openai, vllm or ollama with its base_url)`)
-      }
-      const preset = known.preset
-      const apiKey = yield* findKey(model, preset.keyEnv, at)
-      if (apiKey !== undefined) secrets.push(Redacted.value(apiKey))
-      if (model.sim !== undefined && model.provider !== "sim") {
-        return yield* fail(`${at}.sim`, `only models with provider "sim" take sim settings`)
-      }
-      if (model.sim?.answers !== undefined) {
-        const derivedOnly = (["mistake_rate", "style"] as const).find((key) => model.sim?.[key] !== undefined)
-        if (derivedOnly !== undefined) {
-          return yield* fail(`${at}.sim.${derivedOnly}`, `applies to answers worked out from the prompt; a model with fixed answers says exactly those (remove answers or ${derivedOnly})`)
-        }
-      }
-      const upstreamModel = model.model ?? model.id
-      deployments.set(model.id, {
-        id: model.id,
-        provider: model.provider,
-        adapter: known.adapter.name,
-        upstreamModel,
-        baseUrl: (model.base_url ?? preset.baseUrl)?.replace(/\/+$/, ""),
-        apiKey,
-        price: model.price === undefined ? catalogPrice(model.provider, upstreamModel) : modelPrice(model.price, "config"),
-        maxOutputTokens: model.max_output_tokens ?? catalogEntry(model.provider, upstreamModel)?.max_output_tokens,
-        maxTokensDefault: model.max_tokens_default ?? 4096,
-        maxConnections: file.server?.max_upstream_connections ?? DEFAULT_MAX_UPSTREAM_CONNECTIONS,
-        timeouts: mergeTimeouts(timeouts, model.timeouts),
-        retry: mergeRetry(retry, model.retry),
-        sim: model.provider === "sim" ? simSpec(model) : undefined,
-        voteWeight: model.weight ?? (model.accuracy === undefined ? 1 : reliabilityWeight(model.accuracy))
-      })
-    }
-
-    const routes = new Map<string, Route>()
-    for (const [index, route] of (file.routes ?? []).entries()) {
-      const at = `${where}: routes[${index}]`
-      if (isConsensusName(route.id)) {
-        return yield* fail(`${at}.id`, `"${route.id}" is reserved: "consensus" and "consensus/<preset>" name the consensus engine`)
-      }
-      if (deployments.has(route.id) || routes.has(route.id)) {
-        return yield* fail(`${at}.id`, `"${route.id}" is already the id of a model or route`)
-      }
-      const targets = []
-      for (const [t, target] of route.targets.entries()) {
-        const id = typeof target === "string" ? target : target.model
-        if (!deployments.has(id)) {
-          return yield* fail(
-            `${at}.targets[${t}]`,
-            `"${id}" is not a model id; expected one of ${[...deployments.keys()].join(", ")}`
-          )
-        }
-        targets.push({ deployment: id, weight: typeof target === "string" ? 1 : target.weight ?? 1 })
-      }
-      const strategy = route.strategy ?? "fallback"
-      if (!STRATEGY_NAMES.includes(strategy)) {
-        return yield* fail(`${at}.strategy`, `"${strategy}" is not a routing strategy; one of ${STRATEGY_NAMES.map((name) => `"${name}"`).join(", ")}`)
-      }
-      if (strategy === "conditional" && route.rules === undefined) return yield* fail(`${at}.rules`, "a conditional route needs rules")
-      if (strategy !== "conditional" && route.rules !== undefined) return yield* fail(`${at}.rules`, `rules are for strategy: conditional, not ${strategy}`)
-      const adaptive = adaptiveOf(route, strategy)
-      if (Either.isLeft(adaptive)) return yield* fail(`${at}${adaptive.left[0]}`, `route \`${route.id}\`: ${adaptive.left[1]}`)
-      // conditional's rules are checked once every route's id is known (a rule may name a later one).
-      routes.set(route.id, {
-        id: route.id,
-        strategy,
-        targets,
-        ...(route.cache === undefined ? {} : { cache: route.cache }),
-        ...(adaptive.right === undefined ? {} : { adaptive: adaptive.right })
-      })
-    }
-    const handsTo = new Map<string, ReadonlyArray<string>>()
-    for (const [index, route] of (file.routes ?? []).entries()) {
-      if (route.rules === undefined) continue
-      const checked = checkRules(route.id, route.rules, true, (name) => deployments.has(name) || routes.has(name))
-      if (Either.isLeft(checked)) return yield* fail(`${where}: routes[${index}].${checked.left[0]}`, checked.left[1])
-      routes.set(route.id, { ...routes.get(route.id)!, rules: checked.right })
-      handsTo.set(route.id, route.rules.map((r) => r.to).filter((to) => routes.has(to)))
-    }
-    const circle = findCycle(handsTo)
-    if (circle !== undefined) return yield* fail(`${where}: routes`, `rules hand requests around in a circle, which no request could leave: ${circle.join(" → ")}`)
-
-    // A semantic cache embeds with a model of this config.
-    const caches: Array<readonly [string, CacheSettings | undefined]> = [
-      ["cache", file.cache],
-      ...(file.routes ?? []).map((r, i) => [`routes[${i}].cache`, r.cache] as const)
-    ]
-    for (const [at, cache] of caches) {
-      const model = cache?.semantic?.model
-      if (model !== undefined && !deployments.has(model) && !routes.has(model)) {
-        return yield* fail(`${where}: ${at}.semantic.model`, `"${model}" is not a model or route id`)
-      }
-    }
-
-    const consensus = file.consensus
-    const maxFanout = consensus?.max_fanout ?? 5
-    const defaultFanout = consensus?.default_fanout ?? Math.min(3, maxFanout)
-    if (defaultFanout > maxFanout) {
-      return yield* fail(`${where}: consensus.default_fanout`, `${defaultFanout} is above consensus.max_fanout (${maxFanout})`)
-    }
-    const presets = new Map<string, PresetFile>()
-    for (const [index, preset] of (consensus?.presets ?? []).entries()) {
-      const at = `${where}: consensus.presets[${index}]`
-      if (presets.has(preset.id)) return yield* fail(`${at}.id`, `"${preset.id}" is the id of another preset`)
-      for (const [m, model] of (preset.models ?? []).entries()) {
-        if (!deployments.has(model) && !routes.has(model)) {
-          return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
-        }
-      }
-      presets.set(preset.id, preset)
-    }
-    for (const [index, declared] of (consensus?.evaluators ?? []).entries()) {
-      const at = `${where}: consensus.evaluators[${index}]`
-      if (declared.type === "regex") {
-        try {
-          new RegExp(declared.pattern, declared.flags)
-        } catch (error) {
-          return yield* fail(`${at}.pattern`, `not a valid regular expression (${(error as Error).message})`)
-        }
-      } else if (!deployments.has(declared.model) && !routes.has(declared.model)) {
-        return yield* fail(`${at}.model`, `"${declared.model}" is not a model or route id`)
-      }
-    }
-    const policies: Array<Policy> = []
-    for (const [index, spec] of (file.policies ?? []).entries()) {
-      const at = `${where}: policies[${index}]`
-      if (policies.some((p) => p.name === spec.name)) return yield* fail(`${at}.name`, `"${spec.name}" is the name of another policy`)
-      for (const [m, model] of (spec.route_to ?? []).entries()) {
-        if (!deployments.has(model) && !routes.has(model)) return yield* fail(`${at}.route_to[${m}]`, `"${model}" is not a model or route id`)
-      }
-      for (const [m, model] of (spec.models ?? []).entries()) {
-        if (!deployments.has(model) && !routes.has(model) && !isConsensusName(model)) return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
-      }
-      const compiled = compilePolicy(spec)
-      if (Either.isLeft(compiled)) return yield* fail(`${at}.${compiled.left[0]}`, compiled.left[1])
-      policies.push(compiled.right)
-    }
-    const auth = file.auth
-    const adminKeyEnv = auth?.admin_key_env ?? "QUORUM_ADMIN_KEY"
-    const adminKey = Option.getOrUndefined(yield* readKey(adminKeyEnv))
-    if (adminKey !== undefined) secrets.push(Redacted.value(adminKey))
+    const deployments = yield* resolveDeployments(file, where, { timeouts, retry }, secrets)
+    const routes = yield* resolveRoutes(file, where, deployments)
+    const defined: Defined = (name) => deployments.has(name) || routes.has(name)
+    yield* checkCaches(file, where, defined)
+    const consensus = yield* resolveConsensus(file, where, defined)
+    const policies = yield* resolvePolicies(file, where, defined)
+    const env = yield* readEnvironment(file, where, secrets)
     const spend = file.spend
-    const urlEnv = spend?.database_url_env ?? "QUORUM_DATABASE_URL"
-    const databaseUrl = Option.getOrUndefined(yield* readKey(urlEnv))
-    if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(Redacted.value(databaseUrl))) {
-      return yield* fail(`${where}: spend.database_url_env`, `${urlEnv} must be a postgres:// URL`)
-    }
-    if (databaseUrl !== undefined) secrets.push(Redacted.value(databaseUrl))
-    // Replicas share circuits and the response cache through Redis when this is set (it may carry a password).
-    const redisUrl = Option.getOrUndefined(yield* readKey("QUORUM_REDIS_URL"))
-    if (redisUrl !== undefined && !/^rediss?:\/\//.test(Redacted.value(redisUrl))) {
-      return yield* fail(`${where}: QUORUM_REDIS_URL`, "must be a redis:// or rediss:// URL")
-    }
-    if (redisUrl !== undefined) secrets.push(Redacted.value(redisUrl))
-    const dataDir = Option.getOrUndefined(yield* readKey("QUORUM_DATA_DIR"))
     const longestCall = Math.max(...[...deployments.values()].map((d) => d.timeouts.totalMs))
     return {
       source,
-      auth: { mode: auth?.mode, adminKey, adminKeyEnv },
+      auth: { mode: file.auth?.mode, adminKey: env.adminKey, adminKeyEnv: env.adminKeyEnv },
       spend: {
-        database: databaseUrl !== undefined
-          ? { kind: "postgres", url: databaseUrl }
-          : { kind: "sqlite", path: resolvePath(dataDir === undefined ? spend?.data_dir ?? "data" : Redacted.value(dataDir), "quorum.db") },
-        // Long enough for any request that is still running: the retry budget plus the longest call.
+        database: env.databaseUrl !== undefined
+          ? { kind: "postgres", url: env.databaseUrl }
+          : { kind: "sqlite", path: resolvePath(env.dataDir === undefined ? spend?.data_dir ?? "data" : Redacted.value(env.dataDir), "quorum.db") },
         ledger: spend?.ledger ?? true,
+        // Long enough for any request that is still running: the retry budget plus the longest call.
         reservationTtlMs: spend?.reservation_ttl_ms ?? retry.budgetMs + longestCall + 60_000,
         flushMs: spend?.flush_ms ?? 25,
         defaultOutputTokens: spend?.default_output_tokens ?? 4_096
       },
-      consensus: {
-        presets,
-        declaredEvaluators: consensus?.evaluators ?? [],
-        defaultFanout,
-        maxFanout,
-        minAgreement: consensus?.min_agreement ?? 0.5,
-        timeoutMs: consensus?.timeout_ms ?? 60_000,
-        evaluatorTimeoutMs: consensus?.evaluator_timeout_ms ?? 2_000,
-        defaultOutputTokens: consensus?.default_output_tokens ?? 1_024,
-        evaluatorDirs: consensus?.evaluator_dirs ?? [],
-        hedgeMs: consensus?.hedge_ms ?? 2_000,
-        learning: {
-          minLabels: consensus?.learning?.min_labels ?? 50,
-          explore: consensus?.learning?.explore ?? 0.05,
-          retentionDays: consensus?.learning?.retention_days ?? 30
-        }
-      },
+      consensus,
       maxBodyBytes: file.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
       maxInFlight: file.server?.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
       policies,
       telemetry: file.telemetry ?? NO_TELEMETRY,
       cache: file.cache,
-      redisUrl,
+      redisUrl: env.redisUrl,
       limits: resolveLimits(file.server?.limits),
       retry,
       circuit,
