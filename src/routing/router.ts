@@ -14,7 +14,7 @@ import type { CallDeadline, ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
 import type { AttemptRecord } from "../billing/meter"
-import { CurrentTicket } from "../billing/ticket"
+import { CurrentTicket, type Ticket } from "../billing/ticket"
 import { backoffDelay } from "./backoff"
 import { CircuitBreakers } from "./circuit-breaker"
 import { AllCoolingDown, OutsideLimits, UnknownModel } from "./errors"
@@ -38,6 +38,11 @@ export interface Routed<A> {
 
 const timeout = (message: string) => () => new UpstreamError({ kind: "timeout", message })
 
+type Kind = "complete" | "stream" | "embed"
+
+/** A call to one deployment, given its client, the meter's record, the call's deadline and what is left of the request's budget. */
+type Attempt<A, R> = (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined, deadline: CallDeadline, budgetLeftMs: number) => Effect.Effect<A, UpstreamError, R>
+
 export class Router extends Effect.Service<Router>()("quorum/Router", {
   effect: Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -46,42 +51,87 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const telemetry = yield* Effect.serviceOption(Telemetry)
     const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing))
 
-    /**
-     * `attempt` records its success in the record it is given (a stream only when it
-     * ends); failures and interruptions are recorded here.
-     */
     // This worker's recent latencies and failures per deployment, for strategies and the dashboard.
     const health = new LiveHealth()
 
-    const run = <A, R>(
-      kind: "complete" | "stream" | "embed",
+    /** The deployments to try, in order: the route's strategy, then the request's own limits (cheapest first). */
+    const targetsOf = (kind: Kind, request: ChatCompletionRequest, ticket: Ticket | undefined): Either.Either<ReadonlyArray<string>, UnknownModel | OutsideLimits> => {
+      const model = request.model
+      const planned = planTargets(config, model, Math.random, { request, health })
+      if (planned === undefined) return Either.left(new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] }))
+      const limits = ticket?.limits
+      if (limits === undefined) return Either.right(planned)
+      let tokens: number | undefined
+      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages))) })
+      return Either.mapLeft(fitting, (excluded) => new OutsideLimits({ model, reasons: describeExclusions(excluded) }))
+    }
+
+    /**
+     * One call to one deployment, as its Exit: the meter's record, the span, live health
+     * and the circuit's probe are kept here. `attempt` records its own success in the
+     * record it is given (a stream only when it ends); failures and interruptions are
+     * recorded here.
+     */
+    const callOnce = <A, R>(
+      kind: Kind,
       request: ChatCompletionRequest,
-      attempt: (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined, deadline: CallDeadline, budgetLeftMs: number) => Effect.Effect<A, UpstreamError, R>
-    ): Effect.Effect<Routed<A>, RouteError, R> =>
+      deployment: Deployment,
+      admission: "closed" | "probe",
+      ticket: Ticket | undefined,
+      budgetLeft: number,
+      attempt: Attempt<A, R>
+    ) => {
+      const id = deployment.id
+      const record = ticket?.begin(deployment, request)
+      const bound = kind === "embed" ? answerDeadline(deployment) : callDeadline(deployment, request)
+      // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
+      const made = attempt(upstreams.client(id), deployment, record, kind === "stream" ? bound : withinBudget(bound, budgetLeft), budgetLeft)
+      // A stream's span ends with its first chunk: after that the stream is the client's.
+      const call = Effect.onInterrupt(tracing === undefined ? made : tracing.attempt(deployment, request, made), () =>
+        Effect.sync(() => {
+          record?.end("cancelled")
+          if (admission === "probe") breakers.abandoned(id)
+        }))
+      health.started(id)
+      const t0 = performance.now()
+      return Effect.map(Effect.exit(call).pipe(Effect.onInterrupt(() => Effect.sync(() => health.abandoned(id)))), (exit) => {
+        // A stream's attempt succeeds with its first chunk: that is its time to first token.
+        const elapsed = performance.now() - t0
+        if (Exit.isSuccess(exit)) {
+          health.finished(id, kind === "stream" ? { ok: true, firstTokenMs: elapsed } : { ok: true, latencyMs: elapsed })
+          if (kind === "stream" && Option.isSome(telemetry)) telemetry.value.firstToken(id, elapsed)
+          breakers.succeeded(id)
+        } else if (Option.exists(Cause.failureOption(exit.cause), (e) => e.kind !== "not_sent")) health.finished(id, { ok: false })
+        else health.abandoned(id)
+        return { exit, record }
+      })
+    }
+
+    /**
+     * After a failed attempt, what next: `fail` (the error is the caller's), `next` (the
+     * route's next target), or a retry of this deployment after `retryInMs`.
+     */
+    const afterFailure = (error: UpstreamError, n: number, deployment: Deployment, deadline: number): "fail" | "next" | { readonly retryInMs: number } => {
+      if (!allowsFallback(error)) return "fail"
+      if (!isRetryable(error) || n === deployment.retry.maxAttempts) return "next"
+      // A provider that asks for a longer pause than we would wait gets the pause: try elsewhere.
+      if (error.retryAfterMs !== undefined && error.retryAfterMs > deployment.retry.maxDelayMs) return "next"
+      const delay = backoffDelay(n, deployment.retry, error.retryAfterMs)
+      return Date.now() + delay >= deadline ? "next" : { retryInMs: delay }
+    }
+
+    const run = <A, R>(kind: Kind, request: ChatCompletionRequest, attempt: Attempt<A, R>): Effect.Effect<Routed<A>, RouteError, R> =>
       Effect.gen(function*() {
-        const model = request.model
         const ticket = yield* FiberRef.get(CurrentTicket)
-        const context = { request, health }
-        const planned = planTargets(config, model, Math.random, context)
-        if (planned === undefined) {
-          return yield* new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] })
-        }
-        // The request's own limits leave only the targets that fit, cheapest first.
-        const limits = ticket?.limits
-        let tokens: number | undefined
-        const fitting = limits === undefined
-          ? Either.right(planned)
-          : withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages))) })
-        if (Either.isLeft(fitting)) return yield* new OutsideLimits({ model, reasons: describeExclusions(fitting.left) })
-        const targets = fitting.right
+        const targets = yield* targetsOf(kind, request, ticket)
         const deadline = Date.now() + config.retry.budgetMs
         let last: UpstreamError | undefined
         let reopensAt = Number.POSITIVE_INFINITY
         let attempts = 0
 
         for (const id of targets) {
-          const deployment = config.deployments.get(id)!
-          const client = upstreams.client(id)
+          const deployment = config.deployments.get(id)
+          if (deployment === undefined) continue
           for (let n = 1; n <= deployment.retry.maxAttempts; n++) {
             const admission = breakers.admit(id, Date.now())
             if (admission === "open") {
@@ -89,31 +139,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
               break
             }
             attempts++
-            const record = ticket?.begin(deployment, request)
-            const bound = kind === "embed" ? answerDeadline(deployment) : callDeadline(deployment, request)
-            const budgetLeft = deadline - Date.now()
-            // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
-            const made = attempt(client, deployment, record, kind === "stream" ? bound : withinBudget(bound, budgetLeft), budgetLeft)
-            // A stream's span ends with its first chunk: after that the stream is the client's.
-            const call = Effect.onInterrupt(tracing === undefined ? made : tracing.attempt(deployment, request, made), () =>
-              Effect.sync(() => {
-                record?.end("cancelled")
-                if (admission === "probe") breakers.abandoned(id)
-              }))
-            health.started(id)
-            const t0 = performance.now()
-            const exit = yield* Effect.exit(call).pipe(Effect.onInterrupt(() => Effect.sync(() => health.abandoned(id))))
-            // A stream's attempt succeeds with its first chunk: that is its time to first token.
-            const elapsed = performance.now() - t0
-            if (Exit.isSuccess(exit)) {
-              health.finished(id, kind === "stream" ? { ok: true, firstTokenMs: elapsed } : { ok: true, latencyMs: elapsed })
-              if (kind === "stream" && Option.isSome(telemetry)) telemetry.value.firstToken(id, elapsed)
-            } else if (Option.exists(Cause.failureOption(exit.cause), (e) => e.kind !== "not_sent")) health.finished(id, { ok: false })
-            else health.abandoned(id)
-            if (Exit.isSuccess(exit)) {
-              breakers.succeeded(id)
-              return { value: exit.value, deployment, attempts }
-            }
+            const { exit, record } = yield* callOnce(kind, request, deployment, admission, ticket, deadline - Date.now(), attempt)
+            if (Exit.isSuccess(exit)) return { value: exit.value, deployment, attempts }
             const failure = Cause.failureOption(exit.cause)
             if (Option.isNone(failure) || failure.value.kind === "not_sent") {
               // A defect, an interruption, or a request that never left: ours, not the
@@ -131,19 +158,15 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
             yield* Effect.logWarning(`upstream ${id} failed (attempt ${n}, ${error.kind}${error.status === undefined ? "" : ` ${error.status}`}): ${error.message}`)
             if (countsAsFailure(error)) breakers.failed(id, Date.now())
             else if (admission === "probe") breakers.abandoned(id)
-
-            if (!allowsFallback(error)) return yield* error
-            if (!isRetryable(error) || n === deployment.retry.maxAttempts) break
-            // A provider that asks for a longer pause than we would wait gets the pause: try elsewhere.
-            if (error.retryAfterMs !== undefined && error.retryAfterMs > deployment.retry.maxDelayMs) break
-            const delay = backoffDelay(n, deployment.retry, error.retryAfterMs)
-            if (Date.now() + delay >= deadline) break
-            yield* Effect.sleep(delay)
+            const next = afterFailure(error, n, deployment, deadline)
+            if (next === "fail") return yield* error
+            if (next === "next") break
+            yield* Effect.sleep(next.retryInMs)
           }
           if (Date.now() >= deadline) break
         }
         if (last !== undefined) return yield* last
-        return yield* new AllCoolingDown({ model, retryAfterMs: Math.max(0, reopensAt - Date.now()) })
+        return yield* new AllCoolingDown({ model: request.model, retryAfterMs: Math.max(0, reopensAt - Date.now()) })
       })
 
     /** Opens the stream and waits for its first chunk; the attempt's resources live in `scope`. */
