@@ -97,14 +97,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
       )
 
     /**
-     * Runs a consensus for the request the current ticket is for: the ticket admits the
-     * fan-out against the caller's key and is charged for every call. Without a ticket
-     * (the engine's own tests, benchmarks) nothing is admitted or charged.
+     * Everything fixed before the first call: the request's ticket (admission of the
+     * fan-out, the meter), the plan, the task's policy and the mode.
      */
-    const runWithOutcome = (
-      request: ConsensusRequest,
-      sampling: Record<string, unknown>
-    ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | AdmissionError> =>
+    const prepare = (request: ConsensusRequest, sampling: Record<string, unknown>) =>
       Effect.gen(function*() {
         const id = newId("consensus")
         const ticket = yield* FiberRef.get(CurrentTicket)
@@ -114,69 +110,107 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         const planned = yield* plan({ config, registry }, request, sampling, admit)
         const minAgreement = request.min_agreement ?? settings.minAgreement
         const strategy = request.strategy
-        const task = request.task ?? "default"
-        const policy = yield* policyFor(task, minAgreement)
+        const policy = yield* policyFor(request.task ?? "default", minAgreement)
         // A score-only decision has no vote to settle, so nothing to cascade on.
         const chosen = chooseMode(request.mode, policy.rule === "learned", settings.learning.explore, random)
         const mode: Mode = strategy === "score" && chosen.mode === "cascade" ? "parallel" : chosen.mode
         const requests = requestsOf(planned, sampling, request)
-        const round = new Round(planned.models, strategy, policy)
-        const waves = new Waves(planned.models, mode, settings.hedgeMs)
-        const evaluatorErrors = new Map<string, string>()
-
-        const { earlyStopped } = yield* fanOut({
-          router,
-          traced: tracing?.candidate,
-          round,
-          requests,
-          waves,
+        return {
+          id,
+          ticket,
+          startedAt,
+          planned,
+          minAgreement,
+          strategy,
           policy,
           mode,
-          strategy,
-          earlyStop: request.early_stop ?? true,
-          minAgreement,
-          timeoutMs: request.timeout_ms ?? settings.timeoutMs,
-          startedAt,
-          hedgeMs: settings.hedgeMs,
-          gates: planned.evaluators.filter((e) => e.evaluator.gate === true),
-          evaluatorTimeoutMs: settings.evaluatorTimeoutMs,
-          format: request.response_format,
-          evaluatorErrors
-        })
-        const called = planned.models.flatMap((_, i) => (waves.launched.has(i) ? [i] : []))
+          requests,
+          round: new Round(planned.models, strategy, policy),
+          waves: new Waves(planned.models, mode, settings.hedgeMs),
+          evaluatorErrors: new Map<string, string>()
+        }
+      })
+    type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
+
+    /** The calls, in waves, until the outcome can no longer change. */
+    const callModels = (run: Prepared, request: ConsensusRequest) =>
+      fanOut({
+        router,
+        traced: tracing?.candidate,
+        round: run.round,
+        requests: run.requests,
+        waves: run.waves,
+        policy: run.policy,
+        mode: run.mode,
+        strategy: run.strategy,
+        earlyStop: request.early_stop ?? true,
+        minAgreement: run.minAgreement,
+        timeoutMs: request.timeout_ms ?? settings.timeoutMs,
+        startedAt: run.startedAt,
+        hedgeMs: settings.hedgeMs,
+        gates: run.planned.evaluators.filter((e) => e.evaluator.gate === true),
+        evaluatorTimeoutMs: settings.evaluatorTimeoutMs,
+        format: request.response_format,
+        evaluatorErrors: run.evaluatorErrors
+      })
+
+    /** The scorers over the answers that may win, then the decision under the policy. */
+    const decide = (run: Prepared, called: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        const { planned, round } = run
         const eligible = yield* somethingToReturn(round, called)
         const scorers = planned.evaluators.filter((e) => e.evaluator.gate !== true)
-        const scoreOf = yield* applyScorers(scorers, round, eligible, { ...requests[0]!, model: "consensus" }, settings.evaluatorTimeoutMs, evaluatorErrors)
+        const asked = run.requests[0]
+        const scoreOf = asked === undefined
+          ? () => 0
+          : yield* applyScorers(scorers, round, eligible, { ...asked, model: "consensus" }, settings.evaluatorTimeoutMs, run.evaluatorErrors)
         const decision = decideAnswer({
           votes: round.votes(),
           eligible,
           ballotOf: (i) => round.ballotOf(i),
           scoreOf,
-          strategy,
-          minAgreement,
-          modelOf: (i) => planned.models[i]!,
+          strategy: run.strategy,
+          minAgreement: run.minAgreement,
+          modelOf: (i) => planned.models[i] ?? "",
           singleReason: planned.singleReason !== undefined && planned.models.length === 1 ? planned.singleReason : undefined
         })
+        return { decision, scoreOf }
+      })
+
+    /**
+     * Runs a consensus for the request the current ticket is for: the ticket admits the
+     * fan-out against the caller's key and is charged for every call. Without a ticket
+     * (the engine's own tests, benchmarks) nothing is admitted or charged.
+     */
+    const runWithOutcome = (
+      request: ConsensusRequest,
+      sampling: Record<string, unknown>
+    ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | AdmissionError> =>
+      Effect.gen(function*() {
+        const run = yield* prepare(request, sampling)
+        const { earlyStopped } = yield* callModels(run, request)
+        const called = run.planned.models.flatMap((_, i) => (run.waves.launched.has(i) ? [i] : []))
+        const { decision, scoreOf } = yield* decide(run, called)
         const { outcome, report } = reportOf({
-          id,
-          task,
-          round,
-          waves,
-          mode,
-          policy,
-          strategy,
+          id: run.id,
+          task: request.task ?? "default",
+          round: run.round,
+          waves: run.waves,
+          mode: run.mode,
+          policy: run.policy,
+          strategy: run.strategy,
           decision,
           scoreOf,
           earlyStopped,
-          jsonMode: planned.jsonMode,
-          skipped: planned.skipped,
-          requests,
-          meter: ticket,
-          evaluatorErrors,
-          startedAt
+          jsonMode: run.planned.jsonMode,
+          skipped: run.planned.skipped,
+          requests: run.requests,
+          meter: run.ticket,
+          evaluatorErrors: run.evaluatorErrors,
+          startedAt: run.startedAt
         })
         // Kept for feedback and learning, written off the request path.
-        outcomes?.record(outcome, planned.keyId)
+        outcomes?.record(outcome, run.planned.keyId)
         telemetry?.consensusFinished({
           task: report.consensus.task ?? "default",
           decision: report.fallback !== null ? "fallback" : report.consensus.reached ? "agreed" : "most_confident",
