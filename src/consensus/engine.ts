@@ -49,19 +49,19 @@ const admitThrough = (ticket: Ticket, allowed: ReadonlyArray<string> | null): Ad
 
 /** Fails when no call answered, or every answer failed a gate: there is nothing to return. */
 const somethingToReturn = (round: Round, called: ReadonlyArray<number>): Effect.Effect<ReadonlyArray<number>, NoAnswer | NoValidAnswer> => {
-  const arrival = (i: number) => round.arrivals[i]!
-  const answered = called.filter((i) => arrival(i).status === "ok")
-  if (answered.length === 0) {
-    return new NoAnswer({ message: `No model answered: ${called.map((i) => `${round.models[i]}: ${arrival(i).error ?? arrival(i).status}`).join("; ")}` })
+  const answered = called.filter((i) => round.arrivals[i]?.status === "ok")
+  const why = (i: number, gates: boolean) => {
+    const arrival = round.arrivals[i]
+    const what = arrival === undefined
+      ? "no answer"
+      : gates && arrival.status === "ok" ? `failed ${arrival.gateFailures.join(", ")}` : arrival.error ?? arrival.status
+    return `${round.models[i]}: ${what}`
   }
-  const eligible = answered.filter((i) => !arrival(i).gated)
+  if (answered.length === 0) return new NoAnswer({ message: `No model answered: ${called.map((i) => why(i, false)).join("; ")}` })
+  const eligible = answered.filter((i) => round.arrivals[i]?.gated !== true)
   if (eligible.length > 0) return Effect.succeed(eligible)
   // An answer a gate refused (JSON that breaks the schema) must not reach a client as if it were valid.
-  return new NoValidAnswer({
-    message: `No answer passed the gate evaluators: ${
-      called.map((i) => `${round.models[i]}: ${arrival(i).status === "ok" ? `failed ${arrival(i).gateFailures.join(", ")}` : arrival(i).error ?? arrival(i).status}`).join("; ")
-    }`
-  })
+  return new NoValidAnswer({ message: `No answer passed the gate evaluators: ${called.map((i) => why(i, true)).join("; ")}` })
 }
 
 /** The calls' requests, one object per candidate: the meter's attempt records point to it. */
