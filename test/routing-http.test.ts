@@ -11,6 +11,7 @@ models:
   - { id: cheap, provider: sim, price: { input: 0.1, output: 0.1 }, sim: { latency_ms: 1, answers: ["cheap"] } }
   - { id: dear, provider: sim, price: { input: 10, output: 30 }, sim: { latency_ms: 1, answers: ["dear"] } }
   - { id: vision, provider: sim, price: { input: 1, output: 1 }, sim: { latency_ms: 1, answers: ["vision"] } }
+  - { id: slow, provider: sim, price: { input: 0.1, output: 0.1 }, sim: { latency_ms: 150, answers: ["cheap"] } }
 `
 
 let gateway: RunningGateway
@@ -76,9 +77,40 @@ describe("per-request limits", () => {
     expect(bad.body.error!.param).toBe("x-quorum-max-latency-ms")
   })
 
-  it("are refused on a consensus rather than ignored", async () => {
-    const refused = await chat({ model: "consensus", models: ["cheap", "dear"], quorum: { max_latency_ms: 500 } })
-    expect(refused.status).toBe(400)
-    expect(refused.body.error!.param).toBe("quorum.max_latency_ms")
+  it("hold a consensus fan-out too: models expected slower than max_latency_ms left out, the worst case kept within max_cost_usd", async () => {
+    type Report = { consensus?: { candidates: ReadonlyArray<{ model: string; status: string; error?: string | null }> } }
+    const candidates = (body: unknown) => (body as Report).consensus?.candidates ?? []
+    // The gateway learns each model's latency from the calls it makes.
+    for (let i = 0; i < 3; i++) {
+      await chat({ model: "slow" })
+      await chat({ model: "cheap" })
+    }
+    const quick = await chat({ model: "consensus", models: ["cheap", "slow"], quorum: { max_latency_ms: 100 } })
+    expect(quick.status).toBe(200)
+    expect(candidates(quick.body).find((c) => c.model === "slow")).toMatchObject({ status: "skipped", error: expect.stringMatching(/recent p90 latency \d+ ms exceeds max_latency_ms 100/) })
+    expect(candidates(quick.body).find((c) => c.model === "cheap")?.status).toBe("ok")
+    // Without the limit both are called.
+    const both = await chat({ model: "consensus", models: ["cheap", "slow"] })
+    expect(candidates(both.body).filter((c) => c.status === "ok").map((c) => c.model).sort()).toEqual(["cheap", "slow"])
+    // dear's worst case ($0.003) does not fit; cheap's does. The header holds /v1/consensus the same way.
+    const thrifty = await chat({ model: "consensus", models: ["cheap", "dear"] }, { "x-quorum-max-cost-usd": "0.001" })
+    expect(thrifty.status).toBe(200)
+    expect(candidates(thrifty.body).find((c) => c.model === "dear")?.status).toBe("skipped")
+    const direct = await fetch(`${gateway.url}/v1/consensus`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-quorum-max-latency-ms": "100" },
+      body: JSON.stringify({ prompt: "hello", models: ["slow", "cheap"] })
+    })
+    const report = (await direct.json()) as { candidates: ReadonlyArray<{ model: string; status: string }> }
+    expect(direct.status).toBe(200)
+    expect(report.candidates.find((c) => c.model === "slow")?.status).toBe("skipped")
+  })
+
+  it("answer a consensus no model of which fits with a 400 naming each", async () => {
+    for (let i = 0; i < 3; i++) await chat({ model: "slow" })
+    const none = await chat({ model: "consensus", models: ["slow"], quorum: { max_latency_ms: 10 } })
+    expect(none.status).toBe(400)
+    expect(none.body.error).toMatchObject({ param: "quorum.max_latency_ms" })
+    expect(none.body.error!.message).toMatch(/slow: recent p90 latency \d+ ms exceeds max_latency_ms 10/)
   })
 })

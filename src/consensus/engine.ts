@@ -12,7 +12,8 @@ import type { ChatCompletionRequest } from "../protocol/chat-request"
 import { newId } from "../domain/ids"
 import { Router } from "../routing/router"
 import type { AdmissionError } from "../billing/errors"
-import { CurrentTicket, type Ticket } from "../billing/ticket"
+import { CurrentTicket, type RequestLimits, type Ticket } from "../billing/ticket"
+import { LATENCY_PERCENTILE } from "../routing/constraints"
 import { decideAnswer } from "./decide"
 import { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "./errors"
 import { Evaluators } from "./evaluators"
@@ -35,6 +36,22 @@ import { Tracing } from "../telemetry/tracing-tag"
 
 export { InvalidConsensusRequest, NoAnswer, NoUsableModel, NoValidAnswer } from "./errors"
 export type { Admit } from "./plan"
+
+/**
+ * The request held to the caller's own limits (`quorum.max_cost_usd`, `max_latency_ms` or
+ * their headers): the fan-out's worst case within the cost, and no wait past the latency.
+ * Models expected to be slower than it are left out by the plan.
+ */
+const heldTo = (request: ConsensusRequest, limits: RequestLimits | undefined, defaultTimeoutMs: number): ConsensusRequest => {
+  if (limits === undefined) return request
+  const cost = limits.max_cost_usd
+  const latency = limits.max_latency_ms
+  return {
+    ...request,
+    ...(cost === undefined ? {} : { max_cost_usd: Math.min(request.max_cost_usd ?? cost, cost) }),
+    ...(latency === undefined ? {} : { timeout_ms: Math.max(1, Math.floor(Math.min(request.timeout_ms ?? defaultTimeoutMs, latency))) })
+  }
+}
 
 /** The plan's admission, through the request's ticket: the largest fan-out the key's budget fits. */
 const admitThrough = (ticket: Ticket, allowed: ReadonlyArray<string> | null): Admit<AdmissionError> => ({
@@ -96,6 +113,10 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         (learned): Policy => learned ?? configPolicy(new Map(), weightOf, minAgreement)
       )
 
+    /** A model's recent p90 latency (a route's: its first target's), for a request's max_latency_ms. */
+    const expectedLatencyMs = (model: string): number | undefined =>
+      router.health.latencyMs(config.routes.get(model)?.targets[0]?.deployment ?? model, false, LATENCY_PERCENTILE)
+
     /**
      * Everything fixed before the first call: the request's ticket (admission of the
      * fan-out, the meter), the plan, the task's policy and the mode.
@@ -107,16 +128,19 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         if (ticket !== undefined) ticket.consensusId = id
         const startedAt = performance.now()
         const admit = ticket === undefined ? undefined : admitThrough(ticket, yield* ticket.allowed())
-        const planned = yield* plan({ config, registry }, request, sampling, admit)
-        const minAgreement = request.min_agreement ?? settings.minAgreement
-        const strategy = request.strategy
-        const policy = yield* policyFor(request.task ?? "default", minAgreement)
+        const limits = ticket?.limits
+        const held = heldTo(request, limits, settings.timeoutMs)
+        const planned = yield* plan({ config, registry, expectedLatencyMs }, held, sampling, admit, limits?.max_latency_ms)
+        const minAgreement = held.min_agreement ?? settings.minAgreement
+        const strategy = held.strategy
+        const policy = yield* policyFor(held.task ?? "default", minAgreement)
         // A score-only decision has no vote to settle, so nothing to cascade on.
-        const chosen = chooseMode(request.mode, policy.rule === "learned", settings.learning.explore, random)
+        const chosen = chooseMode(held.mode, policy.rule === "learned", settings.learning.explore, random)
         const mode: Mode = strategy === "score" && chosen.mode === "cascade" ? "parallel" : chosen.mode
-        const requests = requestsOf(planned, sampling, request)
+        const requests = requestsOf(planned, sampling, held)
         return {
           id,
+          request: held,
           ticket,
           startedAt,
           planned,
@@ -133,7 +157,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
 
     /** The calls, in waves, until the outcome can no longer change. */
-    const callModels = (run: Prepared, request: ConsensusRequest) =>
+    const callModels = (run: Prepared) =>
       fanOut({
         router,
         traced: tracing?.candidate,
@@ -143,14 +167,14 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
         policy: run.policy,
         mode: run.mode,
         strategy: run.strategy,
-        earlyStop: request.early_stop ?? true,
+        earlyStop: run.request.early_stop ?? true,
         minAgreement: run.minAgreement,
-        timeoutMs: request.timeout_ms ?? settings.timeoutMs,
+        timeoutMs: run.request.timeout_ms ?? settings.timeoutMs,
         startedAt: run.startedAt,
         hedgeMs: settings.hedgeMs,
         gates: run.planned.evaluators.filter((e) => e.evaluator.gate === true),
         evaluatorTimeoutMs: settings.evaluatorTimeoutMs,
-        format: request.response_format,
+        format: run.request.response_format,
         evaluatorErrors: run.evaluatorErrors
       })
 
@@ -188,7 +212,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
     ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | AdmissionError> =>
       Effect.gen(function*() {
         const run = yield* prepare(request, sampling)
-        const { earlyStopped } = yield* callModels(run, request)
+        const { earlyStopped } = yield* callModels(run)
         const called = run.planned.models.flatMap((_, i) => (run.waves.launched.has(i) ? [i] : []))
         const { decision, scoreOf } = yield* decide(run, called)
         const { outcome, report } = reportOf({

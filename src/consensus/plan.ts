@@ -17,12 +17,36 @@ import type { CostOption } from "../billing/store/store"
 import { InvalidConsensusRequest, NoUsableModel } from "./errors"
 import type { Evaluator } from "./evaluator"
 import { pickModels, voteWeightOf } from "./pick"
+import { LATENCY_PERCENTILE } from "../routing/constraints"
 import type { ConsensusRequest } from "./request"
 import type { ChosenEvaluator } from "./scoring"
 
 export interface PlanFleet {
   readonly config: ResolvedConfig
   readonly registry: ReadonlyMap<string, Evaluator>
+  /** A model's recent latency at the percentile the request's max_latency_ms is held to; undefined until measured. */
+  readonly expectedLatencyMs?: (model: string) => number | undefined
+}
+
+type Skipped = { readonly model: string; readonly reason: string }
+
+/**
+ * The models expected to answer within the request's max_latency_ms (a model not yet
+ * measured is kept: nothing says it is slow), and those left out, with why; a 400 naming
+ * each when none is.
+ */
+const withinLatency = (models: ReadonlyArray<string>, limitMs: number | undefined, expected: PlanFleet["expectedLatencyMs"]) => {
+  if (limitMs === undefined || expected === undefined) return Effect.succeed({ models, skipped: [] as ReadonlyArray<Skipped> })
+  const skipped: Array<Skipped> = []
+  const kept = models.filter((model) => {
+    const ms = expected(model)
+    if (ms === undefined || ms <= limitMs) return true
+    skipped.push({ model, reason: `recent p${LATENCY_PERCENTILE} latency ${Math.round(ms)} ms exceeds max_latency_ms ${limitMs}` })
+    return false
+  })
+  return kept.length > 0
+    ? Effect.succeed({ models: kept, skipped: skipped as ReadonlyArray<Skipped> })
+    : Effect.fail(new InvalidConsensusRequest({ param: "quorum.max_latency_ms", message: `No model of this fan-out is expected to answer within max_latency_ms: ${skipped.map((s) => `${s.model}: ${s.reason}`).join("; ")}` }))
 }
 
 export interface Plan {
@@ -56,7 +80,9 @@ export const plan = <E>(
   fleet: PlanFleet,
   request: ConsensusRequest,
   sampling: Record<string, unknown>,
-  admit: Admit<E> | undefined
+  admit: Admit<E> | undefined,
+  /** The request's own latency limit (`quorum.max_latency_ms`, or its header). */
+  maxLatencyMs?: number
 ): Effect.Effect<Plan, InvalidConsensusRequest | NoUsableModel | E> =>
   Effect.gen(function*() {
     const { config, registry } = fleet
@@ -70,20 +96,21 @@ export const plan = <E>(
     }
     const known = [...config.routes.keys(), ...config.deployments.keys()]
     // Quorum's own pick draws only on the models and routes the caller's key may use.
-    const models = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout, admit?.allowed ?? null)
-    if (models.length === 0) return yield* new NoUsableModel({ allowed: admit?.allowed ?? [] })
+    const picked = request.models ?? pickModels(config, request.fanout ?? settings.defaultFanout, admit?.allowed ?? null)
+    if (picked.length === 0) return yield* new NoUsableModel({ allowed: admit?.allowed ?? [] })
     // Why a fan-out may come down to one model, for the fallback it then reports.
-    const keyLimited = request.models === undefined && models.length === 1 && admit?.allowed != null
+    const keyLimited = request.models === undefined && picked.length === 1 && admit?.allowed != null
       ? "the caller's key allows only one model or route to fan out to"
       : undefined
-    for (const [i, model] of models.entries()) {
+    for (const [i, model] of picked.entries()) {
       if (!config.routes.has(model) && !config.deployments.has(model)) {
         return yield* invalid(`models[${i}]`, `Unknown model \`${model}\`; available: ${known.join(", ")}`)
       }
     }
-    if (models.length > settings.maxFanout) {
-      return yield* invalid(request.models === undefined ? "fanout" : "models", `At most ${settings.maxFanout} models per consensus request (got ${models.length})`)
+    if (picked.length > settings.maxFanout) {
+      return yield* invalid(request.models === undefined ? "fanout" : "models", `At most ${settings.maxFanout} models per consensus request (got ${picked.length})`)
     }
+    const { models, skipped: tooSlow } = yield* withinLatency(picked, maxLatencyMs, fleet.expectedLatencyMs)
     const format = request.response_format
     const jsonMode = format !== undefined && format.type !== "text"
     const chosen = request.evaluators ?? [
@@ -107,7 +134,7 @@ export const plan = <E>(
     const requested = sampling.max_completion_tokens ?? sampling.max_tokens
     const explicitOutput = typeof requested === "number" ? requested : undefined
     if (request.max_cost_usd === undefined && admit === undefined) {
-      return { models, skipped: [], evaluators, messages, jsonMode, outputCap: undefined, singleReason: keyLimited, keyId: null }
+      return { models, skipped: tooSlow, evaluators, messages, jsonMode, outputCap: undefined, singleReason: keyLimited, keyId: null }
     }
 
     const output = explicitOutput ?? settings.defaultOutputTokens
@@ -116,7 +143,7 @@ export const plan = <E>(
     const prompt = () => (counted ??= promptTokens(messages))
     const estimate = (m: string) => worstCaseOf(config, m, prompt(), output)
     let kept = models
-    let skipped: Array<{ readonly model: string; readonly reason: string }> = []
+    let skipped: Array<Skipped> = [...tooSlow]
     let singleReason = keyLimited
     if (request.max_cost_usd !== undefined) {
       const ceiling = usdToMicros(request.max_cost_usd)
@@ -130,7 +157,7 @@ export const plan = <E>(
         )
       }
       kept = fit.kept
-      skipped = [...fit.skipped]
+      skipped = [...skipped, ...fit.skipped]
       singleReason = "budget: only one model fits max_cost_usd"
     }
     let capped = request.max_cost_usd !== undefined

@@ -71,14 +71,6 @@ const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHt
     return { request, options, policies, policyHeaders }
   })
 
-/** A fan-out held to a latency or cost limit is still to come: refused rather than ignored. */
-const refuseLimitsOnConsensus = (ticket: Ticket): Effect.Effect<void, InvalidRequest> => {
-  const limit = (["max_latency_ms", "max_cost_usd"] as const).find((name) => ticket.limits?.[name] !== undefined)
-  return limit === undefined
-    ? Effect.void
-    : Effect.fail(new InvalidRequest({ message: `'${limit}' is not supported for consensus yet: set it on chat models and routes`, param: `quorum.${limit}`, code: "unsupported_parameter" }))
-}
-
 /** Admission for one model or route; a reservation that assumed an output ceiling the request did not set holds the call to it. */
 const admitted = (config: ResolvedConfig, ticket: Ticket, request: ChatCompletionRequest) => {
   let bound: ReturnType<typeof chatBound> | undefined
@@ -100,10 +92,8 @@ export const answerChat = (
   Effect.gen(function*() {
     const { config, router, consensus, cache, telemetry } = services
     const { request: parsed, options, policies, policyHeaders } = yield* readRequest(services, ticket, headers, body)
-    if (isConsensusName(parsed.model)) {
-      yield* refuseLimitsOnConsensus(ticket)
-      return yield* consensusChat(config, consensus, parsed, ticket)
-    }
+    // A fan-out keeps to the request's limits too: the consensus engine reads them from the ticket.
+    if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, ticket)
     const request = yield* admitted(config, ticket, parsed)
 
     // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.

@@ -11,6 +11,7 @@ import type { Spend } from "../billing/spend"
 import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
+import { limitsOf } from "./chat-cache"
 import { json, type Reply } from "./hot/reply"
 import { checkConsensusRequest, checkReport } from "./policies"
 import { policiesFor } from "../policy/policy"
@@ -23,6 +24,9 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
     metered(spend, "/v1/consensus", incoming.headers["authorization"], (ticket) =>
       Effect.gen(function*() {
         ticket.model = "consensus"
+        // The limit headers hold a fan-out as they hold a chat completion (the body has max_cost_usd and timeout_ms of its own).
+        const limits = yield* limitsOf({}, incoming.headers)
+        if (limits.max_latency_ms !== undefined || limits.max_cost_usd !== undefined) ticket.limits = limits
         const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(policiesFor(config.policies, "consensus"), read))
         const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request)), (r) => checkReport(policiesFor(config.policies, "consensus"), r))
         // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
