@@ -9,12 +9,15 @@
  * checks of the request and the answer (no Effect); Quorum's transport and body reader in
  * a fiber (no checks); and all of it (what Quorum's hot route does before routing,
  * metering and the ledger). Each serves the fixed upstream's 0 ms answers to 64
- * connections; CPU per request is read from /proc. It is the reference under Quorum's
+ * connections, bundled by esbuild as Quorum's dist/ is; CPU per request is read from /proc. It is the reference under Quorum's
  * figures in bench:overhead, and the measurement behind choices of
  * providers/http/transport.ts (a Pool asked by path; an EventEmitter as abort signal).
  *
  * Options (env): SECONDS=6 ROUNDS=3
  */
+import { build } from "esbuild"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "../test/support/free-port"
 import { closedLoop, median } from "./load"
@@ -27,8 +30,23 @@ const MODES = ["pool", "pool+dispatch", "pool+signal", "pool in a fiber", "trans
 
 const start = async (script: string, env: Record<string, string>) => {
   const port = await freePort()
-  const { child } = await startNode(["--import", "tsx", script], { PORT: String(port), ...env }, /^\d+\n/m, ROOT)
+  const { child } = await startNode(script.endsWith(".mjs") ? [script] : ["--import", "tsx", script], { PORT: String(port), ...env }, /^\d+\n/m, ROOT)
   return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0 }
+}
+
+/** The servers run bundled, as `npm start` runs Quorum: under tsx's loader the same code costs more CPU. */
+const bundled = async (script: string): Promise<string> => {
+  const outfile = join(mkdtempSync(join(tmpdir(), "quorum-floor-")), "server.mjs")
+  await build({
+    entryPoints: [join(ROOT, script)],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile,
+    logLevel: "error",
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
+  })
+  return outfile
 }
 
 const measure = async (target: { url: string; pid: number }) => {
@@ -42,9 +60,11 @@ const measure = async (target: { url: string; pid: number }) => {
 
 const main = async () => {
   const upstream = await start("bench/fixed-upstream.ts", { LATENCY_MS: "0" })
+  const proxy = await bundled("bench/minimal-proxy.ts")
+  const server = await bundled("bench/floor-server.ts")
   const targets: Array<[string, { url: string; pid: number }]> = [
-    ["minimal proxy (bytes through)", await start("bench/minimal-proxy.ts", { UPSTREAM_PORT: new URL(upstream.url).port })],
-    ...await Promise.all(MODES.map(async (mode) => [mode, await start("bench/floor-server.ts", { MODE: mode, UPSTREAM: upstream.url })] as [string, { url: string; pid: number }]))
+    ["minimal proxy (bytes through)", await start(proxy, { UPSTREAM_PORT: new URL(upstream.url).port })],
+    ...await Promise.all(MODES.map(async (mode) => [mode, await start(server, { MODE: mode, UPSTREAM: upstream.url })] as [string, { url: string; pid: number }]))
   ]
   const figures = new Map<string, Array<{ cpuUs: number; rps: number }>>()
   for (let round = 0; round < ROUNDS; round++) {

@@ -11,7 +11,7 @@ import { ChatCompletionRequest } from "../protocol/chat-request"
 import { checkLimits, DEFAULT_LIMITS, LIMIT_KEYS, type LimitExceeded, type RequestLimits } from "../protocol/limits"
 import { validator } from "../protocol/validate"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
-import { readBody } from "./read-body"
+import { readBodyAs } from "./read-body"
 
 /** A body's size in bytes, and the limits on its shape (server.max_body_bytes and server.limits). */
 export interface BodyBounds {
@@ -31,35 +31,36 @@ export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => parse(NodeHttpServerRequest.toIncomingMessage(request), bounds))
 }
 
+/**
+ * A body's text as a value of the schema: JSON, an object, within the shape limits, valid.
+ * Plain, so that it runs in the read's own step (see readBodyAs).
+ */
+const decodeBody = <A extends object>(check: (input: unknown) => Either.Either<A, ParseResult.ParseError>) =>
+(text: string, limits: RequestLimits): Either.Either<A, InvalidRequest> => {
+  let json: unknown
+  try {
+    // V8's JSON.parse uses its own stack (a million levels parse fine): the depth is bounded just below.
+    json = JSON.parse(text)
+  } catch (error) {
+    return Either.left(new InvalidRequest({ message: `The request body is not valid JSON (${(error as Error).message})`, param: null, code: "invalid_json" }))
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left(new InvalidRequest({ message: "The request body must be a JSON object", param: null, code: "invalid_json" }))
+  }
+  const bounded = checkLimits(json as Record<string, unknown>, limits)
+  if (Either.isLeft(bounded)) return Either.left(overLimit(bounded.left))
+  return Either.mapLeft(check(json), invalidField)
+}
+
 /** The same over node:http's request, for the hot routes that are served without the platform's server. */
 export const jsonBodyParser = <A extends object>(schema: Schema.Schema<A, A>) => {
-  const check = validator(schema)
-  return (incoming: IncomingMessage, bounds: number | BodyBounds) =>
-    Effect.gen(function*() {
-      const { maxBodyBytes: maxBytes, limits } = typeof bounds === "number" ? { maxBodyBytes: bounds, limits: DEFAULT_LIMITS } : bounds
-      const declared = Number(incoming.headers["content-length"])
-      if (declared > maxBytes) return yield* new PayloadTooLarge({ limit: maxBytes })
-      const text = yield* readBody(incoming, maxBytes)
-      let json: unknown
-      try {
-        // V8's JSON.parse uses its own stack (a million levels parse fine): the depth is bounded just below.
-        json = JSON.parse(text)
-      } catch (error) {
-        return yield* new InvalidRequest({
-          message: `The request body is not valid JSON (${(error as Error).message})`,
-          param: null,
-          code: "invalid_json"
-        })
-      }
-      if (typeof json !== "object" || json === null || Array.isArray(json)) {
-        return yield* new InvalidRequest({ message: "The request body must be a JSON object", param: null, code: "invalid_json" })
-      }
-      const bounded = checkLimits(json as Record<string, unknown>, limits)
-      if (Either.isLeft(bounded)) return yield* overLimit(bounded.left)
-      const checked = check(json)
-      if (checked._tag === "Right") return checked.right
-      return yield* invalidField(checked.left)
-    })
+  const decode = decodeBody(validator(schema))
+  return (incoming: IncomingMessage, bounds: number | BodyBounds): Effect.Effect<A, InvalidRequest | PayloadTooLarge> => {
+    const { maxBodyBytes: maxBytes, limits } = typeof bounds === "number" ? { maxBodyBytes: bounds, limits: DEFAULT_LIMITS } : bounds
+    const declared = Number(incoming.headers["content-length"])
+    if (declared > maxBytes) return Effect.fail(new PayloadTooLarge({ limit: maxBytes }))
+    return readBodyAs(incoming, maxBytes, (text) => decode(text, limits))
+  }
 }
 
 export const readChatRequest = jsonBodyParser(ChatCompletionRequest)
