@@ -54,6 +54,18 @@ describe("plan", () => {
       expect(Either.isLeft(none) && none.left.message).toMatch(/below the cheapest model's estimated cost/)
     }))
 
+  it.effect("leaves out the models expected slower than the request's max_latency_ms, and refuses when none is within it", () =>
+    Effect.gen(function*() {
+      const f = yield* fleet
+      // strong answers in 300 ms at p90, middle in 50; weak not measured yet, so kept.
+      const latency = (model: string) => (model === "strong" ? 300 : model === "middle" ? 50 : undefined)
+      const planned = yield* plan<never>({ ...f, expectedLatencyMs: latency }, { prompt: "?" }, {}, undefined, 100)
+      expect(planned.models).toEqual(["middle", "weak"])
+      expect(planned.skipped).toEqual([{ model: "strong", reason: "recent p90 latency 300 ms exceeds max_latency_ms 100" }])
+      const none = yield* Effect.either(plan<never>({ ...f, expectedLatencyMs: latency }, { prompt: "?", models: ["strong"] }, {}, undefined, 100))
+      expect(Either.isLeft(none) && none.left._tag === "InvalidConsensusRequest" && none.left.param).toBe("quorum.max_latency_ms")
+    }))
+
   it.effect("lets the caller's budget shrink the fan-out, least trusted first, and says so", () =>
     Effect.gen(function*() {
       const f = yield* fleet
