@@ -4,12 +4,13 @@
  * policies, and an answer streamed through the output policies chunk by chunk.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { luhn } from "../src/policy/checks/card"
+import { ibanChecksum } from "../src/policy/checks/iban"
 import { compilePolicy, inspect, type Policy, redact } from "../src/policy/policy"
 import { applyInputPolicies, applyOutputPolicies } from "../src/policy/request"
-import type { PolicySpec } from "../src/policy/spec"
+import { PolicySpec } from "../src/policy/spec"
 import { StreamScanner } from "../src/policy/stream"
 import type { ChatCompletionRequest } from "../src/protocol/chat-request"
 
@@ -52,6 +53,21 @@ describe("built-in checks", () => {
     expect(labels(all, "card 5555-5555-5555-4444")).toEqual(["card"])
     expect(labels(all, "order 4111 1111 1111 1112")).toEqual([])
     expect(labels(all, "version 3.14.159, on 2024-01-15")).toEqual([])
+  })
+
+  it("finds IBANs, whole or in groups, only when the ISO 13616 check holds (a check type of its own file)", () => {
+    const banks = policy({ name: "no-ibans", checks: [{ type: "iban" }], action: "redact" })
+    expect(ibanChecksum("DE89370400440532013000")).toBe(true)
+    expect(ibanChecksum("DE89370400440532013001")).toBe(false)
+    expect(labels(banks, "pay to DE89 3704 0044 0532 0130 00 by Friday")).toEqual(["iban"])
+    expect(labels(banks, "GB82WEST12345698765432")).toEqual(["iban"])
+    expect(labels(banks, "FR14 2004 1010 0505 0001 3M02 606")).toEqual(["iban"])
+    expect(labels(banks, "pay to DE89 3704 0044 0532 0130 01")).toEqual([])
+    expect(labels(banks, "part AB12 CDEF GHIJ KLMN shipped")).toEqual([])
+    expect(redact("IBAN DE89 3704 0044 0532 0130 00.", inspect(banks, "IBAN DE89 3704 0044 0532 0130 00."))).toBe("IBAN [REDACTED:iban].")
+    // The config takes it from the registry, with nothing else to change.
+    expect(Schema.decodeUnknownEither(PolicySpec)({ name: "p", checks: [{ type: "iban" }], action: "block" })._tag).toBe("Right")
+    expect(Schema.decodeUnknownEither(PolicySpec)({ name: "p", checks: [{ type: "ibam" }], action: "block" })._tag).toBe("Left")
   })
 
   it("finds keys and tokens by their shapes, and not ordinary long words", () => {

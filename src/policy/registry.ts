@@ -2,13 +2,15 @@
 import { Either } from "effect"
 import type { Check } from "./check"
 import { blocklistType } from "./checks/blocklist"
+import { ibanType } from "./checks/iban"
 import { piiType } from "./checks/pii"
 import { regexType } from "./checks/regex"
 
 export const CHECK_TYPES = [
   piiType,
   regexType,
-  blocklistType
+  blocklistType,
+  ibanType
 ] as const
 
 /** A check as the config writes it: one of the types' own shapes (spec.ts's CheckSpec). */
