@@ -11,12 +11,14 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { GatewayConfig, type ResolvedConfig } from "../src/config/gateway-config"
 import { BeliefStore } from "../src/routing/learned/store"
+import { LearnedBeliefsLive } from "../src/routing/learned/view"
 import { databaseLayer } from "../src/billing/db/database"
 import { resolveTestConfig } from "./support/gateway"
 
 const open = async (config: ResolvedConfig, path: string) => {
   const scope = Effect.runSync(Scope.make())
   const layer = BeliefStore.Default.pipe(
+    Layer.provide(LearnedBeliefsLive),
     Layer.provideMerge(databaseLayer({ kind: "sqlite", path })),
     Layer.provide(Layer.succeed(GatewayConfig, config))
   )

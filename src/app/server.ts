@@ -20,6 +20,7 @@ import { SqlSpendStore } from "../billing/store/sql"
 import { LearnedPoliciesLive, Learning, OutcomeSinkLive } from "../consensus/learning/live"
 import { OutcomeStore } from "../consensus/learning/outcome-store"
 import { BeliefStore } from "../routing/learned/store"
+import { LearnedBeliefsLive } from "../routing/learned/view"
 import { tracesEndpoint } from "../config/telemetry"
 import type { Tracing } from "../telemetry/tracing-tag"
 import { PACKAGE_VERSION } from "../domain/package-root"
@@ -68,6 +69,8 @@ const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
     Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default), Layer.provide(spend)),
     spend
   ).pipe(
+    // One snapshot per worker: the belief store fills it, the router reads it.
+    Layer.provideMerge(LearnedBeliefsLive),
     Layer.provideMerge(TracingFor(config)),
     Layer.provideMerge(SharedStateFor(config)),
     Layer.provideMerge(Layer.succeed(GatewayConfig, config))

@@ -12,19 +12,20 @@ import { factsOf, type RequestFacts } from "./facts"
 import { type HealthView, LiveHealth } from "./health"
 import type { AdaptiveSettings } from "../config/adaptive"
 import type { Strategy, StrategyInput } from "./strategy"
-import { beliefsFor, type RouteBeliefs } from "./learned/view"
+import { BeliefsSnapshot, type RouteBeliefs } from "./learned/view"
 import { STRATEGIES, strategyFor } from "./strategies/registry"
 
-/** What a strategy may weigh: the request, and this worker's live health of each deployment. */
+/** What a strategy may weigh: the request, this worker's live health of each deployment, and what its learned routes believe. */
 export interface PlanContext {
   readonly request: ChatCompletionRequest
   readonly health: HealthView
+  readonly beliefs: BeliefsSnapshot
 }
 
 /** What a route that is not learned would be given if it read beliefs: explore nothing. */
 const NO_LEARNING: AdaptiveSettings = { weights: { quality: 1, cost: 0, latency: 0 }, exploration: 0, memory: 2 }
 
-const NO_CONTEXT = (model: string): PlanContext => ({ request: { model, messages: [] }, health: new LiveHealth() })
+const NO_CONTEXT = (model: string): PlanContext => ({ request: { model, messages: [] }, health: new LiveHealth(), beliefs: new BeliefsSnapshot() })
 
 /** What a request would cost at most on a deployment, in micro-dollars; 0 where it has no price. */
 export const costOn = (config: ResolvedConfig, request: ChatCompletionRequest, prompt: () => number) => (deployment: string): number => {
@@ -46,9 +47,9 @@ const inputFor = (config: ResolvedConfig, route: Route, random: () => number, co
     health: context.health,
     costMicros: costOn(config, context.request, prompt),
     resolve,
-    // Only a learned route reads them; they are attached to the config by the belief store.
+    // Only a learned route reads them.
     get beliefs() {
-      return (beliefs ??= beliefsFor(config).forRoute(route, route.adaptive ?? NO_LEARNING))
+      return (beliefs ??= context.beliefs.forRoute(route, route.adaptive ?? NO_LEARNING))
     },
     random
   }

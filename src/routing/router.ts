@@ -25,6 +25,7 @@ import { costOn, planTargets } from "./plan"
 import { promptTokens } from "../protocol/tokens"
 import { Telemetry } from "../telemetry/telemetry"
 import { Tracing } from "../telemetry/tracing-tag"
+import { BeliefsSnapshot, LearnedBeliefs } from "./learned/view"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown | OutsideLimits
 
@@ -50,6 +51,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const breakers = yield* CircuitBreakers
     const telemetry = yield* Effect.serviceOption(Telemetry)
     const tracing = Option.getOrUndefined(yield* Effect.serviceOption(Tracing))
+    // What this worker's learned routes believe; a gateway that learns nothing plans with the priors.
+    const beliefs = Option.getOrElse(yield* Effect.serviceOption(LearnedBeliefs), () => new BeliefsSnapshot())
 
     // This worker's recent latencies and failures per deployment, for strategies and the dashboard.
     const health = new LiveHealth()
@@ -57,7 +60,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     /** The deployments to try, in order: the route's strategy, then the request's own limits (cheapest first). */
     const targetsOf = (kind: Kind, request: ChatCompletionRequest, ticket: Ticket | undefined): Either.Either<ReadonlyArray<string>, UnknownModel | OutsideLimits> => {
       const model = request.model
-      const planned = planTargets(config, model, Math.random, { request, health })
+      const planned = planTargets(config, model, Math.random, { request, health, beliefs })
       if (planned === undefined) return Either.left(new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] }))
       const limits = ticket?.limits
       if (limits === undefined) return Either.right(planned)

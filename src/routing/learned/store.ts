@@ -22,7 +22,7 @@ import { Duration, Effect, Schedule } from "effect"
 import { GatewayConfig, type Route } from "../../config/gateway-config"
 import { SpendStoreError } from "../../billing/errors"
 import { type Belief, PRIOR, withCall, withQuality } from "./belief"
-import { type BeliefMap, beliefsFor } from "./view"
+import { type BeliefMap, LearnedBeliefs } from "./view"
 
 const FOLD_EVERY = Duration.seconds(1)
 const SETTLE_MS = 5_000
@@ -107,7 +107,7 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
     const learned = new Map([...config.routes.values()].flatMap((r) => (r.adaptive === undefined ? [] : [[r.id, r] as const])))
     const routeIds = [...learned.keys()]
     const memoryOf = (route: string) => learned.get(route)?.adaptive?.memory ?? 200
-    const snapshot = beliefsFor(config)
+    const snapshot = yield* LearnedBeliefs
     const settle = SETTLE_MS + config.spend.flushMs
 
     const run = <A>(effect: Effect.Effect<A, SqlError.SqlError>): Effect.Effect<A, SpendStoreError> => Effect.mapError(effect, storeError)

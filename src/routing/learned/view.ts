@@ -1,12 +1,13 @@
 /**
  * What a worker knows of its learned routes, for strategies, which are synchronous: a
  * snapshot of the beliefs that the belief store (store.ts) refreshes from the database,
- * and per route the exploration budget of this worker's own choices. The router hands
- * plan.ts the config and no service, so the snapshot is attached to the config it serves;
- * a config nobody attached one to (a unit test of plan.ts) gets an empty one: every target
- * at the prior.
+ * and per route the exploration budget of this worker's own choices. One snapshot per
+ * worker, the LearnedBeliefs service: the belief store writes it, the router hands it to
+ * plan.ts with each request. A router without it (a gateway that learns nothing, a unit
+ * test) plans with an empty one: every target at the prior.
  */
-import type { ResolvedConfig, Route } from "../../config/gateway-config"
+import { Context, Layer } from "effect"
+import type { Route } from "../../config/gateway-config"
 import { ExplorationBudget } from "./bandit"
 import { type Belief, PRIOR } from "./belief"
 import type { AdaptiveSettings } from "../../config/adaptive"
@@ -48,11 +49,7 @@ export class BeliefsSnapshot {
   }
 }
 
-const attached = new WeakMap<ResolvedConfig, BeliefsSnapshot>()
+/** This worker's snapshot, shared by the belief store that fills it and the router that reads it. */
+export class LearnedBeliefs extends Context.Tag("quorum/LearnedBeliefs")<LearnedBeliefs, BeliefsSnapshot>() {}
 
-/** The snapshot strategies read for routes of this config; one is made (empty) if none was attached. */
-export const beliefsFor = (config: ResolvedConfig): BeliefsSnapshot => {
-  let snapshot = attached.get(config)
-  if (snapshot === undefined) attached.set(config, (snapshot = new BeliefsSnapshot()))
-  return snapshot
-}
+export const LearnedBeliefsLive = Layer.sync(LearnedBeliefs, () => new BeliefsSnapshot())
