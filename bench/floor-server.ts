@@ -13,7 +13,7 @@ import { checkLimits, DEFAULT_LIMITS } from "../src/protocol/limits"
 import { ChatCompletionRequest } from "../src/protocol/chat-request"
 import { readBody } from "../src/http/read-body"
 import { validator } from "../src/protocol/validate"
-import { CallSignal, makeUpstream, postJson } from "../src/providers/http/transport"
+import { CallSignal, jsonHeaders, makeUpstream, postJson } from "../src/providers/http/transport"
 
 const MODE = process.env.MODE ?? "pool"
 const UPSTREAM = process.env.UPSTREAM ?? ""
@@ -94,7 +94,7 @@ const VARIANTS: Record<string, (req: import("node:http").IncomingMessage, res: S
   "transport in a fiber": (req, res) =>
     readJson(req, (body) => {
       fork(Effect.map(
-        postJson({ upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: {}, body: { ...body, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined }),
+        postJson({ upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...body, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined }),
         (answer) => writeJson(res, answer)
       ))
       return Promise.resolve()
@@ -129,7 +129,7 @@ const VARIANTS: Record<string, (req: import("node:http").IncomingMessage, res: S
   "effect, no checks": (req, res) => {
     fork(Effect.flatMap(readBody(req, 1_000_000), (text) =>
       Effect.map(
-        postJson({ upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: {}, body: { ...(JSON.parse(text) as object), model: "bench0" }, redact: (s) => s, errorMessage: () => undefined }),
+        postJson({ upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...(JSON.parse(text) as object), model: "bench0" }, redact: (s) => s, errorMessage: () => undefined }),
         (answer) => writeJson(res, answer)
       )).pipe(Effect.catchAll(() => Effect.sync(() => res.writeHead(502).end()))))
   },
@@ -139,7 +139,7 @@ const VARIANTS: Record<string, (req: import("node:http").IncomingMessage, res: S
     fork(Effect.flatMap(readChatRequest(req, { maxBodyBytes: 1_000_000, limits: DEFAULT_LIMITS }), (chat) =>
       Effect.map(
         postJson(
-          { upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: {}, body: { ...chat, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined },
+          { upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...chat, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined },
           (json) => Either.getOrElse(checkAnswer(json), () => json)
         ),
         (answer) => writeJson(res, answer)

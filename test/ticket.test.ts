@@ -73,7 +73,7 @@ describe("Ticket", () => {
       expect(ticket.attempts).toEqual([])
     }).pipe(Effect.provide(TestLayers)))
 
-  it.scopedLive("without a ticket (the engine's own tests, benchmarks) admits and charges nothing", () =>
+  it.scopedLive("runs without a ticket (the engine's own tests, benchmarks): no admission asked of anyone", () =>
     Effect.gen(function*() {
       const consensus = yield* Consensus
       const report = yield* consensus.run({ prompt: "Which letter?", models: ["middle", "weak"] }, {})

@@ -60,9 +60,7 @@ const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHt
   Effect.gen(function*() {
     ticket.model = body.model
     const { request: asked, options } = yield* takeQuorumOptions(body)
-    const limits = yield* limitsOf(options, headers)
-    // Only a request with limits costs the router the check.
-    if (limits.max_latency_ms !== undefined || limits.max_cost_usd !== undefined) ticket.limits = limits
+    ticket.limits = yield* limitsOf(options, headers)
     // The gateway's policies and those attached to the model or route asked for.
     const policies = policiesFor(services.config.policies, asked.model)
     const { request, applied } = yield* checkRequest(policies, asked)

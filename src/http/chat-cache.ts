@@ -51,7 +51,7 @@ export const takeQuorumOptions = (asked: ChatCompletionRequest): Effect.Effect<{
 const LIMIT_HEADERS = { max_latency_ms: "x-quorum-max-latency-ms", max_cost_usd: "x-quorum-max-cost-usd" } as const
 
 /** The request's own limits: the body's, else its headers'; a header that is not a number is a 400 naming it. */
-export const limitsOf = (options: QuorumOptions, headers: IncomingHttpHeaders): Effect.Effect<RequestLimits, InvalidRequest> =>
+export const limitsOf = (options: QuorumOptions, headers: IncomingHttpHeaders): Effect.Effect<RequestLimits | undefined, InvalidRequest> =>
   Effect.gen(function*() {
     const limits: { max_latency_ms?: number; max_cost_usd?: number } = {}
     for (const name of ["max_latency_ms", "max_cost_usd"] as const) {
@@ -68,7 +68,8 @@ export const limitsOf = (options: QuorumOptions, headers: IncomingHttpHeaders): 
       }
       limits[name] = value
     }
-    return limits
+    // None given: undefined, so that the router skips the check.
+    return limits.max_latency_ms === undefined && limits.max_cost_usd === undefined ? undefined : limits
   })
 
 export const cacheSettingsFor = (config: ResolvedConfig, model: string): CacheSettings | undefined =>

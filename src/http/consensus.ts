@@ -25,8 +25,7 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
       Effect.gen(function*() {
         ticket.model = "consensus"
         // The limit headers hold a fan-out as they hold a chat completion (the body has max_cost_usd and timeout_ms of its own).
-        const limits = yield* limitsOf({}, incoming.headers)
-        if (limits.max_latency_ms !== undefined || limits.max_cost_usd !== undefined) ticket.limits = limits
+        ticket.limits = yield* limitsOf({}, incoming.headers)
         const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(policiesFor(config.policies, "consensus"), read))
         const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request)), (r) => checkReport(policiesFor(config.policies, "consensus"), r))
         // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.

@@ -5,7 +5,7 @@
  */
 import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
-import { makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { amend, UpstreamError } from "../upstream-error"
 import { toAnthropic } from "./request"
@@ -23,15 +23,16 @@ export const ANTHROPIC_VERSION = "2023-06-01"
 
 export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
+  const headers = jsonHeaders({
+    "anthropic-version": ANTHROPIC_VERSION,
+    ...(deployment.apiKey === undefined ? {} : { "x-api-key": Redacted.value(deployment.apiKey) })
+  })
   const options = (body: unknown, deadline: CallDeadline): PostOptions => ({
     upstream,
     timeouts: deployment.timeouts,
     deadline,
     url: `${deployment.baseUrl}/v1/messages`,
-    headers: {
-      "anthropic-version": ANTHROPIC_VERSION,
-      ...(deployment.apiKey === undefined ? {} : { "x-api-key": Redacted.value(deployment.apiKey) })
-    },
+    headers,
     body,
     redact,
     errorMessage: (body) => decodeError(body).pipe((o) => (o._tag === "Some" ? o.value.error.message : undefined))

@@ -8,7 +8,7 @@ import { Effect, Either, Redacted, Schema, Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { base64Floats, inputTexts } from "../../protocol/embeddings"
 import { countTokens } from "../../protocol/tokens"
-import { makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"
 import { toGemini } from "./request"
@@ -26,12 +26,13 @@ const malformed = (what: string) => () =>
 export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
+  const headers = jsonHeaders(deployment.apiKey === undefined ? {} : { "x-goog-api-key": Redacted.value(deployment.apiKey) })
   const options = (url: string, body: unknown, deadline: CallDeadline): PostOptions => ({
     upstream,
     timeouts: deployment.timeouts,
     deadline,
     url,
-    headers: deployment.apiKey === undefined ? {} : { "x-goog-api-key": Redacted.value(deployment.apiKey) },
+    headers,
     body,
     redact,
     errorMessage: (body) => decodeError(body).pipe((o) => (o._tag === "Some" ? o.value.error.message : undefined))

@@ -185,12 +185,16 @@ const findCode = (error: unknown): string | undefined => {
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
+/** A deployment's headers for JSON calls: its own (key, version) and the content type. */
+export const jsonHeaders = (own: Record<string, string>): Record<string, string> => ({ "content-type": "application/json", ...own })
+
 export interface PostOptions {
   /** The deployment's connections. */
   readonly upstream: Upstream
   readonly url: string
   readonly timeouts: Timeouts
   readonly deadline: CallDeadline
+  /** Every header of the call, made once per deployment (see jsonHeaders), not per call. */
   readonly headers: Record<string, string>
   readonly body: unknown
   readonly redact: Redactor
@@ -199,7 +203,7 @@ export interface PostOptions {
 }
 
 const send = (options: PostOptions, body: string, signal: CallSignal): Promise<Answer> =>
-  options.upstream.request(options.url, { "content-type": "application/json", ...options.headers }, body, signal)
+  options.upstream.request(options.url, options.headers, body, signal)
 
 /** Serialized apart from the call: a body JSON cannot hold must never look like a connection failure. */
 const serialize = (body: unknown) => Effect.try({ try: () => JSON.stringify(body), catch: notSent })
@@ -245,9 +249,7 @@ export const deadlineController = (deadline: CallDeadline) => {
     close: () => {
       clearTimeout(timer)
       signal.abort(ABORTED)
-    },
-    /** The call is over and its body read: nothing is left to abort (an abort still costs its listeners' dispatch). */
-    finished: () => clearTimeout(timer)
+    }
   }
 }
 
@@ -302,7 +304,7 @@ export const postJson = <A = unknown>(
     let over = false
     let timer: ReturnType<typeof setTimeout> | undefined
     const explain = (error: UpstreamError) => (expired ? totalTimeout(options.deadline) : error)
-    const abort = options.upstream.call(options.url, { "content-type": "application/json", ...options.headers }, body, (result) => {
+    const abort = options.upstream.call(options.url, options.headers, body, (result) => {
       if (over) return
       over = true
       clearTimeout(timer)

@@ -11,7 +11,7 @@ import { Either, Redacted } from "effect"
 import { ChatCompletion, ChatCompletionChunk } from "../../protocol/chat-response"
 import { EmbeddingResponse } from "../../protocol/embeddings"
 import { validator } from "../../protocol/validate"
-import { type EventDecoder, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { type EventDecoder, jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { UpstreamError } from "../upstream-error"
 
@@ -61,7 +61,7 @@ export const makeOpenAIClient: MakeClient = (deployment, { redact }) => {
   const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const base = deployment.baseUrl ?? "https://api.openai.com/v1"
   const url = `${base}/chat/completions`
-  const headers: Record<string, string> = deployment.apiKey === undefined ? {} : { authorization: `Bearer ${Redacted.value(deployment.apiKey)}` }
+  const headers = jsonHeaders(deployment.apiKey === undefined ? {} : { authorization: `Bearer ${Redacted.value(deployment.apiKey)}` })
   const options = (body: unknown, deadline: CallDeadline, at = url): PostOptions =>
     ({ upstream, url: at, timeouts: deployment.timeouts, deadline, headers, body, redact, errorMessage: openAIErrorMessage })
 
