@@ -9,18 +9,17 @@
  * Their source stays in the package's evaluators/ folder, as the example to copy; a scan
  * of that folder skips their files.
  *
- * User modules may be TypeScript, as the README shows. The gateway runs as compiled
- * JavaScript, so a .ts module is loaded through tsx (imported only when there is one).
+ * Finding and importing the modules (TypeScript through tsx) is config/modules.ts's,
+ * shared with content checks' modules.
  */
 import { Effect, Schema } from "effect"
-import { readdir } from "node:fs/promises"
 import { join, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
 import answerMatch from "../../evaluators/answer-match"
 import consistency from "../../evaluators/consistency"
 import jsonSchema from "../../evaluators/json-schema"
 import type { DeclaredEvaluatorFile } from "../config/schema"
 import { PACKAGE_ROOT } from "../domain/package-root"
+import { importExport, type ModuleLoadError, modulesIn } from "../config/modules"
 import { firstIssue } from "../config/paths"
 import { type Evaluator, EvaluatorShape } from "./evaluator"
 
@@ -45,62 +44,17 @@ export const BUILTIN_NAMES: ReadonlyArray<string> = BUILTINS.map(([evaluator]) =
 
 const builtinFiles = new Set(BUILTINS.map(([, file]) => join(ROOT, file)))
 
-const MODULE = /\.(ts|mts|js|mjs)$/
-const NOT_A_MODULE = /\.(d|test|spec)\.[mc]?[jt]s$/
-const TYPESCRIPT = /\.m?ts$/
-
 const decode = Schema.decodeUnknownEither(EvaluatorShape)
 
+const asEvaluatorError = (error: ModuleLoadError) => new EvaluatorLoadError({ message: error.message })
+
 /** The evaluator modules of a folder, in name order, the built-ins' own files left out. */
-const modulesIn = (dir: string) =>
-  Effect.tryPromise({
-    try: () => readdir(dir),
-    catch: (error) => new EvaluatorLoadError({ message: `${dir}: cannot read the evaluators folder (${String(error)})` })
-  }).pipe(Effect.map((names) =>
-    names
-      .filter((n) => MODULE.test(n) && !NOT_A_MODULE.test(n))
-      .sort()
-      .map((n) => join(dir, n))
-      .filter((file) => !builtinFiles.has(resolve(file)))
-  ))
-
-/**
- * One tsx loader for the process, registered on the first TypeScript module: tsx's
- * scoped loader applies to the modules imported through it only, so it cannot change
- * how the gateway's own (compiled) modules load.
- */
-let typescriptImport: Promise<(url: string) => Promise<Record<string, unknown>>> | undefined
-const importTypeScript = (url: string): Promise<Record<string, unknown>> => {
-  typescriptImport ??= import("tsx/esm/api").then(({ register }) => {
-    const scoped = register({ namespace: "quorum-evaluators" })
-    return (moduleUrl: string) => scoped.import(moduleUrl, import.meta.url) as Promise<Record<string, unknown>>
-  })
-  return typescriptImport.then((load) => load(url))
-}
-
-const importModule = (file: string): Promise<Record<string, unknown>> => {
-  const url = pathToFileURL(resolve(file)).href
-  return TYPESCRIPT.test(file) ? importTypeScript(url) : (import(url) as Promise<Record<string, unknown>>)
-}
-
-/**
- * `default`, else `evaluator`. A module that is CommonJS (a .ts file outside an ES module
- * package is compiled as one) arrives with its exports object as `default`.
- */
-const exportOf = (module: Record<string, unknown>): unknown => {
-  const exported = module.default ?? module.evaluator
-  if (typeof exported !== "object" || exported === null || "name" in exported) return exported
-  const commonJs = exported as Record<string, unknown>
-  return commonJs.default ?? commonJs.evaluator ?? exported
-}
+const evaluatorModulesIn = (dir: string) =>
+  modulesIn(dir, "evaluators").pipe(Effect.map((files) => files.filter((file) => !builtinFiles.has(resolve(file)))), Effect.mapError(asEvaluatorError))
 
 const loadModule = (file: string) =>
   Effect.gen(function*() {
-    const module = yield* Effect.tryPromise({
-      try: () => importModule(file),
-      catch: (error) => new EvaluatorLoadError({ message: `${file}: cannot load the module (${error instanceof Error ? error.message : String(error)})` })
-    })
-    const exported = exportOf(module)
+    const exported = yield* Effect.mapError(importExport(file, "evaluator"), asEvaluatorError)
     const decoded = decode(exported)
     if (decoded._tag === "Left") {
       const issue = firstIssue(decoded.left)
@@ -121,7 +75,7 @@ export const loadEvaluators = (dirs: ReadonlyArray<string>): Effect.Effect<Reado
       origin.set(evaluator.name, `the built-in ${file}`)
     }
     for (const dir of dirs) {
-      for (const file of yield* modulesIn(dir)) {
+      for (const file of yield* evaluatorModulesIn(dir)) {
         const evaluator = yield* loadModule(file)
         const earlier = origin.get(evaluator.name)
         if (earlier !== undefined) {
