@@ -41,11 +41,12 @@ const invalid = (message: string): Invocation => ({ _tag: "Invalid", message: `$
 
 export const parseArguments = (argv: ReadonlyArray<string>): Invocation => {
   let configPath: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
+  // One iterator, so that `--config` can take the argument after it.
+  const args = argv[Symbol.iterator]()
+  for (const arg of args) {
     if (arg === "--help" || arg === "-h") return { _tag: "Help" }
     if (arg === "--config") {
-      const value = argv[++i]
+      const value: string | undefined = args.next().value
       if (value === undefined || value.startsWith("-")) return invalid("--config needs a path")
       configPath = value
     } else if (arg.startsWith("--config=")) {

@@ -115,7 +115,8 @@ const forkWorkers = (count: number) =>
     const onListening = () => {
       if (++listening < count) return
       off()
-      resume(Effect.succeed(liveWorkers().map((w) => w.process.pid!)))
+      // A worker that listens was spawned, so it has a pid.
+      resume(Effect.succeed(liveWorkers().flatMap((w) => (w.process.pid === undefined ? [] : [w.process.pid]))))
     }
     const onMessage = (_: Worker, message: unknown) => {
       if (isStartFailure(message)) fail(message.quorumStartFailed)
@@ -234,8 +235,9 @@ export const start = (configPath: string | undefined): Effect.Effect<void, unkno
 const stop = (message: string) =>
   Effect.async<never>(() => {
     const exit = () => process.exit(1)
-    if (cluster.isWorker && process.connected) {
-      process.send!(StartFailure.make({ quorumStartFailed: message }), undefined, undefined, exit)
+    // `send` exists while the worker has its channel to the primary.
+    if (cluster.isWorker && process.connected && process.send !== undefined) {
+      process.send(StartFailure.make({ quorumStartFailed: message }), undefined, undefined, exit)
       return
     }
     console.error(`quorum: ${message}`)

@@ -20,11 +20,8 @@ const unit = (vector: ReadonlyArray<number>): Float32Array => {
   return Float32Array.from(vector, (x) => x / norm)
 }
 
-const dot = (a: Float32Array, b: Float32Array): number => {
-  let s = 0
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!
-  return s
-}
+/** Callers compare vectors of one length; past the end of `b` its components count as 0. */
+const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, i) => s + x * (b[i] ?? 0), 0)
 
 export class SemanticIndex {
   // Insertion order is age order: eviction takes from the front.
@@ -35,7 +32,10 @@ export class SemanticIndex {
   add(bucket: string, vector: ReadonlyArray<number>, key: string, ttlMs: number): void {
     this.entries.delete(key)
     this.entries.set(key, { bucket, vector: unit(vector), key, expiresAt: this.now() + ttlMs })
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!)
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break
+      this.entries.delete(oldest)
+    }
   }
 
   /** The key of the most similar live request in the bucket, if it reaches the threshold. */

@@ -43,15 +43,17 @@ export const decideAnswer = (input: DecisionInput): DecisionResult => {
   const decision = decide(groups, minAgreement)
   const best = (indices: ReadonlyArray<number>) => indices.reduce((a, b) => (scoreOf(b) > scoreOf(a) ? b : a))
   const shareOf = (g: Group | undefined) => (g === undefined || decision.cast === 0 ? 0 : g.weight / decision.cast)
+  const [first] = ballots
+  // Heaviest first: with two ballots or more there is one.
+  const [winner] = groups
   if (ballots.length < 2) {
     // One vote: nothing agreed with it, so there is no agreement to report.
-    const answerIndex = ballots.length === 1 ? Number(ballots[0]!.id) : best(eligible)
+    const answerIndex = first === undefined ? best(eligible) : Number(first.id)
     const reason = input.singleReason ??
       (eligible.length < 2 ? "only one model gave a usable answer" : "only one model gave an answer of the kind asked; the others abstained")
     return { answerIndex, reached: false, agreement: 0, supporting: [modelOf(answerIndex)], fallback: { reason, mode: "single", model: modelOf(answerIndex) }, groups, ballots: ballots.length, voted }
   }
-  if (strategy !== "score") {
-    const winner = groups[0]!
+  if (strategy !== "score" && winner !== undefined) {
     const members = winner.members.map(Number)
     return { answerIndex: best(members), reached: decision.reached, agreement: shareOf(winner), supporting: members.map(modelOf), fallback: null, groups, ballots: ballots.length, voted }
   }

@@ -17,7 +17,7 @@ import type { Policy } from "./learning/policy"
 import type { Mode } from "./mode"
 import { normalizeToolCalls } from "./normalize"
 import type { ConsensusRequest } from "./request"
-import type { Arrival, Round } from "./round"
+import { type Arrival, candidateAt, type Round } from "./round"
 import { applyGates, type ChosenEvaluator } from "./scoring"
 import { group, settled } from "./vote"
 import type { Waves } from "./waves"
@@ -114,8 +114,8 @@ export const fanOut = (input: FanOut): Effect.Effect<{ readonly earlyStopped: bo
     const call = (i: number) =>
       Effect.fork(Effect.gen(function*() {
         const t0 = performance.now()
-        const answered = Effect.map(router.complete(requests[i]!), replyOf)
-        const exit = yield* Effect.exit(input.traced === undefined ? answered : input.traced(round.models[i]!, answered))
+        const answered = Effect.map(router.complete(candidateAt(requests, i)), replyOf)
+        const exit = yield* Effect.exit(input.traced === undefined ? answered : input.traced(round.modelOf(i), answered))
         yield* Queue.offer(queue, [i, exit, round1(performance.now() - t0)] as const)
       }))
     const fibers: Array<Fiber.RuntimeFiber<void>> = []
@@ -152,7 +152,8 @@ export const fanOut = (input: FanOut): Effect.Effect<{ readonly earlyStopped: bo
       const arrival = arrivalOf(exit, latencyMs)
       if (arrival.status === "ok" && arrival.content !== undefined) {
         const answer = { ...arrival, status: "ok" as const, content: arrival.content }
-        yield* applyGates(input.gates, { index: i, model: round.models[i]!, answer, request: requests[i]!, format: input.format }, input.evaluatorTimeoutMs, input.evaluatorErrors)
+        const gated = { index: i, model: round.modelOf(i), answer, request: candidateAt(requests, i), format: input.format }
+        yield* applyGates(input.gates, gated, input.evaluatorTimeoutMs, input.evaluatorErrors)
         round.arrivals[i] = answer
       } else {
         round.arrivals[i] = arrival

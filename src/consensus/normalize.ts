@@ -88,11 +88,11 @@ export const normalize = (answer: string): Normalized => {
 const normalizeUncached = (answer: string): Normalized => {
   const text = answer.trim()
 
-  const fenced = FENCED.exec(text)
-  if (fenced !== null) {
-    const json = parseJson(fenced[2]!)
+  const fenced = FENCED.exec(text)?.[2]
+  if (fenced !== undefined) {
+    const json = parseJson(fenced)
     if (json.ok) return { kind: "json", key: canonicalJson(json.value), value: json.value }
-    return { kind: "code", key: normalizeCode(fenced[2]!) }
+    return { kind: "code", key: normalizeCode(fenced) }
   }
 
   const json = parseJson(text)
@@ -104,8 +104,8 @@ const normalizeUncached = (answer: string): Normalized => {
   const number = parseNumber(candidate)
   if (number !== undefined) return { kind: "number", key: String(number), value: number }
 
-  const choice = /^(?:option\s+)?\(?([a-h])\)?[.):]?$/i.exec(candidate)
-  if (choice !== null) return { kind: "choice", key: choice[1]!.toUpperCase() }
+  const choice = /^(?:option\s+)?\(?([a-h])\)?[.):]?$/i.exec(candidate)?.[1]
+  if (choice !== undefined) return { kind: "choice", key: choice.toUpperCase() }
 
   if (candidate.split(" ").length <= SHORT_WORDS) {
     return { kind: "short", key: candidate.toLowerCase().replace(/^["'“‘]+|["'”’]+$/g, "") }

@@ -16,8 +16,9 @@ export const primaryOf = (fleet: Fleet, name: string): string | undefined => {
   if (fleet.deployments.has(name)) return name
   const route = fleet.routes.get(name)
   if (route === undefined) return undefined
-  if (route.strategy === "fallback") return route.targets[0]?.deployment
-  return route.targets.reduce((a, b) => (b.weight > a.weight ? b : a), route.targets[0]!).deployment
+  const [first, ...rest] = route.targets
+  if (first === undefined || route.strategy === "fallback") return first?.deployment
+  return rest.reduce((a, b) => (b.weight > a.weight ? b : a), first).deployment
 }
 
 /** A model's or a route's vote weight: its primary deployment's (1 for an unknown name). */
@@ -63,7 +64,10 @@ export const pickModels = (fleet: Fleet, fanout: number, allowed: ReadonlyArray<
   const queues = [...byProvider.values()]
   const picked: Array<string> = []
   while (picked.length < fanout && queues.some((q) => q.length > 0)) {
-    for (const q of queues) if (picked.length < fanout && q.length > 0) picked.push(q.shift()!.name)
+    for (const q of queues) {
+      const next = picked.length < fanout ? q.shift() : undefined
+      if (next !== undefined) picked.push(next.name)
+    }
   }
   return picked
 }

@@ -53,10 +53,10 @@ const candidateCosts = ({ meter, requests, round, waves }: ReportInput): Readonl
   })
 
 const candidateReport = (input: ReportInput, i: number, cost: number | undefined): CandidateReport => {
-  const a = input.round.arrivals[i]!
+  const a = input.round.ended(i)
   const abstained = input.round.abstentionOf(i, input.decision.voted)
   return {
-    model: input.round.models[i]!,
+    model: input.round.modelOf(i),
     status: a.status,
     ...(a.toolCalls === undefined ? a.content === undefined ? {} : { content: a.content } : { content: null, tool_calls: a.toolCalls }),
     scores: a.scores,
@@ -80,10 +80,10 @@ const outcomeOf = (input: ReportInput, called: ReadonlyArray<number>, costs: Rea
     task: input.task,
     answerGroup: groupOf.get(decision.answerIndex) ?? null,
     candidates: called.map((i) => {
-      const a = round.arrivals[i]!
+      const a = round.ended(i)
       const answer = isAnswered(a) && !a.gated ? round.normalizedOf(a) : undefined
       return {
-        model: round.models[i]!,
+        model: round.modelOf(i),
         status: a.status,
         kind: answer?.kind ?? null,
         answer: answer?.key ?? null,
@@ -118,7 +118,7 @@ export const reportOf = (input: ReportInput): { readonly report: ConsensusReport
       content: winner.toolCalls === undefined ? winner.content : null,
       ...(winner.toolCalls === undefined ? {} : { tool_calls: winner.toolCalls }),
       ...(parsed?.ok === true ? { parsed: parsed.value } : {}),
-      model: round.models[decision.answerIndex]!
+      model: round.modelOf(decision.answerIndex)
     },
     consensus: {
       reached: decision.reached,

@@ -37,6 +37,13 @@ export type Answered = Arrival & { readonly status: "ok"; readonly content: stri
 
 export const isAnswered = (arrival: Arrival | undefined): arrival is Answered => arrival?.status === "ok" && arrival.content !== undefined
 
+/** The item at a candidate index; callers only hold indices of the round's models, so absence is a bug, named. */
+export const candidateAt = <A>(list: ReadonlyArray<A>, i: number): A => {
+  const item = list[i]
+  if (item === undefined) throw new Error(`no candidate ${i} among ${list.length}`)
+  return item
+}
+
 export class Round {
   /** By candidate index; undefined until its call ends (or for a model a cascade never called). */
   readonly arrivals: Array<Arrival | undefined>
@@ -51,8 +58,12 @@ export class Round {
     this.arrivals = models.map(() => undefined)
   }
 
+  modelOf(i: number): string {
+    return candidateAt(this.models, i)
+  }
+
   weightOf(i: number): number {
-    return this.policy.weightOf(this.models[i]!)
+    return this.policy.weightOf(this.modelOf(i))
   }
 
   normalizedOf(arrival: Answered): Normalized {
@@ -68,6 +79,13 @@ export class Round {
   answered(i: number): Answered {
     const arrival = this.arrivals[i]
     if (!isAnswered(arrival)) throw new Error(`candidate ${i} has no answer`)
+    return arrival
+  }
+
+  /** How the call at `i` ended, known to have ended (once the calls are over, every called candidate has). */
+  ended(i: number): Arrival {
+    const arrival = this.arrivals[i]
+    if (arrival === undefined) throw new Error(`candidate ${i} has not ended`)
     return arrival
   }
 
@@ -90,8 +108,11 @@ export class Round {
   /** What the answers so far look like to the policy: model → group key, null for an abstention. */
   observed(): Map<string, string | null> {
     const seen = new Map<string, string | null>()
-    for (const [k, a] of this.arrivals.entries()) if (a !== undefined && a.status !== "cancelled") seen.set(this.models[k]!, null)
-    for (const g of group(this.votes())) for (const member of g.members) seen.set(this.models[Number(member)]!, g.key)
+    for (const [k, model] of this.models.entries()) {
+      const a = this.arrivals[k]
+      if (a !== undefined && a.status !== "cancelled") seen.set(model, null)
+    }
+    for (const g of group(this.votes())) for (const member of g.members) seen.set(this.modelOf(Number(member)), g.key)
     return seen
   }
 

@@ -4,7 +4,7 @@
  * are over. An evaluator is a plug-in, so its failure or a malformed result is recorded as
  * an evaluator error, never the request's failure.
  */
-import { Effect, FiberRef } from "effect"
+import { Effect, Either, FiberRef } from "effect"
 import { compileSchema, parseJsonAnswer } from "./json-answer"
 import type { ChatCompletionRequest, ResponseFormat } from "../protocol/chat-request"
 import { CurrentTicket, ticketStorage } from "../billing/ticket"
@@ -15,6 +15,21 @@ export interface ChosenEvaluator {
   readonly evaluator: Evaluator
   readonly weight: number
   readonly options: Record<string, unknown>
+}
+
+/**
+ * Each candidate with its score, when the evaluator gave one number in [0, 1] per candidate.
+ * A plug-in is untrusted code: whatever it returns is checked, never assumed to be an array.
+ */
+const scoresFor = (candidates: ReadonlyArray<Candidate>, scores: unknown): Either.Either<ReadonlyArray<readonly [Candidate, number]>, string> => {
+  if (!Array.isArray(scores)) return Either.left(`returned ${scores === null ? "null" : typeof scores} instead of an array of scores`)
+  const scored = candidates.flatMap((candidate, k) => {
+    const score: unknown = scores[k]
+    return typeof score === "number" && score >= 0 && score <= 1 ? [[candidate, score] as const] : []
+  })
+  return scores.length === candidates.length && scored.length === candidates.length
+    ? Either.right(scored)
+    : Either.left(`returned ${scores.length} scores for ${candidates.length} candidates, or scores outside [0, 1]`)
 }
 
 /** Runs an evaluator under a timeout; a failure is a value, never the request's failure. */
@@ -31,14 +46,7 @@ export const runEvaluator = (
       catch: (error) => (error instanceof Error ? error.message : String(error))
     })).pipe(
     Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => `timed out after ${timeoutMs} ms` }),
-    Effect.flatMap((scores) =>
-      // A plug-in is untrusted code: whatever it returns is checked, never assumed to be an array.
-      Array.isArray(scores) && scores.length === candidates.length && scores.every((s) => typeof s === "number" && s >= 0 && s <= 1)
-        ? Effect.succeed(scores as ReadonlyArray<number>)
-        : Effect.fail(Array.isArray(scores)
-          ? `returned ${scores.length} scores for ${candidates.length} candidates, or scores outside [0, 1]`
-          : `returned ${scores === null ? "null" : typeof scores} instead of an array of scores`)
-    ),
+    Effect.flatMap((scores) => scoresFor(candidates, scores)),
     Effect.either
   )
 
@@ -75,11 +83,14 @@ export const applyGates = (
         errors.set(gate.evaluator.name, result.left)
         continue
       }
-      answer.scores[gate.evaluator.name] = result.right[0]!
-      if (result.right[0] === 0) {
-        answer.gated = true
-        const problem = gate.evaluator.name === "json_schema" && answer.toolCalls === undefined ? schemaProblem(answer.content, input.format) : undefined
-        answer.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
+      // One candidate, so one score.
+      for (const [, score] of result.right) {
+        answer.scores[gate.evaluator.name] = score
+        if (score === 0) {
+          answer.gated = true
+          const problem = gate.evaluator.name === "json_schema" && answer.toolCalls === undefined ? schemaProblem(answer.content, input.format) : undefined
+          answer.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
+        }
       }
     }
   })
@@ -97,11 +108,11 @@ export const applyScorers = (
   errors: Map<string, string>
 ) =>
   Effect.gen(function*() {
-    const candidates = eligible.map((i) => candidateOf(i, round.models[i]!, round.answered(i)))
+    const candidates = eligible.map((i) => candidateOf(i, round.modelOf(i), round.answered(i)))
     for (const scorer of scorers) {
       const result = yield* runEvaluator(scorer.evaluator, candidates, request, scorer.options, timeoutMs)
       if (result._tag === "Left") errors.set(scorer.evaluator.name, result.left)
-      else for (const [k, i] of eligible.entries()) round.answered(i).scores[scorer.evaluator.name] = result.right[k]!
+      else for (const [candidate, score] of result.right) round.answered(Number(candidate.id)).scores[scorer.evaluator.name] = score
     }
     return (i: number): number => {
       let total = 0

@@ -5,6 +5,7 @@
  */
 import type { Mode } from "./mode"
 import type { Observed, Policy } from "./learning/policy"
+import { candidateAt } from "./round"
 
 export interface WaveReport {
   readonly models: ReadonlyArray<string>
@@ -47,7 +48,7 @@ export class Waves {
    * model not called yet, whose agreement may settle the outcome before the slow call ends.
    */
   hedge(policy: Policy, observed: Observed): ReadonlyArray<number> {
-    const running = new Set([...this.launched].filter((i) => !observed.has(this.models[i]!)).map((i) => this.models[i]!))
+    const running = new Set(this.models.filter((m, i) => this.launched.has(i) && !observed.has(m)))
     const wave = this.indices(policy.next(this.models.filter((m) => !running.has(m)), observed)).filter((i) => !this.launched.has(i))
     if (wave.length > 0) return wave
     const uncalled = this.models.filter((_, i) => !this.launched.has(i))
@@ -67,7 +68,7 @@ export class Waves {
       this.launched.add(i)
       this.wave.set(i, this.waves.length)
     }
-    this.waves.push({ models: indices.map((i) => this.models[i]!), reason })
+    this.waves.push({ models: indices.map((i) => candidateAt(this.models, i)), reason })
     this.hedgeAt = now + this.hedgeMs
   }
 

@@ -23,8 +23,8 @@ export interface PriceTier {
 }
 
 export interface ModelPrice {
-  /** Ascending by `aboveInputTokens`; the first is the base price (above 0). */
-  readonly tiers: ReadonlyArray<PriceTier>
+  /** Ascending by `aboveInputTokens`; the first is the base price (above 0), so there is always one. */
+  readonly tiers: readonly [PriceTier, ...ReadonlyArray<PriceTier>]
   /** Where the price came from, for reports and /v1/models: "config" or "catalog 2025-11-01". */
   readonly source: string
 }
@@ -50,16 +50,18 @@ const tier = (above: number, rates: QuotedRates): PriceTier => ({
   cachedInput: picoPerToken(rates.cached_input ?? rates.input)
 })
 
+// Long-context tiers start above a positive prompt size (the config's schema says so), so the base stays first.
 export const modelPrice = (quoted: QuotedPrice, source: string): ModelPrice => ({
-  tiers: [tier(0, quoted), ...(quoted.tiers ?? []).map((t) => tier(t.above_input_tokens, t))].sort(
-    (a, b) => a.aboveInputTokens - b.aboveInputTokens
-  ),
+  tiers: [
+    tier(0, quoted),
+    ...(quoted.tiers ?? []).map((t) => tier(t.above_input_tokens, t)).sort((a, b) => a.aboveInputTokens - b.aboveInputTokens)
+  ],
   source
 })
 
 /** Long-context pricing: the whole call is billed at the tier its prompt size falls in. */
 export const tierFor = (price: ModelPrice, inputTokens: number): PriceTier => {
-  let chosen = price.tiers[0]!
+  let chosen = price.tiers[0]
   for (const t of price.tiers) if (inputTokens > t.aboveInputTokens) chosen = t
   return chosen
 }

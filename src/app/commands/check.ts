@@ -30,7 +30,7 @@ const summary = (config: ResolvedConfig, evaluators: number) =>
       d.id,
       d.provider,
       d.upstreamModel,
-      d.price === undefined ? "unknown" : `$${d.price.tiers[0]!.input / 1e6} / $${d.price.tiers[0]!.output / 1e6}`
+      d.price === undefined ? "unknown" : `$${d.price.tiers[0].input / 1e6} / $${d.price.tiers[0].output / 1e6}`
     ])),
     "",
     config.routes.size === 0 ? "No routes." : table(["route", "strategy", "targets"], [...config.routes.values()].map((r) => [r.id, r.strategy, r.targets.map((t) => t.deployment).join(", ")])),

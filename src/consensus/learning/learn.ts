@@ -226,11 +226,12 @@ export const nextWave = (
     bestName: first?.bestName ?? "",
     members: (first?.members ?? 0) + joined.length
   })
-  for (let i = 1; i <= uncalled.length; i++) {
-    pending -= weightOf(uncalled[i - 1]!)
-    const leader = joinedLeader(uncalled.slice(0, i))
+  for (const [k, model] of uncalled.entries()) {
+    pending -= weightOf(model)
+    const wave = uncalled.slice(0, k + 1)
+    const leader = joinedLeader(wave)
     const hypothetical = groups.length <= 1 ? [leader] : [leader, ...groups.slice(1)]
-    if (isSettled(hypothetical, pending, relax)) return uncalled.slice(0, i)
+    if (isSettled(hypothetical, pending, relax)) return wave
   }
   return uncalled
 }
@@ -278,17 +279,17 @@ const heldOutVotes = (
   strength: number
 ): ReadonlyArray<ReadonlyArray<boolean>> => {
   const k = Math.max(2, Math.min(folds, history.length))
-  const right = grid.map(() => new Array<boolean>(history.length).fill(false))
+  const right = grid.map((sharpness) => ({ sharpness, votes: new Array<boolean>(history.length).fill(false) }))
   for (let f = 0; f < k; f++) {
     const logOdds = shrunkLogOdds(modelRecords(history.filter((_, i) => i % k !== f)), prior, strength)
-    for (const [g, s] of grid.entries()) {
-      const weights = sharpen(logOdds, s)
+    for (const { sharpness, votes } of right) {
+      const weights = sharpen(logOdds, sharpness)
       for (const [i, item] of history.entries()) {
-        if (i % k === f) right[g]![i] = item.truth !== null && weightedWinner(item.answers, weights) === item.truth
+        if (i % k === f) votes[i] = item.truth !== null && weightedWinner(item.answers, weights) === item.truth
       }
     }
   }
-  return right
+  return right.map(({ votes }) => votes)
 }
 
 /**
@@ -308,9 +309,9 @@ const crossValidatedSharpness = (
   if (history.length < 2 || sorted.length === 0) return sorted[0] ?? 1
   const right = heldOutVotes(history, prior, sorted, folds, strength)
   const count = (r: ReadonlyArray<boolean>) => r.filter(Boolean).length
-  let best = 0
-  for (const [g, r] of right.entries()) if (count(r) > count(right[best]!)) best = g
-  const chosen = right.findIndex((r) => noWorse(r, right[best]!, tolerance))
+  // The first that votes best; `right` has one entry per sharpness, and there is one at least.
+  const best = right.reduce((b, r) => (count(r) > count(b) ? r : b))
+  const chosen = right.findIndex((r) => noWorse(r, best, tolerance))
   return sorted[chosen] ?? 1
 }
 
