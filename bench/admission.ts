@@ -28,7 +28,7 @@ const main = async () => {
       const { secret } = await Effect.runPromise(store.createKey({ name: label, ...spec }, Date.now()))
       const admit = async () => {
         const t0 = performance.now()
-        const exit = await Effect.runPromiseExit(store.admit({ secret, models: ["m"], options: () => [{ micros: 100, tokens: 100 }], ttlMs: 60_000, now: Date.now() }))
+        const exit = await Effect.runPromiseExit(store.admit({ secret, models: ["m"], options: [{ micros: 100, tokens: 100 }], ttlMs: 60_000, now: Date.now() }))
         if (Exit.isFailure(exit)) throw new Error(`admission failed: ${exit.cause.toString()}`)
         return performance.now() - t0
       }

@@ -10,7 +10,7 @@
 import type { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
-import { dayOf } from "../src/billing/keys"
+import { dayOf, hashKey } from "../src/billing/keys"
 import { LEASE_MS } from "../src/billing/owner"
 import type { RequestPage, RequestQuery } from "../src/billing/reports"
 import { emptyMemorySpendState, makeMemorySpendStore, MemorySpendStore } from "../src/billing/store/memory"
@@ -93,7 +93,7 @@ const settled = (admission: Admission, micros: number, id: string): LedgerEntry 
 const admitInput = (secret: string, micros: number, extra: { ttlMs?: number; models?: Array<string>; tokens?: number } = {}) => ({
   secret,
   models: extra.models ?? ["m"],
-  options: () => [{ micros, tokens: extra.tokens ?? 100 }],
+  options: [{ micros, tokens: extra.tokens ?? 100 }],
   ttlMs: extra.ttlMs ?? 60_000,
   now: Date.now()
 })
@@ -261,7 +261,7 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
     const { close, store } = await setting().open()
     try {
       const { secret } = await run(store.createKey({ name: "fanout", budget_usd: 0.025 }, Date.now()))
-      const options = () => [{ micros: 30_000, tokens: 0 }, { micros: 20_000, tokens: 0 }, { micros: 10_000, tokens: 0 }]
+      const options = [{ micros: 30_000, tokens: 0 }, { micros: 20_000, tokens: 0 }, { micros: 10_000, tokens: 0 }]
       const first = await run(store.admit({ ...admitInput(secret, 0), options }))
       expect(first).toMatchObject({ option: 1, reservation: { micros: 20_000 } })
       const second = await attempt(store.admit({ ...admitInput(secret, 0), options }))
@@ -402,16 +402,18 @@ describe.each(databases)("the store as a layer on %s", (_name, setting) => {
         expect((yield* store.getRequest("req_twice"))?.upstream_attempts).toHaveLength(1)
       })))
 
-  it.effect("answers the models a key may use: all, some, or none for an unknown or revoked key", () =>
+  it.effect("answers a key's facts by its hash: the models it may use (all or some), its tags and policies, whether it needs costs, revoked or not; none for an unknown key", () =>
     onStore((store) =>
       Effect.gen(function*() {
         const any = yield* store.createKey({ name: "any" }, Date.now())
-        const some = yield* store.createKey({ name: "some", models: ["a", "b"] }, Date.now())
-        expect(yield* store.allowedModels(any.secret)).toBeNull()
-        expect(yield* store.allowedModels(some.secret)).toEqual(["a", "b"])
-        expect(yield* store.allowedModels("qk-not-a-key")).toBeUndefined()
+        const some = yield* store.createKey({ name: "some", models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], tpm: 1_000 }, Date.now())
+        expect(yield* store.keyFacts(hashKey(any.secret))).toEqual({
+          id: any.key.id, prefix: any.key.prefix, tags: [], policies: [], models: null, needsCost: false, revoked: false
+        })
+        expect(yield* store.keyFacts(hashKey(some.secret))).toMatchObject({ models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], needsCost: true, revoked: false })
+        expect(yield* store.keyFacts(hashKey("qk-not-a-key"))).toBeUndefined()
         yield* store.revokeKey(some.key.id, Date.now())
-        expect(yield* store.allowedModels(some.secret)).toBeUndefined()
+        expect(yield* store.keyFacts(hashKey(some.secret))).toMatchObject({ revoked: true })
         expect((yield* store.updateKey("key_missing", { name: "x" }, Date.now()))).toBeUndefined()
       })))
 

@@ -15,6 +15,12 @@ interface Waiting<I, O, E> {
 /** Enough to keep a group's statement small; more waiting than this go in the following call. */
 const MAX_GROUP = 256
 
+/** The i-th output; `run` answering fewer outputs than items is a bug, not a refusal. */
+const answerOf = <O>(outputs: ReadonlyArray<O>, i: number): Exit.Exit<O, never> => {
+  const output = outputs[i]
+  return output === undefined ? Exit.die(new Error(`a coalesced call answered ${outputs.length} outputs for item ${i}`)) : Exit.succeed(output)
+}
+
 /**
  * `run` gets the items of one key, oldest first, and answers one output per item in the
  * same order; its failure is every item's.
@@ -25,9 +31,10 @@ export const coalescing = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Eff
   const start = (key: string, group: ReadonlyArray<Waiting<I, O, E>>): void => {
     Effect.runCallback(run(group.map((w) => w.item)), {
       onExit: (exit) => {
-        group.forEach((w, i) => w.resume(Exit.isSuccess(exit) ? Exit.succeed(exit.value[i]!) : Exit.failCause(exit.cause)))
-        const queue = queues.get(key)!
-        if (queue.length === 0) queues.delete(key)
+        group.forEach((w, i) => w.resume(Exit.isSuccess(exit) ? answerOf(exit.value, i) : Exit.failCause(exit.cause)))
+        // The key's queue lives as long as a group of it runs: this one.
+        const queue = queues.get(key)
+        if (queue === undefined || queue.length === 0) queues.delete(key)
         else start(key, queue.splice(0, MAX_GROUP))
       }
     })

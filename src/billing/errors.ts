@@ -52,4 +52,11 @@ export class SpendStoreError extends Schema.TaggedError<SpendStoreError>()("Spen
   }
 }
 
+/**
+ * Not a refusal: admission was asked without cost options for a key that needs them (it
+ * gained a budget or a token limit since its facts were read). Nothing was drawn or
+ * reserved; the caller computes the options and asks again. Never reaches a client.
+ */
+export class CostsNeeded extends Schema.TaggedError<CostsNeeded>()("CostsNeeded", {}) {}
+
 export type AdmissionError = Unauthorized | ModelNotAllowed | RateLimited | InsufficientQuota | SpendStoreError

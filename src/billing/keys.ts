@@ -47,6 +47,10 @@ export const KeyView = Schema.Struct({
   budget_period: BudgetPeriod,
   rpm: Schema.NullOr(Schema.Number),
   tpm: Schema.NullOr(Schema.Number),
+  /** Labels routing rules match on (`when: {key_tags: [...]}`). */
+  tags: Schema.Array(Schema.String),
+  /** Content policies (names from the config's `policies:`) every request of this key is under. */
+  policies: Schema.Array(Schema.String),
   created_at: Schema.Number,
   updated_at: Schema.Number,
   revoked_at: Schema.NullOr(Schema.Number),
@@ -57,6 +61,8 @@ export type KeyView = typeof KeyView.Type
 
 const Usd = Schema.Number.pipe(Schema.nonNegative(), Schema.lessThanOrEqualTo(1e9))
 const PerMinute = Schema.Int.pipe(Schema.positive())
+const Tag = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._:-]{1,64}$/, { message: () => "expected 1 to 64 letters, digits, '.', '_', ':' or '-'" }))
+const PolicyName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
 
 /** POST /admin/keys. Omitted limits are no limits. */
 export const CreateKey = Schema.Struct({
@@ -65,10 +71,33 @@ export const CreateKey = Schema.Struct({
   budget_usd: Schema.optional(Schema.NullOr(Usd)),
   budget_period: Schema.optional(BudgetPeriod),
   rpm: Schema.optional(Schema.NullOr(PerMinute)),
-  tpm: Schema.optional(Schema.NullOr(PerMinute))
+  tpm: Schema.optional(Schema.NullOr(PerMinute)),
+  tags: Schema.optional(Schema.Array(Tag).pipe(Schema.maxItems(50))),
+  policies: Schema.optional(Schema.Array(PolicyName).pipe(Schema.maxItems(50)))
 })
 export type CreateKey = typeof CreateKey.Type
 
-/** PATCH /admin/keys/{id}: only what is given changes; null removes a limit. */
+/** PATCH /admin/keys/{id}: only what is given changes; null removes a limit; tags and policies given replace the key's. */
 export const UpdateKey = Schema.partial(CreateKey)
 export type UpdateKey = typeof UpdateKey.Type
+
+/**
+ * What the request path knows of its caller before admission: who the key is, what
+ * routing and content policies read (tags, policy names), what it may call, and whether
+ * admission will need the request's cost options (it has a budget or a token limit).
+ * Read by the key's hash and cached for a moment (spend.ts); admission still checks the
+ * key itself, so a key revoked meanwhile is refused there.
+ */
+export interface KeyFacts {
+  readonly id: string
+  readonly prefix: string
+  readonly tags: ReadonlyArray<string>
+  readonly policies: ReadonlyArray<string>
+  /** null: any model or route. */
+  readonly models: ReadonlyArray<string> | null
+  readonly needsCost: boolean
+  readonly revoked: boolean
+}
+
+/** A list without repeats, in the order first given. */
+export const distinct = (items: ReadonlyArray<string>): ReadonlyArray<string> => [...new Set(items)]

@@ -1,17 +1,19 @@
 /**
  * The money side of a request: who is calling (a virtual key, or nobody on an open
- * gateway), whether they may (models, rate limits, budget, reserved atomically), and,
+ * gateway: its facts, read by the key's hash and kept a moment per worker), whether they
+ * may (models, rate limits, budget, reserved atomically), and,
  * once the request is over, what it cost: ledger rows for the request and each upstream
  * attempt, and the settlement of its reservation, handed to the ledger's writer.
  */
 import { Effect } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
-import { type AdmissionError, type SpendStoreError, Unauthorized } from "./errors"
-import { dayOf, KEY_PREFIX } from "./keys"
+import { type AdmissionError, type CostsNeeded, type SpendStoreError, Unauthorized } from "./errors"
+import { dayOf, hashKey, KEY_PREFIX, type KeyFacts } from "./keys"
 import { Ledger } from "./ledger"
 import type { Meter } from "./meter"
 import { costMicros } from "../domain/money"
 import { type Admission, type AttemptRow, type CostOption, SpendStore } from "./store/store"
+import { revokedKey, unknownKey } from "./store/refusals"
 import { Telemetry } from "../telemetry/telemetry"
 
 export interface Finished {
@@ -46,6 +48,39 @@ const missingKey = (secret: string | undefined) =>
       : "Incorrect API key provided: Quorum keys start with qk-."
   })
 
+/**
+ * How long a worker trusts a key's facts before reading them again: short, so that an
+ * update made on another worker or replica reaches routing and policies within a second
+ * or so, and long enough that a busy key costs one read a second, not one per request.
+ * Admission reads the key itself, so a revocation is never late there.
+ */
+export const KEY_FACTS_TTL_MS = 1_000
+/** Enough for every key a gateway serves at once; past it the cache starts over rather than grow. */
+const KEY_FACTS_MAX = 10_000
+
+/** Key facts as last read, per key hash; unknown keys are not kept (a key created elsewhere is usable at once). */
+class KeyFactsCache {
+  private readonly entries = new Map<string, { readonly facts: KeyFacts; readonly until: number }>()
+
+  get(hash: string, now: number): KeyFacts | undefined {
+    const entry = this.entries.get(hash)
+    if (entry === undefined) return undefined
+    if (entry.until > now) return entry.facts
+    this.entries.delete(hash)
+    return undefined
+  }
+
+  set(hash: string, facts: KeyFacts, now: number): void {
+    if (this.entries.size >= KEY_FACTS_MAX) this.entries.clear()
+    this.entries.set(hash, { facts, until: now + KEY_FACTS_TTL_MS })
+  }
+
+  forget(hash?: string): void {
+    if (hash === undefined) this.entries.clear()
+    else this.entries.delete(hash)
+  }
+}
+
 export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
   effect: Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -53,37 +88,60 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
     const ledger = yield* Ledger
     const telemetry = yield* Telemetry
     const open = config.auth.mode !== "keys"
+    const known = new KeyFactsCache()
+
+    /** The Quorum key the header carries; undefined for nobody on an open gateway, Unauthorized where a key is required. */
+    const secretOf = (authorization: string | undefined): Effect.Effect<string | undefined, Unauthorized> => {
+      const secret = bearer(authorization)
+      if (secret !== undefined && secret.startsWith(KEY_PREFIX)) return Effect.succeed(secret)
+      // On an open gateway a request without a Quorum key is nobody's (an OpenAI SDK must send some key; it is ignored).
+      return open ? Effect.succeed(undefined) : Effect.fail(missingKey(secret))
+    }
+
+    /** A key's facts, from this worker's cache or one read; unknown and revoked keys are refused as admission refuses them. */
+    const factsOf = (secret: string): Effect.Effect<KeyFacts, Unauthorized | SpendStoreError> => {
+      const hash = hashKey(secret)
+      const now = Date.now()
+      const cached = known.get(hash, now)
+      const facts = cached !== undefined ? Effect.succeed(cached) : Effect.tap(store.keyFacts(hash), (read) => {
+        if (read !== undefined) known.set(hash, read, now)
+      })
+      return Effect.flatMap(facts, (read) =>
+        read === undefined ? Effect.fail(unknownKey()) : read.revoked ? Effect.fail(revokedKey(read.prefix)) : Effect.succeed(read))
+    }
+
+    /** Who is calling: their key's facts, or undefined for nobody (an open gateway, no Quorum key). */
+    const identify = (authorization: string | undefined): Effect.Effect<KeyFacts | undefined, Unauthorized | SpendStoreError> =>
+      Effect.flatMap(secretOf(authorization), (secret) => (secret === undefined ? Effect.succeed(undefined) : factsOf(secret)))
 
     /**
-     * On an open gateway a request without a Quorum key is admitted as nobody's (an
-     * OpenAI SDK must send some key; it is ignored). A Quorum key is always checked.
+     * Admission for a request's models with its cost options, as values (undefined when the
+     * key's facts say it needs none). A Quorum key is always checked by the store; a key
+     * that needs options it was not given fails with CostsNeeded, and its cached facts,
+     * stale, are dropped.
      */
     const admit = (
       authorization: string | undefined,
       models: ReadonlyArray<string>,
-      options: () => ReadonlyArray<CostOption>
-    ): Effect.Effect<Admission | undefined, AdmissionError> => {
-      const secret = bearer(authorization)
-      if (secret === undefined || !secret.startsWith(KEY_PREFIX)) {
-        if (open) return Effect.succeed(undefined)
-        return Effect.fail(missingKey(secret))
-      }
-      return store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() })
-    }
+      options: ReadonlyArray<CostOption> | undefined
+    ): Effect.Effect<Admission | undefined, AdmissionError | CostsNeeded> =>
+      Effect.flatMap(secretOf(authorization), (secret) =>
+        secret === undefined
+          ? Effect.succeed(undefined)
+          : store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() }).pipe(
+            Effect.tapErrorTag("CostsNeeded", () => Effect.sync(() => known.forget(hashKey(secret))))
+          ))
 
     /**
      * Who is calling, for requests that reserve nothing (a model list): the models their
      * key may use, null for any (no key on an open gateway, or a key without a list), or
      * Unauthorized as admission would answer.
      */
-    const caller = (authorization: string | undefined): Effect.Effect<ReadonlyArray<string> | null, Unauthorized | SpendStoreError> => {
-      const secret = bearer(authorization)
-      if (secret === undefined || !secret.startsWith(KEY_PREFIX)) {
-        return open ? Effect.succeed(null) : Effect.fail(missingKey(secret))
-      }
-      return Effect.flatMap(store.allowedModels(secret), (models) =>
-        models === undefined ? Effect.fail(new Unauthorized({ message: "Incorrect API key provided, or the key was revoked." })) : Effect.succeed(models))
-    }
+    const caller = (authorization: string | undefined): Effect.Effect<ReadonlyArray<string> | null, Unauthorized | SpendStoreError> =>
+      Effect.map(identify(authorization), (facts) => facts?.models ?? null)
+
+    /** After an admin change on this worker: its requests see the change at once (other workers within KEY_FACTS_TTL_MS). */
+    const forgetKeys = (): void => known.forget()
 
     /** Queues the request's ledger rows and settlement; returns its cost in micro-dollars. */
     const finish = (done: Finished): number => {
@@ -159,6 +217,6 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       return cost
     }
 
-    return { admit, caller, finish, status: ledger.status }
+    return { identify, admit, caller, forgetKeys, finish, status: ledger.status }
   })
 }) {}

@@ -6,10 +6,11 @@
  * fan-out through it and LLM judges' calls are metered into it. Nothing below calls back
  * up into http, and the store runs no closure of anyone's.
  */
-import { Effect, FiberRef } from "effect"
+import { Effect, Fiber, FiberRef, Option } from "effect"
 import { AsyncLocalStorage } from "node:async_hooks"
 import { newId } from "../domain/ids"
-import type { AdmissionError, SpendStoreError, Unauthorized } from "./errors"
+import { type AdmissionError, SpendStoreError, type Unauthorized } from "./errors"
+import type { KeyFacts } from "./keys"
 import { Meter } from "./meter"
 import type { Spend } from "./spend"
 import type { Admission, CostOption } from "./store/store"
@@ -25,6 +26,9 @@ export class Ticket extends Meter {
   readonly startedAt = Date.now()
   readonly t0 = performance.now()
   admission: Admission | undefined = undefined
+  /** The caller's key, once identified (undefined before, and for nobody on an open gateway): what routing and policies read. */
+  key: KeyFacts | undefined = undefined
+  private identified = false
   /** The key of a request refused by its limits (no admission, but known). */
   refusedKeyId: string | undefined = undefined
   /** The model or route asked for, as the ledger names it. */
@@ -43,17 +47,45 @@ export class Ticket extends Meter {
     super()
   }
 
-  /** Admits the request for `models`: the key's model list, rate limits and budget (`options`, most preferred first). */
-  admit(models: ReadonlyArray<string>, options: () => ReadonlyArray<CostOption>): Effect.Effect<Admission | undefined, AdmissionError> {
-    return Effect.tap(this.spend.admit(this.authorization, models, options), (admission) =>
-      Effect.sync(() => {
-        this.admission = admission
-      }))
+  /**
+   * Who is calling, read once per request (from the worker's short cache of key facts):
+   * before the content policies and routing, which read the key's policies and tags.
+   * An unknown or revoked key is refused here, as admission would refuse it.
+   */
+  identify(): Effect.Effect<KeyFacts | undefined, Unauthorized | SpendStoreError> {
+    return Effect.suspend(() =>
+      this.identified
+        ? Effect.succeed(this.key)
+        : Effect.tap(this.spend.identify(this.authorization), (key) =>
+          Effect.sync(() => {
+            this.key = key
+            this.identified = true
+          })))
+  }
+
+  /**
+   * Admits the request for `models`: the key's model list, rate limits and budget. The
+   * cost options (most preferred first) are estimated here, by the request's owner, only
+   * for a key that needs them (a budget or a token limit: estimating tokenizes the
+   * prompt), and handed to the store as values. A key that gained a limit since its facts
+   * were read is asked again, with them.
+   */
+  admit(models: ReadonlyArray<string>, estimate: () => ReadonlyArray<CostOption>): Effect.Effect<Admission | undefined, AdmissionError> {
+    return Effect.gen(this, function*() {
+      const key = yield* this.identify()
+      const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(this.authorization, models, options)
+      const admission = yield* admitWith(key?.needsCost === true ? estimate() : undefined).pipe(
+        Effect.catchTag("CostsNeeded", () => admitWith(estimate())),
+        Effect.catchTag("CostsNeeded", () => new SpendStoreError({ message: "admission asked for cost options it was given" }))
+      )
+      this.admission = admission
+      return admission
+    })
   }
 
   /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
   allowed(): Effect.Effect<ReadonlyArray<string> | null, Unauthorized | SpendStoreError> {
-    return this.spend.caller(this.authorization)
+    return Effect.map(this.identify(), (key) => key?.models ?? null)
   }
 
   /** Records the request; the first call wins, and every call returns its cost in micro-dollars. */
@@ -67,7 +99,8 @@ export class Ticket extends Meter {
       t0: this.t0,
       meter: this,
       admission: this.admission,
-      refusedKeyId: this.refusedKeyId,
+      // A request refused before admission (a content policy, a bad limit) is still its key's.
+      refusedKeyId: this.refusedKeyId ?? this.key?.id,
       status,
       error,
       cancelled
@@ -78,6 +111,13 @@ export class Ticket extends Meter {
 
 /** The ticket of the request the current fiber works for; forked fibers (a consensus fan-out) inherit it. */
 export const CurrentTicket = FiberRef.unsafeMake<Ticket | undefined>(undefined)
+
+/**
+ * CurrentTicket read from plain code that a fiber is running (a routing strategy's
+ * synchronous plan): undefined outside a fiber or without a ticket.
+ */
+export const currentTicket = (): Ticket | undefined =>
+  Option.getOrUndefined(Option.flatMap(Fiber.getCurrentFiber(), (fiber) => Option.fromNullable(fiber.getFiberRef(CurrentTicket))))
 
 /**
  * The ticket across a Promise boundary: evaluators are plain async functions, so an LLM

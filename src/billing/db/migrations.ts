@@ -381,6 +381,17 @@ const routeBeliefs = Effect.gen(function*() {
   yield* sql`CREATE INDEX quorum_requests_ended ON quorum_requests ((started_at + latency_ms), id)`
 })
 
+/**
+ * A key's tags (what routing rules match on) and content policies (names from the
+ * config's `policies:`), each a JSON array of strings, null for none: read with the
+ * key's other facts by its hash, before the request's policies and routing run.
+ */
+const keyTagsAndPolicies = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE quorum_keys ADD COLUMN tags TEXT`
+  yield* sql`ALTER TABLE quorum_keys ADD COLUMN policies TEXT`
+})
+
 export const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_spend": initial,
@@ -389,7 +400,8 @@ export const migrate = Migrator.make({})({
     "0004_admit_function": admitFunction,
     "0005_reserved_totals": reservedTotals,
     "0006_reservation_owners": reservationOwners,
-    "0007_route_beliefs": routeBeliefs
+    "0007_route_beliefs": routeBeliefs,
+    "0008_key_tags_and_policies": keyTagsAndPolicies
   }),
   table: "quorum_migrations"
 })

@@ -12,8 +12,8 @@
 import { Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import { formatUsd, usdToMicros } from "../../domain/money"
-import { type AdmissionError, ModelNotAllowed } from "../errors"
-import { type BudgetPeriod, dayOf, displayPrefix, hashKey, type KeyView, newKeyId, newKeySecret, periodOf } from "../keys"
+import { type AdmissionError, CostsNeeded, ModelNotAllowed } from "../errors"
+import { type BudgetPeriod, dayOf, displayPrefix, distinct, hashKey, type KeyFacts, type KeyView, newKeyId, newKeySecret, periodOf } from "../keys"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { countStatuses, type RequestDetail, type RequestPage, type RequestQuery, type SpendReportRow, type StatusCounts } from "../reports"
 import { quotaError, requestsLimited, revokedKey, tokensLimited, unknownKey } from "./refusals"
@@ -31,6 +31,8 @@ interface KeyRecord {
   budgetPeriod: BudgetPeriod
   rpm: number | null
   tpm: number | null
+  tags: ReadonlyArray<string>
+  policies: ReadonlyArray<string>
   /** Rate buckets: what is left, and when it was last refilled (null until first used). */
   reqLevel: number | null
   reqAt: number | null
@@ -120,6 +122,8 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       budget_period: key.budgetPeriod,
       rpm: key.rpm,
       tpm: key.tpm,
+      tags: [...key.tags],
+      policies: [...key.policies],
       created_at: key.createdAt,
       updated_at: key.updatedAt,
       revoked_at: key.revokedAt,
@@ -146,6 +150,8 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
         budgetPeriod: input.budget_period ?? "month",
         rpm: input.rpm ?? null,
         tpm: input.tpm ?? null,
+        tags: distinct(input.tags ?? []),
+        policies: distinct(input.policies ?? []),
         reqLevel: null,
         reqAt: null,
         tokLevel: null,
@@ -180,6 +186,8 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       if (patch.budget_period !== undefined) key.budgetPeriod = patch.budget_period
       if (patch.rpm !== undefined) key.rpm = patch.rpm
       if (patch.tpm !== undefined) key.tpm = patch.tpm
+      if (patch.tags !== undefined) key.tags = distinct(patch.tags)
+      if (patch.policies !== undefined) key.policies = distinct(patch.policies)
       return view(key, now)
     })
 
@@ -200,15 +208,30 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
     return refilled > limit ? limit - draw : refilled - draw
   }
 
+  const keyOf = (hash: string): KeyRecord | undefined => {
+    const id = keyByHash.get(hash)
+    return id === undefined ? undefined : keys.get(id)
+  }
+
+  const needsCost = (key: KeyRecord) => key.budgetMicros !== null || key.tpm !== null
+
+  const keyFacts: SpendStoreShape["keyFacts"] = (hash) =>
+    Effect.sync((): KeyFacts | undefined => {
+      const key = keyOf(hash)
+      if (key === undefined) return undefined
+      return {
+        id: key.id, prefix: key.prefix, tags: key.tags, policies: key.policies, models: key.models, needsCost: needsCost(key), revoked: key.revokedAt !== null
+      }
+    })
+
   /**
    * The SQL store's admission, in the same order: the key, its models, its rate buckets,
    * then the first option whose worst case fits what the period has left. Nothing changes
    * until every check passed.
    */
-  const admitNow = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> => {
+  const admitNow = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded> => {
     const { now } = input
-    const id = keyByHash.get(hashKey(input.secret))
-    const key = id === undefined ? undefined : keys.get(id)
+    const key = keyOf(hashKey(input.secret))
     if (key === undefined) return Effect.fail(unknownKey())
     if (key.revokedAt !== null) return Effect.fail(revokedKey(key.prefix))
     if (key.models !== null) {
@@ -216,7 +239,8 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       const denied = input.models.filter((m) => !allowed.includes(m))
       if (denied.length > 0) return Effect.fail(new ModelNotAllowed({ models: denied, allowed: [...allowed], keyId: key.id }))
     }
-    const options = key.budgetMicros !== null || key.tpm !== null ? input.options() : undefined
+    if (needsCost(key) && input.options === undefined) return Effect.fail(new CostsNeeded())
+    const options = needsCost(key) ? input.options : undefined
     const charge = options?.[0]?.tokens ?? 0
     const requests = key.rpm === null ? null : drawn(key.reqLevel, key.reqAt, key.rpm, now, 1)
     if (key.rpm !== null && requests !== null && requests < 0) return Effect.fail(requestsLimited(key.id, key.rpm, requests))
@@ -246,13 +270,6 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
   }
 
   const admit: SpendStoreShape["admit"] = (input) => Effect.suspend(() => admitNow(input))
-
-  const allowedModels: SpendStoreShape["allowedModels"] = (secret) =>
-    Effect.sync(() => {
-      const id = keyByHash.get(hashKey(secret))
-      const key = id === undefined ? undefined : keys.get(id)
-      return key === undefined || key.revokedAt !== null ? undefined : key.models
-    })
 
   /** As the SQL batch: requests already in the ledger are skipped with their settlement, so a batch written twice settles once. */
   const writeBatch: SpendStoreShape["writeBatch"] = (all) =>
@@ -449,7 +466,7 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
     })
 
   return {
-    createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, renewLease, endLease, reconcile,
+    createKey, listKeys, getKey, updateKey, revokeKey, admit, keyFacts, writeBatch, sweepReservations, renewLease, endLease, reconcile,
     report, listRequests, requestPosition, getRequest
   }
 }

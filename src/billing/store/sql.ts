@@ -14,13 +14,15 @@ import { Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import { coalescing } from "../coalesce"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
-import { type AdmissionError, ModelNotAllowed, SpendStoreError } from "../errors"
+import { type AdmissionError, CostsNeeded, ModelNotAllowed, SpendStoreError } from "../errors"
 import {
   type BudgetPeriod,
   type CreateKey,
   dayOf,
   displayPrefix,
+  distinct,
   hashKey,
+  type KeyFacts,
   type KeyView,
   newKeyId,
   newKeySecret,
@@ -37,6 +39,9 @@ import { attemptView, requestView } from "./views"
 /** PostgreSQL returns BIGINT as a string; SQLite as a number. */
 const num = (value: unknown): number => (typeof value === "number" ? value : Number(value))
 const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : num(value))
+/** A list of names as a key's row keeps it: JSON text, null for none. */
+const names = (text: string | null): ReadonlyArray<string> => (text === null ? [] : (JSON.parse(text) as ReadonlyArray<string>))
+const namesText = (list: ReadonlyArray<string>): string | null => (list.length === 0 ? null : JSON.stringify(distinct(list)))
 
 interface KeyRow {
   readonly id: string
@@ -47,6 +52,9 @@ interface KeyRow {
   readonly budget_period: BudgetPeriod
   readonly rpm: unknown
   readonly tpm: unknown
+  /** JSON arrays of strings; null for none (keys made before tags and policies). */
+  readonly tags: string | null
+  readonly policies: string | null
   readonly req_level: unknown
   readonly req_at: unknown
   readonly tok_level: unknown
@@ -88,6 +96,9 @@ const withoutUrls = (text: string): string => text.replace(/postgres(ql)?:\/\/[^
 const storeError = (error: SqlError.SqlError) =>
   new SpendStoreError({ message: withoutUrls(`spend database: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ""}`) })
 
+/** The ledger's column a report dimension groups on. */
+const columnOf = (dimension: ReportDimension): string => (dimension === "key" ? "key_id" : dimension)
+
 const chunks = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
@@ -123,7 +134,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     const spentAndReserved = (keyId: string, period: string, now: number) =>
       Effect.map(
         sql<{ spent: unknown; reserved: unknown }>`SELECT ${spentOf(keyId, period)} AS spent, ${reservedOf(keyId, period, now)} AS reserved`,
-        (rows) => ({ spent: num(rows[0]!.spent), reserved: num(rows[0]!.reserved) })
+        // An aggregate without GROUP BY answers one row; none would mean nothing spent or held.
+        (rows) => ({ spent: num(rows[0]?.spent ?? 0), reserved: num(rows[0]?.reserved ?? 0) })
       )
 
     const view = (row: KeyRow, now: number) =>
@@ -136,11 +148,13 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
           object: "key" as const,
           name: row.name,
           prefix: row.prefix,
-          models: row.models === null ? null : (JSON.parse(row.models) as Array<string>),
+          models: row.models === null ? null : [...names(row.models)],
           budget_usd: budget === null ? null : budget / 1e6,
           budget_period: row.budget_period,
           rpm: numOrNull(row.rpm),
           tpm: numOrNull(row.tpm),
+          tags: [...names(row.tags)],
+          policies: [...names(row.policies)],
           created_at: num(row.created_at),
           updated_at: num(row.updated_at),
           revoked_at: numOrNull(row.revoked_at),
@@ -166,19 +180,22 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
             budget_period: input.budget_period ?? "month",
             rpm: input.rpm ?? null,
             tpm: input.tpm ?? null,
+            tags: namesText(input.tags ?? []),
+            policies: namesText(input.policies ?? []),
             created_at: now,
             updated_at: now
           })
         }`)
-        const rows = yield* read(keyById(id))
-        return { secret, key: yield* read(view(rows[0]!, now)) }
+        const key = yield* getKey(id, now)
+        if (key === undefined) return yield* new SpendStoreError({ message: "a key just created could not be read back" })
+        return { secret, key }
       })
 
     const listKeys = (now: number) =>
       read(Effect.flatMap(sql<KeyRow>`SELECT * FROM quorum_keys ORDER BY created_at, id`, (rows) => Effect.forEach(rows, (row) => view(row, now))))
 
     const getKey = (id: string, now: number) =>
-      read(Effect.flatMap(keyById(id), (rows) => (rows.length === 0 ? Effect.succeed(undefined) : view(rows[0]!, now))))
+      read(Effect.flatMap(keyById(id), ([row]) => (row === undefined ? Effect.succeed(undefined) : view(row, now))))
 
     const updateKey = (id: string, patch: UpdateKey, now: number) =>
       Effect.gen(function*() {
@@ -189,6 +206,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         if (patch.budget_period !== undefined) set.budget_period = patch.budget_period
         if (patch.rpm !== undefined) set.rpm = patch.rpm
         if (patch.tpm !== undefined) set.tpm = patch.tpm
+        if (patch.tags !== undefined) set.tags = namesText(patch.tags)
+        if (patch.policies !== undefined) set.policies = namesText(patch.policies)
         yield* write(sql`UPDATE quorum_keys SET ${sql.update(set)} WHERE id = ${id}`)
         return yield* getKey(id, now)
       })
@@ -198,9 +217,6 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         yield* write(sql`UPDATE quorum_keys SET revoked_at = ${now}, updated_at = ${now} WHERE id = ${id} AND revoked_at IS NULL`)
         return yield* getKey(id, now)
       })
-
-    /** Whether a key needs a cost estimate (it has a budget or a token limit), as last seen; unknown keys do. */
-    const needsCost = new Map<string, boolean>()
 
     /** What quorum_admit (migration 0004) answers: an outcome, and what the errors and the admission need. */
     interface AdmitAnswer {
@@ -233,11 +249,17 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
       readonly owner: string
     }
 
+    const firstRow = <A>(rows: ReadonlyArray<A>, what: string): Effect.Effect<A, SpendStoreError> => {
+      const row = rows[0]
+      return row === undefined ? Effect.fail(new SpendStoreError({ message: `${what} answered no row` })) : Effect.succeed(row)
+    }
+
     /** One admission alone, the common case below saturation: its arguments as parameters, nothing to unpack. */
     const admitOne = (c: AdmitCall) =>
       read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(${c.hash}, ${c.now}, ${JSON.stringify(c.models)}::jsonb, ${c.charge},
         ${c.micros === null ? null : JSON.stringify(c.micros)}::jsonb, ${c.day}, ${c.month}, ${c.ttl}, ${c.reservation}, ${c.owner}) AS r`).pipe(
-        Effect.map((rows) => rows[0]!.r)
+        Effect.flatMap((rows) => firstRow(rows, "quorum_admit")),
+        Effect.map((row) => row.r)
       )
 
     /**
@@ -245,163 +267,176 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * quorum_admit locks the key's row once for all of them, and each call, a statement of
      * its own inside, sees the reservations of the calls before it (exact as one at a time).
      */
-    const admitGrouped = coalescing((calls: ReadonlyArray<AdmitCall>) =>
-      calls.length === 1 ? Effect.map(admitOne(calls[0]!), (answer) => [answer]) : read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(c.v->>'hash', (c.v->>'now')::BIGINT, c.v->'models', (c.v->>'charge')::DOUBLE PRECISION,
+    const admitGrouped = coalescing((calls: ReadonlyArray<AdmitCall>) => {
+      const [only, ...more] = calls
+      return only !== undefined && more.length === 0 ? Effect.map(admitOne(only), (answer) => [answer]) : read(sql<{ r: AdmitAnswer }>`SELECT quorum_admit(c.v->>'hash', (c.v->>'now')::BIGINT, c.v->'models', (c.v->>'charge')::DOUBLE PRECISION,
           NULLIF(c.v->'micros', 'null'::jsonb), c.v->>'day', c.v->>'month', (c.v->>'ttl')::BIGINT, c.v->>'reservation', c.v->>'owner') AS r
         FROM jsonb_array_elements(${JSON.stringify(calls)}::jsonb) WITH ORDINALITY AS c(v, n) ORDER BY c.n`).pipe(
         Effect.map((rows) => rows.map((row) => row.r))
-      ))
+      )
+    })
+
+    const newReservationId = () => "rsv_" + randomBytes(9).toString("base64url")
 
     /**
      * Admission on PostgreSQL: one call of quorum_admit, one round trip, the same checks
-     * and the same exactness as the transaction below (see the migration). The cost
-     * options are computed only for keys known to need them; a key that gained a budget
-     * since is asked again with them.
+     * and the same exactness as the transaction below (see the migration). A key that
+     * needs cost options the caller did not give is answered `needs_cost`, with nothing
+     * drawn or reserved.
      */
-    const admitByFunction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
+    const admitByFunction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded> =>
+      Effect.gen(function*() {
+        const { now, options } = input
+        const hash = hashKey(input.secret)
+        const reservationId = newReservationId()
+        const answer = yield* admitGrouped(hash, {
+          hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
+          day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId, owner: OWNER.id
+        })
+        return yield* admissionOf(answer, input, reservationId)
+      })
+
+    /** quorum_admit's answer as the admission, or the refusal it stands for. */
+    const admissionOf = (answer: AdmitAnswer, input: AdmitInput, reservationId: string): Effect.Effect<Admission, AdmissionError | CostsNeeded> => {
+      const keyId = answer.key_id ?? ""
+      const charge = input.options?.[0]?.tokens ?? 0
+      switch (answer.outcome) {
+        case "unknown":
+          return Effect.fail(unknownKey())
+        case "needs_cost":
+          return Effect.fail(new CostsNeeded())
+        case "revoked":
+          return Effect.fail(revokedKey(answer.prefix ?? ""))
+        case "model_not_allowed": {
+          const allowed = answer.models ?? []
+          return Effect.fail(new ModelNotAllowed({ models: input.models.filter((m) => !allowed.includes(m)), allowed, keyId }))
+        }
+        case "rate_requests":
+          return Effect.fail(requestsLimited(keyId, num(answer.rpm), num(answer.level)))
+        case "rate_tokens":
+          return Effect.fail(tokensLimited(keyId, num(answer.tpm), num(answer.level), charge))
+        case "quota":
+          return Effect.fail(quotaError(keyId, answer.budget_period ?? "month", num(answer.budget), num(answer.spent), num(answer.reserved), input.options ?? []))
+        case "ok": {
+          const reserved = numOrNull(answer.reserved)
+          const period = answer.period
+          if (period === undefined) return Effect.fail(new SpendStoreError({ message: "quorum_admit admitted without naming the period" }))
+          return Effect.succeed({
+            keyId,
+            period,
+            option: num(answer.option),
+            reservation: reserved === null ? undefined : { id: reservationId, period, micros: reserved },
+            tokensCharged: answer.tpm === null ? 0 : charge
+          })
+        }
+      }
+    }
+
+    /**
+     * Finds the key by its hash and locks its row, refilling and drawing its rate buckets
+     * in SQL (every right-hand side reads the row as it was). A bucket below zero means the
+     * limit is reached: the caller refuses, and the transaction rolls the draw back.
+     */
+    const lockKey = (hash: string, now: number, charge: number) =>
+      Effect.map(
+        sql<KeyRow>`UPDATE quorum_keys SET
+            last_used_at = ${now},
+            req_level = CASE WHEN rpm IS NULL THEN NULL
+              WHEN req_level IS NULL OR req_level + (${now} - req_at) * rpm / 60000.0 > rpm THEN rpm - 1
+              ELSE req_level + (${now} - req_at) * rpm / 60000.0 - 1 END,
+            req_at = ${now},
+            tok_level = CASE WHEN tpm IS NULL THEN NULL
+              WHEN tok_level IS NULL OR tok_level + (${now} - tok_at) * tpm / 60000.0 > tpm THEN tpm - ${charge}
+              ELSE tok_level + (${now} - tok_at) * tpm / 60000.0 - ${charge} END,
+            tok_at = ${now}
+          WHERE hash = ${hash} RETURNING *`,
+        (rows) => rows[0]
+      )
+
+    /** The checks before money: the key exists, is not revoked, may call the models, and was given the options it needs. */
+    const checkKey = (row: KeyRow | undefined, input: AdmitInput): Effect.Effect<KeyRow, AdmissionError | CostsNeeded> => {
+      if (row === undefined) return Effect.fail(unknownKey())
+      if (row.revoked_at !== null) return Effect.fail(revokedKey(row.prefix))
+      if (row.models !== null) {
+        const allowed = names(row.models)
+        const denied = input.models.filter((m) => !allowed.includes(m))
+        if (denied.length > 0) return Effect.fail(new ModelNotAllowed({ models: denied, allowed: [...allowed], keyId: row.id }))
+      }
+      const needsCost = row.budget_micros !== null || row.tpm !== null
+      return needsCost && input.options === undefined ? Effect.fail(new CostsNeeded()) : Effect.succeed(row)
+    }
+
+    /** The rate buckets as the lock left them: below zero, the limit is reached. */
+    const checkBuckets = (row: KeyRow, charge: number): Effect.Effect<void, AdmissionError> => {
+      const rpm = numOrNull(row.rpm)
+      const requests = numOrNull(row.req_level)
+      if (rpm !== null && requests !== null && requests < 0) return Effect.fail(requestsLimited(row.id, rpm, requests))
+      const tpm = numOrNull(row.tpm)
+      const tokens = numOrNull(row.tok_level)
+      if (tpm !== null && tokens !== null && tokens < 0) return Effect.fail(tokensLimited(row.id, tpm, tokens, charge))
+      return Effect.void
+    }
+
+    /**
+     * Reserves `micros` only if it fits: one statement, whose snapshot (taken after the
+     * key's lock) sees every other reservation; undefined when it does not fit.
+     */
+    const reserveIfFits = (keyId: string, period: string, budget: number, micros: number, input: AdmitInput) =>
       Effect.gen(function*() {
         const { now } = input
-        const hash = hashKey(input.secret)
-        const call = (options: ReadonlyArray<CostOption> | undefined, reservationId: string) =>
-          admitGrouped(hash, {
-            hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
-            day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId, owner: OWNER.id
-          })
-        const reservationId = "rsv_" + randomBytes(9).toString("base64url")
-        let options = needsCost.get(hash) === false ? undefined : input.options()
-        let answer = yield* call(options, reservationId)
-        if (answer.outcome === "needs_cost") {
-          options = input.options()
-          answer = yield* call(options, reservationId)
-        }
-        const keyId = answer.key_id ?? ""
-        switch (answer.outcome) {
-          case "unknown":
-          case "needs_cost":
-            return yield* unknownKey()
-          case "revoked":
-            return yield* revokedKey(answer.prefix ?? "")
-          case "model_not_allowed": {
-            const allowed = answer.models ?? []
-            return yield* new ModelNotAllowed({ models: input.models.filter((m) => !allowed.includes(m)), allowed, keyId })
-          }
-          case "rate_requests": {
-            const rpm = num(answer.rpm)
-            return yield* requestsLimited(keyId, rpm, num(answer.level))
-          }
-          case "rate_tokens": {
-            const tpm = num(answer.tpm)
-            const charge = options?.[0]?.tokens ?? 0
-            return yield* tokensLimited(keyId, tpm, num(answer.level), charge)
-          }
-          case "quota":
-            return yield* quotaError(keyId, answer.budget_period ?? "month", num(answer.budget), num(answer.spent), num(answer.reserved), options ?? [])
-          case "ok": {
-            needsCost.set(hash, answer.budget !== null || answer.tpm !== null)
-            const reserved = numOrNull(answer.reserved)
-            const period = answer.period!
-            return {
-              keyId,
-              period,
-              option: num(answer.option),
-              reservation: reserved === null ? undefined : { id: reservationId, period, micros: reserved },
-              tokensCharged: answer.tpm === null ? 0 : options?.[0]?.tokens ?? 0
-            }
-          }
-        }
+        const id = newReservationId()
+        const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
+          SELECT ${id}, ${keyId}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
+          WHERE ${spentOf(keyId, period)} + ${reservedOf(keyId, period, now)} + ${micros} <= ${budget}
+          RETURNING id`
+        if (inserted.length === 0) return undefined
+        yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, 0, ${micros})
+          ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`
+        return { id, period, micros }
       })
 
     /**
-     * Admission in two statements inside the transaction. The first finds the key by its
-     * hash, locks its row, and refills and draws its rate buckets in SQL (every right-hand
-     * side reads the row as it was); a bucket below zero means the limit is reached and the
-     * transaction rolls back. The second inserts the reservation only if what the period
-     * spent, what is reserved and the request's worst case fit the budget; it runs after
-     * the lock is held, so it sees every concurrent admission that came before.
+     * The first option the budget holds, reserved. Most requests have one option and it
+     * fits: one statement. Otherwise read what is left, then reserve what fits.
      */
-    const admitInTransaction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError> =>
+    const reserveFirstFitting = (row: KeyRow, period: string, budget: number, options: ReadonlyArray<CostOption>, input: AdmitInput) =>
       Effect.gen(function*() {
-        const { now } = input
-        const hash = hashKey(input.secret)
-        if (!needsCost.has(hash)) {
-          // An unknown key is refused with a read, not a write transaction: guessing keys cannot take the write lock.
-          const found = yield* read(sql<{ id: string }>`SELECT id FROM quorum_keys WHERE hash = ${hash}`)
-          if (found.length === 0) return yield* unknownKey()
-        }
-        let options = needsCost.get(hash) === false ? undefined : input.options()
-        const charge = options?.[0]?.tokens ?? 0
-
-        return yield* write(Effect.gen(function*() {
-          const locked = yield* sql<KeyRow>`UPDATE quorum_keys SET
-              last_used_at = ${now},
-              req_level = CASE WHEN rpm IS NULL THEN NULL
-                WHEN req_level IS NULL OR req_level + (${now} - req_at) * rpm / 60000.0 > rpm THEN rpm - 1
-                ELSE req_level + (${now} - req_at) * rpm / 60000.0 - 1 END,
-              req_at = ${now},
-              tok_level = CASE WHEN tpm IS NULL THEN NULL
-                WHEN tok_level IS NULL OR tok_level + (${now} - tok_at) * tpm / 60000.0 > tpm THEN tpm - ${charge}
-                ELSE tok_level + (${now} - tok_at) * tpm / 60000.0 - ${charge} END,
-              tok_at = ${now}
-            WHERE hash = ${hash} RETURNING *`
-          const row = locked[0]
-          if (row === undefined) return yield* unknownKey()
-          if (row.revoked_at !== null) return yield* revokedKey(row.prefix)
-          if (row.models !== null) {
-            const allowed = JSON.parse(row.models) as Array<string>
-            const denied = input.models.filter((m) => !allowed.includes(m))
-            if (denied.length > 0) return yield* new ModelNotAllowed({ models: denied, allowed, keyId: row.id })
-          }
-          const rpm = numOrNull(row.rpm)
-          const tpm = numOrNull(row.tpm)
-          const budget = numOrNull(row.budget_micros)
-          needsCost.set(hash, budget !== null || tpm !== null)
-          // The key gained a budget or token limit since it was last seen: estimate now (and refill the bucket properly next time).
-          options ??= budget !== null || tpm !== null ? input.options() : undefined
-
-          const requests = numOrNull(row.req_level)
-          if (rpm !== null && requests !== null && requests < 0) {
-            return yield* requestsLimited(row.id, rpm, requests)
-          }
-          const tokens = numOrNull(row.tok_level)
-          if (tpm !== null && tokens !== null && tokens < 0) {
-            return yield* tokensLimited(row.id, tpm, tokens, charge)
-          }
-
-          const period = periodOf(row.budget_period, now)
-          const tokensCharged = tpm === null ? 0 : charge
-          if (budget === null || options === undefined) return { keyId: row.id, period, option: 0, reservation: undefined, tokensCharged }
-          const reserve = (option: number) =>
-            Effect.gen(function*() {
-              const id = "rsv_" + randomBytes(9).toString("base64url")
-              const micros = options![option]!.micros
-              // Inserted only if it fits: one statement, whose snapshot (taken after the lock) sees every other reservation.
-              const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
-                SELECT ${id}, ${row.id}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
-                WHERE ${spentOf(row.id, period)} + ${reservedOf(row.id, period, now)} + ${micros} <= ${budget}
-                RETURNING id`
-              if (inserted.length === 0) return undefined
-              yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${row.id}, ${period}, 0, ${micros})
-                ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`
-              return { id, period, micros }
-            })
-          // Most requests have one option and it fits: one statement. Otherwise read what is left, then reserve what fits.
-          let option = 0
-          let reservation = yield* reserve(0)
-          if (reservation === undefined) {
-            const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
-            const left = budget - spent - reserved
-            option = options.findIndex((o) => o.micros <= left)
-            if (option === -1) return yield* quotaError(row.id, row.budget_period, budget, spent, reserved, options)
-            reservation = yield* reserve(option)
-            if (reservation === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
-          }
-          // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
-          return { keyId: row.id, period, option, reservation, tokensCharged }
-        }))
+        const [first] = options
+        const reservation = first === undefined ? undefined : yield* reserveIfFits(row.id, period, budget, first.micros, input)
+        if (reservation !== undefined) return { option: 0, reservation }
+        const { reserved, spent } = yield* spentAndReserved(row.id, period, input.now)
+        const left = budget - spent - reserved
+        const option = options.findIndex((o) => o.micros <= left)
+        const fits = options[option]
+        if (fits === undefined) return yield* quotaError(row.id, row.budget_period, budget, spent, reserved, options)
+        const taken = yield* reserveIfFits(row.id, period, budget, fits.micros, input)
+        if (taken === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
+        return { option, reservation: taken }
       })
 
+    /**
+     * Admission on SQLite, in one IMMEDIATE transaction (the file's lock): the key locked
+     * and its buckets drawn, the checks, then the reservation, which runs after the lock
+     * is held, so it sees every concurrent admission that came before. Any refusal rolls
+     * everything back.
+     */
+    const admitInTransaction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded> =>
+      write(Effect.gen(function*() {
+        const options = input.options
+        const charge = options?.[0]?.tokens ?? 0
+        const row = yield* Effect.flatMap(lockKey(hashKey(input.secret), input.now, charge), (locked) => checkKey(locked, input))
+        yield* checkBuckets(row, charge)
+        const period = periodOf(row.budget_period, input.now)
+        const tokensCharged = row.tpm === null ? 0 : charge
+        const budget = numOrNull(row.budget_micros)
+        if (budget === null || options === undefined) return { keyId: row.id, period, option: 0, reservation: undefined, tokensCharged }
+        // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
+        const { option, reservation } = yield* reserveFirstFitting(row, period, budget, options, input)
+        return { keyId: row.id, period, option, reservation, tokensCharged }
+      }))
+
     /** One round trip on PostgreSQL; SQLite's transaction is in-process, so its statements cost no round trips. */
-    const admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError> = sql.onDialectOrElse({
+    const admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded> = sql.onDialectOrElse({
       pg: () => admitByFunction,
       orElse: () => admitInTransaction
     })
@@ -442,8 +477,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
           const undone = yield* sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
             RETURNING id, cost_micros`
           for (const row of undone) {
-            const settle = charged.get(row.id)!
-            addTo(released, settle.keyId, settle.period, -num(row.cost_micros), 0)
+            const settle = charged.get(row.id)
+            if (settle !== undefined) addTo(released, settle.keyId, settle.period, -num(row.cost_micros), 0)
           }
         }
         const refunds = new Map<string, number>()
@@ -558,7 +593,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
 
     const reportRows = (groupBy: ReadonlyArray<ReportDimension>, query: ReportQuery) =>
       Effect.gen(function*() {
-        const columns = groupBy.map((d) => (d === "key" ? "key_id" : d))
+        const columns = groupBy.map(columnOf)
         const filters = (alias: string) => [
           ...(query.from === undefined ? [] : [sql`${sql.literal(alias)}.day >= ${query.from}`]),
           ...(query.to === undefined ? [] : [sql`${sql.literal(alias)}.day <= ${query.to}`]),
@@ -586,7 +621,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         // One SQL row per group, status and whether an upstream was called: folded into one per group.
         const groups = new Map<string, { dims: Partial<Record<ReportDimension, string | null>>; rows: Array<Record<string, unknown>> }>()
         for (const row of rows) {
-          const dims: Partial<Record<ReportDimension, string | null>> = Object.fromEntries(groupBy.map((d, i) => [d, row[columns[i]!] ?? null]))
+          const dims: Partial<Record<ReportDimension, string | null>> = Object.fromEntries(groupBy.map((d) => [d, row[columnOf(d)] ?? null]))
           const at = JSON.stringify(dims)
           const group = groups.get(at) ?? { dims, rows: [] as Array<Record<string, unknown>> }
           group.rows.push(row)
@@ -631,35 +666,45 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
           ${conditions.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(conditions)}`}
           ORDER BY started_at DESC, id DESC LIMIT ${query.limit + 1}`
         const page = rows.slice(0, query.limit).map(requestView)
+        const last = page.at(-1)
         const more = rows.length > query.limit
-        return { object: "list" as const, data: page, has_more: more, next_after: more ? page[page.length - 1]!.id : null } satisfies RequestPage
+        return { object: "list" as const, data: page, has_more: more, next_after: more && last !== undefined ? last.id : null } satisfies RequestPage
       }))
 
     /** Where a request falls in the newest-first order, for a page that starts after it. */
     const requestPosition = (id: string) =>
       read(Effect.map(
         sql<{ started_at: unknown }>`SELECT started_at FROM quorum_requests WHERE id = ${id}`,
-        (rows) => (rows.length === 0 ? undefined : { startedAt: num(rows[0]!.started_at), id })
+        ([row]) => (row === undefined ? undefined : { startedAt: num(row.started_at), id })
       ))
 
     /** A request and its upstream attempts, by its `x-request-id`. */
     const getRequest = (id: string) =>
       read(Effect.gen(function*() {
-        const rows = yield* sql<RequestRow>`SELECT * FROM quorum_requests WHERE id = ${id}`
-        if (rows.length === 0) return undefined
+        const [row] = yield* sql<RequestRow>`SELECT * FROM quorum_requests WHERE id = ${id}`
+        if (row === undefined) return undefined
         const attempts = yield* sql<AttemptRow>`SELECT * FROM quorum_attempts WHERE request_id = ${id} ORDER BY seq`
-        return { ...requestView(rows[0]!), upstream_attempts: attempts.map(attemptView) } satisfies RequestDetail
+        return { ...requestView(row), upstream_attempts: attempts.map(attemptView) } satisfies RequestDetail
       }))
 
-    /** The models a key may use: null for all, undefined for no such key (admission will say so). */
-    const allowedModels = (secret: string) =>
+    /** A key's facts by its hash: one read on the hash's unique index. */
+    const keyFacts = (hash: string) =>
       read(Effect.map(
-        sql<{ models: string | null }>`SELECT models FROM quorum_keys WHERE hash = ${hashKey(secret)} AND revoked_at IS NULL`,
-        (rows) => (rows.length === 0 ? undefined : rows[0]!.models === null ? null : (JSON.parse(rows[0]!.models) as ReadonlyArray<string>))
+        sql<Pick<KeyRow, "id" | "prefix" | "models" | "tags" | "policies" | "budget_micros" | "tpm" | "revoked_at">>`SELECT
+          id, prefix, models, tags, policies, budget_micros, tpm, revoked_at FROM quorum_keys WHERE hash = ${hash}`,
+        ([row]): KeyFacts | undefined => row === undefined ? undefined : {
+          id: row.id,
+          prefix: row.prefix,
+          tags: names(row.tags),
+          policies: names(row.policies),
+          models: row.models === null ? null : names(row.models),
+          needsCost: row.budget_micros !== null || row.tpm !== null,
+          revoked: row.revoked_at !== null
+        }
       ))
 
     return {
-      createKey, listKeys, getKey, updateKey, revokeKey, admit, allowedModels, writeBatch, sweepReservations, renewLease, endLease, reconcile,
+      createKey, listKeys, getKey, updateKey, revokeKey, admit, keyFacts, writeBatch, sweepReservations, renewLease, endLease, reconcile,
       report, listRequests, requestPosition, getRequest
     } satisfies SpendStoreShape
   })

@@ -6,6 +6,7 @@
  *
  * What every implementation promises, because admission and billing rely on it:
  * - a key's secret is shown once, by createKey; only its hash is kept;
+ * - admission runs no closure of its callers: what it weighs comes in as values;
  * - admit never lets the period's spent, plus what admitted calls still reserve (unexpired),
  *   plus the new call's reservation exceed the key's budget, however many admissions race;
  * - writeBatch is all or nothing and may be called again with the same batch (a request
@@ -14,8 +15,8 @@
  *   reconcile, and replaced by the real cost if the owner settles it after all.
  */
 import { Context, type Effect } from "effect"
-import type { AdmissionError, SpendStoreError } from "../errors"
-import type { CreateKey, KeyView, UpdateKey } from "../keys"
+import type { AdmissionError, CostsNeeded, SpendStoreError } from "../errors"
+import type { CreateKey, KeyFacts, KeyView, UpdateKey } from "../keys"
 import type { RequestDetail, RequestPage, RequestQuery } from "../reports"
 import type { Admission, AdmitInput, LedgerEntry, ReportQuery, RequestPosition, SpendReportData } from "./types"
 
@@ -43,10 +44,14 @@ export interface SpendStoreShape {
   /** Revoking twice keeps the first time. */
   readonly revokeKey: (id: string, now: number) => Effect.Effect<KeyView | undefined, SpendStoreError>
 
-  /** Checks the key, its models and rate limits, and reserves the first option that fits its budget. */
-  readonly admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError>
-  /** The models a key may use: null for all, undefined for no such key (admission will say so). */
-  readonly allowedModels: (secret: string) => Effect.Effect<ReadonlyArray<string> | null | undefined, SpendStoreError>
+  /**
+   * Checks the key, its models and rate limits, and reserves the first option that fits its
+   * budget. Runs nothing of the caller's: options are values, and a key that needs them
+   * when none were given fails with CostsNeeded, having drawn and reserved nothing.
+   */
+  readonly admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded>
+  /** A key's facts by the SHA-256 of its secret (one indexed read), revoked keys included; undefined for no such key. */
+  readonly keyFacts: (hash: string) => Effect.Effect<KeyFacts | undefined, SpendStoreError>
 
   /** Writes finished requests to the ledger and settles their reservations and token refunds, atomically. */
   readonly writeBatch: (entries: ReadonlyArray<LedgerEntry>) => Effect.Effect<void, SpendStoreError>

@@ -17,8 +17,12 @@ export interface AdmitInput {
   readonly secret: string
   /** Every model the request may call, as the client names them. */
   readonly models: ReadonlyArray<string>
-  /** Most preferred first. Called only for keys with a budget or a token limit (it tokenizes the prompt). */
-  readonly options: () => ReadonlyArray<CostOption>
+  /**
+   * Most preferred first; undefined when the caller learnt that the key needs none (no
+   * budget, no token limit) and so skipped tokenizing the prompt. A store that finds the
+   * key needs them after all fails with CostsNeeded, having changed nothing.
+   */
+  readonly options: ReadonlyArray<CostOption> | undefined
   readonly ttlMs: number
   readonly now: number
 }
