@@ -417,6 +417,31 @@ describe.each(databases)("the store as a layer on %s", (_name, setting) => {
         expect((yield* store.updateKey("key_missing", { name: "x" }, Date.now()))).toBeUndefined()
       })))
 
+  it.effect("keeps a key's tags and policies, each once; an update that gives them replaces them, one that does not keeps them", () =>
+    onStore((store) =>
+      Effect.gen(function*() {
+        const { key } = yield* store.createKey({ name: "tagged", tags: ["internal", "eu", "internal"], policies: ["no-pii"] }, Date.now())
+        expect(key).toMatchObject({ tags: ["internal", "eu"], policies: ["no-pii"] })
+        expect(yield* store.updateKey(key.id, { name: "renamed" }, Date.now())).toMatchObject({ tags: ["internal", "eu"], policies: ["no-pii"] })
+        expect(yield* store.updateKey(key.id, { tags: [], policies: ["a", "b"] }, Date.now())).toMatchObject({ tags: [], policies: ["a", "b"] })
+        expect((yield* store.listKeys(Date.now())).find((k) => k.id === key.id)).toMatchObject({ tags: [], policies: ["a", "b"] })
+      })))
+
+  it.effect("asked without cost options for a key that needs them, answers CostsNeeded having drawn and reserved nothing", () =>
+    onStore((store) =>
+      Effect.gen(function*() {
+        const { key, secret } = yield* store.createKey({ name: "needs", budget_usd: 1, rpm: 1 }, Date.now())
+        const needed = yield* Effect.flip(store.admit({ ...admitInput(secret, 10_000), options: undefined }))
+        expect(needed._tag).toBe("CostsNeeded")
+        // The one request a minute is still there, and nothing is reserved.
+        const admitted = yield* store.admit(admitInput(secret, 10_000))
+        expect(admitted.reservation?.micros).toBe(10_000)
+        expect((yield* store.getKey(key.id, Date.now()))?.spend.reserved_usd).toBe("0.010000")
+        // A key without a budget or token limit is admitted without them.
+        const free = yield* store.createKey({ name: "free" }, Date.now())
+        expect(yield* store.admit({ ...admitInput(free.secret, 0), options: undefined })).toMatchObject({ keyId: free.key.id, reservation: undefined })
+      })))
+
   it.effect("refuses over budget without drawing the key's request bucket", () =>
     onStore((store) =>
       Effect.gen(function*() {

@@ -53,10 +53,33 @@ export class SpendStoreError extends Schema.TaggedError<SpendStoreError>()("Spen
 }
 
 /**
+ * 500: the key is under a content policy the gateway's config no longer has (the config
+ * changed after the key was given it). Its requests are refused, not let through
+ * unchecked: a guardrail someone attached does not lapse silently.
+ */
+export class KeyPolicyMissing extends Schema.TaggedError<KeyPolicyMissing>()("KeyPolicyMissing", {
+  policy: Schema.String,
+  keyId: Schema.String
+}) {
+  get answer(): ErrorAnswer {
+    return {
+      status: 500,
+      body: errorBody(
+        `This key is under content policy \`${this.policy}\`, which the gateway's config does not define: the request is refused rather than let through unchecked. ` +
+          "Define the policy again, or take it off the key (PATCH /admin/keys/{id}).",
+        "server_error",
+        null,
+        "policy_not_configured"
+      )
+    }
+  }
+}
+
+/**
  * Not a refusal: admission was asked without cost options for a key that needs them (it
  * gained a budget or a token limit since its facts were read). Nothing was drawn or
  * reserved; the caller computes the options and asks again. Never reaches a client.
  */
 export class CostsNeeded extends Schema.TaggedError<CostsNeeded>()("CostsNeeded", {}) {}
 
-export type AdmissionError = Unauthorized | ModelNotAllowed | RateLimited | InsufficientQuota | SpendStoreError
+export type AdmissionError = Unauthorized | ModelNotAllowed | RateLimited | InsufficientQuota | SpendStoreError | KeyPolicyMissing

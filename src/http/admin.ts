@@ -132,8 +132,8 @@ const requestQuery = (store: SpendStoreShape) =>
 
 /**
  * A key spec is checked strictly: a misspelt field (`budget` for `budget_usd`) would
- * otherwise make a key without the limit its creator meant, and a misspelt model a key
- * that can call nothing.
+ * otherwise make a key without the limit its creator meant, a misspelt model a key that
+ * can call nothing, and a misspelt policy a key whose requests are all refused.
  */
 const checkSpec = <A extends UpdateKey>(config: ResolvedConfig, spec: A) =>
   Effect.gen(function*() {
@@ -149,8 +149,18 @@ const checkSpec = <A extends UpdateKey>(config: ResolvedConfig, spec: A) =>
         return yield* new InvalidRequest({ message: `Unknown model \`${model}\`; available: ${names.join(", ")}`, param: `models[${i}]`, code: "model_not_found" })
       }
     }
+    yield* checkPolicies(config, spec.policies ?? [])
     return spec
   })
+
+/** Every policy a key names must be one of the config's `policies:`. */
+const checkPolicies = (config: ResolvedConfig, policies: ReadonlyArray<string>) => {
+  const defined = config.policies.map((p) => p.name)
+  const unknown = policies.findIndex((name) => !defined.includes(name))
+  if (unknown === -1) return Effect.void
+  const available = defined.length === 0 ? "the config defines no policies (`policies:`)" : `the config defines: ${defined.join(", ")}`
+  return Effect.fail(new InvalidRequest({ message: `Unknown policy \`${policies[unknown]}\`; ${available}`, param: `policies[${unknown}]`, code: "policy_not_found" }))
+}
 
 /**
  * The admin key, checked by HttpApi's security middleware before any admin handler runs.
@@ -233,10 +243,17 @@ export const AdminLive = HttpApiBuilder.group(ServedApi, "admin", (handlers) =>
       .handleRaw("updateKey", ({ path }) =>
         answer("PATCH /admin/keys/{id}", Effect.gen(function*() {
           const patch = yield* Effect.flatMap(readUpdate(config.maxBodyBytes), (spec) => checkSpec(config, spec))
-          return HttpServerResponse.unsafeJson(yield* found(path.id, yield* store.updateKey(path.id, patch, Date.now())))
+          const updated = yield* store.updateKey(path.id, patch, Date.now())
+          // This worker's requests see the change at once; the others' within a second (their cache of key facts).
+          spend.forgetKeys()
+          return HttpServerResponse.unsafeJson(yield* found(path.id, updated))
         })))
       .handleRaw("revokeKey", ({ path }) =>
-        answer("DELETE /admin/keys/{id}", Effect.map(Effect.flatMap(store.revokeKey(path.id, Date.now()), (key) => found(path.id, key)), (key) => HttpServerResponse.unsafeJson(key))))
+        answer("DELETE /admin/keys/{id}", Effect.gen(function*() {
+          const revoked = yield* store.revokeKey(path.id, Date.now())
+          spend.forgetKeys()
+          return HttpServerResponse.unsafeJson(yield* found(path.id, revoked))
+        })))
       .handleRaw("spend", () =>
         answer("GET /admin/spend", Effect.gen(function*() {
           const query = yield* reportQuery

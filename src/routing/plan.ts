@@ -8,6 +8,7 @@ import type { ResolvedConfig, Route } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
 import { promptTokens } from "../protocol/tokens"
 import { worstCaseOf } from "../billing/worst-case"
+import { currentTicket } from "../billing/ticket"
 import { factsOf, type RequestFacts } from "./facts"
 import { type HealthView, LiveHealth } from "./health"
 import type { AdaptiveSettings } from "../config/adaptive"
@@ -42,7 +43,7 @@ const inputFor = (config: ResolvedConfig, route: Route, random: () => number, co
     routeId: route.id,
     targets: route.targets,
     get facts() {
-      return (facts ??= factsOf(context.request))
+      return (facts ??= factsOf(context.request, currentTicket()?.key?.tags))
     },
     health: context.health,
     costMicros: costOn(config, context.request, prompt),

@@ -12,6 +12,9 @@ const KeyList = Schema.Struct({ object: Schema.Literal("list"), data: Schema.Arr
 
 const limit = (value: number | null, unit = "") => (value === null ? "none" : `${value}${unit}`)
 
+/** A comma-separated option as the list the admin API takes. */
+const listOf = (text: string) => text.split(",").map((s) => s.trim()).filter((s) => s !== "")
+
 const create = Command.make(
   "create",
   {
@@ -21,21 +24,28 @@ const create = Command.make(
     budgetUsd: Options.float("budget-usd").pipe(Options.withDescription("Most the key may spend per period, in USD"), Options.optional),
     period: Options.choice("budget-period", BudgetPeriod.literals).pipe(Options.withDescription("The budget's period (default month)"), Options.optional),
     rpm: Options.integer("rpm").pipe(Options.withDescription("Requests per minute"), Options.optional),
-    tpm: Options.integer("tpm").pipe(Options.withDescription("Tokens per minute"), Options.optional)
+    tpm: Options.integer("tpm").pipe(Options.withDescription("Tokens per minute"), Options.optional),
+    tags: Options.text("tags").pipe(Options.withDescription("Comma-separated tags routing rules match on (when: {key_tags: [...]})"), Options.optional),
+    policies: Options.text("policies").pipe(Options.withDescription("Comma-separated content policies (names from the config's policies:) every request of the key is under"), Options.optional)
   },
   (o) =>
     Effect.gen(function*() {
       const body = {
         name: o.name,
-        ...Option.match(o.models, { onNone: () => ({}), onSome: (m) => ({ models: m.split(",").map((s) => s.trim()).filter((s) => s !== "") }) }),
+        ...Option.match(o.models, { onNone: () => ({}), onSome: (m) => ({ models: listOf(m) }) }),
         ...Option.match(o.budgetUsd, { onNone: () => ({}), onSome: (budget_usd) => ({ budget_usd }) }),
         ...Option.match(o.period, { onNone: () => ({}), onSome: (budget_period) => ({ budget_period }) }),
         ...Option.match(o.rpm, { onNone: () => ({}), onSome: (rpm) => ({ rpm }) }),
-        ...Option.match(o.tpm, { onNone: () => ({}), onSome: (tpm) => ({ tpm }) })
+        ...Option.match(o.tpm, { onNone: () => ({}), onSome: (tpm) => ({ tpm }) }),
+        ...Option.match(o.tags, { onNone: () => ({}), onSome: (t) => ({ tags: listOf(t) }) }),
+        ...Option.match(o.policies, { onNone: () => ({}), onSome: (p) => ({ policies: listOf(p) }) })
       }
       const key = yield* admin(o, "POST", "/admin/keys", CreatedKey, body)
       yield* Console.log(`Created ${key.id} (${key.name}). The key, shown only now:\n\n  ${key.key}\n`)
       yield* Console.log(`Budget: ${limit(key.budget_usd, " USD")} per ${key.budget_period}; rpm ${limit(key.rpm)}; tpm ${limit(key.tpm)}; models: ${key.models?.join(", ") ?? "all"}`)
+      if (key.tags.length > 0 || key.policies.length > 0) {
+        yield* Console.log(`Tags: ${key.tags.join(", ") || "none"}; policies: ${key.policies.join(", ") || "none"}`)
+      }
     })
 ).pipe(Command.withDescription("Create a virtual key and print it (once)"))
 
@@ -43,7 +53,7 @@ const list = Command.make("list", target, (o) =>
   Effect.gen(function*() {
     const keys = yield* admin(o, "GET", "/admin/keys", KeyList)
     yield* Console.log(table(
-      ["id", "name", "prefix", "state", "spent (period)", "budget", "rpm", "models"],
+      ["id", "name", "prefix", "state", "spent (period)", "budget", "rpm", "models", "tags", "policies"],
       keys.data.map((k) => [
         k.id,
         k.name,
@@ -52,7 +62,9 @@ const list = Command.make("list", target, (o) =>
         `$${k.spend.spent_usd} (${k.spend.period})`,
         k.budget_usd === null ? "none" : `$${k.budget_usd}/${k.budget_period}`,
         limit(k.rpm),
-        k.models?.join(",") ?? "all"
+        k.models?.join(",") ?? "all",
+        k.tags.join(",") || "-",
+        k.policies.join(",") || "-"
       ])
     ))
   })).pipe(Command.withDescription("List virtual keys with their limits and what their period spent"))
