@@ -37,6 +37,9 @@ import { modelPrice } from "../domain/money"
 import { ConfigFile, type ModelFile, type PresetFile, type RetryFile, type RouteFile } from "../config/schema"
 import { AdaptiveSettings } from "../config/adaptive"
 import { compilePolicy, type Policy } from "../policy/policy"
+import type { CheckModule } from "../policy/check"
+import { CheckModuleShape } from "../policy/checks/module"
+import { importExport, type ModuleLoadError, modulesIn } from "../config/modules"
 
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -95,7 +98,10 @@ export const parseConfigText = (text: string, where: string): Effect.Effect<Conf
   )
 }
 
-const SIM_STYLES: ReadonlyArray<SimStyle> = ["terse", "sentence", "explained"]
+const SIM_STYLES = ["terse", "sentence", "explained"] as const satisfies ReadonlyArray<SimStyle>
+
+/** A style picked by the model's id, so that models without one still differ. */
+const styleOf = (id: string): SimStyle => SIM_STYLES[[...id].reduce((sum, c) => sum + c.charCodeAt(0), 0) % SIM_STYLES.length] ?? "terse"
 
 /**
  * A simulated model's settings. Without fixed answers it works them out from the prompt;
@@ -106,7 +112,7 @@ const simSpec = (model: ModelFile): SimSpec => ({
   errorRate: model.sim?.error_rate ?? 0,
   answers: model.sim?.answers,
   mistakeRate: model.sim?.mistake_rate ?? 0,
-  style: model.sim?.style ?? SIM_STYLES[[...model.id].reduce((sum, c) => sum + c.charCodeAt(0), 0) % SIM_STYLES.length]!,
+  style: model.sim?.style ?? styleOf(model.id),
   tokensPerSecond: model.sim?.tokens_per_second ?? 200
 })
 
@@ -280,9 +286,51 @@ const resolveConsensus = (file: ConfigFile, where: string, defined: Defined) =>
     }
   })
 
-/** Content policies, compiled, each naming models of this config. */
+const asConfigError = (error: ModuleLoadError) => new ConfigError({ message: error.message })
+
+const decodeCheckModule = Schema.decodeUnknownEither(CheckModuleShape)
+
+/** One check module's export, or what is wrong with it, naming the file. */
+const loadCheckModule = (file: string) =>
+  Effect.gen(function*() {
+    const exported = yield* Effect.mapError(importExport(file, "check"), asConfigError)
+    const decoded = decodeCheckModule(exported)
+    if (Either.isLeft(decoded)) {
+      const issue = firstIssue(decoded.left)
+      return yield* new ConfigError({
+        message: `${file}: the module must export a check ({ name, find, maxSpan? }) as default or as \`check\`; ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}`
+      })
+    }
+    return exported as CheckModule
+  })
+
+/**
+ * The check modules of QUORUM_CHECKS_DIR's folder, then of `check_dirs` (relative to the
+ * working directory), by name. A module that cannot load, has the wrong shape or takes a
+ * name already used stops start-up, naming its file.
+ */
+const loadCheckModules = (file: ConfigFile) =>
+  Effect.gen(function*() {
+    const fromEnv = Option.getOrUndefined(yield* Config.option(Config.string("QUORUM_CHECKS_DIR")).pipe(Effect.orElseSucceed(() => Option.none<string>())))
+    const dirs = [...(fromEnv === undefined ? [] : [fromEnv]), ...(file.check_dirs ?? [])]
+    const modules = new Map<string, CheckModule>()
+    const origin = new Map<string, string>()
+    for (const dir of dirs) {
+      for (const path of yield* Effect.mapError(modulesIn(dir, "checks"), asConfigError)) {
+        const module = yield* loadCheckModule(path)
+        const earlier = origin.get(module.name)
+        if (earlier !== undefined) return yield* new ConfigError({ message: `${path}: a check module named "${module.name}" is already loaded from ${earlier}` })
+        modules.set(module.name, module)
+        origin.set(module.name, path)
+      }
+    }
+    return modules
+  })
+
+/** Content policies, compiled, each naming models of this config (and check modules of its folders). */
 const resolvePolicies = (file: ConfigFile, where: string, defined: Defined) =>
   Effect.gen(function*() {
+    const modules = yield* loadCheckModules(file)
     const policies: Array<Policy> = []
     for (const [index, spec] of (file.policies ?? []).entries()) {
       const at = `${where}: policies[${index}]`
@@ -293,7 +341,7 @@ const resolvePolicies = (file: ConfigFile, where: string, defined: Defined) =>
       for (const [m, model] of (spec.models ?? []).entries()) {
         if (!defined(model) && !isConsensusName(model)) return yield* fail(`${at}.models[${m}]`, `"${model}" is not a model or route id`)
       }
-      const compiled = compilePolicy(spec)
+      const compiled = compilePolicy(spec, { defined, modules })
       if (Either.isLeft(compiled)) return yield* fail(`${at}.${compiled.left[0]}`, compiled.left[1])
       policies.push(compiled.right)
     }

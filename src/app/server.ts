@@ -24,6 +24,7 @@ import { LearnedBeliefsLive } from "../routing/learned/view"
 import { tracesEndpoint } from "../config/telemetry"
 import type { Tracing } from "../telemetry/tracing-tag"
 import { PACKAGE_VERSION } from "../domain/package-root"
+import { PoliciesBoundLive } from "../http/check-context"
 
 /** Keys, budgets and the ledger, consensus outcomes and learning, and learned routes' beliefs, over the database the config names. */
 const SpendLive = (config: ResolvedConfig, telemetry: TelemetryShape) =>
@@ -65,7 +66,8 @@ const SharedStateFor = (config: ResolvedConfig): Layer.Layer<never, SharedStateE
 const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
   // One instance: the engine reads learned policies from it, and layers are built once per instance.
   const spend = SpendLive(config, telemetry)
-  return Layer.mergeAll(
+  // The routes read the config with its policies' `llm` checks bound to the router (its GatewayConfig wins the merge).
+  return PoliciesBoundLive.pipe(Layer.provideMerge(Layer.mergeAll(
     Consensus.Default.pipe(Layer.provideMerge(Evaluators.Default), Layer.provideMerge(Router.Default), Layer.provide(spend)),
     spend
   ).pipe(
@@ -74,7 +76,7 @@ const ServicesLive = (config: ResolvedConfig, telemetry: TelemetryShape) => {
     Layer.provideMerge(TracingFor(config)),
     Layer.provideMerge(SharedStateFor(config)),
     Layer.provideMerge(Layer.succeed(GatewayConfig, config))
-  )
+  )))
 }
 
 const routesOver = <E, R>(services: Layer.Layer<Layer.Layer.Success<ReturnType<typeof ServicesLive>>, E, R>) =>

@@ -235,6 +235,8 @@ export const ConfigFile = Schema.Struct({
   /** Traces (OpenTelemetry, OTLP/HTTP): off without an endpoint. */
   telemetry: Schema.optional(TelemetrySettings),
   /** Content policies on every request and answer of the gateway (src/policy/spec.ts). */
-  policies: Schema.optional(Schema.Array(PolicySpec))
+  policies: Schema.optional(Schema.Array(PolicySpec)),
+  /** Folders of check modules (`type: module` checks), after QUORUM_CHECKS_DIR's. */
+  check_dirs: Schema.optional(Schema.Array(NonEmpty))
 })
 export type ConfigFile = typeof ConfigFile.Type

@@ -4,12 +4,16 @@
  * a redacted one goes upstream redacted; a routed one goes only to the models its policies
  * allow (to the first of them when it asked for another); an answer a blocking output
  * policy fires on is withheld, and a redacting one is redacted.
+ *
+ * Policies with checks that wait (an `llm` check, an async module) run as Effects; the
+ * others keep the synchronous path, and a stream without them pays nothing more per chunk.
  */
 import type { ConsensusReport } from "../consensus/request"
-import { Effect } from "effect"
-import { applyInputPolicies, applyOutputPolicies } from "../policy/request"
-import type { Policy } from "../policy/policy"
-import { StreamScanner, type Violation } from "../policy/stream"
+import { Effect, Fiber, Option } from "effect"
+import { CurrentTicket, type Ticket } from "../billing/ticket"
+import { applyInputPolicies, applyInputPoliciesWaiting, applyOutputPolicies, applyOutputPoliciesWaiting, type InputVerdict, type TextOutcome } from "../policy/request"
+import { type Policy, waits } from "../policy/policy"
+import { type Released, StreamScanner, type Violation } from "../policy/stream"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import { InvalidRequest } from "./errors"
@@ -31,17 +35,30 @@ export interface Checked {
   readonly applied: ReadonlyArray<string>
 }
 
-/** The request as the input policies let it go, or the violation that stops it. */
-export const checkRequest = (policies: ReadonlyArray<Policy>, request: ChatCompletionRequest): Effect.Effect<Checked, InvalidRequest> => {
-  if (policies.length === 0) return Effect.succeed({ request, applied: [] })
-  const verdict = applyInputPolicies(policies, request)
+/** The input policies' verdict: synchronous unless a check waits. */
+const inputVerdict = (policies: ReadonlyArray<Policy>, request: ChatCompletionRequest): Effect.Effect<InputVerdict> =>
+  waits(policies) ? applyInputPoliciesWaiting(policies, request) : Effect.succeed(applyInputPolicies(policies, request))
+
+/** A text through the output policies: synchronous unless a check waits. */
+const outputOf = (policies: ReadonlyArray<Policy>, text: string): Effect.Effect<TextOutcome> =>
+  waits(policies) ? applyOutputPoliciesWaiting(policies, text) : Effect.succeed(applyOutputPolicies(policies, text))
+
+/** The request a verdict lets go (to the first model its routing policies allow, when it asked for another), or the violation. */
+const allowedRequest = (verdict: InputVerdict): Effect.Effect<Checked, InvalidRequest> => {
   if (verdict._tag === "Blocked") return Effect.fail(violated(verdict.violation, "request"))
   const { routeTo, applied } = verdict
   if (routeTo === undefined || routeTo.includes(verdict.request.model)) return Effect.succeed({ request: verdict.request, applied })
-  if (routeTo.length === 0) {
+  const [first] = routeTo
+  if (first === undefined) {
     return Effect.fail(new InvalidRequest({ message: `Content policies ${applied.map((p) => `\`${p}\``).join(", ")} allow no model in common for this request.`, param: "model", code: "content_policy_violation" }))
   }
-  return Effect.succeed({ request: { ...verdict.request, model: routeTo[0]! }, applied })
+  return Effect.succeed({ request: { ...verdict.request, model: first }, applied })
+}
+
+/** The request as the input policies let it go, or the violation that stops it. */
+export const checkRequest = (policies: ReadonlyArray<Policy>, request: ChatCompletionRequest): Effect.Effect<Checked, InvalidRequest> => {
+  if (policies.length === 0) return Effect.succeed({ request, applied: [] })
+  return waits(policies) ? Effect.flatMap(applyInputPoliciesWaiting(policies, request), allowedRequest) : allowedRequest(applyInputPolicies(policies, request))
 }
 
 /**
@@ -51,31 +68,36 @@ export const checkRequest = (policies: ReadonlyArray<Policy>, request: ChatCompl
  */
 export const checkReport = (policies: ReadonlyArray<Policy>, report: ConsensusReport): Effect.Effect<ConsensusReport, InvalidRequest> => {
   if (!policies.some((p) => p.on !== "input")) return Effect.succeed(report)
-  const answer = report.answer.content === null ? { text: null } : applyOutputPolicies(policies, report.answer.content)
-  if ("violation" in answer && answer.violation !== undefined) return Effect.fail(violated(answer.violation, "answer"))
-  const candidates = report.candidates.map((c) => {
-    if (c.content === undefined || c.content === null) return c
-    const outcome = applyOutputPolicies(policies, c.content)
-    return { ...c, content: outcome.violation === undefined ? outcome.text : `[withheld by content policy ${outcome.violation.policy}]` }
+  const content = report.answer.content
+  return Effect.gen(function*() {
+    const answer = content === null ? { text: null } : yield* outputOf(policies, content)
+    if ("violation" in answer && answer.violation !== undefined) return yield* violated(answer.violation, "answer")
+    const candidates = yield* Effect.forEach(report.candidates, (c) =>
+      c.content === undefined || c.content === null ? Effect.succeed(c) : Effect.map(outputOf(policies, c.content), (outcome) => ({
+        ...c,
+        content: outcome.violation === undefined ? outcome.text : `[withheld by content policy ${outcome.violation.policy}]`
+      })), { concurrency: "unbounded" })
+    return { ...report, answer: { ...report.answer, content: answer.text }, candidates }
   })
-  return Effect.succeed({ ...report, answer: { ...report.answer, content: answer.text }, candidates })
 }
 
 /** The answer as the output policies let it out, or the violation that withholds it. */
 export const checkAnswer = (policies: ReadonlyArray<Policy>, completion: ChatCompletion): Effect.Effect<ChatCompletion, InvalidRequest> => {
   if (policies.length === 0) return Effect.succeed(completion)
-  const choices = []
-  for (const choice of completion.choices) {
-    const content = choice.message.content
-    if (content === null) {
-      choices.push(choice)
-      continue
+  return Effect.gen(function*() {
+    const choices = []
+    for (const choice of completion.choices) {
+      const content = choice.message.content
+      if (content === null) {
+        choices.push(choice)
+        continue
+      }
+      const outcome = yield* outputOf(policies, content)
+      if (outcome.violation !== undefined) return yield* violated(outcome.violation, "answer")
+      choices.push(outcome.text === content ? choice : { ...choice, message: { ...choice.message, content: outcome.text } })
     }
-    const outcome = applyOutputPolicies(policies, content)
-    if (outcome.violation !== undefined) return Effect.fail(violated(outcome.violation, "answer"))
-    choices.push(outcome.text === content ? choice : { ...choice, message: { ...choice.message, content: outcome.text } })
-  }
-  return Effect.succeed({ ...completion, choices })
+    return { ...completion, choices }
+  })
 }
 
 /**
@@ -83,6 +105,11 @@ export const checkAnswer = (policies: ReadonlyArray<Policy>, completion: ChatCom
  * scanner that holds back what a finding could still span, so what reaches the client is
  * already redacted, and a blocking finding ends the stream with an error event before any
  * of it is sent. Held text is released with the choice's finishing chunk.
+ *
+ * With a check that waits among them, each choice's text is held whole and checked when
+ * its finishing chunk arrives (see policy/stream.ts). The stream is read after the
+ * request's handler returned, outside the scope where its ticket is current, so the ticket
+ * is taken here, where the stream is made, and a judge's call is metered into it.
  */
 export const scanChunks = (policies: ReadonlyArray<Policy>) => {
   const output = policies.filter((p) => p.on !== "input")
@@ -92,6 +119,7 @@ export const scanChunks = (policies: ReadonlyArray<Policy>) => {
     if (scanner === undefined) scanners.set(index, (scanner = new StreamScanner(output)))
     return scanner
   }
+  if (waits(output)) return holding(scannerOf, currentTicket())
   return (chunk: ChatCompletionChunk): Effect.Effect<ChatCompletionChunk, InvalidRequest> => {
     if (output.length === 0 || chunk.choices.length === 0) return Effect.succeed(chunk)
     const choices = []
@@ -99,10 +127,7 @@ export const scanChunks = (policies: ReadonlyArray<Policy>) => {
       const scanner = scannerOf(choice.index)
       const content = choice.delta.content
       let text = typeof content === "string" ? scanner.push(content) : { text: "" }
-      if (text.violation === undefined && choice.finish_reason !== null) {
-        const rest = scanner.end()
-        text = { text: text.text + rest.text, ...(rest.violation !== undefined ? { violation: rest.violation } : {}) }
-      }
+      if (text.violation === undefined && choice.finish_reason !== null) text = joined(text, scanner.end())
       if (text.violation !== undefined) return Effect.fail(violated(text.violation, "answer"))
       choices.push(typeof content === "string" || text.text !== "" ? { ...choice, delta: { ...choice.delta, content: text.text } } : choice)
     }
@@ -110,18 +135,67 @@ export const scanChunks = (policies: ReadonlyArray<Policy>) => {
   }
 }
 
+const joined = (text: Released, rest: Released): Released => ({ text: text.text + rest.text, ...(rest.violation !== undefined ? { violation: rest.violation } : {}) })
+
+/** The ticket of the request the current fiber works for (read synchronously, where a stream is made). */
+const currentTicket = (): Ticket | undefined => Option.getOrUndefined(Option.flatMap(Fiber.getCurrentFiber(), (fiber) => Option.fromNullable(fiber.getFiberRef(CurrentTicket))))
+
+const meteredInto = <A, E>(ticket: Ticket | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E> => (ticket === undefined ? effect : Effect.locally(effect, CurrentTicket, ticket))
+
+/**
+ * Chunks when some check waits: each choice's text is held (sent as empty deltas) until
+ * its finishing chunk, which carries the whole text once every check has read it, or
+ * cuts the stream.
+ */
+const holding = (scannerOf: (index: number) => StreamScanner, ticket: Ticket | undefined) => (chunk: ChatCompletionChunk): Effect.Effect<ChatCompletionChunk, InvalidRequest> => {
+  const choices = chunk.choices.map((choice) => {
+    const content = choice.delta.content
+    if (typeof content !== "string") return choice
+    scannerOf(choice.index).push(content)
+    return { ...choice, delta: { ...choice.delta, content: "" } }
+  })
+  if (choices.every((c) => c.finish_reason === null)) return Effect.succeed({ ...chunk, choices })
+  return meteredInto(ticket, Effect.gen(function*() {
+    const released = []
+    for (const choice of choices) {
+      if (choice.finish_reason === null) {
+        released.push(choice)
+        continue
+      }
+      const whole = yield* scannerOf(choice.index).endWaiting()
+      if (whole.violation !== undefined) return yield* violated(whole.violation, "answer")
+      released.push({ ...choice, delta: { ...choice.delta, content: whole.text } })
+    }
+    return { ...chunk, choices: released }
+  }))
+}
+
+/** What the input policies read of a consensus request: its messages, or its prompt. */
+interface ConsensusInput {
+  readonly messages?: ChatCompletionRequest["messages"] | undefined
+  readonly prompt?: string | undefined
+}
+
 /**
  * The input policies on a consensus request (its messages, or its prompt). A request a
  * routing policy fired on is refused rather than fanned out: the fan-out cannot yet be
  * held to the policy's models, and sending it anywhere else is what the policy forbids.
  */
-export const checkConsensusRequest = <R extends { readonly messages?: ChatCompletionRequest["messages"] | undefined; readonly prompt?: string | undefined }>(
+export const checkConsensusRequest = <R extends ConsensusInput>(
   policies: ReadonlyArray<Policy>,
   request: R
 ): Effect.Effect<R, InvalidRequest> => {
   if (policies.length === 0) return Effect.succeed(request)
   const messages = request.messages ?? [{ role: "user" as const, content: request.prompt ?? "" }]
-  const verdict = applyInputPolicies(policies, { model: "consensus", messages })
+  return Effect.flatMap(inputVerdict(policies, { model: "consensus", messages }), (verdict) => consensusAllowed(request, messages, verdict))
+}
+
+/** The consensus request a verdict lets fan out, or why not. */
+const consensusAllowed = <R extends ConsensusInput>(
+  request: R,
+  messages: ChatCompletionRequest["messages"],
+  verdict: InputVerdict
+): Effect.Effect<R, InvalidRequest> => {
   if (verdict._tag === "Blocked") return Effect.fail(violated(verdict.violation, "request"))
   if (verdict.routeTo !== undefined) {
     return Effect.fail(new InvalidRequest({

@@ -5,8 +5,8 @@
  * models: "data never leaves"). Errors and logs name the policy and what was found
  * (`email`, `card`), never the text itself.
  */
-import { Either } from "effect"
-import { type Check, disjoint, type Finding } from "./check"
+import { Effect, Either } from "effect"
+import { type BuildEnv, type Check, type CheckContext, CheckFailed, disjoint, type Finding, type WaitingCheck } from "./check"
 import { checksOf } from "./registry"
 import type { PolicySpec } from "./spec"
 
@@ -16,7 +16,11 @@ export interface Policy {
   readonly action: "block" | "redact" | "route"
   readonly routeTo: ReadonlyArray<string> | undefined
   readonly checks: ReadonlyArray<Check>
-  /** The longest span any of its checks can find: what a stream holds back. */
+  /** Checks that wait for their answer (an `llm` check, an async module): run on whole texts only. */
+  readonly waiting: ReadonlyArray<WaitingCheck>
+  /** What its waiting checks ask models through: the gateway's router, once bound (`withContext`). */
+  readonly context: CheckContext
+  /** The longest span any of its synchronous checks can find: what a stream holds back. */
   readonly maxSpan: number
   /** The model or route names whose requests it applies to; undefined: every request. */
   readonly models: ReadonlySet<string> | undefined
@@ -26,16 +30,32 @@ export interface Policy {
 export const policiesFor = (policies: ReadonlyArray<Policy>, model: string): ReadonlyArray<Policy> =>
   policies.every((p) => p.models === undefined) ? policies : policies.filter((p) => p.models === undefined || p.models.has(model))
 
-/** The policy a spec describes, or the field that is wrong and why. */
-export const compilePolicy = (spec: PolicySpec): Either.Either<Policy, readonly [string, string]> => {
+/** Until a policy is bound to the gateway's router, a check that asks a model cannot run. */
+const UNBOUND: CheckContext = {
+  ask: (model) => Effect.fail(new CheckFailed({ reason: `no model can be asked here (${model}): the policy is not bound to a router` }))
+}
+
+const NOTHING_DEFINED: BuildEnv = { defined: () => false, modules: new Map() }
+
+/** The policies with their waiting checks asking models through `context` (the others unchanged). */
+export const withContext = (policies: ReadonlyArray<Policy>, context: CheckContext): ReadonlyArray<Policy> =>
+  policies.map((p) => (p.waiting.length === 0 ? p : { ...p, context }))
+
+/** Whether any of the policies has a check that waits (so the policies must run as an Effect). */
+export const waits = (policies: ReadonlyArray<Policy>): boolean => policies.some((p) => p.waiting.length > 0)
+
+/** The policy a spec describes, or the field that is wrong and why; `env` is what the config has (models, check modules). */
+export const compilePolicy = (spec: PolicySpec, env: BuildEnv = NOTHING_DEFINED): Either.Either<Policy, readonly [string, string]> => {
   if (spec.action === "route" && spec.route_to === undefined) return Either.left(["route_to", "action route needs the models the request may go to"])
   if (spec.action !== "route" && spec.route_to !== undefined) return Either.left(["route_to", `only action route takes route_to (this policy's action is ${spec.action})`])
   if (spec.action === "route" && spec.on !== undefined && spec.on !== "input") return Either.left(["on", "action route applies to the request (on: input): an answer cannot be routed once given"])
   const checks: Array<Check> = []
+  const waiting: Array<WaitingCheck> = []
   for (const [i, c] of spec.checks.entries()) {
-    const compiled = checksOf(c)
+    const compiled = checksOf(c, env)
     if (Either.isLeft(compiled)) return Either.left([`checks[${i}].${compiled.left[0]}`, compiled.left[1]])
-    checks.push(...compiled.right)
+    checks.push(...compiled.right.checks)
+    waiting.push(...compiled.right.waiting)
   }
   return Either.right({
     name: spec.name,
@@ -43,15 +63,27 @@ export const compilePolicy = (spec: PolicySpec): Either.Either<Policy, readonly 
     action: spec.action,
     routeTo: spec.route_to,
     checks,
-    maxSpan: Math.max(...checks.map((c) => c.maxSpan)),
+    waiting,
+    context: UNBOUND,
+    maxSpan: Math.max(0, ...checks.map((c) => c.maxSpan)),
     models: spec.models === undefined ? undefined : new Set(spec.models)
   })
 }
 
 export const appliesTo = (policy: Policy, stage: "input" | "output"): boolean => policy.on === stage || policy.on === "both"
 
-/** Every finding of the policy's checks in the text, as disjoint spans in order. */
+/** Every finding of the policy's synchronous checks in the text, as disjoint spans in order. */
 export const inspect = (policy: Policy, text: string): ReadonlyArray<Finding> => disjoint(policy.checks.flatMap((c) => c.find(text)))
+
+/** Every finding of all the policy's checks, the waiting ones asked together, as disjoint spans in order. */
+export const inspectAll = (policy: Policy, text: string): Effect.Effect<ReadonlyArray<Finding>> => {
+  const found = policy.checks.flatMap((c) => c.find(text))
+  if (policy.waiting.length === 0) return Effect.succeed(disjoint(found))
+  return Effect.map(
+    Effect.forEach(policy.waiting, (c) => c.find(text, policy.context), { concurrency: "unbounded" }),
+    (waited) => disjoint([...found, ...waited.flat()])
+  )
+}
 
 /** The text with each finding replaced by a marker that says what it was. */
 export const redact = (text: string, findings: ReadonlyArray<Finding>): string => {
@@ -64,5 +96,6 @@ export const redact = (text: string, findings: ReadonlyArray<Finding>): string =
   return out + text.slice(at)
 }
 
-/** What was found, for an error message: labels, each once, never the text. */
-export const describeFindings = (findings: ReadonlyArray<Finding>): string => [...new Set(findings.map((f) => f.label))].join(", ")
+/** What was found, for an error message: labels, each once, never the text (and why a check that could not run counts). */
+export const describeFindings = (findings: ReadonlyArray<Finding>): string =>
+  [...new Set(findings.map((f) => (f.unchecked === undefined ? f.label : `${f.label} (unverified: ${f.unchecked})`)))].join(", ")

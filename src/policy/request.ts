@@ -2,9 +2,14 @@
  * Content policies on a chat request (its messages' text: contents, text parts, tool-call
  * arguments) and on an answer. The first blocking finding ends the request; redactions
  * rewrite a copy of the request; routing policies narrow the models it may reach.
+ *
+ * Policies whose checks wait (an `llm` check) run as an Effect, every text of the request
+ * at once; the synchronous path stays as it was for the policies that do not.
  */
+import { Effect } from "effect"
 import type { ChatCompletionRequest, Message } from "../protocol/chat-request"
-import { appliesTo, describeFindings, inspect, type Policy, redact } from "./policy"
+import type { Finding } from "./check"
+import { appliesTo, describeFindings, inspect, inspectAll, type Policy, redact } from "./policy"
 import type { Violation } from "./stream"
 
 export type InputVerdict =
@@ -19,23 +24,39 @@ export type InputVerdict =
     readonly applied: ReadonlyArray<string>
   }
 
-/** A text through the input policies: what it becomes, or the violation that stops it. */
-interface TextOutcome {
-  text: string
-  violation?: Violation
+/** A text through the policies: what it becomes, or the violation that stops it. */
+export interface TextOutcome {
+  readonly text: string
+  readonly violation?: Violation
+}
+
+/** What one policy's findings make of the text: redacted, a violation, or the same (routing is read from `fired`). */
+const actOn = (policy: Policy, text: string, findings: ReadonlyArray<Finding>, fired: Set<Policy>): TextOutcome => {
+  if (findings.length === 0) return { text }
+  fired.add(policy)
+  if (policy.action === "block") return { text, violation: { policy: policy.name, found: describeFindings(findings) } }
+  return { text: policy.action === "redact" ? redact(text, findings) : text }
 }
 
 const throughPolicies = (policies: ReadonlyArray<Policy>, text: string, fired: Set<Policy>): TextOutcome => {
-  let current = text
+  let outcome: TextOutcome = { text }
   for (const policy of policies) {
-    const findings = inspect(policy, current)
-    if (findings.length === 0) continue
-    fired.add(policy)
-    if (policy.action === "block") return { text: current, violation: { policy: policy.name, found: describeFindings(findings) } }
-    if (policy.action === "redact") current = redact(current, findings)
+    outcome = actOn(policy, outcome.text, inspect(policy, outcome.text), fired)
+    if (outcome.violation !== undefined) return outcome
   }
-  return { text: current }
+  return outcome
 }
+
+/** The same, waiting for the checks that wait; each policy sees the text as the ones before it left it. */
+const throughPoliciesWaiting = (policies: ReadonlyArray<Policy>, text: string, fired: Set<Policy>): Effect.Effect<TextOutcome> =>
+  Effect.gen(function*() {
+    let outcome: TextOutcome = { text }
+    for (const policy of policies) {
+      outcome = actOn(policy, outcome.text, yield* inspectAll(policy, outcome.text), fired)
+      if (outcome.violation !== undefined) return outcome
+    }
+    return outcome
+  })
 
 /** A message with each of its texts passed through `f` (the same object when nothing changed). */
 const mapTexts = (message: Message, f: (text: string) => string): Message => {
@@ -64,16 +85,47 @@ export const applyInputPolicies = (policies: ReadonlyArray<Policy>, request: Cha
       return outcome.text
     })
   )
+  return verdictOf(request, messages, fired, violation)
+}
+
+/** The request's verdict once its texts went through the policies (`fired`: those that found something). */
+const verdictOf = (request: ChatCompletionRequest, messages: ReadonlyArray<Message>, fired: Set<Policy>, violation: Violation | undefined): InputVerdict => {
   if (violation !== undefined) return { _tag: "Blocked", violation }
-  const routes = [...fired].filter((p) => p.action === "route").map((p) => new Set(p.routeTo))
+  const [first, ...others] = [...fired].filter((p) => p.action === "route").map((p) => new Set(p.routeTo))
   // Several routing policies: the request may go only where all of them allow.
-  const routeTo = routes.length === 0 ? undefined : [...routes[0]!].filter((m) => routes.every((r) => r.has(m)))
+  const routeTo = first === undefined ? undefined : [...first].filter((m) => others.every((r) => r.has(m)))
   const redacted = [...fired].some((p) => p.action === "redact")
-  return { _tag: "Allowed", request: redacted ? { ...request, messages } : request, routeTo, applied: [...fired].map((p) => p.name) }
+  return { _tag: "Allowed", request: redacted ? { ...request, messages: [...messages] } : request, routeTo, applied: [...fired].map((p) => p.name) }
+}
+
+/** How many texts of one request are checked at once by checks that wait (each may be a model call). */
+const TEXTS_AT_ONCE = 8
+
+/**
+ * `applyInputPolicies` for policies with checks that wait: every text of the request goes
+ * through the policies at once; the first violation in the request's order stops it.
+ */
+export const applyInputPoliciesWaiting = (policies: ReadonlyArray<Policy>, request: ChatCompletionRequest): Effect.Effect<InputVerdict> => {
+  const input = policies.filter((p) => appliesTo(p, "input"))
+  if (input.length === 0) return Effect.succeed({ _tag: "Allowed", request, routeTo: undefined, applied: [] })
+  const texts: Array<string> = []
+  for (const message of request.messages) mapTexts(message, (text) => (texts.push(text), text))
+  const fired = new Set<Policy>()
+  return Effect.map(Effect.forEach(texts, (text) => throughPoliciesWaiting(input, text, fired), { concurrency: TEXTS_AT_ONCE }), (outcomes) => {
+    let i = 0
+    const messages = request.messages.map((message) => mapTexts(message, (text) => outcomes[i++]?.text ?? text))
+    return verdictOf(request, messages, fired, outcomes.find((o) => o.violation !== undefined)?.violation)
+  })
 }
 
 /** An answer's text through the output policies: redacted, or the violation that withholds it. */
 export const applyOutputPolicies = (policies: ReadonlyArray<Policy>, text: string): TextOutcome => {
   const output = policies.filter((p) => appliesTo(p, "output"))
   return output.length === 0 ? { text } : throughPolicies(output, text, new Set())
+}
+
+/** `applyOutputPolicies` for policies with checks that wait. */
+export const applyOutputPoliciesWaiting = (policies: ReadonlyArray<Policy>, text: string): Effect.Effect<TextOutcome> => {
+  const output = policies.filter((p) => appliesTo(p, "output"))
+  return output.length === 0 ? Effect.succeed({ text }) : throughPoliciesWaiting(output, text, new Set())
 }

@@ -5,8 +5,15 @@
  * that no later chunk can turn into a finding. A blocking policy that fires cuts the
  * stream before the finding reaches the client; a redacting one releases the text with
  * markers in place. Held-back text is released at the end of the stream.
+ *
+ * A check that waits (an `llm` check, an async module) cannot run per chunk: with one
+ * among the policies, the scanner holds the whole text and the checks run on it when the
+ * stream ends, so nothing leaves before every check has read it (the answer reaches the
+ * client in one piece, redacted, or not at all).
  */
-import { describeFindings, inspect, type Policy, redact } from "./policy"
+import { Effect } from "effect"
+import type { Finding } from "./check"
+import { describeFindings, inspect, inspectAll, type Policy, redact, waits } from "./policy"
 
 export interface Violation {
   readonly policy: string
@@ -24,28 +31,40 @@ export interface Released {
 export class StreamScanner {
   private held = ""
   private readonly holdBack: number
+  /** Some check waits: the whole text is held until the stream ends (`endWaiting`). */
+  readonly waits: boolean
 
   /** `policies`: the output policies in force (block or redact). */
   constructor(private readonly policies: ReadonlyArray<Policy>) {
     this.holdBack = Math.max(0, ...policies.map((p) => p.maxSpan))
+    this.waits = waits(policies)
   }
 
   push(chunk: string): Released {
     this.held += chunk
-    return this.release(false)
+    return this.waits ? { text: "" } : this.release(false, this.policies.map((p) => inspect(p, this.held)))
   }
 
-  /** The stream ended: everything held is released (or blocked). */
+  /** The stream ended: everything held is released (or blocked). For policies without checks that wait. */
   end(): Released {
-    return this.release(true)
+    return this.release(true, this.policies.map((p) => inspect(p, this.held)))
   }
 
-  private release(final: boolean): Released {
+  /** The stream ended: every check, the waiting ones too, reads the whole text, then it is released (or blocked). */
+  endWaiting(): Effect.Effect<Released> {
+    return Effect.map(
+      Effect.forEach(this.policies, (p) => inspectAll(p, this.held), { concurrency: "unbounded" }),
+      (findings) => this.release(true, findings)
+    )
+  }
+
+  /** `found`: each policy's findings in the held text, in the policies' order. */
+  private release(final: boolean, found: ReadonlyArray<ReadonlyArray<Finding>>): Released {
     const text = this.held
     let cut = final ? text.length : Math.max(0, text.length - this.holdBack)
     const redactions = []
-    for (const policy of this.policies) {
-      const findings = inspect(policy, text)
+    for (const [i, policy] of this.policies.entries()) {
+      const findings = found[i] ?? []
       if (findings.length === 0) continue
       if (policy.action === "block") {
         this.held = ""
