@@ -34,9 +34,9 @@ afterAll(async () => {
  * `no-refunds` and `mask-email` name a model nobody here asks for, so that they apply to
  * no request of the gateway's own: only to the keys they are attached to.
  */
-const yaml = () => `
+const yaml = (withPolicies = true) => `
 models:
-  - { id: cloud, provider: openai, base_url: "${upstream.url}/v1" }
+  - { id: cloud, provider: openai, base_url: "${upstream.url}/v1", price: { input: 1, output: 1 } }
   - { id: local, provider: openai, base_url: "${upstream.url}/v1" }
   - { id: spare, provider: openai, base_url: "${upstream.url}/v1" }
 routes:
@@ -45,9 +45,9 @@ routes:
     targets: [cloud]
     rules:
       - { when: { key_tags: [internal] }, to: local }
-policies:
+${withPolicies ? `policies:
   - { name: no-refunds, on: input, checks: [{ type: blocklist, words: [refund] }], action: block, models: [spare] }
-  - { name: mask-email, on: output, checks: [{ type: pii, kinds: [email] }], action: redact, models: [spare] }
+  - { name: mask-email, on: output, checks: [{ type: pii, kinds: [email] }], action: redact, models: [spare] }` : ""}
 auth: { mode: keys }
 spend: { flush_ms: 5 }
 `
@@ -67,9 +67,10 @@ describe.each(setups)("keys with tags and policies on $name", ({ env }) => {
   let gateway: RunningGateway
   /** A second gateway on the same database: another replica, with its own cache of key facts. */
   let replica: RunningGateway
+  let shared: Record<string, string>
 
   beforeAll(async () => {
-    const shared = { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN, ...env() }
+    shared = { OPENAI_API_KEY: OPENAI_KEY, QUORUM_ADMIN_KEY: ADMIN, ...env() }
     gateway = await startGateway(yaml(), shared)
     replica = await startGateway(yaml(), shared)
   }, 60_000)
@@ -203,5 +204,31 @@ describe.each(setups)("keys with tags and policies on $name", ({ env }) => {
     const refused = await chat(key.key, "assistant", "hello again", replica)
     expect(refused.status).toBe(401)
     expect(refused.body.error.message).toContain("was revoked")
+  })
+
+  it("holds a key to a budget it gained after a replica read its facts: the replica estimates the request's cost then", async () => {
+    const key = await newKey({})
+    expect((await chat(key.key, "cloud", "hello", replica)).status).toBe(200)
+    // A budget below the request's worst case, set through the other gateway: the replica's facts say "no budget".
+    expect((await admin("PATCH", `/admin/keys/${key.id}`, { budget_usd: 0.000001 })).status).toBe(200)
+    const refused = await chat(key.key, "cloud", "hello again", replica)
+    expect(refused.status).toBe(429)
+    expect(refused.body.error).toMatchObject({ code: "insufficient_quota" })
+  })
+
+  it("refuses the requests of a key whose policy the config no longer defines, naming it", async () => {
+    const key = await newKey({ policies: ["no-refunds"] })
+    const changed = await startGateway(yaml(false), shared)
+    try {
+      const refused = await chat(key.key, "cloud", "hello", changed)
+      expect(refused.status).toBe(500)
+      expect(validateError(refused.body)).toEqual([])
+      expect(refused.body.error).toMatchObject({ code: "policy_not_configured", type: "server_error" })
+      expect(refused.body.error.message).toContain("`no-refunds`")
+      // A key without it is served by the same gateway.
+      expect((await chat((await newKey({})).key, "cloud", "hello", changed)).status).toBe(200)
+    } finally {
+      await changed.close()
+    }
   })
 })
