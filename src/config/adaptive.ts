@@ -27,3 +27,6 @@ export const AdaptiveSettings = Schema.Struct({
   memory: Schema.optionalWith(Schema.Int.pipe(Schema.between(2, 100_000)), { default: () => 200 })
 })
 export type AdaptiveSettings = typeof AdaptiveSettings.Type
+
+/** An adaptive route's settings when it gives none. */
+export const DEFAULT_ADAPTIVE: AdaptiveSettings = Schema.decodeUnknownSync(AdaptiveSettings)({})

@@ -91,11 +91,18 @@ const answerHeaders = {
   "x-quorum-attempts": { description: "Upstream calls made (chat completions)", schema: { type: "string" } }
 }
 
+/** The 200 response, which every operation annotated here has: each declares a success body. */
+const successOf = <R>(op: { readonly responses: Record<string, R> }): R => {
+  const ok = op.responses["200"]
+  if (ok === undefined) throw new Error("an operation that reports an answer has no 200 response to describe")
+  return ok
+}
+
 /** JSON, or with `stream: true` server-sent events, which an endpoint's single success schema cannot say. */
 const streaming = OpenApi.annotations({
   transform: (operation) => {
     const op = allowAdditionalProperties(operation) as { responses: Record<string, { content?: Record<string, unknown>; headers?: unknown }> }
-    const ok = op.responses["200"]!
+    const ok = successOf(op)
     ok.headers = answerHeaders
     ok.content = {
       ...ok.content,
@@ -118,7 +125,7 @@ const streaming = OpenApi.annotations({
 const withAnswerHeaders = OpenApi.annotations({
   transform: (operation) => {
     const op = allowAdditionalProperties(operation) as { responses: Record<string, { headers?: unknown }> }
-    op.responses["200"]!.headers = answerHeaders
+    successOf(op).headers = answerHeaders
     return op
   }
 })

@@ -54,22 +54,22 @@ export const makeBeliefsHandler = (config: ResolvedConfig, beliefs: BeliefStore,
     "/v1/routes/{name}/beliefs",
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const match = PATH.exec(new URL(request.url, "http://quorum").pathname)
-      if (match === null) return refuse(404, "not_found", `Unknown path ${request.url}: a route's beliefs are at /v1/routes/{name}/beliefs`)
-      const name = decodeURIComponent(match[1]!)
+      const encoded = PATH.exec(new URL(request.url, "http://quorum").pathname)?.[1]
+      if (encoded === undefined) return refuse(404, "not_found", `Unknown path ${request.url}: a route's beliefs are at /v1/routes/{name}/beliefs`)
+      const name = decodeURIComponent(encoded)
       const authorization = request.headers["authorization"]
       // A key sees the routes it may call; refused as any request would be (missing, wrong or revoked key).
       const allowed = isAdmin(config, authorization) ? null : yield* spend.caller(authorization)
       const route = beliefs.learned.get(name)
       if (route?.adaptive === undefined || (allowed !== null && !allowed.includes(name))) {
-        const known = config.routes.has(name) && (allowed === null || allowed.includes(name))
-        return refuse(404, "route_not_found", known ? `Route \`${name}\` does not learn (its strategy is ${config.routes.get(name)!.strategy}, not adaptive)` : `No route \`${name}\``, "name")
+        const known = allowed === null || allowed.includes(name) ? config.routes.get(name) : undefined
+        return refuse(404, "route_not_found", known === undefined ? `No route \`${name}\`` : `Route \`${name}\` does not learn (its strategy is ${known.strategy}, not adaptive)`, "name")
       }
       const settings = route.adaptive
       const stored = yield* beliefs.beliefs(name)
       const mark = yield* beliefs.mark
       const arms = route.targets.map((t) => ({ target: t.deployment, belief: stored.get(t.deployment) ?? { ...PRIOR, feedback: 0 } }))
-      const scores = believedScores(arms, settings)
+      const scored = believedScores(arms, settings)
       const budget = beliefs.snapshot.budgetOf(name, settings)
       return HttpServerResponse.unsafeJson({
         object: "route.beliefs",
@@ -77,7 +77,7 @@ export const makeBeliefsHandler = (config: ResolvedConfig, beliefs: BeliefStore,
         weights: settings.weights,
         exploration: { bound: settings.exploration, recent_share: budget.exploredShare, window: settings.memory },
         folded_through_ms: mark.endedAt,
-        data: arms.map(({ target, belief }, i) => ({
+        data: scored.map(({ arm: { belief, target }, score }) => ({
           target,
           alpha: belief.alpha,
           beta: belief.beta,
@@ -86,7 +86,7 @@ export const makeBeliefsHandler = (config: ResolvedConfig, beliefs: BeliefStore,
           mean_latency_ms: belief.latencyMs ?? null,
           calls: belief.calls,
           feedback: belief.feedback,
-          score: scores[i]!
+          score
         }))
       } satisfies typeof RouteBeliefsReport.Encoded)
     }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))

@@ -62,10 +62,12 @@ const measure = (body: object, limits: RequestLimits): LimitExceeded | undefined
   const depths: Array<number> = [1]
   const fields: Array<string> = [""]
   let chars = 0
-  while (values.length > 0) {
+  for (;;) {
+    // The three stacks grow and shrink together: once they are empty everything is measured.
+    const depth = depths.pop()
+    const field = fields.pop()
+    if (depth === undefined || field === undefined) return undefined
     const value = values.pop()
-    const depth = depths.pop()!
-    const field = fields.pop()!
     if (typeof value === "string") {
       chars += value.length
       if (chars > limits.maxStringChars) {
@@ -92,7 +94,6 @@ const measure = (body: object, limits: RequestLimits): LimitExceeded | undefined
       fields.push(depth === 1 ? key : field)
     }
   }
-  return undefined
 }
 
 /** The counted lists: messages, each message's content parts, tools. */

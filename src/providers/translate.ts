@@ -50,8 +50,8 @@ export const stopList = (stop: ChatCompletionRequest["stop"]): ReadonlyArray<str
 
 /** `data:image/png;base64,AAAA` → its media type and payload. */
 export const parseDataUrl = (url: string): { mediaType: string; data: string } | undefined => {
-  const match = /^data:([^;,]+);base64,(.*)$/s.exec(url)
-  return match === null ? undefined : { mediaType: match[1]!, data: match[2]! }
+  const [, mediaType, data] = /^data:([^;,]+);base64,(.*)$/s.exec(url) ?? []
+  return mediaType === undefined || data === undefined ? undefined : { mediaType, data }
 }
 
 export const parseArguments = (text: string, param: string): Either.Either<unknown, UpstreamError> => {

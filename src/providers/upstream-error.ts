@@ -109,12 +109,14 @@ export const parseRetryAfter = (get: (name: string) => string | null | undefined
 export const amend = (
   error: UpstreamError,
   patch: Partial<Pick<UpstreamError, "message" | "deployment">>
-): UpstreamError =>
-  new UpstreamError({
+): UpstreamError => {
+  const deployment = patch.deployment ?? error.deployment
+  return new UpstreamError({
     kind: error.kind,
     message: patch.message ?? error.message,
     ...(error.status === undefined ? {} : { status: error.status }),
     ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
     ...(error.param === undefined ? {} : { param: error.param }),
-    ...(patch.deployment ?? error.deployment) === undefined ? {} : { deployment: (patch.deployment ?? error.deployment)! }
+    ...(deployment === undefined ? {} : { deployment })
   })
+}

@@ -17,8 +17,12 @@ export class Upstreams extends Effect.Service<Upstreams>()("quorum/Upstreams", {
       clients.set(deployment.id, adapter.make(deployment, { redact }))
     }
     return {
-      /** Callers only pass ids that the config resolved. */
-      client: (id: string): ProviderClient => clients.get(id)!,
+      /** Callers only pass ids that the config resolved, so another is a bug, named. */
+      client: (id: string): ProviderClient => {
+        const client = clients.get(id)
+        if (client === undefined) throw new Error(`no client for deployment ${id}`)
+        return client
+      },
       redact
     }
   })

@@ -14,11 +14,10 @@ class Window {
   private sum = 0
 
   add(x: number): void {
-    if (this.samples.length < WINDOW) this.samples.push(x)
-    else {
-      this.sum -= this.samples[this.next]!
-      this.samples[this.next] = x
-    }
+    // While the window fills, `next` is its end, so nothing is replaced.
+    const replaced = this.samples[this.next]
+    if (replaced !== undefined) this.sum -= replaced
+    this.samples[this.next] = x
     this.sum += x
     this.next = (this.next + 1) % WINDOW
   }

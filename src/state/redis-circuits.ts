@@ -46,8 +46,9 @@ const sync = (redis: Redis, subscriber: Redis): CircuitSyncShape => ({
       await subscriber.subscribe(CHANNEL).catch(() => undefined)
       // Circuits opened before this replica started.
       const current = ids.length === 0 ? [] : await redis.mget(ids.map(keyOf)).catch(() => [])
-      current.forEach((until, i) => {
-        if (until !== null && until !== undefined && Number(until) > Date.now()) apply(ids[i]!, Number(until))
+      ids.forEach((id, i) => {
+        const until = current[i]
+        if (until !== null && until !== undefined && Number(until) > Date.now()) apply(id, Number(until))
       })
     })
 })

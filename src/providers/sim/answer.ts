@@ -31,11 +31,8 @@ interface Worked {
 }
 
 const lastUserText = (messages: ReadonlyArray<Message>): string => {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const message = messages[i]!
-    if (message.role === "user") return contentText(message.content)
-  }
-  return contentText(messages.at(-1)?.content)
+  const lastUser = [...messages].reverse().find((message) => message.role === "user")
+  return contentText((lastUser ?? messages.at(-1))?.content)
 }
 
 /** The answer the prompt asks for, right or (when `mistaken`) plausibly wrong. */

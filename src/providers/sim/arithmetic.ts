@@ -36,8 +36,10 @@ const tokenize = (text: string): Array<Token> | undefined => {
     const match = pattern.exec(text)
     if (match === null) return /^\s*$/.test(text.slice(at)) ? tokens : undefined
     at = pattern.lastIndex
-    if (match[1] !== undefined) tokens.push({ kind: "number", value: Number(match[1]), text: match[1] })
-    else tokens.push({ kind: "op", op: match[2]! })
+    // One of the two groups takes part in a match.
+    const [, number, op] = match
+    if (number !== undefined) tokens.push({ kind: "number", value: Number(number), text: number })
+    else if (op !== undefined) tokens.push({ kind: "op", op })
   }
   return tokens
 }

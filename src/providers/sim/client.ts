@@ -92,7 +92,7 @@ const deltasOf = (choice: Choice): ReadonlyArray<readonly [Delta, FinishReason |
 const rounds = <A>(lists: ReadonlyArray<ReadonlyArray<A>>): Array<Array<A>> => {
   const out: Array<Array<A>> = []
   const longest = Math.max(0, ...lists.map((l) => l.length))
-  for (let i = 0; i < longest; i++) out.push(lists.flatMap((list) => (i < list.length ? [list[i]!] : [])))
+  for (let i = 0; i < longest; i++) out.push(lists.flatMap((list) => list.slice(i, i + 1)))
   return out
 }
 
@@ -149,9 +149,11 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
     )
     const out = rounds(perChoice)
     // The first token comes at once with the role chunk: a client has text as soon as it has headers.
-    if (out.length > 2) out.splice(0, 2, [...out[0]!, ...out[1]!])
-    out.at(-1)!.push({ ...header, choices: [], usage: usage(request, choices) })
-    return out
+    const [role, first, ...rest] = out
+    const joined = role !== undefined && first !== undefined && rest.length > 0 ? [[...role, ...first], ...rest] : out
+    // Usage closes the last round (alone, were there no other chunk).
+    const usageChunk: ChatCompletionChunk = { ...header, choices: [], usage: usage(request, choices) }
+    return [...joined.slice(0, -1), [...(joined.at(-1) ?? []), usageChunk]]
   }
 
   return {

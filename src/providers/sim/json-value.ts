@@ -44,10 +44,13 @@ const properNouns = (prompt: string): ReadonlyArray<string> => {
   const anywhere: Array<string> = []
   const pattern = /(^|[.!?]\s+|\s|["'(])(\p{Lu}[\p{L}'’-]*(?:\s+\p{Lu}[\p{L}'’-]*)*)/gu
   for (const match of prompt.matchAll(pattern)) {
-    const words = match[2]!.split(/\s+/).filter((w) => !isStopWord(w))
+    // Both groups take part in every match (the first may be empty).
+    const [, before, found] = match
+    if (before === undefined || found === undefined) continue
+    const words = found.split(/\s+/).filter((w) => !isStopWord(w))
     if (words.length === 0) continue
     const name = words.join(" ")
-    const sentenceStart = match.index === 0 || /[.!?]/.test(match[1]!)
+    const sentenceStart = match.index === 0 || /[.!?]/.test(before)
     ;(sentenceStart ? anywhere : inside).push(name)
   }
   return [...new Set([...inside, ...anywhere])]
@@ -59,8 +62,10 @@ const excerpt = (prompt: string, words: number): string => {
   return all.length > words ? `${text}…` : text
 }
 
+const DATE = "2025-01-15"
+
 const FORMATS: Readonly<Record<string, string>> = {
-  "date": "2025-01-15",
+  "date": DATE,
   "date-time": "2025-01-15T09:30:00Z",
   "time": "09:30:00Z",
   "email": "someone@example.com",
@@ -74,8 +79,9 @@ const FORMATS: Readonly<Record<string, string>> = {
   "duration": "PT1H"
 }
 
-const pick = <A>(items: ReadonlyArray<A>, random: () => number, offset = 0): A =>
-  items[(Math.floor(random() * items.length) + offset) % items.length]!
+/** A drawn item; the draw is within the list (`random()` is in [0, 1)), else the first is taken. */
+const pick = <A>(items: readonly [A, ...ReadonlyArray<A>], random: () => number, offset = 0): A =>
+  items[(Math.floor(random() * items.length) + offset) % items.length] ?? items[0]
 
 class Generator {
   private readonly words: ReadonlyArray<string>
@@ -238,10 +244,13 @@ class Generator {
   private preferredNumber(key: string, index: number, integer: boolean): number | undefined {
     const answer = this.filling.answer?.number
     if (answer !== undefined && ANSWER_KEY.test(key) && (!integer || Number.isInteger(answer))) return answer + index
-    if (this.numbers.length === 0) return undefined
-    const k = this.numbersUsed++
+    const k = this.numbersUsed
+    const base = this.numbers[k % this.numbers.length]
+    // The prompt has no number.
+    if (base === undefined) return undefined
+    this.numbersUsed++
     // Past the prompt's numbers, new ones, so that unique items stay unique.
-    const n = this.numbers[k % this.numbers.length]! + Math.floor(k / this.numbers.length)
+    const n = base + Math.floor(k / this.numbers.length)
     return integer ? Math.round(n) : n
   }
 
@@ -257,7 +266,7 @@ class Generator {
     if (answer !== undefined && ANSWER_KEY.test(k)) return index === 0 ? answer.text : `${answer.text} (${index + 1})`
     if (/email/.test(k)) return "someone@example.com"
     if (/url|link|website|href/.test(k)) return "https://example.com/"
-    if (/date|day/.test(k)) return FORMATS.date!
+    if (/date|day/.test(k)) return DATE
     if (/(^|_)id$|uuid/.test(k)) return `id-${index + 1}`
     if (/lang/.test(k)) return "en"
     if (/city|capital|location|place|destination|country|name|title|person|author|company|subject/.test(k)) {
@@ -265,20 +274,24 @@ class Generator {
       if (place !== undefined) return place
       // Each name-like field takes the next name: "Lyon, in France" fills city and country.
       const names = this.names.length > 0 ? this.names : this.words
-      return names.length > 0 ? nth(names, this.namesUsed++) : "Example"
+      return nth(names, this.namesUsed++) ?? "Example"
     }
     if (/summary|description|text|reason|explanation|content|comment|message|query|question|prompt|note|body|detail/.test(k)) {
       return excerpt(this.filling.prompt, 24) || "No details given."
     }
     // Each field the next word, so that fields (and an array's items) differ.
-    if (this.words.length > 0) return nth(this.words, this.wordsUsed++)
+    const word = nth(this.words, this.wordsUsed++)
+    if (word !== undefined) return word
     return pick(["alpha", "beta", "gamma"], this.filling.random, index)
   }
 }
 
-/** The k-th of a list, numbered once the list runs out: "Paris", "France", "Paris 2". */
-const nth = (list: ReadonlyArray<string>, k: number): string =>
-  k < list.length ? list[k]! : `${list[k % list.length]!} ${Math.floor(k / list.length) + 1}`
+/** The k-th of a list, numbered once the list runs out: "Paris", "France", "Paris 2"; undefined for an empty list. */
+const nth = (list: ReadonlyArray<string>, k: number): string | undefined => {
+  const item = list[k % list.length]
+  if (item === undefined) return undefined
+  return k < list.length ? item : `${item} ${Math.floor(k / list.length) + 1}`
+}
 
 const ANSWER_KEY = /answer|result|value|solution|output|total|sum|product|response/i
 

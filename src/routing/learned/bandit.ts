@@ -20,26 +20,39 @@ export interface Choice {
   readonly explored: boolean
 }
 
+/** An arm with its score; `index` is its place among the route's targets. */
+export interface Scored<A extends Arm = Arm> {
+  readonly arm: A
+  readonly index: number
+  readonly score: number
+}
+
 /** Cost and latency relative to the most expensive and the slowest target known, in [0, 1]. */
-const relative = (arms: ReadonlyArray<Arm>, of: (b: Belief) => number | undefined): ReadonlyArray<number> => {
+const relative = (arms: ReadonlyArray<Arm>, of: (b: Belief) => number | undefined): ((b: Belief) => number) => {
   const known = arms.map((a) => of(a.belief)).filter((x): x is number => x !== undefined)
   const max = Math.max(0, ...known)
   // A target not yet called is taken to cost what the others do on average.
   const unknown = known.length === 0 || max === 0 ? 0 : known.reduce((s, x) => s + x, 0) / known.length / max
-  return arms.map((a) => {
-    const x = of(a.belief)
+  return (b) => {
+    const x = of(b)
     return x === undefined ? unknown : max === 0 ? 0 : x / max
-  })
+  }
 }
 
-const scores = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings, quality: (b: Belief) => number): ReadonlyArray<number> => {
+const scores = <A extends Arm>(arms: ReadonlyArray<A>, settings: AdaptiveSettings, quality: (b: Belief) => number): ReadonlyArray<Scored<A>> => {
   const cost = relative(arms, (b) => b.costUsd)
   const latency = relative(arms, (b) => b.latencyMs)
   const { weights } = settings
-  return arms.map((a, i) => weights.quality * quality(a.belief) - weights.cost * cost[i]! - weights.latency * latency[i]!)
+  return arms.map((arm, index) => ({
+    arm,
+    index,
+    score: weights.quality * quality(arm.belief) - weights.cost * cost(arm.belief) - weights.latency * latency(arm.belief)
+  }))
 }
 
-const argmax = (xs: ReadonlyArray<number>): number => xs.reduce((best, x, i) => (x > xs[best]! ? i : best), 0)
+/** The highest score, the first among equals; undefined for no arm. */
+const top = (scored: ReadonlyArray<Scored>): Scored | undefined =>
+  scored.reduce<Scored | undefined>((best, s) => (best === undefined || s.score > best.score ? s : best), undefined)
 
 /** Keeps the share of recent calls that explored, per route, over a window of `memory` calls. */
 export class ExplorationBudget {
@@ -68,15 +81,16 @@ export class ExplorationBudget {
   }
 }
 
-/** Each arm's score at its believed (mean) quality: what the fallbacks after a choice are ordered by. */
-export const believedScores = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings): ReadonlyArray<number> => scores(arms, settings, meanQuality)
+/** Each arm with its score at its believed (mean) quality: what the fallbacks after a choice are ordered by. */
+export const believedScores = <A extends Arm>(arms: ReadonlyArray<A>, settings: AdaptiveSettings): ReadonlyArray<Scored<A>> =>
+  scores(arms, settings, meanQuality)
 
 /** The target for this call. `arms` must not be empty; targets out of service are left out by the caller. */
 export const choose = (arms: ReadonlyArray<Arm>, settings: AdaptiveSettings, budget: ExplorationBudget, random: () => number): Choice => {
-  const believedBest = argmax(believedScores(arms, settings))
-  const drawn = argmax(scores(arms, settings, (b) => sampleBeta(b.alpha, b.beta, random)))
-  const explored = drawn !== believedBest && budget.allows()
-  const pick = explored ? drawn : believedBest
+  const believedBest = top(believedScores(arms, settings))
+  const drawn = top(scores(arms, settings, (b) => sampleBeta(b.alpha, b.beta, random)))
+  if (believedBest === undefined || drawn === undefined) throw new Error("choose needs one target at least")
+  const explored = drawn.index !== believedBest.index && budget.allows()
   budget.record(explored)
-  return { target: arms[pick]!.target, explored }
+  return { target: (explored ? drawn : believedBest).arm.target, explored }
 }

@@ -133,7 +133,8 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
         const changed = new Map<string, StoredBelief>()
         for (const [route, target] of unique) {
           const key = pairKey(route, target)
-          const next = change(route, target, current.get(key)!)
+          // Every pair has its row by now: the prior, when the insert above made it.
+          const next = change(route, target, current.get(key) ?? { ...PRIOR, feedback: 0 })
           changed.set(key, next)
           yield* sql`UPDATE quorum_route_beliefs SET alpha = ${next.alpha}, beta = ${next.beta}, cost_usd = ${next.costUsd ?? null},
             latency_ms = ${next.latencyMs ?? null}, calls = ${next.calls}, feedback = ${next.feedback}, updated_at = ${now}
@@ -167,7 +168,11 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
         FROM quorum_attempts WHERE ${sql.in("request_id", requests.map((r) => r.id))}`
       const routeOf = new Map(requests.map((r, i) => [r.id, { route: r.model, order: i }]))
       const outcomes = attempts
-        .map((a) => ({ attempt: a, route: routeOf.get(a.request_id)!.route, order: routeOf.get(a.request_id)!.order }))
+        // Attempts were read by these requests' ids, so each has its request.
+        .flatMap((a) => {
+          const request = routeOf.get(a.request_id)
+          return request === undefined ? [] : [{ attempt: a, route: request.route, order: request.order }]
+        })
         .filter(({ attempt: a, route }) =>
           learned.get(route)?.targets.some((t) => t.deployment === a.model) === true && (a.status === "ok" || (a.status === "error" && UPSTREAM_FAULTS.has(a.error_kind ?? ""))))
         .sort((x, y) => x.order - y.order || num(x.attempt.seq) - num(y.attempt.seq))
@@ -276,7 +281,8 @@ export class BeliefStore extends Effect.Service<BeliefStore>()("quorum/BeliefSto
             feedback: belief.feedback + 1
           }))
           // This worker routes by it at once; the others when they next read the database.
-          snapshot.set(answer.route, answer.target, changed.get(pairKey(answer.route, answer.target))!)
+          const belief = changed.get(pairKey(answer.route, answer.target))
+          if (belief !== undefined) snapshot.set(answer.route, answer.target, belief)
           return true
         }))),
       /** One fold in two steps, read then written, for tests of replicas racing (the loop does both every second). */

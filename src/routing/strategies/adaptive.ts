@@ -17,11 +17,9 @@ export const adaptive = (settings: AdaptiveSettings): Strategy => ({
     if (targets.length < 2) return targets.map((t) => t.deployment)
     const arms = targets.map((t) => ({ target: t.deployment, belief: beliefs.belief(t.deployment) }))
     const { target } = choose(arms, settings, beliefs.budget, random)
-    const believed = believedScores(arms, settings)
-    const rest = arms
-      .map((arm, i) => ({ arm, i, score: believed[i]! }))
+    const rest = believedScores(arms, settings)
       .filter(({ arm }) => arm.target !== target)
-      .sort((a, b) => b.score - a.score || a.i - b.i)
+      .sort((a, b) => b.score - a.score || a.index - b.index)
       .map(({ arm }) => arm.target)
     return [target, ...rest]
   }

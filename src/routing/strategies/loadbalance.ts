@@ -10,10 +10,10 @@ export const weightedOrder = (targets: ReadonlyArray<Target>, random: () => numb
   while (pool.length > 0) {
     const total = pool.reduce((sum, t) => sum + t.weight, 0)
     let pick = random() * total
-    let index = pool.findIndex((t) => (pick -= t.weight) < 0)
-    if (index < 0) index = pool.length - 1
-    order.push(pool[index]!.deployment)
-    pool.splice(index, 1)
+    const index = pool.findIndex((t) => (pick -= t.weight) < 0)
+    // Rounding can leave a sliver past the last weight: the last target takes it.
+    const [drawn] = pool.splice(index < 0 ? pool.length - 1 : index, 1)
+    if (drawn !== undefined) order.push(drawn.deployment)
   }
   return order
 }

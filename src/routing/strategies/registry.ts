@@ -3,6 +3,7 @@
  * with settings of its own (conditional's rules, adaptive's weights) is made from its
  * route, once, when first used.
  */
+import { DEFAULT_ADAPTIVE } from "../../config/adaptive"
 import type { Route } from "../../config/gateway-config"
 import type { Strategy } from "../strategy"
 import { adaptive } from "./adaptive"
@@ -25,7 +26,8 @@ export const STRATEGIES = {
 
 export const MADE_PER_ROUTE = {
   conditional: (route: Route) => conditional(route.rules ?? []),
-  adaptive: (route: Route) => adaptive(route.adaptive!)
+  // The resolved config gives every adaptive route its settings; a route made elsewhere gets the same defaults.
+  adaptive: (route: Route) => adaptive(route.adaptive ?? DEFAULT_ADAPTIVE)
 } as const satisfies Record<string, (route: Route) => Strategy>
 
 /** Every name a route's `strategy` may give. */
