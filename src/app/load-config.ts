@@ -312,7 +312,7 @@ const loadCheckModule = (file: string) =>
 const loadCheckModules = (file: ConfigFile) =>
   Effect.gen(function*() {
     const fromEnv = Option.getOrUndefined(yield* Config.option(Config.string("QUORUM_CHECKS_DIR")).pipe(Effect.orElseSucceed(() => Option.none<string>())))
-    const dirs = [...(fromEnv === undefined ? [] : [fromEnv]), ...(file.check_dirs ?? [])]
+    const dirs = [...(fromEnv === undefined || fromEnv === "" ? [] : [fromEnv]), ...(file.check_dirs ?? [])]
     const modules = new Map<string, CheckModule>()
     const origin = new Map<string, string>()
     for (const dir of dirs) {

@@ -36,8 +36,10 @@ export interface Check {
 
 /** A check could not give its answer (its model failed, its reply was malformed, its module threw). */
 export class CheckFailed extends Schema.TaggedError<CheckFailed>()("CheckFailed", {
-  /** Why, naming the check and never the text. */
-  reason: Schema.String
+  /** Why, naming the check and never the text: it may reach the client. */
+  reason: Schema.String,
+  /** More, for the log only (a module's own error message may quote the text). */
+  detail: Schema.optional(Schema.String)
 }) {}
 
 /** What a waiting check may use from the layers above. */
@@ -78,7 +80,7 @@ export const settled = (
   find: (text, context) =>
     Effect.catchTag(find(text, context), "CheckFailed", (failed) =>
       Effect.as(
-        Effect.logWarning(`content check ${name} could not run (${failed.reason}); on_error: ${onError}`),
+        Effect.logWarning(`content check ${name} could not run (${failed.reason}${failed.detail === undefined ? "" : `: ${failed.detail}`}); on_error: ${onError}`),
         failureFindings(onError, name, label, text, failed.reason)
       ))
 })

@@ -109,7 +109,12 @@ export const applyInputPoliciesWaiting = (policies: ReadonlyArray<Policy>, reque
   const input = policies.filter((p) => appliesTo(p, "input"))
   if (input.length === 0) return Effect.succeed({ _tag: "Allowed", request, routeTo: undefined, applied: [] })
   const texts: Array<string> = []
-  for (const message of request.messages) mapTexts(message, (text) => (texts.push(text), text))
+  for (const message of request.messages) {
+    mapTexts(message, (text) => {
+      texts.push(text)
+      return text
+    })
+  }
   const fired = new Set<Policy>()
   return Effect.map(Effect.forEach(texts, (text) => throughPoliciesWaiting(input, text, fired), { concurrency: TEXTS_AT_ONCE }), (outcomes) => {
     let i = 0

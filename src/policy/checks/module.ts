@@ -52,17 +52,27 @@ const findingsOf = (name: string, found: unknown, text: string): Either.Either<R
 
 const why = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
+/** A synchronous check has no Effect to log through: its failure is logged here, on the spot. */
+const logFailure = (name: string, reason: string, detail: string | undefined, onError: OnError): void =>
+  Effect.runSync(Effect.logWarning(`content check ${name} could not run (${reason}${detail === undefined ? "" : `: ${detail}`}); on_error: ${onError}`))
+
 const syncCheck = (module: CheckModule, options: Readonly<Record<string, unknown>>, onError: OnError): Check => ({
   name: module.name,
   maxSpan: module.maxSpan ?? 256,
   find: (text) => {
     let found: Either.Either<ReadonlyArray<Finding>, string>
+    let detail: string | undefined
     try {
       found = findingsOf(module.name, module.find(text, options), text)
     } catch (error) {
-      found = Either.left(`find threw: ${why(error)}`)
+      found = Either.left("find failed")
+      detail = why(error)
     }
-    return Either.getOrElse(found, (reason) => failureFindings(onError, module.name, module.name, text, `check module ${module.name}: ${reason}`))
+    return Either.getOrElse(found, (problem) => {
+      const reason = `check module ${module.name}: ${problem}`
+      logFailure(module.name, reason, detail, onError)
+      return failureFindings(onError, module.name, module.name, text, reason)
+    })
   }
 })
 
@@ -70,7 +80,7 @@ const waitingCheck = (module: CheckModule, options: Readonly<Record<string, unkn
   settled(module.name, module.name, onError, (text) =>
     Effect.tryPromise({
       try: async () => await module.find(text, options),
-      catch: (error) => new CheckFailed({ reason: `check module ${module.name}: find failed: ${why(error)}` })
+      catch: (error) => new CheckFailed({ reason: `check module ${module.name}: find failed`, detail: why(error) })
     }).pipe(
       Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new CheckFailed({ reason: `check module ${module.name}: no answer within ${timeoutMs} ms` }) }),
       Effect.flatMap((found) => Either.mapLeft(findingsOf(module.name, found, text), (reason) => new CheckFailed({ reason: `check module ${module.name}: ${reason}` })))
