@@ -68,6 +68,7 @@ policies:
   - { name: guard-is-down, on: input, checks: [${llm("deadguard")}], action: block, models: [guard-down] }
   - { name: no-medical-answers, on: output, checks: [${llm()}], action: block, models: [medic] }
   - { name: mask-medical-answers, on: output, checks: [${llm()}], action: redact, models: [medic-masked] }
+  - { name: no-medical-consensus, on: input, checks: [${llm()}], action: block, models: [consensus] }
 `
 
 beforeAll(async () => {
@@ -174,6 +175,28 @@ describe("an llm check on requests", () => {
     expect(down.status).toBe(400)
     expect(errorOf(down.text).message).toMatch(/`guard-is-down`: it contains medical \(unverified: deadguard failed \(/)
     expect(await attemptsOf(down.headers.get("x-request-id"))).toEqual([["deadguard", "error"]])
+  })
+})
+
+describe("an llm check on a consensus request", () => {
+  const consensus = (prompt: string) =>
+    fetch(`${gateway.url}/v1/consensus`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ models: ["cloud", "local"], prompt }) })
+
+  it("blocks it before the fan-out, or lets it fan out, the judge's call an attempt of the request", async () => {
+    up.reset()
+    up.script("guard", VIOLATION)
+    const blocked = await consensus("Which antibiotic should I take?")
+    expect(blocked.status).toBe(400)
+    expect(((await blocked.json()) as { error: { message: string } }).error.message).toContain("`no-medical-consensus`")
+    expect(up.calls.get("cloud")).toBeUndefined()
+    expect(up.calls.get("local")).toBeUndefined()
+
+    up.script("guard", CLEAN)
+    const answered = await consensus("What is the capital of France?")
+    expect(answered.status).toBe(200)
+    const attempts = await attemptsOf(answered.headers.get("x-request-id"))
+    expect(attempts[0]).toEqual(["guard", "ok"])
+    expect(attempts.slice(1).map(([model]) => model).sort()).toEqual(["cloud", "local"])
   })
 })
 
