@@ -51,55 +51,81 @@ const ERROR_KINDS: Record<string, FailureKind> = {
   timeout_error: "timeout"
 }
 
+/** What one stream's translation keeps between events. */
+interface StreamState {
+  readonly jsonTool: string | undefined
+  header: ChunkHeader
+  startUsage: AnthropicUsage
+  outputTokens: number
+  /** Anthropic's content block index → OpenAI's tool call index. */
+  readonly toolIndexOfBlock: Map<number, number>
+  /** Blocks of the JSON tool: their input is the answer's text. */
+  readonly jsonBlocks: Set<number>
+}
+
+type BlockStart = Extract<StreamEvent, { type: "content_block_start" }>
+type BlockDelta = Extract<StreamEvent, { type: "content_block_delta" }>
+
+/** A content block opens: text to pass on, or a tool call that takes the next OpenAI index. */
+const blockStart = (state: StreamState, event: BlockStart): ReadonlyArray<ChatCompletionChunk> => {
+  const block = event.content_block
+  if (block.type === "text" && "text" in block && block.text !== "") return [chunk(state.header, { content: block.text })]
+  if (block.type !== "tool_use" || !("name" in block)) return []
+  if (state.jsonTool !== undefined && block.name === state.jsonTool) {
+    state.jsonBlocks.add(event.index)
+    return []
+  }
+  const index = state.toolIndexOfBlock.size
+  state.toolIndexOfBlock.set(event.index, index)
+  return [chunk(state.header, {
+    tool_calls: [{ index, id: block.id, type: "function", function: { name: block.name, arguments: "" } }]
+  })]
+}
+
+/** More of a block: text, the JSON tool's input as text, or a tool call's arguments. */
+const blockDelta = (state: StreamState, event: BlockDelta): ReadonlyArray<ChatCompletionChunk> => {
+  const delta = event.delta
+  if (delta.type === "text_delta" && "text" in delta) return [chunk(state.header, { content: delta.text })]
+  if (delta.type === "input_json_delta" && "partial_json" in delta) {
+    if (state.jsonBlocks.has(event.index)) return [chunk(state.header, { content: delta.partial_json })]
+    const index = state.toolIndexOfBlock.get(event.index)
+    return index === undefined ? [] : [chunk(state.header, { tool_calls: [{ index, function: { arguments: delta.partial_json } }] })]
+  }
+  return []
+}
+
 /**
  * A stateful translator for one stream: Anthropic numbers content blocks, OpenAI numbers
  * tool calls, and usage arrives in two halves (input at the start, output at the end).
  */
 export const makeStreamTranslator = (jsonTool: string | undefined, created: number) => {
-  let header: ChunkHeader = { id: "", model: "", created }
-  let startUsage: AnthropicUsage = { input_tokens: 0, output_tokens: 0 }
-  let outputTokens = 0
-  const toolIndexOfBlock = new Map<number, number>()
-  const jsonBlocks = new Set<number>()
+  const state: StreamState = {
+    jsonTool,
+    header: { id: "", model: "", created },
+    startUsage: { input_tokens: 0, output_tokens: 0 },
+    outputTokens: 0,
+    toolIndexOfBlock: new Map(),
+    jsonBlocks: new Set()
+  }
 
   return (event: StreamEvent): ReadonlyArray<ChatCompletionChunk> | UpstreamError => {
     switch (event.type) {
       case "message_start":
-        header = { id: event.message.id, model: event.message.model, created }
-        startUsage = event.message.usage
-        outputTokens = event.message.usage.output_tokens
-        return [chunk(header, { role: "assistant", content: "" })]
-      case "content_block_start": {
-        const block = event.content_block
-        if (block.type === "text" && "text" in block && block.text !== "") return [chunk(header, { content: block.text })]
-        if (block.type !== "tool_use" || !("name" in block)) return []
-        if (jsonTool !== undefined && block.name === jsonTool) {
-          jsonBlocks.add(event.index)
-          return []
-        }
-        const index = toolIndexOfBlock.size
-        toolIndexOfBlock.set(event.index, index)
-        return [chunk(header, {
-          tool_calls: [{ index, id: block.id, type: "function", function: { name: block.name, arguments: "" } }]
-        })]
-      }
-      case "content_block_delta": {
-        const delta = event.delta
-        if (delta.type === "text_delta" && "text" in delta) return [chunk(header, { content: delta.text })]
-        if (delta.type === "input_json_delta" && "partial_json" in delta) {
-          if (jsonBlocks.has(event.index)) return [chunk(header, { content: delta.partial_json })]
-          const index = toolIndexOfBlock.get(event.index)
-          return index === undefined ? [] : [chunk(header, { tool_calls: [{ index, function: { arguments: delta.partial_json } }] })]
-        }
-        return []
-      }
+        state.header = { id: event.message.id, model: event.message.model, created }
+        state.startUsage = event.message.usage
+        state.outputTokens = event.message.usage.output_tokens
+        return [chunk(state.header, { role: "assistant", content: "" })]
+      case "content_block_start":
+        return blockStart(state, event)
+      case "content_block_delta":
+        return blockDelta(state, event)
       case "message_delta":
-        if (event.usage?.output_tokens !== undefined) outputTokens = event.usage.output_tokens
+        if (event.usage?.output_tokens !== undefined) state.outputTokens = event.usage.output_tokens
         return event.delta.stop_reason == null
           ? []
-          : [chunk(header, {}, finishReason(event.delta.stop_reason, jsonTool !== undefined))]
+          : [chunk(state.header, {}, finishReason(event.delta.stop_reason, jsonTool !== undefined))]
       case "message_stop":
-        return [usageChunk(header, usage(startUsage, outputTokens))]
+        return [usageChunk(state.header, usage(state.startUsage, state.outputTokens))]
       case "error":
         return new UpstreamError({ kind: ERROR_KINDS[event.error.type] ?? "server", message: event.error.message })
       default:

@@ -35,88 +35,122 @@ const functionResponse = (text: string): Record<string, unknown> => {
   }
 }
 
-export const toGemini = (request: ChatCompletionRequest): Either.Either<GenerateContentRequest, UpstreamError> =>
+type Turn = { role: "user" | "model"; parts: Array<Part> }
+
+/** System and developer messages, in order: Gemini's system instruction. */
+export const systemParts = (messages: ReadonlyArray<Message>): Array<Part> =>
+  messages.flatMap((m) => (m.role === "system" || m.role === "developer" ? [{ text: contentText(m.content) }] : []))
+
+/** An assistant message: its text, then each tool call as a functionCall part (never no part at all). */
+export const modelParts = (message: Extract<Message, { role: "assistant" }>, i: number): Either.Either<Array<Part>, UpstreamError> =>
+  Either.gen(function*() {
+    const parts: Array<Part> = []
+    const text = contentText(message.content)
+    if (text !== "") parts.push({ text })
+    for (const [t, call] of (message.tool_calls ?? []).entries()) {
+      const args = yield* parseArguments(call.function.arguments, `messages[${i}].tool_calls[${t}].function.arguments`)
+      parts.push({ functionCall: { name: call.function.name, args: args as Record<string, unknown> } })
+    }
+    return parts.length > 0 ? parts : [{ text: "" }]
+  })
+
+/** A tool result, under the name of the call it answers (Gemini names calls by function, OpenAI by id). */
+const toolResultParts = (message: Extract<Message, { role: "tool" }>, i: number, toolNames: ReadonlyMap<string, string>): Either.Either<Array<Part>, UpstreamError> => {
+  const name = toolNames.get(message.tool_call_id)
+  if (name === undefined) {
+    return Either.left(invalid(`messages[${i}].tool_call_id`, `messages[${i}].tool_call_id "${message.tool_call_id}" matches no earlier tool call`))
+  }
+  return Either.right([{ functionResponse: { name, response: functionResponse(contentText(message.content)) } }])
+}
+
+/** One message's turn, or undefined for a system prompt (which goes apart); `toolNames` are the calls made before it. */
+const turnOf = (message: Message, i: number, toolNames: ReadonlyMap<string, string>): Either.Either<Turn | undefined, UpstreamError> => {
+  switch (message.role) {
+    case "system":
+    case "developer":
+      return Either.right(undefined)
+    case "user":
+      return Either.map(userParts(message, i), (parts): Turn => ({ role: "user", parts }))
+    case "assistant":
+      return Either.map(modelParts(message, i), (parts): Turn => ({ role: "model", parts }))
+    case "tool":
+      return Either.map(toolResultParts(message, i, toolNames), (parts): Turn => ({ role: "user", parts }))
+  }
+}
+
+/** The conversation as Gemini's contents; consecutive turns of one role (parallel tool results) merge. */
+export const contentsOf = (messages: ReadonlyArray<Message>): Either.Either<Array<Turn>, UpstreamError> =>
+  Either.gen(function*() {
+    const contents: Array<Turn> = []
+    const toolNames = new Map<string, string>()
+    for (const [i, message] of messages.entries()) {
+      const turn = yield* turnOf(message, i, toolNames)
+      if (message.role === "assistant") for (const call of message.tool_calls ?? []) toolNames.set(call.id, call.function.name)
+      if (turn === undefined) continue
+      const last = contents.at(-1)
+      if (last !== undefined && last.role === turn.role) last.parts.push(...turn.parts)
+      else contents.push(turn)
+    }
+    return contents
+  })
+
+/** OpenAI's tool_choice as Gemini's function calling mode. */
+export const toolConfigOf = (choice: ChatCompletionRequest["tool_choice"]): GenerateContentRequest["toolConfig"] =>
+  choice === undefined
+    ? undefined
+    : typeof choice === "string"
+    ? { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
+    : { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.function.name] } }
+
+/** Sampling, length, stops and JSON mode; empty when the request sets none. */
+const generationConfigOf = (request: ChatCompletionRequest) => {
+  const format = request.response_format
+  const stop = stopList(request.stop)
+  const max = maxOutputTokens(request)
+  return {
+    ...(request.temperature == null ? {} : { temperature: request.temperature }),
+    ...(request.top_p == null ? {} : { topP: request.top_p }),
+    ...(max === undefined ? {} : { maxOutputTokens: max }),
+    ...(stop === undefined ? {} : { stopSequences: stop }),
+    ...(format === undefined || format.type === "text" ? {} : { responseMimeType: "application/json" }),
+    ...(format?.type === "json_schema" && format.json_schema.schema !== undefined
+      ? { responseJsonSchema: format.json_schema.schema }
+      : {})
+  }
+}
+
+/** The request's tools as function declarations, if it has any. */
+const toolsOf = (request: ChatCompletionRequest) =>
+  request.tools === undefined || request.tools.length === 0 ? {} : {
+    tools: [{
+      functionDeclarations: request.tools.map((tool) => ({
+        name: tool.function.name,
+        ...(tool.function.description === undefined ? {} : { description: tool.function.description }),
+        ...(tool.function.parameters === undefined ? {} : { parametersJsonSchema: tool.function.parameters })
+      }))
+    }]
+  }
+
+/** What Gemini cannot do at all: fields it has no counterpart for, one tool call at a time. */
+const refuseUnsupported = (request: ChatCompletionRequest): Either.Either<void, UpstreamError> =>
   Either.gen(function*() {
     yield* refuseUntranslatable(request, "gemini", COMMON_FIELDS)
     if (request.parallel_tool_calls === false) {
       return yield* Either.left(unsupported("parallel_tool_calls", "gemini models cannot be told to call one tool at a time"))
     }
-    const system: Array<Part> = []
-    const contents: Array<{ role: "user" | "model"; parts: Array<Part> }> = []
-    const toolNames = new Map<string, string>()
-    const push = (role: "user" | "model", parts: Array<Part>) => {
-      const last = contents[contents.length - 1]
-      if (last !== undefined && last.role === role) last.parts.push(...parts)
-      else contents.push({ role, parts })
-    }
+  })
 
-    for (const [i, message] of request.messages.entries()) {
-      switch (message.role) {
-        case "system":
-        case "developer":
-          system.push({ text: contentText(message.content) })
-          break
-        case "user":
-          push("user", yield* userParts(message, i))
-          break
-        case "assistant": {
-          const parts: Array<Part> = []
-          const text = contentText(message.content)
-          if (text !== "") parts.push({ text })
-          for (const [t, call] of (message.tool_calls ?? []).entries()) {
-            const args = yield* parseArguments(call.function.arguments, `messages[${i}].tool_calls[${t}].function.arguments`)
-            toolNames.set(call.id, call.function.name)
-            parts.push({ functionCall: { name: call.function.name, args: args as Record<string, unknown> } })
-          }
-          push("model", parts.length > 0 ? parts : [{ text: "" }])
-          break
-        }
-        case "tool": {
-          const name = toolNames.get(message.tool_call_id)
-          if (name === undefined) {
-            return yield* Either.left(
-              invalid(`messages[${i}].tool_call_id`, `messages[${i}].tool_call_id "${message.tool_call_id}" matches no earlier tool call`)
-            )
-          }
-          push("user", [{ functionResponse: { name, response: functionResponse(contentText(message.content)) } }])
-          break
-        }
-      }
-    }
-
-    const choice = request.tool_choice
-    const toolConfig: GenerateContentRequest["toolConfig"] = choice === undefined
-      ? undefined
-      : typeof choice === "string"
-      ? { functionCallingConfig: { mode: choice === "required" ? "ANY" : choice === "none" ? "NONE" : "AUTO" } }
-      : { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.function.name] } }
-
-    const format = request.response_format
-    const stop = stopList(request.stop)
-    const max = maxOutputTokens(request)
-    const generationConfig = {
-      ...(request.temperature == null ? {} : { temperature: request.temperature }),
-      ...(request.top_p == null ? {} : { topP: request.top_p }),
-      ...(max === undefined ? {} : { maxOutputTokens: max }),
-      ...(stop === undefined ? {} : { stopSequences: stop }),
-      ...(format === undefined || format.type === "text" ? {} : { responseMimeType: "application/json" }),
-      ...(format?.type === "json_schema" && format.json_schema.schema !== undefined
-        ? { responseJsonSchema: format.json_schema.schema }
-        : {})
-    }
-
+export const toGemini = (request: ChatCompletionRequest): Either.Either<GenerateContentRequest, UpstreamError> =>
+  Either.gen(function*() {
+    yield* refuseUnsupported(request)
+    const contents = yield* contentsOf(request.messages)
+    const system = systemParts(request.messages)
+    const toolConfig = toolConfigOf(request.tool_choice)
+    const generationConfig = generationConfigOf(request)
     return {
       contents: contents satisfies ReadonlyArray<Content>,
       ...(system.length > 0 ? { systemInstruction: { parts: system } } : {}),
-      ...(request.tools === undefined || request.tools.length === 0 ? {} : {
-        tools: [{
-          functionDeclarations: request.tools.map((tool) => ({
-            name: tool.function.name,
-            ...(tool.function.description === undefined ? {} : { description: tool.function.description }),
-            ...(tool.function.parameters === undefined ? {} : { parametersJsonSchema: tool.function.parameters })
-          }))
-        }]
-      }),
+      ...toolsOf(request),
       ...(toolConfig === undefined ? {} : { toolConfig }),
       ...(Object.keys(generationConfig).length > 0 ? { generationConfig } : {})
     }
