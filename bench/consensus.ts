@@ -16,7 +16,7 @@
  * they show the engine rather than 64 requests queueing for two cores.
  * Options (env): QUESTIONS=2000 CONCURRENCY=64 LATENCY_QUESTIONS=300 LATENCY_CONCURRENCY=4
  */
-import { Effect, Layer, ManagedRuntime, Stream } from "effect"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import answerMatch from "../evaluators/answer-match"
 import consistency from "../evaluators/consistency"
 import { GatewayConfig } from "../src/config/gateway-config"
@@ -91,7 +91,7 @@ const simulated = (correlation: number) =>
             usage: usageOf(40, 6)
           })))
         },
-        stream: () => Stream.fail(new UpstreamError({ kind: "unsupported", message: "not simulated" }))
+        stream: () => Effect.fail(new UpstreamError({ kind: "unsupported", message: "not simulated" }))
       }
     }
   })

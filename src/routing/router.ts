@@ -10,6 +10,7 @@ import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import type { EmbeddingRequest, EmbeddingResponse } from "../protocol/embeddings"
+import type { Pull } from "../domain/pull"
 import type { CallDeadline, ProviderClient } from "../providers/provider"
 import { allowsFallback, amend, countsAsFailure, isRetryable, UpstreamError } from "../providers/upstream-error"
 import { Upstreams } from "../providers/upstreams"
@@ -29,6 +30,12 @@ import { BeliefsSnapshot, LearnedBeliefs } from "./learned/view"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown | OutsideLimits
 
+/** An open stream: its chunks as a pull, and how to release its upstream call early. */
+export interface OpenStream {
+  readonly pull: Pull<ChatCompletionChunk, UpstreamError>
+  readonly close: Effect.Effect<void>
+}
+
 export interface Routed<A> {
   readonly value: A
   /** The deployment that answered. */
@@ -36,8 +43,6 @@ export interface Routed<A> {
   /** Upstream calls made, the successful one included. */
   readonly attempts: number
 }
-
-const timeout = (message: string) => () => new UpstreamError({ kind: "timeout", message })
 
 type Kind = "complete" | "stream" | "embed"
 
@@ -172,7 +177,11 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         return yield* new AllCoolingDown({ model: request.model, retryAfterMs: Math.max(0, reopensAt - Date.now()) })
       })
 
-    /** Opens the stream and waits for its first chunk; the attempt's resources live in `scope`. */
+    /**
+     * Opens the stream and waits for its first chunk. The attempt's resources live in a
+     * scope of their own under the request's: closed when the stream ends or fails, by
+     * `close` when its consumer stops early, and with the request's scope at the latest.
+     */
     const openStream = (
       client: ProviderClient,
       deployment: Deployment,
@@ -181,23 +190,20 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       record: AttemptRecord | undefined,
       deadline: CallDeadline,
       budgetLeftMs: number
-    ) =>
+    ): Effect.Effect<OpenStream, UpstreamError> =>
       Effect.gen(function*() {
         const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+        // The first-token deadline is the transport's, on the call's own timer (see CallDeadline).
         const firstToken = firstTokenDeadline(deployment.timeouts.firstTokenMs, deadline, budgetLeftMs)
         const first = yield* Effect.gen(function*() {
-          const pull = yield* Scope.extend(Stream.toPull(client.stream(request, deadline)), scope)
-          const firstChunk = yield* pullNonEmpty(pull).pipe(
-            Effect.timeoutFail({ duration: firstToken.ms, onTimeout: timeout(`no first token within ${firstToken.ms} ms (${firstToken.setting})`) })
-          )
+          const pull = yield* Scope.extend(client.stream(request, { ...deadline, firstToken }), scope)
+          const firstChunk = yield* pullNonEmpty(pull)
           return { pull, firstChunk }
         }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
-
-        // The call's deadline and idle_ms are the adapter's (see ProviderClient).
-        return Stream.repeatEffectChunkOption(restOf(first.pull, first.firstChunk, deployment.id, record)).pipe(
-          // Neither ended nor failed: the client left, or the consumer stopped.
-          Stream.ensuring(Effect.zipRight(Effect.sync(() => record?.end("cancelled")), Scope.close(scope, Exit.void)))
-        )
+        // Neither ended nor failed when its scope closes: the client left, or the consumer stopped.
+        yield* Scope.addFinalizer(scope, Effect.sync(() => record?.end("cancelled")))
+        const close = Scope.close(scope, Exit.void)
+        return { pull: restOf(first.pull, first.firstChunk, deployment.id, record, close), close }
       })
 
     /**
@@ -206,25 +212,27 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
      * rather than a Stream operator for each: they cost on every chunk.
      */
     const restOf = (
-      pull: Effect.Effect<Chunk.Chunk<ChatCompletionChunk>, Option.Option<UpstreamError>>,
+      pull: Pull<ChatCompletionChunk, UpstreamError>,
       firstChunk: Chunk.Chunk<ChatCompletionChunk>,
       id: string,
-      record: AttemptRecord | undefined
-    ): Effect.Effect<Chunk.Chunk<ChatCompletionChunk>, Option.Option<UpstreamError>> => {
+      record: AttemptRecord | undefined,
+      close: Effect.Effect<void>
+    ): Pull<ChatCompletionChunk, UpstreamError> => {
       let pending: Chunk.Chunk<ChatCompletionChunk> | undefined = firstChunk
       const observed = (chunk: Chunk.Chunk<ChatCompletionChunk>) => {
         if (record !== undefined) for (const c of chunk) record.observe(c)
         return Effect.succeed(chunk)
       }
+      // The upstream's call is released as soon as the stream is over, not with the request.
       const ended = (error: Option.Option<UpstreamError>) => {
         if (Option.isNone(error)) {
           record?.end("ok")
-          return Effect.fail(error)
+          return Effect.zipRight(close, Effect.fail(error))
         }
         if (countsAsFailure(error.value)) breakers.failed(id, Date.now())
         const amended = amend(error.value, { deployment: id })
         record?.end("error", { error: amended })
-        return Effect.fail(Option.some(amended))
+        return Effect.zipRight(close, Effect.fail(Option.some(amended)))
       }
       const next = Effect.matchEffect(pull, { onSuccess: observed, onFailure: ended })
       return Effect.suspend(() => {
@@ -258,15 +266,23 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         }),
 
       /**
-       * A stream whose first chunk has arrived. Its upstream call stays open in `scope`
-       * until the stream ends or is interrupted (the client left).
+       * A stream whose first chunk has arrived, as a pull (see domain/pull.ts): the hot
+       * path's form. Its upstream call stays open until the pull ends or fails, `close`
+       * is run, or the request's scope closes (the client left).
        */
+      open: (request: ChatCompletionRequest): Effect.Effect<Routed<OpenStream>, RouteError, Scope.Scope> =>
+        Effect.flatMap(Effect.scope, (parent) =>
+          run("stream", request, (client, deployment, record, deadline, budgetLeftMs) =>
+            openStream(client, deployment, request, parent, record, deadline, budgetLeftMs))),
+
+      /** The same as a Stream, for consumers that compose it (consensus, caches, policies). */
       stream: (
         request: ChatCompletionRequest
       ): Effect.Effect<Routed<Stream.Stream<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
         Effect.flatMap(Effect.scope, (parent) =>
           run("stream", request, (client, deployment, record, deadline, budgetLeftMs) =>
-            openStream(client, deployment, request, parent, record, deadline, budgetLeftMs)))
+            Effect.map(openStream(client, deployment, request, parent, record, deadline, budgetLeftMs), ({ pull, close }) =>
+              Stream.ensuring(Stream.repeatEffectChunkOption(pull), close))))
     }
   }),
   dependencies: [Upstreams.Default, CircuitBreakers.Default]

@@ -3,7 +3,7 @@
  * @anthropic-ai/sdk: the gateway needs the raw SSE events to tell a cut stream from a
  * finished one, and owns retries and timeouts; the wire types are Schemas in ./wire.
  */
-import { Effect, Either, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Redacted, Schema } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
@@ -48,20 +48,18 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
       }),
 
     stream: (request, deadline) =>
-      Stream.unwrap(
-        Effect.map(toAnthropic(request, deployment), ({ body, jsonTool }) =>
-          postSse(options({ ...body, stream: true }, deadline), () => {
-            const translate = makeStreamTranslator(jsonTool, Math.floor(Date.now() / 1000))
-            return (message, out) => {
-              const event = decodeEvent(message.data)
-              if (Either.isLeft(event)) return malformed("stream event")()
-              const chunks = translate(event.right)
-              if (chunks instanceof UpstreamError) return amend(chunks, { message: redact(chunks.message) })
-              out.push(...chunks)
-              return undefined
-            }
-          }, STREAM_END))
-      )
+      Effect.flatMap(toAnthropic(request, deployment), ({ body, jsonTool }) =>
+        postSse(options({ ...body, stream: true }, deadline), () => {
+          const translate = makeStreamTranslator(jsonTool, Math.floor(Date.now() / 1000))
+          return (message, out) => {
+            const event = decodeEvent(message.data)
+            if (Either.isLeft(event)) return malformed("stream event")()
+            const chunks = translate(event.right)
+            if (chunks instanceof UpstreamError) return amend(chunks, { message: redact(chunks.message) })
+            out.push(...chunks)
+            return undefined
+          }
+        }, STREAM_END))
   }
 }
 

@@ -4,7 +4,7 @@
  * is the only way to tell a cut stream (Gemini sends no terminal event, so the chunk
  * carrying finishReason is the proof of a finished one).
  */
-import { Effect, Either, Redacted, Schema, Stream } from "effect"
+import { Effect, Either, Redacted, Schema } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { base64Floats, inputTexts } from "../../protocol/embeddings"
 import { countTokens } from "../../protocol/tokens"
@@ -76,19 +76,17 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
       }),
 
     stream: (request, deadline) =>
-      Stream.unwrap(
-        Effect.map(toGemini(request), (body) =>
-          postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline), () => {
-            const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
-            return (message, out) => {
-              const data = decodeChunk(message.data)
-              if (Either.isLeft(data)) return malformed("stream chunk")()
-              if ("error" in data.right) return new UpstreamError({ kind: "server", message: redact(data.right.error.message) })
-              out.push(...translate(data.right))
-              return undefined
-            }
-          }, STREAM_END))
-      )
+      Effect.flatMap(toGemini(request), (body) =>
+        postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline), () => {
+          const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
+          return (message, out) => {
+            const data = decodeChunk(message.data)
+            if (Either.isLeft(data)) return malformed("stream chunk")()
+            if ("error" in data.right) return new UpstreamError({ kind: "server", message: redact(data.right.error.message) })
+            out.push(...translate(data.right))
+            return undefined
+          }
+        }, STREAM_END))
   }
 }
 

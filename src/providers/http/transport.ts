@@ -4,11 +4,12 @@
  * Effect wraps each call so that interruption (client gone, timeout, early stop) aborts
  * the socket, and no retry happens anywhere but in Quorum's router.
  */
-import { Chunk, Effect, Exit, Option, Stream } from "effect"
+import { Chunk, Effect, Exit, Option, type Scope } from "effect"
 import { createParser, type EventSourceMessage } from "eventsource-parser"
 import { EventEmitter } from "node:events"
 import { type Dispatcher, Pool } from "undici"
 import type { Timeouts } from "../../config/gateway-config"
+import type { Pull } from "../../domain/pull"
 import type { CallDeadline } from "../provider"
 import type { Redactor } from "../redact"
 import { kindOfStatus, parseRetryAfter, UpstreamError } from "../upstream-error"
@@ -231,23 +232,37 @@ const failureOf = async (answer: Answer, options: PostOptions): Promise<Upstream
 export const totalTimeout = ({ ms, setting }: CallDeadline): UpstreamError =>
   new UpstreamError({ kind: "timeout", message: `no response within ${ms} ms (${setting})` })
 
+export const firstTokenTimeout = ({ ms, setting }: { readonly ms: number; readonly setting: string }): UpstreamError =>
+  new UpstreamError({ kind: "timeout", message: `no first token within ${ms} ms (${setting})` })
+
 /**
- * An AbortController that aborts itself at the call's deadline: one native timer per
- * call. Any failure after it fired is reported as the timeout it was.
+ * An abort signal that fires at the call's deadline, and for a stream at its first-token
+ * deadline until `started` says the first element came: native timers on the call, no
+ * fiber. Any failure after a timer fired is reported as the timeout it was.
  */
 export const deadlineController = (deadline: CallDeadline) => {
   const signal = new CallSignal()
-  let expired = false
-  const timer = setTimeout(() => {
-    expired = true
+  let expired: UpstreamError | undefined
+  const expire = (error: UpstreamError) => () => {
+    expired = error
     signal.abort(ABORTED)
-  }, deadline.ms)
+  }
+  // Set first: at the same time as the call's own, it is the one that fires, and names itself.
+  let first = deadline.firstToken === undefined ? undefined : setTimeout(expire(firstTokenTimeout(deadline.firstToken)), deadline.firstToken.ms)
+  const timer = setTimeout(expire(totalTimeout(deadline)), deadline.ms)
   return {
     signal,
     /** The failure to report: the timeout, if that is what ended the call. */
-    explain: (error: UpstreamError): UpstreamError => (expired ? totalTimeout(deadline) : error),
+    explain: (error: UpstreamError): UpstreamError => expired ?? error,
+    /** The first element is in hand: the first-token deadline no longer applies. */
+    started: () => {
+      if (first === undefined) return
+      clearTimeout(first)
+      first = undefined
+    },
     close: () => {
       clearTimeout(timer)
+      if (first !== undefined) clearTimeout(first)
       signal.abort(ABORTED)
     }
   }
@@ -339,35 +354,37 @@ export interface StreamEnd<A> {
 }
 
 /**
- * POST JSON, read Server-Sent Events, decoded as they come, ended at the call's deadline.
- * The request is aborted when the stream's consumer stops early, fails or is interrupted.
+ * POST JSON, read Server-Sent Events, decoded as they come, ended at the call's deadline:
+ * the answer as a pull, once the upstream accepted the call. The call lives in the scope:
+ * closing it aborts the request (the consumer stopped early, failed or was interrupted).
  *
  * Reading, SSE parsing, decoding and the check for a cut stream are one step per network
  * read: every Stream operator costs on each element and on the first pull, which is
  * what a client waits on before its first token.
  */
-export const postSse = <A>(options: PostOptions, makeDecoder: () => EventDecoder<A>, end: StreamEnd<A>): Stream.Stream<A, UpstreamError> =>
-  Stream.unwrapScoped(
-    Effect.gen(function*() {
-      const deadline = yield* Effect.acquireRelease(
-        Effect.sync(() => deadlineController(options.deadline)),
-        (d) => Effect.sync(d.close)
-      )
-      const answer = yield* Effect.flatMap(serialize(options.body), (body) =>
-        Effect.tryPromise({
-          try: () => send(options, body, deadline.signal),
-          catch: (cause) => deadline.explain(transportError(cause, options.redact, options.timeouts))
-        }))
-      if (!isOk(answer)) return yield* Effect.fail(deadline.explain(yield* Effect.promise(() => failureOf(answer, options))))
-      const body = answer.body
-      // A connection lost while the body streams is a cut stream, not an unreachable upstream.
-      const readFailure = (cause: unknown) => {
-        const error = deadline.explain(transportError(cause, options.redact, options.timeouts))
-        return error.kind === "connection" ? cutBefore(end) : error
-      }
-      return Stream.repeatEffectChunkOption(eventReader(body, makeDecoder(), end, readFailure, deadline.explain))
-    })
-  )
+export const postSse = <A>(
+  options: PostOptions,
+  makeDecoder: () => EventDecoder<A>,
+  end: StreamEnd<A>
+): Effect.Effect<Pull<A, UpstreamError>, UpstreamError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const deadline = yield* Effect.acquireRelease(
+      Effect.sync(() => deadlineController(options.deadline)),
+      (d) => Effect.sync(d.close)
+    )
+    const answer = yield* Effect.flatMap(serialize(options.body), (body) =>
+      Effect.tryPromise({
+        try: () => send(options, body, deadline.signal),
+        catch: (cause) => deadline.explain(transportError(cause, options.redact, options.timeouts))
+      }))
+    if (!isOk(answer)) return yield* Effect.fail(deadline.explain(yield* Effect.promise(() => failureOf(answer, options))))
+    // A connection lost while the body streams is a cut stream, not an unreachable upstream.
+    const readFailure = (cause: unknown) => {
+      const error = deadline.explain(transportError(cause, options.redact, options.timeouts))
+      return error.kind === "connection" ? cutBefore(end) : error
+    }
+    return eventReader(answer.body, makeDecoder(), end, readFailure, deadline)
+  })
 
 const cutBefore = ({ expected }: { readonly expected: string }) =>
   new UpstreamError({ kind: "stream_cut", message: `the upstream closed the stream before ${expected}` })
@@ -384,7 +401,7 @@ const eventReader = <A>(
   decode: EventDecoder<A>,
   end: StreamEnd<A>,
   onError: (cause: unknown) => UpstreamError,
-  explain: (error: UpstreamError) => UpstreamError
+  deadline: { readonly explain: (error: UpstreamError) => UpstreamError; readonly started: () => void }
 ): Effect.Effect<Chunk.Chunk<A>, Option.Option<UpstreamError>> => {
   const iterator = body[Symbol.asyncIterator]()
   const text = new TextDecoder()
@@ -401,12 +418,13 @@ const eventReader = <A>(
     if (result.done === true) {
       return finished
         ? Effect.fail(Option.none())
-        : Effect.fail(Option.some(explain(cutBefore(end))))
+        : Effect.fail(Option.some(deadline.explain(cutBefore(end))))
     }
     parser.feed(text.decode(result.value, { stream: true }))
     if (failed !== undefined) return Effect.fail(Option.some(failed))
     const elements = out
     out = []
+    if (elements.length > 0) deadline.started()
     if (!finished) finished = elements.some(end.isTerminal)
     return Effect.succeed(Chunk.unsafeFromArray(elements))
   })

@@ -17,8 +17,8 @@ import {
   usageOf
 } from "../../protocol/chat-response"
 import { newId } from "../../domain/ids"
-import { totalTimeout } from "../http/transport"
-import type { MakeClient } from "../provider"
+import { firstTokenTimeout, totalTimeout } from "../http/transport"
+import type { CallDeadline, MakeClient } from "../provider"
 import { invalid } from "../translate"
 import { UpstreamError } from "../upstream-error"
 import { type Reply, simulatedReply } from "./answer"
@@ -164,16 +164,20 @@ export const makeSimClient: MakeClient = (deployment: Deployment) => {
       ),
 
     stream: (request, deadline) =>
-      Stream.unwrap(
-        attempt(request).pipe(Effect.map((choices) => {
-          const gap = Math.round(1000 / sim.tokensPerSecond)
-          return Stream.fromIterable(chunksOf(request, choices).entries()).pipe(
-            Stream.mapEffect(([i, round]) => Effect.as(i === 0 ? Effect.void : Effect.sleep(gap), round)),
-            Stream.flattenIterables,
-            // Not a hot path: the simple form of the deadline is fine here.
-            Stream.interruptWhen(Effect.zipRight(Effect.sleep(deadline.ms), Effect.fail(totalTimeout(deadline))))
-          )
-        }))
-      )
+      // The first chunk comes with the answer's latency: the first-token deadline bounds the attempt.
+      Effect.flatMap(withinFirstToken(attempt(request), deadline), (choices) => {
+        const gap = Math.round(1000 / sim.tokensPerSecond)
+        return Stream.toPull(Stream.fromIterable(chunksOf(request, choices).entries()).pipe(
+          Stream.mapEffect(([i, round]) => Effect.as(i === 0 ? Effect.void : Effect.sleep(gap), round)),
+          Stream.flattenIterables,
+          // Not a hot path: the simple form of the deadline is fine here.
+          Stream.interruptWhen(Effect.zipRight(Effect.sleep(deadline.ms), Effect.fail(totalTimeout(deadline))))
+        ))
+      })
   }
+}
+
+const withinFirstToken = <A>(answered: Effect.Effect<A, UpstreamError>, deadline: CallDeadline): Effect.Effect<A, UpstreamError> => {
+  const first = deadline.firstToken
+  return first === undefined ? answered : Effect.timeoutFail(answered, { duration: first.ms, onTimeout: () => firstTokenTimeout(first) })
 }
