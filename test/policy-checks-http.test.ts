@@ -267,7 +267,7 @@ describe("check modules", () => {
     const closed = await chat("exploder", "what now?")
     expect(closed.status).toBe(400)
     expect(errorOf(closed.text).message).toContain("vault-words (unverified: check module vault-words: find failed)")
-    // The module's own message is for the log: it may quote the text.
+    // The module's own message is neither shown nor logged: it may quote the text.
     expect(closed.text).not.toContain("exploded")
     const open = await chat("exploder-open", "what now?")
     expect(open.status).toBe(200)

@@ -38,7 +38,7 @@ export interface Check {
 export class CheckFailed extends Schema.TaggedError<CheckFailed>()("CheckFailed", {
   /** Why, naming the check and never the text: it may reach the client. */
   reason: Schema.String,
-  /** More, for the log only (a module's own error message may quote the text). */
+  /** More, for the log only (never the text either). */
   detail: Schema.optional(Schema.String)
 }) {}
 

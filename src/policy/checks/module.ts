@@ -50,7 +50,11 @@ const findingsOf = (name: string, found: unknown, text: string): Either.Either<R
   return Either.right(found.map((f: { label: string; start: number; end: number }) => ({ check: name, label: f.label, start: f.start, end: f.end })))
 }
 
-const why = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+/**
+ * What a module threw, as far as logs may say: its kind, not its message, which may quote
+ * the text (and what a policy looks for is what must not be written down).
+ */
+const why = (error: unknown): string => (error instanceof Error ? `threw ${error.name}` : `threw a ${typeof error}`)
 
 /** A synchronous check has no Effect to log through: its failure is logged here, on the spot. */
 const logFailure = (name: string, reason: string, detail: string | undefined, onError: OnError): void =>
