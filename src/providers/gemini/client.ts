@@ -6,10 +6,11 @@
  */
 import { Effect, Either, Redacted, Schema } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
-import { base64Floats, inputTexts } from "../../protocol/embeddings"
+import { base64Floats, type EmbeddingRequest, type EmbeddingResponse, inputTexts } from "../../protocol/embeddings"
 import { countTokens } from "../../protocol/tokens"
-import { jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { type EventDecoder, jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
+import type { Redactor } from "../redact"
 import { UpstreamError } from "../upstream-error"
 import { toGemini } from "./request"
 import { fromGemini, makeStreamTranslator } from "./response"
@@ -18,10 +19,52 @@ import { ErrorEnvelope, GenerateContentResponse } from "./wire"
 const decodeResponse = Schema.decodeUnknown(GenerateContentResponse)
 const decodeChunk = Schema.decodeUnknownEither(Schema.parseJson(Schema.Union(ErrorEnvelope, GenerateContentResponse)))
 const decodeError = Schema.decodeUnknownOption(ErrorEnvelope)
-const decodeEmbeddings = Schema.decodeUnknown(Schema.Struct({ embeddings: Schema.Array(Schema.Struct({ values: Schema.Array(Schema.Number) })) }))
+const EmbeddingsResponse = Schema.Struct({ embeddings: Schema.Array(Schema.Struct({ values: Schema.Array(Schema.Number) })) })
+const decodeEmbeddings = Schema.decodeUnknown(EmbeddingsResponse)
 
 const malformed = (what: string) => () =>
   new UpstreamError({ kind: "malformed", message: `gemini sent a ${what} that is not in the Gemini API format` })
+
+/** One embedding request per text, in one batch call. */
+const batchEmbedBody = (texts: ReadonlyArray<string>, request: EmbeddingRequest, model: string) => ({
+  requests: texts.map((text) => ({
+    model: `models/${model}`,
+    content: { parts: [{ text }] },
+    ...(request.dimensions === undefined ? {} : { outputDimensionality: request.dimensions })
+  }))
+})
+
+/** Gemini's vectors in OpenAI's list; Gemini reports no token count, so the input is counted here, as the ledger bills it. */
+const embeddingsOf = (
+  response: typeof EmbeddingsResponse.Type,
+  texts: ReadonlyArray<string>,
+  request: EmbeddingRequest,
+  model: string
+): EmbeddingResponse => {
+  const tokens = texts.reduce((sum, text) => sum + countTokens(text), 0)
+  return {
+    object: "list",
+    data: response.embeddings.map((e, index) => ({
+      object: "embedding",
+      index,
+      embedding: request.encoding_format === "base64" ? base64Floats(e.values) : e.values
+    })),
+    model,
+    usage: { prompt_tokens: tokens, total_tokens: tokens }
+  }
+}
+
+/** Reads one stream's events: each chunk translated, an error event the upstream's failure (redacted). */
+const streamDecoder = (model: string, redact: Redactor) => (): EventDecoder<ChatCompletionChunk> => {
+  const translate = makeStreamTranslator(model, Math.floor(Date.now() / 1000))
+  return (message, out) => {
+    const data = decodeChunk(message.data)
+    if (Either.isLeft(data)) return malformed("stream chunk")()
+    if ("error" in data.right) return new UpstreamError({ kind: "server", message: redact(data.right.error.message) })
+    out.push(...translate(data.right))
+    return undefined
+  }
+}
 
 export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
@@ -53,40 +96,14 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
         if (texts === undefined) {
           return yield* new UpstreamError({ kind: "unsupported", param: "input", message: "Gemini embeds text, not token ids" })
         }
-        const raw = yield* postJson(options(`${base}:batchEmbedContents`, {
-          requests: texts.map((text) => ({
-            model: `models/${deployment.upstreamModel}`,
-            content: { parts: [{ text }] },
-            ...(request.dimensions === undefined ? {} : { outputDimensionality: request.dimensions })
-          }))
-        }, deadline))
+        const raw = yield* postJson(options(`${base}:batchEmbedContents`, batchEmbedBody(texts, request, deployment.upstreamModel), deadline))
         const response = yield* Effect.mapError(decodeEmbeddings(raw), malformed("embeddings response"))
-        // Gemini reports no token count: the input is counted here, as the ledger bills it.
-        const tokens = texts.reduce((sum, text) => sum + countTokens(text), 0)
-        return {
-          object: "list" as const,
-          data: response.embeddings.map((e, index) => ({
-            object: "embedding" as const,
-            index,
-            embedding: request.encoding_format === "base64" ? base64Floats(e.values) : e.values
-          })),
-          model: deployment.upstreamModel,
-          usage: { prompt_tokens: tokens, total_tokens: tokens }
-        }
+        return embeddingsOf(response, texts, request, deployment.upstreamModel)
       }),
 
     stream: (request, deadline) =>
       Effect.flatMap(toGemini(request), (body) =>
-        postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline), () => {
-          const translate = makeStreamTranslator(deployment.upstreamModel, Math.floor(Date.now() / 1000))
-          return (message, out) => {
-            const data = decodeChunk(message.data)
-            if (Either.isLeft(data)) return malformed("stream chunk")()
-            if ("error" in data.right) return new UpstreamError({ kind: "server", message: redact(data.right.error.message) })
-            out.push(...translate(data.right))
-            return undefined
-          }
-        }, STREAM_END))
+        postSse(options(`${base}:streamGenerateContent?alt=sse`, body, deadline), streamDecoder(deployment.upstreamModel, redact), STREAM_END))
   }
 }
 
