@@ -8,6 +8,28 @@
  * an idle worker). `Stream.repeatEffectChunkOption` turns a pull into a Stream where a
  * Stream is worth its cost.
  */
-import type { Chunk, Effect, Option } from "effect"
+import { Chunk, Effect, Option } from "effect"
 
 export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
+
+/** All of `items` in one read, then the end. */
+export const pullOf = <A>(items: Iterable<A>): Pull<A, never> => {
+  let read = false
+  return Effect.suspend(() => {
+    if (read) return Effect.fail(Option.none())
+    read = true
+    return Effect.succeed(Chunk.fromIterable(items))
+  })
+}
+
+/** Each element through `f`, in order; `f`'s failure ends the pull with it. */
+export const mapEachEffect = <A, B, E, E2>(pull: Pull<A, E>, f: (a: A) => Effect.Effect<B, E2>): Pull<B, E | E2> =>
+  Effect.flatMap(pull, (chunk) =>
+    Effect.mapBoth(Effect.forEach(chunk, f), { onFailure: Option.some, onSuccess: Chunk.unsafeFromArray }))
+
+/** Each read shown to `f` as it passes. */
+export const tapChunks = <A, E>(pull: Pull<A, E>, f: (chunk: Chunk.Chunk<A>) => void): Pull<A, E> =>
+  Effect.map(pull, (chunk) => {
+    f(chunk)
+    return chunk
+  })

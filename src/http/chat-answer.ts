@@ -4,7 +4,7 @@
  * underneath (chat completions, Anthropic's Messages, OpenAI's Responses): each parses
  * its own wire format into a chat request and renders the answer back into it.
  */
-import { Effect, type Scope, Stream } from "effect"
+import { Effect, type Scope } from "effect"
 import type { ResolvedConfig } from "../config/gateway-config"
 import { isConsensusName } from "../config/gateway-config"
 import type { Consensus } from "../consensus/engine"
@@ -12,6 +12,8 @@ import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import type { Router, Routed } from "../routing/router"
 import { formatUsd } from "../domain/money"
+import { mapEachEffect, type Pull, pullOf } from "../domain/pull"
+import { type Frames, framesPull } from "../protocol/frames"
 import type { Spend } from "../billing/spend"
 import { chatBound } from "../billing/worst-case"
 import { type Policy, policiesFor } from "../policy/policy"
@@ -41,7 +43,8 @@ export type ChatAnswer =
   | { readonly _tag: "Completion"; readonly completion: ChatCompletion; readonly headers: Headers }
   | {
     readonly _tag: "Stream"
-    readonly chunks: Stream.Stream<ChatCompletionChunk, ClientError>
+    /** A pull (domain/pull.ts): the hot path's form, with no Stream operator per chunk. */
+    readonly chunks: Pull<ChatCompletionChunk, ClientError>
     readonly headers: Headers
     /** Called with the request's cost once the stream ended whole (the cache keeps it then). */
     readonly completed?: (costMicros: number) => void
@@ -52,10 +55,10 @@ const routingHeaders = (routed: Routed<unknown>) => ({
   "x-quorum-attempts": String(routed.attempts)
 })
 
-/** The output policies' scan, only where there are any: a Stream step costs on every chunk. */
+/** The output policies' scan, only where there are any: a step costs on every chunk. */
 const scanned = (policies: ReadonlyArray<Policy>) =>
-<E>(chunks: Stream.Stream<ChatCompletionChunk, E>): Stream.Stream<ChatCompletionChunk, E | InvalidRequest> =>
-  policies.some((p) => p.on !== "input") ? Stream.mapEffect(chunks, scanChunks(policies)) : chunks
+<E>(chunks: Pull<ChatCompletionChunk, E>): Pull<ChatCompletionChunk, E | InvalidRequest> =>
+  policies.some((p) => p.on !== "input") ? mapEachEffect(chunks, scanChunks(policies)) : chunks
 
 /**
  * The policies a request is under, each once and in the config's order: the gateway's,
@@ -116,17 +119,17 @@ export const answerChat = (
     const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, ticket.admission?.keyId, parsed, options, headers)
     if (looked?._tag === "Hit") {
       const answer = hit(looked.answer, looked.match, telemetry)
-      if (request.stream === true) return { _tag: "Stream", chunks: answer.chunks(), headers: { ...answer.headers, ...policyHeaders } } as const
+      if (request.stream === true) return { _tag: "Stream", chunks: pullOf(answer.chunks()), headers: { ...answer.headers, ...policyHeaders } } as const
       return { _tag: "Completion", completion: looked.answer.completion, headers: { ...answer.headers, ...policyHeaders, [COST_HEADER]: formatUsd(ticket.finish(200)) } } as const
     }
     const cacheHeaders = looked === undefined ? {} : missed(telemetry)
 
     if (request.stream === true) {
-      const routed = yield* router.stream(request)
+      const routed = yield* router.open(request)
       const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
-      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value), headers: outHeaders } as const
+      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value.pull), headers: outHeaders } as const
       // What is kept is what the client was sent: after the output policies.
-      const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value))
+      const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value.pull))
       return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
     }
     const routed = yield* router.complete(request)
@@ -138,25 +141,23 @@ export const answerChat = (
 
 /**
  * A streamed answer as the route's event stream, recorded once: when it ends, whole or
- * with the error event the renderer wrote for its failure (named in the ledger), or when
- * the client leaves (499, cancelled). The cost follows the body as an HTTP trailer.
- * `render` turns chunks into frames and a failure into the route's error event, calling
- * `failed` with it.
+ * with the error event the route's frames wrote for its failure (named in the ledger), or
+ * when the client leaves (499, cancelled). The cost follows the body as an HTTP trailer.
  */
 export const meteredSse = (
   answer: Extract<ChatAnswer, { _tag: "Stream" }>,
   ticket: Ticket,
-  render: (chunks: Stream.Stream<ChatCompletionChunk, ClientError>, failed: (error: ClientError) => void) => Stream.Stream<Uint8Array>
+  frames: Frames<ClientError>
 ): SseReply => {
   let failure: string | undefined
   let ended = false
-  const body = render(answer.chunks, (error) => (failure = errorAnswer(error).body.error.message)).pipe(
-    Stream.onEnd(Effect.sync(() => (ended = true))),
-    Stream.ensuring(Effect.sync(() => {
-      const cost = ticket.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
-      if (ended && failure === undefined) answer.completed?.(cost)
-    }))
-  )
-  const headers = answer.headers
-  return sseReply(body, headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(ticket.finish(200)) }) })
+  const body = framesPull(answer.chunks, frames, (error) => {
+    ended = true
+    if (error !== undefined) failure = errorAnswer(error).body.error.message
+  })
+  const close = Effect.sync(() => {
+    const cost = ticket.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
+    if (ended && failure === undefined) answer.completed?.(cost)
+  })
+  return sseReply(body, close, answer.headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(ticket.finish(200)) }) })
 }

@@ -4,7 +4,8 @@
  * answered without any upstream call (JSON, or replayed as a stream) at no cost, and a
  * miss's complete answer kept for the next caller of the same tenant.
  */
-import { Effect, Either, Schema, Stream } from "effect"
+import { Effect, Either, Schema } from "effect"
+import { type Pull, tapChunks } from "../domain/pull"
 import type { IncomingHttpHeaders } from "node:http"
 import type { CachedAnswer } from "../cache/answer"
 import { CacheDirectives, withCacheControl } from "../cache/directives"
@@ -104,7 +105,7 @@ export const hit = (answer: CachedAnswer, match: "exact" | "semantic", telemetry
       "x-quorum-deployment": answer.deployment,
       "x-quorum-attempts": "0"
     },
-    chunks: () => Stream.fromIterable(completionChunks(answer.completion, true))
+    chunks: () => completionChunks(answer.completion, true)
   }
 }
 
@@ -120,12 +121,11 @@ export const keep = (cache: CacheServices, looked: Lookup, completion: ChatCompl
 }
 
 /** A stream's chunks, assembled as they pass; `kept(cost)` keeps the whole answer once it ended whole. */
-export const assembling = <E>(cache: CacheServices, looked: Lookup, deployment: string, chunks: Stream.Stream<ChatCompletionChunk, E>) => {
+export const assembling = <E>(cache: CacheServices, looked: Lookup, deployment: string, chunks: Pull<ChatCompletionChunk, E>) => {
   const assembler = new StreamAssembler()
   return {
-    chunks: Stream.mapChunks(chunks, (batch) => {
+    chunks: tapChunks(chunks, (batch) => {
       for (const chunk of batch) assembler.push(chunk)
-      return batch
     }),
     kept: (costMicros: number) => {
       const completion = assembler.completion()

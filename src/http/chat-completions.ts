@@ -3,9 +3,9 @@
  * it streams SSE, keeps unknown request fields, and answers every failure in OpenAI's
  * error shape.
  */
-import { Chunk, Effect, type Scope, Stream } from "effect"
+import { Effect, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
-import type { ChatCompletionChunk } from "../protocol/chat-response"
+import type { Frames } from "../protocol/frames"
 import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
 import { type ClientError, errorAnswer } from "./errors"
 import { json, type Reply } from "./hot/reply"
@@ -14,23 +14,14 @@ import { readChatRequest } from "./read-json-body"
 import { DONE, sse } from "./sse"
 
 /** OpenAI's frames; a stream cut after its first byte ends with an error event, never a silent [DONE]. */
-const chatFrames = (wantsUsage: boolean) =>
-(chunks: Stream.Stream<ChatCompletionChunk, ClientError>, failed: (error: ClientError) => void): Stream.Stream<Uint8Array> => {
+const chatFrames = (wantsUsage: boolean): Frames<ClientError> => ({
   // Upstreams are always asked for usage (it is the cost); callers get it only if they asked.
-  const frames = (batch: Chunk.Chunk<ChatCompletionChunk>): Chunk.Chunk<Uint8Array> => {
-    const out: Array<Uint8Array> = []
-    for (const chunk of batch) if (wantsUsage || chunk.choices.length > 0) out.push(sse(chunk))
-    return Chunk.unsafeFromArray(out)
-  }
-  return chunks.pipe(
-    Stream.mapChunks(frames),
-    Stream.concat(Stream.succeed(DONE)),
-    Stream.catchAll((error) => {
-      failed(error)
-      return Stream.succeed(sse(errorAnswer(error).body))
-    })
-  )
-}
+  chunk: (chunk, out) => {
+    if (wantsUsage || chunk.choices.length > 0) out.push(sse(chunk))
+  },
+  end: (out) => out.push(DONE),
+  fail: (error, out) => out.push(sse(errorAnswer(error).body))
+})
 
 export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/chat/completions", incoming.headers["authorization"], (ticket) =>

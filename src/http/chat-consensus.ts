@@ -6,7 +6,8 @@
  * The report rides along in an extra `consensus` field; a stream carries the chosen
  * answer once it is decided.
  */
-import { Effect, Either, Stream } from "effect"
+import { Effect, Either } from "effect"
+import { pullOf } from "../domain/pull"
 import type { ResolvedConfig } from "../config/gateway-config"
 import { firstIssue } from "../config/paths"
 import type { Consensus } from "../consensus/engine"
@@ -113,5 +114,5 @@ export const consensusChat = (
       withReport(chunk(header, {}, finishReason), reportField(report, cost)),
       ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
     ]
-    return { _tag: "Stream", chunks: Stream.fromIterable(chunks), headers: { "x-quorum-deployment": "consensus", [COST_HEADER]: cost } } as const
+    return { _tag: "Stream", chunks: pullOf(chunks), headers: { "x-quorum-deployment": "consensus", [COST_HEADER]: cost } } as const
   })

@@ -5,12 +5,12 @@
  * are in Anthropic's envelope, which its SDK reads; what cannot be carried to every
  * provider is refused by name (see ingress/anthropic/to-chat.ts).
  */
-import { Effect, Either, type Scope, Stream } from "effect"
+import { Effect, Either, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
-import type { ChatCompletionChunk } from "../protocol/chat-response"
+import type { Frames } from "../protocol/frames"
 import { anthropicError } from "../ingress/anthropic/errors"
 import { fromChatCompletion } from "../ingress/anthropic/from-chat"
-import { AnthropicStream, sseEvent } from "../ingress/anthropic/stream-events"
+import { AnthropicStream, sseEvent, type StreamEvent } from "../ingress/anthropic/stream-events"
 import { toChatRequest } from "../ingress/anthropic/to-chat"
 import { MessagesRequest } from "../ingress/anthropic/wire"
 import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
@@ -34,20 +34,20 @@ export const authorizationOf = (incoming: IncomingMessage): string | undefined =
 }
 
 /** Messages stream events; a failure after the first byte is an `error` event, never message_stop. */
-const messageEvents = (chunks: Stream.Stream<ChatCompletionChunk, ClientError>, failed: (error: ClientError) => void): Stream.Stream<Uint8Array> =>
-  Stream.suspend(() => {
-    const events = new AnthropicStream()
-    return chunks.pipe(
-      Stream.mapConcat((chunk) => events.push(chunk)),
-      Stream.concat(Stream.suspend(() => Stream.fromIterable(events.end()))),
-      Stream.catchAll((error) => {
-        failed(error)
-        const answer = errorAnswer(error)
-        return Stream.fromIterable(events.fail(answer.status, answer.body.error.message))
-      }),
-      Stream.map((event) => encoder.encode(sseEvent(event)))
-    )
-  })
+const messageEvents = (): Frames<ClientError> => {
+  const events = new AnthropicStream()
+  const encode = (list: ReadonlyArray<StreamEvent>, out: Array<Uint8Array>) => {
+    for (const event of list) out.push(encoder.encode(sseEvent(event)))
+  }
+  return {
+    chunk: (chunk, out) => encode(events.push(chunk), out),
+    end: (out) => encode(events.end(), out),
+    fail: (error, out) => {
+      const answer = errorAnswer(error)
+      encode(events.fail(answer.status, answer.body.error.message), out)
+    }
+  }
+}
 
 export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(
@@ -64,7 +64,7 @@ export const makeMessages = (services: ChatServices) => (incoming: IncomingMessa
         }
         const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
         if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion), answer.headers)
-        return meteredSse(answer, ticket, messageEvents)
+        return meteredSse(answer, ticket, messageEvents())
       }),
     (status, body) => anthropicError(status, body.error.message)
   )

@@ -8,11 +8,11 @@
 import { Effect, Either, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import { fromChatCompletion } from "../ingress/responses/from-chat"
-import { responsesSse } from "../ingress/responses/sse"
+import { responsesFrames } from "../ingress/responses/sse"
 import { toChatRequest } from "../ingress/responses/to-chat"
 import { ResponsesRequest } from "../ingress/responses/wire"
 import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
-import { errorAnswer, InvalidRequest } from "./errors"
+import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
@@ -30,10 +30,8 @@ export const makeResponses = (services: ChatServices) => (incoming: IncomingMess
       }
       const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
       if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion, request), answer.headers)
-      return meteredSse(answer, ticket, (chunks, failed) =>
-        responsesSse(request, chunks, (error) => {
-          failed(error)
-          const { status, body } = errorAnswer(error)
-          return { status, message: body.error.message }
-        }))
+      return meteredSse(answer, ticket, responsesFrames(request, (error: ClientError) => {
+        const { status, body } = errorAnswer(error)
+        return { status, message: body.error.message }
+      }))
     }))

@@ -4,7 +4,7 @@
  * once, and a slow client holds the stream back (the socket's backpressure) rather than
  * letting chunks pile up in memory.
  */
-import { Chunk, Effect, Stream } from "effect"
+import { Effect } from "effect"
 import type { ServerResponse } from "node:http"
 import { SSE_HEADERS } from "../sse"
 import type { JsonReply, Reply, SseReply } from "./reply"
@@ -36,10 +36,27 @@ const drained = (response: ServerResponse): Effect.Effect<void> =>
     })
   })
 
-const writeFrames = (response: ServerResponse) => (frames: Chunk.Chunk<Uint8Array>): Effect.Effect<void> => {
-  let ready = true
-  for (const frame of frames) ready = response.write(frame)
-  return ready ? Effect.void : drained(response)
+/**
+ * The frames, read one pull at a time and written as they come, waiting for the socket
+ * to drain when it asks to; the end (the pull's `Option.none()`) ends the response with
+ * its trailers. A loop over the pull rather than a Stream run: no channel machinery on
+ * every chunk.
+ */
+const writeFrames = (response: ServerResponse, reply: SseReply): Effect.Effect<void> => {
+  const finish = () => {
+    if (response.destroyed) return
+    if (reply.trailers !== undefined) response.addTrailers(reply.trailers.values())
+    response.end()
+  }
+  const loop: Effect.Effect<void> = Effect.matchEffect(reply.body, {
+    onFailure: () => Effect.sync(finish),
+    onSuccess: (frames) => {
+      let ready = true
+      for (const frame of frames) ready = response.write(frame)
+      return ready ? loop : Effect.zipRight(drained(response), loop)
+    }
+  })
+  return loop
 }
 
 const writeSse = (response: ServerResponse, reply: SseReply): Effect.Effect<void> =>
@@ -52,13 +69,7 @@ const writeSse = (response: ServerResponse, reply: SseReply): Effect.Effect<void
     })
     // Not flushed on their own: the first frame is in hand (a stream is answered once its
     // first chunk is), and headers and frame leave in one packet (~0.3 ms sooner, measured).
-    return Stream.runForEachChunk(reply.body, writeFrames(response)).pipe(
-      Effect.andThen(() => {
-        if (response.destroyed) return
-        if (reply.trailers !== undefined) response.addTrailers(reply.trailers.values())
-        response.end()
-      })
-    )
+    return Effect.ensuring(writeFrames(response, reply), reply.close)
   })
 
 export const writeReply = (response: ServerResponse, reply: Reply): Effect.Effect<void> =>

@@ -4,8 +4,10 @@
  * fails ends with response.failed, so the route needs no error handling of its own for
  * failures after the first byte (the Responses API, unlike chat, sends no `[DONE]`).
  */
-import { Stream } from "effect"
+import type { Stream } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
+import { type Frames, framesStream } from "../../protocol/frames"
+import type { StreamEvent } from "./output"
 import { ResponsesStream, sseEvent } from "./stream-events"
 import type { ResponsesRequest } from "./wire"
 
@@ -17,20 +19,25 @@ export interface FailureAnswer {
   readonly message: string
 }
 
-export const responsesSse = <E, R>(
+/** The Responses events of one stream; a failure is answered as `answerFor` says. */
+export const responsesFrames = <E>(request: ResponsesRequest, answerFor: (error: E) => FailureAnswer): Frames<E> => {
+  const events = new ResponsesStream(request)
+  const encode = (list: ReadonlyArray<StreamEvent>, out: Array<Uint8Array>) => {
+    for (const event of list) out.push(encoder.encode(sseEvent(event)))
+  }
+  return {
+    chunk: (chunk, out) => encode(events.push(chunk), out),
+    end: (out) => encode(events.end(), out),
+    fail: (error, out) => {
+      const answer = answerFor(error)
+      encode(events.fail(answer.status, answer.message), out)
+    }
+  }
+}
+
+/** The same over a Stream of chunks. */
+export const responsesSse = <E>(
   request: ResponsesRequest,
-  chunks: Stream.Stream<ChatCompletionChunk, E, R>,
+  chunks: Stream.Stream<ChatCompletionChunk, E>,
   answerFor: (error: E) => FailureAnswer
-): Stream.Stream<Uint8Array, never, R> =>
-  Stream.suspend(() => {
-    const events = new ResponsesStream(request)
-    return chunks.pipe(
-      Stream.mapConcat((chunk) => events.push(chunk)),
-      Stream.concat(Stream.suspend(() => Stream.fromIterable(events.end()))),
-      Stream.catchAll((error) => {
-        const answer = answerFor(error)
-        return Stream.suspend(() => Stream.fromIterable(events.fail(answer.status, answer.message)))
-      }),
-      Stream.map((event) => encoder.encode(sseEvent(event)))
-    )
-  })
+): Stream.Stream<Uint8Array> => framesStream(chunks, () => responsesFrames(request, answerFor))

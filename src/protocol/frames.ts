@@ -1,0 +1,47 @@
+/**
+ * How a route writes a chat stream in its own wire format (OpenAI's chunks and [DONE],
+ * Anthropic's Messages events, OpenAI's Responses events): the frames for each chunk, for
+ * the end, and for a failure after the first byte, which is an error event in the
+ * stream, never a silent end. Plain functions over one stream's state, so that the hot
+ * path runs them on a pull (domain/pull.ts) with no Stream operator per chunk.
+ */
+import { Chunk, Effect, Option, Stream } from "effect"
+import type { Pull } from "../domain/pull"
+import type { ChatCompletionChunk } from "./chat-response"
+
+export interface Frames<E> {
+  readonly chunk: (chunk: ChatCompletionChunk, out: Array<Uint8Array>) => void
+  readonly end: (out: Array<Uint8Array>) => void
+  readonly fail: (error: E, out: Array<Uint8Array>) => void
+}
+
+/**
+ * The frames of a stream of chunks, as a pull that never fails: its last read is the
+ * end's frames or the failure's, after which it ends. `settled` is told how it ended.
+ */
+export const framesPull = <E>(
+  chunks: Pull<ChatCompletionChunk, E>,
+  frames: Frames<E>,
+  settled: (failure: E | undefined) => void = () => {}
+): Pull<Uint8Array, never> => {
+  let over = false
+  const rendered = (batch: Chunk.Chunk<ChatCompletionChunk>) => {
+    const out: Array<Uint8Array> = []
+    for (const chunk of batch) frames.chunk(chunk, out)
+    return Effect.succeed(Chunk.unsafeFromArray(out))
+  }
+  const last = (error: Option.Option<E>) => {
+    over = true
+    const out: Array<Uint8Array> = []
+    if (Option.isNone(error)) frames.end(out)
+    else frames.fail(error.value, out)
+    settled(Option.getOrUndefined(error))
+    return Effect.succeed(Chunk.unsafeFromArray(out))
+  }
+  const next = Effect.matchEffect(chunks, { onSuccess: rendered, onFailure: last })
+  return Effect.suspend(() => (over ? Effect.fail(Option.none()) : next))
+}
+
+/** The same as a Stream, where one is wanted (rendering a Stream of chunks outside the hot path). */
+export const framesStream = <E>(chunks: Stream.Stream<ChatCompletionChunk, E>, makeFrames: () => Frames<E>): Stream.Stream<Uint8Array> =>
+  Stream.unwrapScoped(Effect.map(Stream.toPull(chunks), (pull) => Stream.repeatEffectChunkOption(framesPull(pull, makeFrames()))))
