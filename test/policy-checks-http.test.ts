@@ -55,11 +55,13 @@ routes:
   - { id: tickets-in, targets: [cloud] }
   - { id: medic-masked, targets: [medic] }
   - { id: exploder-open, targets: [exploder] }
+  - { id: ticketer-strict, targets: [ticketer] }
 check_dirs: ["${EXAMPLE_CHECKS}", "${myChecks}"]
 spend: { flush_ms: 5 }
 policies:
   - { name: no-tickets-in, on: input, checks: [{ type: module, name: ticket-ids }], action: block, models: [tickets-in] }
   - { name: mask-tickets, on: output, checks: [{ type: module, name: ticket-ids }], action: redact, models: [ticketer] }
+  - { name: no-tickets-out, on: output, checks: [{ type: module, name: ticket-ids }], action: block, models: [ticketer-strict] }
   - { name: vault, on: output, checks: [{ type: module, name: vault-words }], action: block, models: [secretive, exploder] }
   - { name: vault-open, on: output, checks: [{ type: module, name: vault-words, on_error: pass }], action: block, models: [exploder-open] }
   - { name: no-medical-advice, on: input, checks: [${llm()}], action: block, models: [cloud] }
@@ -242,7 +244,7 @@ describe("an llm check on answers", () => {
 })
 
 describe("check modules", () => {
-  it("the example module (sync) blocks a request and redacts an answer, as JSON and as a stream", async () => {
+  it("the example module (sync) blocks a request, and redacts or withholds an answer, as JSON and as a stream", async () => {
     up.reset()
     const blocked = await chat("tickets-in", "What about TCK-0042?")
     expect(blocked.status).toBe(400)
@@ -252,6 +254,13 @@ describe("check modules", () => {
 
     expect(JSON.parse((await chat("ticketer", "status?")).text).choices[0].message.content).toBe("Your ticket [REDACTED:ticket_id] is open.")
     expect((await streamChat("ticketer", "status?")).text).toBe("Your ticket [REDACTED:ticket_id] is open.")
+
+    const withheld = await chat("ticketer-strict", "status?")
+    expect(withheld.status).toBe(400)
+    expect(errorOf(withheld.text).message).toBe("The answer was withheld by content policy `no-tickets-out`: it contained ticket_id.")
+    const cut = await streamChat("ticketer-strict", "status?")
+    expect(cut.error).toContain("`no-tickets-out`")
+    expect(cut.text).not.toContain("TCK-123456")
   })
 
   it("an async module blocks an answer, as JSON and as a stream (cut before anything is sent)", async () => {
