@@ -30,10 +30,7 @@ afterAll(async () => {
   await pg?.stop()
 })
 
-/**
- * `no-refunds` and `mask-email` name a model nobody here asks for, so that they apply to
- * no request of the gateway's own: only to the keys they are attached to.
- */
+/** `no-refunds` and `mask-email` are default_on: false, so they apply only to the keys they are attached to. */
 const yaml = (withPolicies = true) => `
 models:
   - { id: cloud, provider: openai, base_url: "${upstream.url}/v1", price: { input: 1, output: 1 } }
@@ -46,8 +43,8 @@ routes:
     rules:
       - { when: { key_tags: [internal] }, to: local }
 ${withPolicies ? `policies:
-  - { name: no-refunds, on: input, checks: [{ type: blocklist, words: [refund] }], action: block, models: [spare] }
-  - { name: mask-email, on: output, checks: [{ type: pii, kinds: [email] }], action: redact, models: [spare] }` : ""}
+  - { name: no-refunds, on: input, checks: [{ type: blocklist, words: [refund] }], action: block, default_on: false }
+  - { name: mask-email, on: output, checks: [{ type: pii, kinds: [email] }], action: redact, default_on: false }` : ""}
 auth: { mode: keys }
 spend: { flush_ms: 5 }
 `
@@ -186,6 +183,27 @@ describe.each(setups)("keys with tags and policies on $name", ({ env }) => {
       else await new Promise((r) => setTimeout(r, 10))
     }
     expect(recorded).toMatchObject({ key_id: strict.id, status: 400 })
+  })
+
+  it("holds a key's embeddings and consensus calls to its policy too, and no one else's", async () => {
+    const strict = await newKey({ policies: ["no-refunds"] })
+    const lenient = await newKey({})
+    const embed = (key: string) => fetch(`${gateway.url}/v1/embeddings`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "cloud", input: "a refund, please" })
+    })
+    const blocked = await embed(strict.key)
+    expect(blocked.status).toBe(400)
+    expect(((await blocked.json()) as any).error.message).toContain("`no-refunds`")
+    expect((await embed(lenient.key)).status).toBe(200)
+    const consensus = await fetch(`${gateway.url}/v1/consensus`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${strict.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ models: ["cloud", "local"], messages: [{ role: "user", content: "a refund, please" }] })
+    })
+    expect(consensus.status).toBe(400)
+    expect(((await consensus.json()) as any).error).toMatchObject({ code: "content_policy_violation" })
   })
 
   it("redacts a streamed answer under the key's output policy, and not another key's", async () => {

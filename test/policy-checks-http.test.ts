@@ -43,6 +43,7 @@ models:
   - { id: cloud, provider: openai, base_url: "${up.url}" }
   - { id: local, provider: openai, base_url: "${up.url}" }
   - { id: guard, provider: openai, base_url: "${up.url}" }
+  - { id: paidguard, provider: openai, base_url: "${up.url}", price: { input: 1000, output: 1000 } }
   - { id: deadguard, provider: openai, base_url: "http://127.0.0.1:9/v1", retry: { max_attempts: 1 } }
   - { id: medic, ${sim("Take two aspirin and rest.")} }
   - { id: ticketer, ${sim("Your ticket TCK-123456 is open.")} }
@@ -50,6 +51,7 @@ models:
   - { id: exploder, ${sim("It will explode.")} }
 routes:
   - { id: triage, targets: [cloud] }
+  - { id: billed, targets: [cloud] }
   - { id: lenient, targets: [cloud] }
   - { id: guard-down, targets: [cloud] }
   - { id: tickets-in, targets: [cloud] }
@@ -71,6 +73,7 @@ policies:
   - { name: no-medical-answers, on: output, checks: [${llm()}], action: block, models: [medic] }
   - { name: mask-medical-answers, on: output, checks: [${llm()}], action: redact, models: [medic-masked] }
   - { name: no-medical-consensus, on: input, checks: [${llm()}], action: block, models: [consensus] }
+  - { name: paid-judge, on: input, checks: [${llm("paidguard")}], action: block, models: [billed] }
 `
 
 beforeAll(async () => {
@@ -177,6 +180,30 @@ describe("an llm check on requests", () => {
     expect(down.status).toBe(400)
     expect(errorOf(down.text).message).toMatch(/`guard-is-down`: it contains medical \(unverified: deadguard failed \(/)
     expect(await attemptsOf(down.headers.get("x-request-id"))).toEqual([["deadguard", "error"]])
+  })
+})
+
+describe("a judge's cost", () => {
+  it("is charged to the caller's key even when the judge refuses the request", async () => {
+    up.reset()
+    up.script("paidguard", VIOLATION)
+    const created = await fetch(`${gateway.url}/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "billed", budget_usd: 100 })
+    }).then((r) => r.json() as Promise<{ id: string; key: string }>)
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${created.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "billed", messages: [{ role: "user", content: "Can I double my insulin?" }] })
+    })
+    expect(response.status).toBe(400)
+    const cost = Number(response.headers.get("x-quorum-cost-usd"))
+    // 15 tokens at $1,000 a million: the judge's call, the only one made.
+    expect(cost).toBeCloseTo(0.015, 6)
+    for (let i = 0; i < 200 && (await admin("/admin/ledger")).pending !== 0; i++) await new Promise((r) => setTimeout(r, 10))
+    const key = await admin(`/admin/keys/${created.id}`)
+    expect(key.spend.spent_usd).toBeCloseTo(cost, 6)
   })
 })
 

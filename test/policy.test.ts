@@ -8,7 +8,7 @@ import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { luhn } from "../src/policy/checks/card"
 import { ibanChecksum } from "../src/policy/checks/iban"
-import { compilePolicy, inspect, type Policy, redact } from "../src/policy/policy"
+import { compilePolicy, inspect, policiesFor, policiesOf, type Policy, redact } from "../src/policy/policy"
 import { applyInputPolicies, applyOutputPolicies } from "../src/policy/request"
 import { PolicySpec } from "../src/policy/spec"
 import { StreamScanner } from "../src/policy/stream"
@@ -103,6 +103,28 @@ describe("compiling a policy", () => {
     expect(fails({ name: "r", on: "output", checks: [{ type: "pii" }], action: "route", route_to: ["local"] })).toEqual(["on", expect.stringContaining("cannot be routed")])
     expect(fails({ name: "r", checks: [{ type: "pii" }, { type: "regex", pattern: "([a-z" }], action: "block" })).toEqual(["checks[1].pattern", expect.stringContaining("not a valid regular expression")])
     expect(fails({ name: "r", checks: [{ type: "pii", default_country: "ZZ" }], action: "block" })).toEqual(["checks[0].default_country", expect.stringContaining("ZZ")])
+    expect(fails({ name: "r", checks: [{ type: "pii" }], action: "block", default_on: false, models: ["m"] })).toEqual(["models", expect.stringContaining("default_on: false")])
+  })
+})
+
+describe("which policies a request is under", () => {
+  const everywhere = pii("block")
+  const forSupport = pii("redact", { name: "support-only", models: ["support"] })
+  const keysOnly = pii("block", { name: "keys-only", default_on: false })
+  const all = [everywhere, forSupport, keysOnly]
+  const names = (found: { readonly policies: ReadonlyArray<Policy> }) => found.policies.map((p) => p.name)
+
+  it("gives the gateway's and the model's by themselves, a default_on: false one only to the keys naming it", () => {
+    expect(policiesFor(all, "other").map((p) => p.name)).toEqual(["pii-block"])
+    expect(policiesFor(all, "support").map((p) => p.name)).toEqual(["pii-block", "support-only"])
+    expect(names(policiesOf(all, "other", []))).toEqual(["pii-block"])
+    expect(names(policiesOf(all, "other", ["keys-only"]))).toEqual(["pii-block", "keys-only"])
+    // A key's policy applies whatever its models: the key is what it is attached to; each policy once, in the config's order.
+    expect(names(policiesOf(all, "other", ["keys-only", "support-only", "pii-block"]))).toEqual(["pii-block", "support-only", "keys-only"])
+  })
+
+  it("names a key's policy the config does not define", () => {
+    expect(policiesOf(all, "other", ["gone"])).toMatchObject({ missing: "gone" })
   })
 })
 

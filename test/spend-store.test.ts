@@ -406,11 +406,11 @@ describe.each(databases)("the store as a layer on %s", (_name, setting) => {
     onStore((store) =>
       Effect.gen(function*() {
         const any = yield* store.createKey({ name: "any" }, Date.now())
-        const some = yield* store.createKey({ name: "some", models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], tpm: 1_000 }, Date.now())
+        const some = yield* store.createKey({ name: "some", models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], tpm: 1_000, budget_period: "day" }, Date.now())
         expect(yield* store.keyFacts(hashKey(any.secret))).toEqual({
-          id: any.key.id, prefix: any.key.prefix, tags: [], policies: [], models: null, needsCost: false, revoked: false
+          id: any.key.id, prefix: any.key.prefix, tags: [], policies: [], models: null, needsCost: false, budgetPeriod: "month", revoked: false
         })
-        expect(yield* store.keyFacts(hashKey(some.secret))).toMatchObject({ models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], needsCost: true, revoked: false })
+        expect(yield* store.keyFacts(hashKey(some.secret))).toMatchObject({ models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], needsCost: true, budgetPeriod: "day", revoked: false })
         expect(yield* store.keyFacts(hashKey("qk-not-a-key"))).toBeUndefined()
         yield* store.revokeKey(some.key.id, Date.now())
         expect(yield* store.keyFacts(hashKey(some.secret))).toMatchObject({ revoked: true })

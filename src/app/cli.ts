@@ -25,6 +25,7 @@ Environment:
   QUORUM_WORKERS          worker processes behind the port (default: the number of cores)
   QUORUM_CONFIG           config file, as --config
   QUORUM_EVALUATORS_DIR   folder of your evaluator modules (default: evaluators/ in the package)
+  QUORUM_CHECKS_DIR       folder of your content check modules (besides the config's check_dirs)
   QUORUM_ADMIN_KEY        key of the admin API (/admin/...); without it the admin API is off
   QUORUM_DATABASE_URL     postgres:// URL of a shared ledger (default: SQLite in QUORUM_DATA_DIR)
   QUORUM_DATA_DIR         folder of the SQLite ledger (default ./data)

@@ -96,6 +96,8 @@ export interface KeyFacts {
   /** null: any model or route. */
   readonly models: ReadonlyArray<string> | null
   readonly needsCost: boolean
+  /** The period its spend is counted in: what a refused request's cost (a judge's call) is charged to. */
+  readonly budgetPeriod: BudgetPeriod
   readonly revoked: boolean
 }
 

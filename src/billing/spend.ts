@@ -8,7 +8,7 @@
 import { Effect } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
 import { type AdmissionError, type CostsNeeded, type SpendStoreError, Unauthorized } from "./errors"
-import { dayOf, hashKey, KEY_PREFIX, type KeyFacts } from "./keys"
+import { dayOf, hashKey, KEY_PREFIX, type KeyFacts, periodOf } from "./keys"
 import { Ledger } from "./ledger"
 import type { Meter } from "./meter"
 import { costMicros } from "../domain/money"
@@ -28,11 +28,23 @@ export interface Finished {
   readonly admission: Admission | undefined
   /** The key of a request refused by its limits (no admission, but known). */
   readonly refusedKeyId: string | undefined
+  /** The caller's key as identified, when it was (before the policies). */
+  readonly key: KeyFacts | undefined
   /** The HTTP status answered (499 when the client left first). */
   readonly status: number
   readonly error: string | undefined
   readonly cancelled: boolean
 }
+
+/**
+ * What a request refused before admission cost its key: calls made for it before the
+ * refusal (an `llm` content check's judge) are charged to the key's spend like any other,
+ * with no reservation to release. Nothing to settle when they cost nothing.
+ */
+const refusedCharge = (done: Finished, cost: number) =>
+  done.key === undefined || cost === 0
+    ? undefined
+    : { keyId: done.key.id, period: periodOf(done.key.budgetPeriod, done.startedAt), reservation: undefined, tokenRefund: 0 }
 
 /** The token of an `Authorization: Bearer <token>` header. */
 export const bearer = (authorization: string | undefined): string | undefined => {
@@ -183,7 +195,8 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
         latencyMs: performance.now() - done.t0,
         attempts: attempts.map((a) => ({ model: a.model, provider: a.provider, status: a.status, errorKind: a.error_kind, promptTokens: a.prompt_tokens, completionTokens: a.completion_tokens, costMicros: a.cost_micros }))
       })
-      if (!config.spend.ledger && done.admission === undefined) return cost
+      const refused = done.admission === undefined ? refusedCharge(done, cost) : undefined
+      if (!config.spend.ledger && done.admission === undefined && refused === undefined) return cost
       ledger.record({
         costMicros: cost,
         request: !config.spend.ledger ? undefined : {
@@ -206,7 +219,7 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
         },
         attempts: config.spend.ledger ? attempts : [],
         settle: done.admission === undefined
-          ? undefined
+          ? refused
           : {
             keyId: done.admission.keyId,
             period: done.admission.period,

@@ -101,6 +101,7 @@ export class Ticket extends Meter {
       admission: this.admission,
       // A request refused before admission (a content policy, a bad limit) is still its key's.
       refusedKeyId: this.refusedKeyId ?? this.key?.id,
+      key: this.key,
       status,
       error,
       cancelled

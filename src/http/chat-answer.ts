@@ -16,18 +16,16 @@ import { mapEachEffect, type Pull, pullOf } from "../domain/pull"
 import { type Frames, framesPull } from "../protocol/frames"
 import type { Spend } from "../billing/spend"
 import { chatBound } from "../billing/worst-case"
-import { type Policy, policiesFor } from "../policy/policy"
+import type { Policy } from "../policy/policy"
 import { consensusChat } from "./chat-consensus"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { type Headers, sseReply, type SseReply } from "./hot/reply"
 import { COST_HEADER } from "./metered"
 import type { Ticket } from "../billing/ticket"
-import { KeyPolicyMissing } from "../billing/errors"
-import type { KeyFacts } from "../billing/keys"
 import { assembling, type CacheServices, cacheSettingsFor, hit, keep, limitsOf, lookUp, missed, takeQuorumOptions } from "./chat-cache"
 import type { TelemetryShape } from "../telemetry/telemetry"
 import type { IncomingHttpHeaders } from "node:http"
-import { checkAnswer, checkRequest, POLICY_HEADER, scanChunks } from "./policies"
+import { checkAnswer, checkRequest, POLICY_HEADER, requestPolicies, scanChunks } from "./policies"
 
 export interface ChatServices {
   readonly config: ResolvedConfig
@@ -60,29 +58,14 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
 <E>(chunks: Pull<ChatCompletionChunk, E>): Pull<ChatCompletionChunk, E | InvalidRequest> =>
   policies.some((p) => p.on !== "input") ? mapEachEffect(chunks, scanChunks(policies)) : chunks
 
-/**
- * The policies a request is under, each once and in the config's order: the gateway's,
- * those attached to the model or route asked for, and those attached to the caller's key
- * (whatever their `models:`, since the key is what they were attached to).
- */
-const policiesOf = (all: ReadonlyArray<Policy>, model: string, key: KeyFacts | undefined): Effect.Effect<ReadonlyArray<Policy>, KeyPolicyMissing> => {
-  const general = policiesFor(all, model)
-  if (key === undefined || key.policies.length === 0) return Effect.succeed(general)
-  const missing = key.policies.find((name) => !all.some((p) => p.name === name))
-  if (missing !== undefined) return Effect.fail(new KeyPolicyMissing({ policy: missing, keyId: key.id }))
-  const named = new Set([...general.map((p) => p.name), ...key.policies])
-  return Effect.succeed(all.filter((p) => named.has(p.name)))
-}
-
 /** What the request asked beyond chat: its limits (now the ticket's), cache directives, and the policies it is under. */
 const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHttpHeaders, body: ChatCompletionRequest) =>
   Effect.gen(function*() {
     ticket.model = body.model
     const { request: asked, options } = yield* takeQuorumOptions(body)
     ticket.limits = yield* limitsOf(options, headers)
-    // Who is calling, before the policies (the key's own) and routing (its tags) read it; admission comes later, on the final model.
-    const key = yield* ticket.identify()
-    const policies = yield* policiesOf(services.config.policies, asked.model, key)
+    // Who is calling is known from here, for the policies (the key's own) and routing (its tags); admission comes later, on the final model.
+    const policies = yield* requestPolicies(services.config.policies, asked.model, ticket)
     const { request, applied } = yield* checkRequest(policies, asked)
     ticket.stream = request.stream === true
     const policyHeaders: Headers = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
@@ -111,7 +94,7 @@ export const answerChat = (
     const { config, router, consensus, cache, telemetry } = services
     const { request: parsed, options, policies, policyHeaders } = yield* readRequest(services, ticket, headers, body)
     // A fan-out keeps to the request's limits too: the consensus engine reads them from the ticket.
-    if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, ticket)
+    if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, ticket, policies)
     const request = yield* admitted(config, ticket, parsed)
 
     // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.

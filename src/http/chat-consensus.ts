@@ -19,7 +19,7 @@ import { UnknownModel } from "../routing/errors"
 import { formatUsd } from "../domain/money"
 import { type ClientError, InvalidRequest } from "./errors"
 import { checkReport } from "./policies"
-import { policiesFor } from "../policy/policy"
+import type { Policy } from "../policy/policy"
 import { validator } from "../protocol/validate"
 import { COST_HEADER } from "./metered"
 import type { Ticket } from "../billing/ticket"
@@ -69,7 +69,9 @@ export const consensusChat = (
   config: ResolvedConfig,
   consensus: Consensus,
   request: ChatCompletionRequest,
-  ticket: Ticket
+  ticket: Ticket,
+  /** The policies the request is under (its key's included), for the answer. */
+  policies: ReadonlyArray<Policy>
 ): Effect.Effect<ChatAnswer, ClientError> =>
   Effect.gen(function*() {
     const presetId = request.model === "consensus" ? undefined : request.model.slice("consensus/".length)
@@ -84,7 +86,7 @@ export const consensusChat = (
     const task = setup.task ?? presetId
     const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
     // Output policies see the answer and every candidate's text before anything of the report leaves.
-    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request)), (r) => checkReport(policiesFor(config.policies, request.model), r))
+    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request)), (r) => checkReport(policies, r))
     // A consensus stream is written after the answer is decided, so its cost is known up front.
     const cost = formatUsd(ticket.finish(200))
     const created = Math.floor(Date.now() / 1000)

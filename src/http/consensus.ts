@@ -13,8 +13,7 @@ import { COST_HEADER, metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
 import { limitsOf } from "./chat-cache"
 import { json, type Reply } from "./hot/reply"
-import { checkConsensusRequest, checkReport } from "./policies"
-import { policiesFor } from "../policy/policy"
+import { checkConsensusRequest, checkReport, requestPolicies } from "./policies"
 
 const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
@@ -26,8 +25,10 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
         ticket.model = "consensus"
         // The limit headers hold a fan-out as they hold a chat completion (the body has max_cost_usd and timeout_ms of its own).
         ticket.limits = yield* limitsOf({}, incoming.headers)
-        const request = yield* Effect.flatMap(readConsensusRequest(incoming, config), (read) => checkConsensusRequest(policiesFor(config.policies, "consensus"), read))
-        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request)), (r) => checkReport(policiesFor(config.policies, "consensus"), r))
+        const read = yield* readConsensusRequest(incoming, config)
+        const policies = yield* requestPolicies(config.policies, "consensus", ticket)
+        const request = yield* checkConsensusRequest(policies, read)
+        const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request)), (r) => checkReport(policies, r))
         // The ledger's figure, judges' calls and cancelled ones included, is the one the header and the body give.
         const cost = formatUsd(ticket.finish(200))
         return json({ ...report, cost_usd: cost }, { [COST_HEADER]: cost })

@@ -14,8 +14,7 @@ import { worstCaseOf } from "../billing/worst-case"
 import type { ChatServices } from "./chat-answer"
 import { json, type Reply } from "./hot/reply"
 import { COST_HEADER, metered } from "./metered"
-import { checkRequest, POLICY_HEADER } from "./policies"
-import { policiesFor } from "../policy/policy"
+import { checkRequest, POLICY_HEADER, requestPolicies } from "./policies"
 import { jsonBodyParser } from "./read-json-body"
 
 const readEmbeddings = jsonBodyParser(EmbeddingRequest)
@@ -40,7 +39,8 @@ export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMes
       const asked = yield* readEmbeddings(incoming, config)
       ticket.model = asked.model
       // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
-      const { request: checked, applied } = yield* checkRequest(policiesFor(config.policies, asked.model), asChat(asked))
+      const policies = yield* requestPolicies(config.policies, asked.model, ticket)
+      const { request: checked, applied } = yield* checkRequest(policies, asChat(asked))
       const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
       const request: EmbeddingRequest = {
         ...asked,

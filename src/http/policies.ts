@@ -12,13 +12,31 @@ import type { ConsensusReport } from "../consensus/request"
 import { Effect, Fiber, Option } from "effect"
 import { CurrentTicket, type Ticket } from "../billing/ticket"
 import { applyInputPolicies, applyInputPoliciesWaiting, applyOutputPolicies, applyOutputPoliciesWaiting, type InputVerdict, type TextOutcome } from "../policy/request"
-import { type Policy, waits } from "../policy/policy"
+import { type Policy, policiesOf, waits } from "../policy/policy"
+import { KeyPolicyMissing, type SpendStoreError, type Unauthorized } from "../billing/errors"
 import { type Released, StreamScanner, type Violation } from "../policy/stream"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
 import { InvalidRequest } from "./errors"
 
 export const POLICY_HEADER = "x-quorum-policies"
+
+/**
+ * The policies a request for `model` is under, its caller's key's included: the key is
+ * identified here (once a request; the Ticket keeps it), before any policy or routing
+ * reads it. A key naming a policy the config lost is refused rather than served unchecked.
+ */
+export const requestPolicies = (
+  all: ReadonlyArray<Policy>,
+  model: string,
+  ticket: Ticket
+): Effect.Effect<ReadonlyArray<Policy>, KeyPolicyMissing | Unauthorized | SpendStoreError> =>
+  Effect.flatMap(ticket.identify(), (key) => {
+    const found = policiesOf(all, model, key?.policies ?? [])
+    return found.missing === undefined || key === undefined
+      ? Effect.succeed(found.policies)
+      : Effect.fail(new KeyPolicyMissing({ policy: found.missing, keyId: key.id }))
+  })
 
 const violated = (v: Violation, what: "request" | "answer") =>
   new InvalidRequest({

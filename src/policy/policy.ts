@@ -24,11 +24,34 @@ export interface Policy {
   readonly maxSpan: number
   /** The model or route names whose requests it applies to; undefined: every request. */
   readonly models: ReadonlySet<string> | undefined
+  /** false: only for the keys it is attached to. */
+  readonly defaultOn: boolean
 }
 
-/** The policies a request for `model` (the name it asked for) is under. */
+/** The policies a request for `model` (the name it asked for) is under by itself, whoever calls. */
 export const policiesFor = (policies: ReadonlyArray<Policy>, model: string): ReadonlyArray<Policy> =>
-  policies.every((p) => p.models === undefined) ? policies : policies.filter((p) => p.models === undefined || p.models.has(model))
+  policies.every((p) => p.models === undefined && p.defaultOn)
+    ? policies
+    : policies.filter((p) => p.defaultOn && (p.models === undefined || p.models.has(model)))
+
+/**
+ * The policies a request is under, each once and in the config's order: the gateway's,
+ * those attached to the model or route asked for, and those a caller's key names
+ * (whatever their `models:` and `default_on`, since the key is what they were attached to).
+ * A name the config does not define is returned as `missing`.
+ */
+export const policiesOf = (
+  policies: ReadonlyArray<Policy>,
+  model: string,
+  keyPolicies: ReadonlyArray<string>
+): { readonly policies: ReadonlyArray<Policy>; readonly missing?: string } => {
+  const general = policiesFor(policies, model)
+  if (keyPolicies.length === 0) return { policies: general }
+  const missing = keyPolicies.find((name) => !policies.some((p) => p.name === name))
+  if (missing !== undefined) return { policies: general, missing }
+  const named = new Set([...general.map((p) => p.name), ...keyPolicies])
+  return { policies: policies.filter((p) => named.has(p.name)) }
+}
 
 /** Until a policy is bound to the gateway's router, a check that asks a model cannot run. */
 const UNBOUND: CheckContext = {
@@ -48,6 +71,7 @@ export const waits = (policies: ReadonlyArray<Policy>): boolean => policies.some
 export const compilePolicy = (spec: PolicySpec, env: BuildEnv = NOTHING_DEFINED): Either.Either<Policy, readonly [string, string]> => {
   if (spec.action === "route" && spec.route_to === undefined) return Either.left(["route_to", "action route needs the models the request may go to"])
   if (spec.action !== "route" && spec.route_to !== undefined) return Either.left(["route_to", `only action route takes route_to (this policy's action is ${spec.action})`])
+  if (spec.default_on === false && spec.models !== undefined) return Either.left(["models", "a policy with default_on: false applies only to the keys it is attached to, whatever the model: leave out models"])
   if (spec.action === "route" && spec.on !== undefined && spec.on !== "input") return Either.left(["on", "action route applies to the request (on: input): an answer cannot be routed once given"])
   const checks: Array<Check> = []
   const waiting: Array<WaitingCheck> = []
@@ -66,7 +90,8 @@ export const compilePolicy = (spec: PolicySpec, env: BuildEnv = NOTHING_DEFINED)
     waiting,
     context: UNBOUND,
     maxSpan: Math.max(0, ...checks.map((c) => c.maxSpan)),
-    models: spec.models === undefined ? undefined : new Set(spec.models)
+    models: spec.models === undefined ? undefined : new Set(spec.models),
+    defaultOn: spec.default_on ?? true
   })
 }
 

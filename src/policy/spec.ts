@@ -11,6 +11,7 @@
  *     action: block        # block (400 content_policy_violation), redact, or route
  *     route_to: [local]    # route: the request may only go to these models
  *     models: [support]    # only requests for these routes or models (default: all)
+ *     default_on: false    # only for the virtual keys it is attached to (default: true)
  */
 import { Schema } from "effect"
 import { CHECK_TYPES } from "./registry"
@@ -28,6 +29,8 @@ export const PolicySpec = Schema.Struct({
   action: Schema.Literal("block", "redact", "route"),
   route_to: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1))),
   /** Only requests for these models or routes (the name asked for); absent: every request of the gateway. */
-  models: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1)))
+  models: Schema.optional(Schema.Array(NonEmpty).pipe(Schema.minItems(1))),
+  /** false: the policy applies only to the virtual keys that name it (`policies` of a key), never by itself. */
+  default_on: Schema.optional(Schema.Boolean)
 })
 export type PolicySpec = typeof PolicySpec.Type

@@ -220,7 +220,7 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       const key = keyOf(hash)
       if (key === undefined) return undefined
       return {
-        id: key.id, prefix: key.prefix, tags: key.tags, policies: key.policies, models: key.models, needsCost: needsCost(key), revoked: key.revokedAt !== null
+        id: key.id, prefix: key.prefix, tags: key.tags, policies: key.policies, models: key.models, needsCost: needsCost(key), budgetPeriod: key.budgetPeriod, revoked: key.revokedAt !== null
       }
     })
 

@@ -690,8 +690,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     /** A key's facts by its hash: one read on the hash's unique index. */
     const keyFacts = (hash: string) =>
       read(Effect.map(
-        sql<Pick<KeyRow, "id" | "prefix" | "models" | "tags" | "policies" | "budget_micros" | "tpm" | "revoked_at">>`SELECT
-          id, prefix, models, tags, policies, budget_micros, tpm, revoked_at FROM quorum_keys WHERE hash = ${hash}`,
+        sql<Pick<KeyRow, "id" | "prefix" | "models" | "tags" | "policies" | "budget_micros" | "budget_period" | "tpm" | "revoked_at">>`SELECT
+          id, prefix, models, tags, policies, budget_micros, budget_period, tpm, revoked_at FROM quorum_keys WHERE hash = ${hash}`,
         ([row]): KeyFacts | undefined => row === undefined ? undefined : {
           id: row.id,
           prefix: row.prefix,
@@ -699,6 +699,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
           policies: names(row.policies),
           models: row.models === null ? null : names(row.models),
           needsCost: row.budget_micros !== null || row.tpm !== null,
+          budgetPeriod: row.budget_period,
           revoked: row.revoked_at !== null
         }
       ))
