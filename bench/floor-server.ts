@@ -13,7 +13,20 @@ import { checkLimits, DEFAULT_LIMITS } from "../src/protocol/limits"
 import { ChatCompletionRequest } from "../src/protocol/chat-request"
 import { readBody } from "../src/http/read-body"
 import { validator } from "../src/protocol/validate"
-import { CallSignal, jsonHeaders, makeUpstream, postJson } from "../src/providers/http/transport"
+import { EventEmitter } from "node:events"
+import { jsonHeaders, makeUpstream, postJson } from "../src/providers/http/transport"
+
+/** An abort signal as undici also takes it, an EventEmitter (what Quorum's streams used before dispatch). */
+class CallSignal extends EventEmitter {
+  aborted = false
+  reason: unknown = undefined
+  abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    this.emit("abort")
+  }
+}
 
 const MODE = process.env.MODE ?? "pool"
 const UPSTREAM = process.env.UPSTREAM ?? ""

@@ -5,7 +5,8 @@
  */
 import { Effect, Either, Redacted, Schema } from "effect"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
-import { jsonHeaders, makeUpstream, postJson, postSse, type PostOptions, type StreamEnd } from "../http/transport"
+import { postSse, type StreamEnd } from "../http/sse"
+import { jsonHeaders, makeUpstream, postJson, type PostOptions } from "../http/transport"
 import type { CallDeadline, MakeClient } from "../provider"
 import { amend, UpstreamError } from "../upstream-error"
 import { toAnthropic } from "./request"
