@@ -7,11 +7,21 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Exit, Option, Scope } from "effect"
+import { readFileSync } from "node:fs"
 import { createServer, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Timeouts } from "../src/config/gateway-config"
 import { postSse, type StreamEnd } from "../src/providers/http/sse"
 import { jsonHeaders, makeUpstream, type PostOptions } from "../src/providers/http/transport"
+
+/** The most a TCP socket buffer may grow to here (the third figure of /proc/sys/net/ipv4/tcp_rmem or tcp_wmem), 32 MB if unknown. */
+const largestBuffer = (name: string): number => {
+  try {
+    return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, "utf8").trim().split(/\s+/)[2]) || 32 << 20
+  } catch {
+    return 32 << 20
+  }
+}
 
 const TIMEOUTS: Timeouts = { connectMs: 5_000, firstTokenMs: 30_000, idleMs: 30_000, totalMs: 60_000, minTokensPerSecond: 1 }
 const END: StreamEnd<string> = { isTerminal: (data) => data === "last", expected: "the last event" }
@@ -63,9 +73,9 @@ const readAll = (pull: Effect.Effect<Chunk.Chunk<string>, Option.Option<unknown>
 describe("the event-stream transport", () => {
   it.scopedLive("pauses the upstream while nobody pulls, and delivers every event in order once pulled", () =>
     Effect.gen(function*() {
-      // 32 MB in all, written as fast as the socket takes them: several times what loopback's buffers hold.
-      const EVENTS = 1_000
-      const payload = "x".repeat(32 * 1024)
+      // Written as fast as the socket takes them: twice what the kernel's socket buffers may grow to, and more.
+      const payload = "x".repeat(256 * 1024)
+      const EVENTS = Math.ceil((2 * (largestBuffer("tcp_rmem") + largestBuffer("tcp_wmem")) + (16 << 20)) / payload.length)
       const finished = yield* Deferred.make<void>()
       const { url } = yield* serve((res) => {
         let i = 0
