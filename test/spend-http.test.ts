@@ -33,6 +33,7 @@ models:
   - { id: judge-a, provider: sim, price: { input: 1, output: 1 }, weight: 3, sim: { latency_ms: 5, answers: ["Paris"] } }
   - { id: judge-b, provider: sim, price: { input: 1, output: 1 }, weight: 2, sim: { latency_ms: 5, answers: ["Paris"] } }
   - { id: judge-c, provider: sim, price: { input: 1, output: 1 }, weight: 1, sim: { latency_ms: 5, answers: ["Lyon"] } }
+  - { id: cutoff, provider: sim, timeouts: { total_ms: 300 }, sim: { latency_ms: 5, tokens_per_second: 10, answers: ["one two three four five six seven eight nine ten eleven twelve"] } }
   - { id: grader, provider: sim, price: { input: 1, output: 1 }, sim: { latency_ms: 1, answers: ['{"scores": [0.9, 0.2]}'] } }
 consensus:
   evaluators:
@@ -254,6 +255,23 @@ describe("costs and the ledger", () => {
     expect(report.body.data).toEqual([{ key: id, key_name: "test", model: "gpt-4o", provider: "openai", requests: 1, succeeded: 1, refused: 0, failed: 0, cancelled: 0, by_status: { "200": 1 }, attempts: 1, prompt_tokens: 11, completion_tokens: 7, cost_micros: 98, cost_usd: "0.000098" }])
     expect((await admin("GET", `/admin/keys/${id}`)).body.spend).toMatchObject({ spent_usd: "0.000098", reserved_usd: "0.000000" })
     expect(requestId).toMatch(/^req-/)
+  })
+
+  it("records a stream cut after its first byte with the error its last event named", async () => {
+    const { key } = await newKey({})
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "cutoff", stream: true, messages: [{ role: "user", content: "count" }] })
+    })
+    const text = await response.text()
+    expect(response.status).toBe(200)
+    expect(text).toContain("no response within 300 ms (total_ms)")
+    const requestId = response.headers.get("x-request-id")
+    await flushed()
+    const recorded = await admin("GET", `/admin/requests/${requestId}`)
+    expect(recorded.body).toMatchObject({ status: 200, stream: true, cancelled: false })
+    expect(recorded.body.error).toContain("no response within 300 ms (total_ms)")
   })
 
   it("sends a stream's cost as a trailer, once the stream has ended", async () => {

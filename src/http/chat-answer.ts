@@ -138,9 +138,13 @@ export const meteredSse = (
     ended = true
     if (error !== undefined) failure = errorAnswer(error).body.error.message
   })
-  const close = Effect.sync(() => {
-    const cost = ticket.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
+  // Once, by whichever asks first: the trailer (the body has ended) or the writer's close.
+  let cost: number | undefined
+  const recorded = (): number => {
+    if (cost !== undefined) return cost
+    cost = ticket.finish(ended ? 200 : 499, ended ? failure : "the client closed the stream", !ended)
     if (ended && failure === undefined) answer.completed?.(cost)
-  })
-  return sseReply(body, close, answer.headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(ticket.finish(200)) }) })
+    return cost
+  }
+  return sseReply(body, Effect.sync(recorded), answer.headers, { names: [COST_HEADER], values: () => ({ [COST_HEADER]: formatUsd(recorded()) }) })
 }
