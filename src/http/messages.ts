@@ -7,10 +7,10 @@
  */
 import { Effect, Either, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
-import type { Frames } from "../protocol/frames"
+import { eventFrames, type Frames } from "../protocol/frames"
 import { anthropicError } from "../ingress/anthropic/errors"
 import { fromChatCompletion } from "../ingress/anthropic/from-chat"
-import { AnthropicStream, sseEvent, type StreamEvent } from "../ingress/anthropic/stream-events"
+import { AnthropicStream, sseEvent } from "../ingress/anthropic/stream-events"
 import { toChatRequest } from "../ingress/anthropic/to-chat"
 import { MessagesRequest } from "../ingress/anthropic/wire"
 import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
@@ -20,7 +20,6 @@ import { metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
 
 const readMessages = jsonBodyParser(MessagesRequest)
-const encoder = new TextEncoder()
 
 /**
  * The caller's key. Anthropic's SDK sends it as `x-api-key`; an `Authorization` header
@@ -34,20 +33,11 @@ export const authorizationOf = (incoming: IncomingMessage): string | undefined =
 }
 
 /** Messages stream events; a failure after the first byte is an `error` event, never message_stop. */
-const messageEvents = (): Frames<ClientError> => {
-  const events = new AnthropicStream()
-  const encode = (list: ReadonlyArray<StreamEvent>, out: Array<Uint8Array>) => {
-    for (const event of list) out.push(encoder.encode(sseEvent(event)))
-  }
-  return {
-    chunk: (chunk, out) => encode(events.push(chunk), out),
-    end: (out) => encode(events.end(), out),
-    fail: (error, out) => {
-      const answer = errorAnswer(error)
-      encode(events.fail(answer.status, answer.body.error.message), out)
-    }
-  }
-}
+const messageEvents = (): Frames<ClientError> =>
+  eventFrames(new AnthropicStream(), sseEvent, (error: ClientError) => {
+    const answer = errorAnswer(error)
+    return { status: answer.status, message: answer.body.error.message }
+  })
 
 export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(

@@ -15,6 +15,36 @@ export interface Frames<E> {
   readonly fail: (error: E, out: Array<Uint8Array>) => void
 }
 
+/** What a stream's failure would have answered before the stream began: its HTTP status and message. */
+export interface FailureAnswer {
+  readonly status: number
+  readonly message: string
+}
+
+/** A wire format's event machine for one stream (Anthropic's Messages, OpenAI's Responses): the events a chunk, the end and a failure make. */
+export interface StreamEvents<Ev> {
+  push(chunk: ChatCompletionChunk): ReadonlyArray<Ev>
+  end(): ReadonlyArray<Ev>
+  fail(status: number, message: string): ReadonlyArray<Ev>
+}
+
+const encoder = new TextEncoder()
+
+/** The frames of an event machine, each event written by `frame` (its SSE text); a failure is answered as `answerFor` says. */
+export const eventFrames = <Ev, E>(events: StreamEvents<Ev>, frame: (event: Ev) => string, answerFor: (error: E) => FailureAnswer): Frames<E> => {
+  const encode = (list: ReadonlyArray<Ev>, out: Array<Uint8Array>) => {
+    for (const event of list) out.push(encoder.encode(frame(event)))
+  }
+  return {
+    chunk: (chunk, out) => encode(events.push(chunk), out),
+    end: (out) => encode(events.end(), out),
+    fail: (error, out) => {
+      const answer = answerFor(error)
+      encode(events.fail(answer.status, answer.message), out)
+    }
+  }
+}
+
 /**
  * The frames of a stream of chunks, as a pull that never fails: its last read is the
  * end's frames or the failure's, after which it ends. `settled` is told how it ended.
