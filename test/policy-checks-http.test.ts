@@ -207,6 +207,32 @@ describe("a judge's cost", () => {
   })
 })
 
+describe("a judge and the key's budget", () => {
+  it("refuses a key out of budget before its judge is asked: the key pays for no judge it cannot afford", async () => {
+    up.reset()
+    up.script("paidguard", VIOLATION)
+    const created = await fetch(`${gateway.url}/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "almost-broke", budget_usd: 0.01 })
+    }).then((r) => r.json() as Promise<{ id: string; key: string }>)
+    const ask = () =>
+      fetch(`${gateway.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${created.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "billed", messages: [{ role: "user", content: "Can I double my insulin?" }] })
+      })
+    // The first is admitted (its target costs nothing), judged and refused: its judge's $0.015 spends the budget.
+    expect((await ask()).status).toBe(400)
+    expect(up.calls.get("paidguard")).toBe(1)
+    for (let i = 0; i < 200 && (await admin("/admin/ledger")).pending !== 0; i++) await new Promise((r) => setTimeout(r, 10))
+    const refused = await ask()
+    expect(refused.status).toBe(429)
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_quota")
+    expect(up.calls.get("paidguard")).toBe(1)
+  })
+})
+
 describe("an llm check on a consensus request", () => {
   const consensus = (prompt: string) =>
     fetch(`${gateway.url}/v1/consensus`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ models: ["cloud", "local"], prompt }) })

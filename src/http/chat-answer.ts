@@ -16,7 +16,8 @@ import { mapEachEffect, type Pull, pullOf } from "../domain/pull"
 import { type Frames, framesPull } from "../protocol/frames"
 import type { Spend } from "../billing/spend"
 import { chatBound } from "../billing/worst-case"
-import type { Policy } from "../policy/policy"
+import { appliesTo, type Policy } from "../policy/policy"
+import type { AdmissionError } from "../billing/errors"
 import { consensusChat } from "./chat-consensus"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { type Headers, sseReply, type SseReply } from "./hot/reply"
@@ -58,26 +59,45 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
 <E>(chunks: Pull<ChatCompletionChunk, E>): Pull<ChatCompletionChunk, E | InvalidRequest> =>
   policies.some((p) => p.on !== "input") ? mapEachEffect(chunks, scanChunks(policies)) : chunks
 
+/**
+ * Whether the request is admitted before its input policies: when one of them waits for a
+ * model (an llm check's judge, whose call the key pays for), so that a key out of budget
+ * or over its limits is refused before any judge is asked. Not when an input policy may
+ * route the request elsewhere (admission is for the model that is called: then it comes
+ * after, and a judge may run for a key that admission then refuses), nor for a consensus
+ * model (its fan-out admits itself).
+ */
+const admitsFirst = (policies: ReadonlyArray<Policy>, model: string): boolean => {
+  const input = policies.filter((p) => appliesTo(p, "input"))
+  return !isConsensusName(model) && input.some((p) => p.waiting.length > 0) && !input.some((p) => p.action === "route")
+}
+
 /** What the request asked beyond chat: its limits (now the ticket's), cache directives, and the policies it is under. */
 const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHttpHeaders, body: ChatCompletionRequest) =>
   Effect.gen(function*() {
     ticket.model = body.model
     const { request: asked, options } = yield* takeQuorumOptions(body)
     ticket.limits = yield* limitsOf(options, headers)
-    // Who is calling is known from here, for the policies (the key's own) and routing (its tags); admission comes later, on the final model.
+    // Who is calling is known from here, for the policies (the key's own) and routing (its tags).
     const policies = yield* requestPolicies(services.config.policies, asked.model, ticket)
+    const early = admitsFirst(policies, asked.model) ? { cap: yield* admit(services.config, ticket, asked) } : undefined
     const { request, applied } = yield* checkRequest(policies, asked)
     ticket.stream = request.stream === true
     const policyHeaders: Headers = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
-    return { request, options, policies, policyHeaders }
+    return { request, options, policies, policyHeaders, early }
   })
 
-/** Admission for one model or route; a reservation that assumed an output ceiling the request did not set holds the call to it. */
-const admitted = (config: ResolvedConfig, ticket: Ticket, request: ChatCompletionRequest) => {
+/**
+ * Admission for one model or route: the output ceiling its reservation assumed where the
+ * request set none (the call is then held to it), or undefined.
+ */
+const admit = (config: ResolvedConfig, ticket: Ticket, request: ChatCompletionRequest): Effect.Effect<number | undefined, AdmissionError> => {
   let bound: ReturnType<typeof chatBound> | undefined
   return Effect.map(ticket.admit([request.model], () => [(bound = chatBound(config, request)).option]), (admission) =>
-    admission?.reservation !== undefined && bound?.capOutputAt !== undefined ? { ...request, max_tokens: bound.capOutputAt } : request)
+    admission?.reservation !== undefined ? bound?.capOutputAt : undefined)
 }
+
+const capped = (request: ChatCompletionRequest, cap: number | undefined): ChatCompletionRequest => (cap === undefined ? request : { ...request, max_tokens: cap })
 
 /**
  * The answer to a chat request. A stream's upstream call lives in the request's scope: it
@@ -92,10 +112,10 @@ export const answerChat = (
 ): Effect.Effect<ChatAnswer, ClientError, Scope.Scope> =>
   Effect.gen(function*() {
     const { config, router, consensus, cache, telemetry } = services
-    const { request: parsed, options, policies, policyHeaders } = yield* readRequest(services, ticket, headers, body)
+    const { request: parsed, options, policies, policyHeaders, early } = yield* readRequest(services, ticket, headers, body)
     // A fan-out keeps to the request's limits too: the consensus engine reads them from the ticket.
     if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, ticket, policies)
-    const request = yield* admitted(config, ticket, parsed)
+    const request = capped(parsed, early !== undefined ? early.cap : yield* admit(config, ticket, parsed))
 
     // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.
     const settings = cache === undefined ? undefined : cacheSettingsFor(config, parsed.model)
