@@ -12,7 +12,8 @@ import { createServer, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Timeouts } from "../src/config/gateway-config"
 import { postSse, type StreamEnd } from "../src/providers/http/sse"
-import { jsonHeaders, makeUpstream, type PostOptions } from "../src/providers/http/transport"
+import { jsonHeaders, makeUpstream, postJson, type PostOptions } from "../src/providers/http/transport"
+import { UpstreamError } from "../src/providers/upstream-error"
 
 /** The most a TCP socket buffer may grow to here (the third figure of /proc/sys/net/ipv4/tcp_rmem or tcp_wmem), 32 MB if unknown. */
 const largestBuffer = (name: string): number => {
@@ -116,6 +117,44 @@ describe("the event-stream transport", () => {
       expect(seen).toEqual(["one", "two"])
       const failure = Exit.isFailure(end) ? end.cause : undefined
       expect(String(failure)).toContain("the upstream closed the stream before the last event")
+    }))
+
+  it.scopedLive("keeps its deadlines while it waits for a connection: a call queued behind a busy one fails in time", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve((res) => res.write("data: hello\n\n"))
+      // One connection, held by a stream that never ends.
+      const upstream = makeUpstream(TIMEOUTS, 1)
+      const busy = yield* postSse({ ...optionsFor(url), upstream }, decoder, END)
+      expect(Chunk.toReadonlyArray(yield* busy)).toEqual(["hello"])
+      const queued = yield* Effect.exit(Effect.scoped(postSse({
+        ...optionsFor(url),
+        upstream,
+        deadline: { ms: 60_000, setting: "total_ms", firstToken: { ms: 200, setting: "first_token_ms" } }
+      }, decoder, END)))
+      expect(String(Exit.isFailure(queued) ? queued.cause : "")).toContain("no first token within 200 ms (first_token_ms)")
+      const json = yield* Effect.exit(postJson({ ...optionsFor(url), upstream, deadline: { ms: 200, setting: "total_ms" } }))
+      expect(String(Exit.isFailure(json) ? json.cause : "")).toContain("no response within 200 ms (total_ms)")
+    }))
+
+  it.scopedLive("aborts an upstream that goes on after an event it could not decode", () =>
+    Effect.gen(function*() {
+      const gone = yield* Deferred.make<void>()
+      const { url } = yield* serve((res) => {
+        res.write("data: one\n\ndata: bad\n\n")
+        res.on("close", () => Deferred.unsafeDone(gone, Exit.void))
+      })
+      const strict = () => (event: { readonly data: string }, out: Array<string>) => {
+        if (event.data === "bad") return new UpstreamError({ kind: "malformed", message: "not an event of this stream" })
+        out.push(event.data)
+        return undefined
+      }
+      const scope = yield* Scope.make()
+      const pull = yield* Scope.extend(postSse(optionsFor(url), strict, END), scope)
+      const { seen, end } = yield* readAll(pull)
+      expect(seen).toEqual(["one"])
+      expect(String(Exit.isFailure(end) ? end.cause : "")).toContain("not an event of this stream")
+      yield* Scope.close(scope, Exit.void)
+      yield* Deferred.await(gone)
     }))
 
   it.scopedLive("aborts the call when its scope closes, and the upstream sees the connection go", () =>

@@ -52,8 +52,13 @@ export const postSse = <A>(
       return Effect.fail(notSent(cause))
     }
     const call = new SseCall(options, makeDecoder(), end)
-    call.start(body)
-    return Effect.zipRight(Scope.addFinalizer(scope, Effect.sync(() => call.close())), call.opened)
+    // The finalizer is in place before the call starts: an interruption in between cannot leave it running.
+    return Scope.addFinalizer(scope, Effect.sync(() => call.close())).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        call.start(body)
+        return call.opened
+      }))
+    )
   })
 
 class SseCall<A> {
@@ -71,6 +76,7 @@ class SseCall<A> {
   private header: (name: string) => string | undefined = () => undefined
   /** A failed answer's body, read whole for its reason. */
   private failedBody: Array<Buffer> = []
+  private failedBytes = 0
   private readonly parser: EventSourceParser
   /** Keeps a multi-byte character split across two pieces of the body for the next one. */
   private readonly text = new StringDecoder("utf8")
@@ -81,7 +87,8 @@ class SseCall<A> {
   private ended = false
   /** Whether the provider's terminal element went by: an end before it is a cut stream. */
   private terminal = false
-  private over = false
+  /** The transport is done with the call (completed, failed, or never opened): nothing left to abort. */
+  private done = false
   private paused = false
   private waiting: ((read: Read<A>) => void) | undefined
 
@@ -124,20 +131,20 @@ class SseCall<A> {
         this.resumeSocket = resume
         if (this.ok()) this.open(Exit.succeed(this.pull))
       },
-      onData: (chunk) => (this.ok() ? this.read(chunk) : (this.failedBody.push(chunk), true)),
+      onData: (chunk) => (this.ok() ? this.read(chunk) : this.keepFailed(chunk)),
       onComplete: () => {
+        this.done = true
         if (!this.ok()) {
           const text = Buffer.concat(this.failedBody).toString("utf8")
           return this.open(Exit.fail(this.explain(failureFrom(this.status, text, this.header, this.options))))
         }
         this.ended = true
-        this.over = true
         this.deliver()
       },
       onError: (cause) => {
         const error = this.explain(transportError(cause, this.options.redact, this.options.timeouts))
+        this.done = true
         if (this.opening) return this.open(Exit.fail(error))
-        this.over = true
         // A connection lost while the body streams is a cut stream, not an unreachable upstream.
         this.failed ??= error.kind === "connection" ? cutBefore(this.end) : error
         this.deliver()
@@ -149,9 +156,18 @@ class SseCall<A> {
   close(): void {
     for (const timer of this.timers) clearTimeout(timer)
     this.started()
-    if (this.over) return
-    this.over = true
+    if (this.done) return
+    this.done = true
     this.abort(ABORTED)
+  }
+
+  /** A failed answer's body, kept up to 64 KB for its reason: an upstream's error page is no reason to hold megabytes. */
+  private keepFailed(chunk: Buffer): boolean {
+    if (this.failedBytes < 65_536) {
+      this.failedBody.push(chunk)
+      this.failedBytes += chunk.length
+    }
+    return true
   }
 
   private ok(): boolean {
@@ -173,7 +189,6 @@ class SseCall<A> {
   private open(exit: Exit.Exit<Pull<A, UpstreamError>, UpstreamError>): void {
     if (!this.opening) return
     this.opening = false
-    if (Exit.isFailure(exit)) this.over = true
     const onOpen = this.onOpen
     this.onOpen = undefined
     if (onOpen === undefined) this.openedWith = exit
@@ -224,7 +239,6 @@ class SseCall<A> {
       return Exit.succeed(Chunk.unsafeFromArray(elements))
     }
     if (this.failed !== undefined) {
-      this.over = true
       return Exit.fail(Option.some(this.failed))
     }
     if (!this.ended) return undefined

@@ -40,9 +40,22 @@ const rawHeader = (raw: ReadonlyArray<Buffer>) => (name: string): string | undef
   return undefined
 }
 
+/**
+ * One call, told to `handler` exactly once as completed or failed. undici hands out a
+ * call's abort only once the call is written to a connection: a call aborted while it
+ * waits for one (the pool's connections all busy, or a slow connect) fails at once here,
+ * so a deadline moves on to the next target instead of waiting for a connection first;
+ * the call itself is dropped when its turn comes.
+ */
 const dispatchOn = (pool: Pool, path: string, headers: Record<string, string>, body: string, handler: CallHandler) => {
   let abortCall: ((reason?: Error) => void) | undefined
   let abortedWith: Error | undefined
+  let settled = false
+  const fail = (cause: unknown) => {
+    if (settled) return
+    settled = true
+    handler.onError(cause)
+  }
   pool.dispatch({ path, method: "POST", headers, body }, {
     onConnect: (abort) => {
       abortCall = abort
@@ -50,16 +63,21 @@ const dispatchOn = (pool: Pool, path: string, headers: Record<string, string>, b
     },
     onHeaders: (status, raw, resume) => {
       // An informational (1xx) answer comes before the real one.
-      if (status >= 200) handler.onHeaders(status, rawHeader(raw), resume)
+      if (status >= 200 && !settled) handler.onHeaders(status, rawHeader(raw), resume)
       return true
     },
-    onData: (chunk) => handler.onData(chunk),
-    onComplete: () => handler.onComplete(),
-    onError: (cause) => handler.onError(cause)
+    onData: (chunk) => (settled ? true : handler.onData(chunk)),
+    onComplete: () => {
+      if (settled) return
+      settled = true
+      handler.onComplete()
+    },
+    onError: fail
   })
   return (reason: Error) => {
     abortedWith = reason
-    abortCall?.(reason)
+    if (abortCall !== undefined) abortCall(reason)
+    else fail(reason)
   }
 }
 
