@@ -105,3 +105,26 @@ describe("the example check module", () => {
     expect(exampleCheck.find("TCK-1234 and INC-99999", { prefix: "INC" })).toEqual([{ label: "ticket_id", start: 13, end: 22 }])
   })
 })
+
+describe("a check module whose find returns a promise it does not declare async", () => {
+  it.effect("counts as failed (found, by default), and its rejection is handled: nothing is left to end the worker", () =>
+    Effect.gen(function*() {
+      let rejected = false
+      const sneaky: CheckModule = {
+        name: "sneaky",
+        // A plain function returning a promise that rejects: it looks synchronous.
+        find: () => Promise.reject(new Error("the text was: secret")).finally(() => (rejected = true)) as never
+      }
+      const compiled = compilePolicy({ name: "sneaky-block", checks: [{ type: "module", name: "sneaky" }], action: "block" }, {
+        defined: () => false,
+        modules: new Map([["sneaky", sneaky]])
+      })
+      if (Either.isLeft(compiled)) throw new Error(compiled.left.join(": "))
+      expect(waits([compiled.right])).toBe(false)
+      const [check] = compiled.right.checks
+      expect(check?.find("hello").length).toBe(1)
+      // The rejection settles on a later turn; an unhandled one would fail this run.
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      expect(rejected).toBe(true)
+    }))
+})

@@ -43,7 +43,11 @@ const isSpan = (f: unknown, length: number): f is { label: string; start: number
 
 /** The module's result as findings, or why it is not spans of this text. */
 const findingsOf = (name: string, found: unknown, text: string): Either.Either<ReadonlyArray<Finding>, string> => {
-  if (typeof (found as { then?: unknown } | null)?.then === "function") return Either.left("find returned a promise: declare it `async find` so that policies wait for it")
+  if (typeof (found as { then?: unknown } | null)?.then === "function") {
+    // Its outcome is not waited for: a rejection left unhandled would end the worker.
+    ;(found as PromiseLike<unknown>).then(undefined, () => {})
+    return Either.left("find returned a promise: declare it `async find` so that policies wait for it")
+  }
   if (!Array.isArray(found)) return Either.left(`find returned ${found === null ? "null" : typeof found} instead of an array of spans`)
   const bad = found.findIndex((f) => !isSpan(f, text.length))
   if (bad !== -1) return Either.left(`find's span [${bad}] is not {label, start, end} within the text`)
