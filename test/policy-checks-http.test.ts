@@ -233,6 +233,21 @@ describe("a judge and the key's budget", () => {
   })
 })
 
+describe("a judge and the request's own limits", () => {
+  it("asks the judge whatever the client's max_cost_usd: a client limit neither blocks by mistake nor skips the check", async () => {
+    up.reset()
+    up.script("paidguard", CLEAN)
+    // Far below the judge's worst case: were it held to it, the judge could not be asked (unverified, so blocked).
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-quorum-max-cost-usd": "0.000001" },
+      body: JSON.stringify({ model: "billed", messages: [{ role: "user", content: "What is the capital of France?" }] })
+    })
+    expect(response.status).toBe(200)
+    expect(up.calls.get("paidguard")).toBe(1)
+  })
+})
+
 describe("an llm check on a consensus request", () => {
   const consensus = (prompt: string) =>
     fetch(`${gateway.url}/v1/consensus`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ models: ["cloud", "local"], prompt }) })

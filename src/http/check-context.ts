@@ -27,7 +27,7 @@ const reasonOf = (model: string, error: RouteError): string => {
 
 export const routerCheckContext = (router: Router): CheckContext => ({
   ask: (model, messages) =>
-    router.complete({ model, messages, temperature: 0 }).pipe(
+    router.complete({ model, messages, temperature: 0 }, { requestLimits: false }).pipe(
       Effect.map((routed) => routed.value.choices[0]?.message.content ?? ""),
       Effect.mapError((error) => new CheckFailed({ reason: reasonOf(model, error) }))
     )

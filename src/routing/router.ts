@@ -46,6 +46,16 @@ export interface Routed<A> {
 
 type Kind = "complete" | "stream" | "embed"
 
+/** How a call made for a request is routed. */
+export interface CallOptions {
+  /**
+   * false: the request's own limits (max_latency_ms, max_cost_usd) do not apply. A content
+   * check's judge is the gateway's, not the client's: a limit the client sets must neither
+   * exclude the judge (blocking by mistake) nor let a client skip it (with on_error: pass).
+   */
+  readonly requestLimits?: boolean
+}
+
 /** A call to one deployment, given its client, the meter's record, the call's deadline and what is left of the request's budget. */
 type Attempt<A, R> = (client: ProviderClient, deployment: Deployment, record: AttemptRecord | undefined, deadline: CallDeadline, budgetLeftMs: number) => Effect.Effect<A, UpstreamError, R>
 
@@ -63,11 +73,11 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     const health = new LiveHealth()
 
     /** The deployments to try, in order: the route's strategy, then the request's own limits (cheapest first). */
-    const targetsOf = (kind: Kind, request: ChatCompletionRequest, ticket: Ticket | undefined): Either.Either<ReadonlyArray<string>, UnknownModel | OutsideLimits> => {
+    const targetsOf = (kind: Kind, request: ChatCompletionRequest, ticket: Ticket | undefined, options: CallOptions): Either.Either<ReadonlyArray<string>, UnknownModel | OutsideLimits> => {
       const model = request.model
       const planned = planTargets(config, model, Math.random, { request, health, beliefs })
       if (planned === undefined) return Either.left(new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] }))
-      const limits = ticket?.limits
+      const limits = options.requestLimits === false ? undefined : ticket?.limits
       if (limits === undefined) return Either.right(planned)
       let tokens: number | undefined
       const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages))) })
@@ -128,10 +138,10 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       return Date.now() + delay >= deadline ? "next" : { retryInMs: delay }
     }
 
-    const run = <A, R>(kind: Kind, request: ChatCompletionRequest, attempt: Attempt<A, R>): Effect.Effect<Routed<A>, RouteError, R> =>
+    const run = <A, R>(kind: Kind, request: ChatCompletionRequest, attempt: Attempt<A, R>, options: CallOptions = {}): Effect.Effect<Routed<A>, RouteError, R> =>
       Effect.gen(function*() {
         const ticket = yield* FiberRef.get(CurrentTicket)
-        const targets = yield* targetsOf(kind, request, ticket)
+        const targets = yield* targetsOf(kind, request, ticket, options)
         const deadline = Date.now() + config.retry.budgetMs
         let last: UpstreamError | undefined
         let reopensAt = Number.POSITIVE_INFINITY
@@ -246,11 +256,11 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
     return {
       health: health as HealthView,
       circuit: (id: string) => breakers.state(id, Date.now()),
-      complete: (request: ChatCompletionRequest): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
+      complete: (request: ChatCompletionRequest, options?: CallOptions): Effect.Effect<Routed<ChatCompletion>, RouteError> =>
         run("complete", request, (client, _, record, deadline) =>
           record === undefined
             ? client.complete(request, deadline)
-            : Effect.tap(client.complete(request, deadline), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage })))),
+            : Effect.tap(client.complete(request, deadline), (completion) => Effect.sync(() => record.end("ok", { usage: completion.usage }))), options),
 
       /**
        * Embeddings from the first target that serves them. `metered` is the input as the
