@@ -47,6 +47,7 @@ ${withPolicies ? `policies:
   - { name: mask-email, on: output, checks: [{ type: pii, kinds: [email] }], action: redact, default_on: false }` : ""}
 auth: { mode: keys }
 spend: { flush_ms: 5 }
+cache: { ttl_s: 600 }
 `
 
 interface Setup {
@@ -212,6 +213,23 @@ describe.each(setups)("keys with tags and policies on $name", ({ env }) => {
     const text = await streamed(masked.key, "cloud", "Write to jane@example.com for help.")
     expect(text).toBe("Echo: Write to [REDACTED:email] for help.")
     expect(await streamed(plain.key, "cloud", "Write to jane@example.com for help.")).toBe("Echo: Write to jane@example.com for help.")
+  })
+
+  it("does not answer from the cache what was kept before the key's output policy was attached", async () => {
+    const key = await newKey({})
+    const ask = async () => {
+      const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "cloud", temperature: 0, messages: [{ role: "user", content: "Mail jane@example.com" }] })
+      })
+      return { cache: response.headers.get("x-quorum-cache"), text: ((await response.json()) as any).choices[0].message.content as string }
+    }
+    expect(await ask()).toEqual({ cache: "miss", text: "Echo: Mail jane@example.com" })
+    expect((await ask()).cache).toBe("hit (exact)")
+    expect((await admin("PATCH", `/admin/keys/${key.id}`, { policies: ["mask-email"] })).status).toBe(200)
+    expect(await ask()).toEqual({ cache: "miss", text: "Echo: Mail [REDACTED:email]" })
+    expect(await ask()).toEqual({ cache: "hit (exact)", text: "Echo: Mail [REDACTED:email]" })
   })
 
   it("refuses a revoked key on a replica that still holds the key's facts", async () => {

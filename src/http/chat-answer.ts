@@ -119,7 +119,7 @@ export const answerChat = (
 
     // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.
     const settings = cache === undefined ? undefined : cacheSettingsFor(config, parsed.model)
-    const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, ticket.admission?.keyId, parsed, options, headers)
+    const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, ticket.admission?.keyId, policies, parsed, options, headers)
     if (looked?._tag === "Hit") {
       const answer = hit(looked.answer, looked.match, telemetry)
       if (request.stream === true) return { _tag: "Stream", chunks: pullOf(answer.chunks()), headers: { ...answer.headers, ...policyHeaders } } as const

@@ -81,13 +81,16 @@ export const lookUp = (
   cache: CacheServices,
   settings: CacheSettings,
   keyId: string | undefined,
+  policies: ReadonlyArray<{ readonly name: string }>,
   request: ChatCompletionRequest,
   options: QuorumOptions,
   headers: IncomingHttpHeaders
 ): Effect.Effect<Lookup> => {
   const cacheControl = headers["cache-control"]
   return lookup(cache.store, cache.semantic, {
-    scope: keyId ?? "open",
+    // What is kept is an answer after the output policies the request was under: a key
+    // whose policies change (an admin update) does not get answers kept under the old ones.
+    scope: `${keyId ?? "open"}\0${policies.map((p) => p.name).join(",")}`,
     request,
     directives: withCacheControl(options.cache, typeof cacheControl === "string" ? cacheControl : undefined),
     settings
