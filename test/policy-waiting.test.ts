@@ -10,7 +10,7 @@ import exampleCheck from "../docs/examples/checks/ticket-ids"
 import { type CheckContext, type CheckModule, CheckFailed } from "../src/policy/check"
 import { parseVerdict } from "../src/policy/checks/llm"
 import { compilePolicy, type Policy, waits, withContext } from "../src/policy/policy"
-import { applyInputPoliciesWaiting, applyOutputPoliciesWaiting } from "../src/policy/request"
+import { applyInputPoliciesWaiting, applyOutputPoliciesWaiting, MAX_WAITED_TEXTS } from "../src/policy/request"
 import type { PolicySpec } from "../src/policy/spec"
 import { StreamScanner } from "../src/policy/stream"
 
@@ -104,6 +104,22 @@ describe("the example check module", () => {
     expect(exampleCheck.find("TCK-1234 and INC-99999, not XTCK-1234 or TCK-12", {})).toEqual([{ label: "ticket_id", start: 0, end: 8 }])
     expect(exampleCheck.find("TCK-1234 and INC-99999", { prefix: "INC" })).toEqual([{ label: "ticket_id", start: 13, end: 22 }])
   })
+})
+
+describe("a request with more texts than checks that wait may read", () => {
+  it.effect("is refused before any judge is asked, naming the policy and the count", () =>
+    Effect.gen(function*() {
+      const { asked, context } = judgeOf("aspirin")
+      const [blocker] = withContext([medical("block")], context)
+      const many = Array.from({ length: MAX_WAITED_TEXTS + 1 }, (_, i) => ({ role: "user" as const, content: `message ${i}` }))
+      const verdict = yield* applyInputPoliciesWaiting(blocker === undefined ? [] : [blocker], { model: "m", messages: many })
+      expect(verdict).toEqual({ _tag: "Blocked", violation: { policy: "medical-block", found: expect.stringContaining(`${MAX_WAITED_TEXTS + 1} texts, more than the ${MAX_WAITED_TEXTS}`) } })
+      expect(asked).toEqual([])
+      // At the most, every text is read.
+      const allowed = yield* applyInputPoliciesWaiting(blocker === undefined ? [] : [blocker], { model: "m", messages: many.slice(1) })
+      expect(allowed._tag).toBe("Allowed")
+      expect(asked).toHaveLength(MAX_WAITED_TEXTS)
+    }))
 })
 
 describe("a check module whose find returns a promise it does not declare async", () => {

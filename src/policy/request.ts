@@ -102,6 +102,13 @@ const verdictOf = (request: ChatCompletionRequest, messages: ReadonlyArray<Messa
 const TEXTS_AT_ONCE = 8
 
 /**
+ * The most texts of one request that checks that wait read: each is a model call (a judge's,
+ * paid for), so a request of thousands of messages must not make thousands of them. One
+ * with more is refused (fail closed), never passed unread.
+ */
+export const MAX_WAITED_TEXTS = 64
+
+/**
  * `applyInputPolicies` for policies with checks that wait: every text of the request goes
  * through the policies at once; the first violation in the request's order stops it.
  */
@@ -114,6 +121,11 @@ export const applyInputPoliciesWaiting = (policies: ReadonlyArray<Policy>, reque
       texts.push(text)
       return text
     })
+  }
+  const judging = input.find((p) => p.waiting.length > 0)
+  if (judging !== undefined && texts.length > MAX_WAITED_TEXTS) {
+    const found = `${texts.length} texts, more than the ${MAX_WAITED_TEXTS} a policy that asks a model reads in one request`
+    return Effect.succeed({ _tag: "Blocked", violation: { policy: judging.name, found } })
   }
   const fired = new Set<Policy>()
   return Effect.map(Effect.forEach(texts, (text) => throughPoliciesWaiting(input, text, fired), { concurrency: TEXTS_AT_ONCE }), (outcomes) => {
