@@ -16,7 +16,7 @@ import { mapEachEffect, type Pull, pullOf } from "../domain/pull"
 import { type Frames, framesPull } from "../protocol/frames"
 import type { Spend } from "../billing/spend"
 import { chatBound } from "../billing/worst-case"
-import { appliesTo, type Policy } from "../policy/policy"
+import type { Policy } from "../policy/policy"
 import type { AdmissionError } from "../billing/errors"
 import { consensusChat } from "./chat-consensus"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
@@ -26,7 +26,7 @@ import type { Ticket } from "../billing/ticket"
 import { assembling, type CacheServices, cacheSettingsFor, hit, keep, limitsOf, lookUp, missed, takeQuorumOptions } from "./chat-cache"
 import type { TelemetryShape } from "../telemetry/telemetry"
 import type { IncomingHttpHeaders } from "node:http"
-import { checkAnswer, checkRequest, POLICY_HEADER, requestPolicies, scanChunks } from "./policies"
+import { admitsFirst, checkAnswer, checkRequest, POLICY_HEADER, requestPolicies, scanChunks } from "./policies"
 
 export interface ChatServices {
   readonly config: ResolvedConfig
@@ -59,19 +59,6 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
 <E>(chunks: Pull<ChatCompletionChunk, E>): Pull<ChatCompletionChunk, E | InvalidRequest> =>
   policies.some((p) => p.on !== "input") ? mapEachEffect(chunks, scanChunks(policies)) : chunks
 
-/**
- * Whether the request is admitted before its input policies: when one of them waits for a
- * model (an llm check's judge, whose call the key pays for), so that a key out of budget
- * or over its limits is refused before any judge is asked. Not when an input policy may
- * route the request elsewhere (admission is for the model that is called: then it comes
- * after, and a judge may run for a key that admission then refuses), nor for a consensus
- * model (its fan-out admits itself).
- */
-const admitsFirst = (policies: ReadonlyArray<Policy>, model: string): boolean => {
-  const input = policies.filter((p) => appliesTo(p, "input"))
-  return !isConsensusName(model) && input.some((p) => p.waiting.length > 0) && !input.some((p) => p.action === "route")
-}
-
 /** What the request asked beyond chat: its limits (now the ticket's), cache directives, and the policies it is under. */
 const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHttpHeaders, body: ChatCompletionRequest) =>
   Effect.gen(function*() {
@@ -80,7 +67,7 @@ const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHt
     ticket.limits = yield* limitsOf(options, headers)
     // Who is calling is known from here, for the policies (the key's own) and routing (its tags).
     const policies = yield* requestPolicies(services.config.policies, asked.model, ticket)
-    const early = admitsFirst(policies, asked.model) ? { cap: yield* admit(services.config, ticket, asked) } : undefined
+    const early = admitsFirst(policies) && !isConsensusName(asked.model) ? { cap: yield* admit(services.config, ticket, asked) } : undefined
     const { request, applied } = yield* checkRequest(policies, asked)
     ticket.stream = request.stream === true
     const policyHeaders: Headers = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}

@@ -14,7 +14,7 @@ import { worstCaseOf } from "../billing/worst-case"
 import type { ChatServices } from "./chat-answer"
 import { json, type Reply } from "./hot/reply"
 import { COST_HEADER, metered } from "./metered"
-import { checkRequest, POLICY_HEADER, requestPolicies } from "./policies"
+import { admitsFirst, checkRequest, POLICY_HEADER, requestPolicies } from "./policies"
 import { jsonBodyParser } from "./read-json-body"
 
 const readEmbeddings = jsonBodyParser(EmbeddingRequest)
@@ -40,6 +40,14 @@ export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMes
       ticket.model = asked.model
       // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
       const policies = yield* requestPolicies(config.policies, asked.model, ticket)
+      const admit = (texts: EmbeddingRequest, chat: ChatCompletionRequest) =>
+        ticket.admit([texts.model], () => {
+          const tokens = tokenCount(texts, chat)
+          return [{ micros: worstCaseOf(config, texts.model, tokens, 0) ?? 0, tokens }]
+        })
+      // Before policies that wait for a judge, so that a key that cannot pay is refused before one is asked.
+      const early = admitsFirst(policies)
+      if (early) yield* admit(asked, asChat(asked))
       const { request: checked, applied } = yield* checkRequest(policies, asChat(asked))
       const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
       const request: EmbeddingRequest = {
@@ -48,10 +56,7 @@ export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMes
         ...(inputTexts(asked.input) === undefined ? {} : { input: typeof asked.input === "string" ? texts[0] ?? "" : texts })
       }
       const chat = { ...checked, model: request.model }
-      yield* ticket.admit([request.model], () => {
-        const tokens = tokenCount(request, chat)
-        return [{ micros: worstCaseOf(config, request.model, tokens, 0) ?? 0, tokens }]
-      })
+      if (!early) yield* admit(request, chat)
       const routed = yield* router.embed(request, chat)
       const cost = ticket.finish(200)
       return json(routed.value, {

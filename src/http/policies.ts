@@ -12,7 +12,7 @@ import type { ConsensusReport } from "../consensus/request"
 import { Effect, Fiber, Option } from "effect"
 import { CurrentTicket, type Ticket } from "../billing/ticket"
 import { applyInputPolicies, applyInputPoliciesWaiting, applyOutputPolicies, applyOutputPoliciesWaiting, type InputVerdict, type TextOutcome } from "../policy/request"
-import { type Policy, policiesOf, waits } from "../policy/policy"
+import { appliesTo, type Policy, policiesOf, waits } from "../policy/policy"
 import { KeyPolicyMissing, type SpendStoreError, type Unauthorized } from "../billing/errors"
 import { type Released, StreamScanner, type Violation } from "../policy/stream"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
@@ -20,6 +20,19 @@ import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-respo
 import { InvalidRequest } from "./errors"
 
 export const POLICY_HEADER = "x-quorum-policies"
+
+/**
+ * Whether a request is admitted before its input policies: when one of them waits for a
+ * model (an llm check's judge, whose call the key pays for), so that a key out of budget
+ * or over its limits is refused before any judge is asked. Not when an input policy may
+ * route the request elsewhere (admission is for the model that is called: then it comes
+ * after, and a judge may run for a key that admission then refuses). A consensus model's
+ * fan-out admits itself, whatever this says.
+ */
+export const admitsFirst = (policies: ReadonlyArray<Policy>): boolean => {
+  const input = policies.filter((p) => appliesTo(p, "input"))
+  return input.some((p) => p.waiting.length > 0) && !input.some((p) => p.action === "route")
+}
 
 /**
  * The policies a request for `model` is under, its caller's key's included: the key is
