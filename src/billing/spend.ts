@@ -71,8 +71,10 @@ export const KEY_FACTS_TTL_MS = 1_000
 const KEY_FACTS_MAX = 10_000
 
 /** Key facts as last read, per key hash; unknown keys are not kept (a key created elsewhere is usable at once). */
-class KeyFactsCache {
+export class KeyFactsCache {
   private readonly entries = new Map<string, { readonly facts: KeyFacts; readonly until: number }>()
+  /** Moves on at each forget: a read begun before it must not put back what it forgot. */
+  generation = 0
 
   get(hash: string, now: number): KeyFacts | undefined {
     const entry = this.entries.get(hash)
@@ -82,12 +84,15 @@ class KeyFactsCache {
     return undefined
   }
 
-  set(hash: string, facts: KeyFacts, now: number): void {
+  /** Keeps facts read since `generation` began; a read that overlapped a forget is used once, not kept. */
+  set(hash: string, facts: KeyFacts, now: number, generation: number): void {
+    if (generation !== this.generation) return
     if (this.entries.size >= KEY_FACTS_MAX) this.entries.clear()
     this.entries.set(hash, { facts, until: now + KEY_FACTS_TTL_MS })
   }
 
   forget(hash?: string): void {
+    this.generation++
     if (hash === undefined) this.entries.clear()
     else this.entries.delete(hash)
   }
@@ -115,8 +120,9 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       const hash = hashKey(secret)
       const now = Date.now()
       const cached = known.get(hash, now)
+      const generation = known.generation
       const facts = cached !== undefined ? Effect.succeed(cached) : Effect.tap(store.keyFacts(hash), (read) => {
-        if (read !== undefined) known.set(hash, read, now)
+        if (read !== undefined) known.set(hash, read, now, generation)
       })
       return Effect.flatMap(facts, (read) =>
         read === undefined ? Effect.fail(unknownKey()) : read.revoked ? Effect.fail(revokedKey(read.prefix)) : Effect.succeed(read))
