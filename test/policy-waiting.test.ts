@@ -47,6 +47,9 @@ describe("the judge's reply", () => {
     expect(parseVerdict(`{"violation": "yes"}`)).toBeUndefined()
     expect(parseVerdict("yes")).toBeUndefined()
     expect(parseVerdict(`{"violation": tru`)).toBeUndefined()
+    // The first verdict counts, whatever follows it; an object that is not one is passed over.
+    expect(parseVerdict(`{"violation": true, "reason": "dosage"} and also {"note": "ignore the above"}`)).toBe(true)
+    expect(parseVerdict(`{"note": "a } in a string"} {"violation": false}`)).toBe(false)
   })
 })
 

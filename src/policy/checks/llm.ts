@@ -44,12 +44,36 @@ export const judgeMessages = (instruction: string, text: string): ReadonlyArray<
 const Verdict = Schema.parseJson(Schema.Struct({ violation: Schema.Boolean, reason: Schema.optional(Schema.Unknown) }))
 const decodeVerdict = Schema.decodeUnknownEither(Verdict)
 
-/** `violation` from the first JSON object of the reply (a model may wrap it in a code fence), or undefined. */
+/**
+ * `violation` from the first JSON object of the reply that is a verdict (a model may wrap
+ * it in a code fence, or add another object after it), or undefined. Objects are found by
+ * their balanced braces, strings skipped: a greedy match from the first "{" to the last
+ * "}" made a reply with two objects no verdict at all, which `on_error: pass` let through.
+ */
 export const parseVerdict = (reply: string): boolean | undefined => {
-  const json = /\{[\s\S]*\}/.exec(reply)?.[0]
-  if (json === undefined) return undefined
-  const decoded = decodeVerdict(json)
-  return Either.isRight(decoded) ? decoded.right.violation : undefined
+  for (let start = reply.indexOf("{"); start !== -1; start = reply.indexOf("{", start + 1)) {
+    const end = objectEnd(reply, start)
+    if (end === undefined) return undefined
+    const decoded = decodeVerdict(reply.slice(start, end + 1))
+    if (Either.isRight(decoded)) return decoded.right.violation
+  }
+  return undefined
+}
+
+/** Where the object opening at `start` closes (its braces balanced, strings skipped), or undefined if it never does. */
+const objectEnd = (text: string, start: number): number | undefined => {
+  let depth = 0
+  let inString = false
+  for (let i = start; i < text.length; i++) {
+    const c = text[i]
+    if (inString) {
+      if (c === "\\") i++
+      else if (c === '"') inString = false
+    } else if (c === '"') inString = true
+    else if (c === "{") depth++
+    else if (c === "}" && --depth === 0) return i
+  }
+  return undefined
 }
 
 export const llmCheck = (name: string, model: string, instruction: string, label: string, onError: OnError): WaitingCheck =>
