@@ -121,6 +121,16 @@ const admin = async (path: string) => {
   return (await response.json()) as any
 }
 
+/** A key's spend once its requests are settled: waits for the settlement, not for a time. */
+const settledSpend = async (keyId: string): Promise<number> => {
+  for (;;) {
+    const key = await admin(`/admin/keys/${keyId}`)
+    const spent = Number(key.spend.spent_usd)
+    if (spent > 0 || ((await admin("/admin/ledger")).pending === 0 && Number(key.spend.reserved_usd) === 0)) return spent
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 /** The ledger's models of a request's upstream attempts, in order, once it is written. */
 const attemptsOf = async (requestId: string | null): Promise<Array<[string, string]>> => {
   for (let i = 0; i < 200 && (await admin("/admin/ledger")).pending !== 0; i++) await new Promise((r) => setTimeout(r, 10))
@@ -201,9 +211,7 @@ describe("a judge's cost", () => {
     const cost = Number(response.headers.get("x-quorum-cost-usd"))
     // 15 tokens at $1,000 a million: the judge's call, the only one made.
     expect(cost).toBeCloseTo(0.015, 6)
-    for (let i = 0; i < 200 && (await admin("/admin/ledger")).pending !== 0; i++) await new Promise((r) => setTimeout(r, 10))
-    const key = await admin(`/admin/keys/${created.id}`)
-    expect(key.spend.spent_usd).toBeCloseTo(cost, 6)
+    expect(await settledSpend(created.id)).toBeCloseTo(cost, 6)
   })
 })
 
@@ -225,7 +233,7 @@ describe("a judge and the key's budget", () => {
     // The first is admitted (its target costs nothing), judged and refused: its judge's $0.015 spends the budget.
     expect((await ask()).status).toBe(400)
     expect(up.calls.get("paidguard")).toBe(1)
-    for (let i = 0; i < 200 && (await admin("/admin/ledger")).pending !== 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(await settledSpend(created.id)).toBeGreaterThan(0.01)
     const refused = await ask()
     expect(refused.status).toBe(429)
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_quota")
