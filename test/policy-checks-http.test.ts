@@ -193,25 +193,33 @@ describe("an llm check on requests", () => {
   })
 })
 
-describe("a judge's cost", () => {
-  it("is charged to the caller's key even when the judge refuses the request", async () => {
-    up.reset()
-    up.script("paidguard", VIOLATION)
-    const created = await fetch(`${gateway.url}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "billed", budget_usd: 100 })
-    }).then((r) => r.json() as Promise<{ id: string; key: string }>)
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+/** A key with a budget, and a request for the `billed` route (a paid judge's policy) made with it. */
+const budgetedKey = async (budgetUsd: number) => {
+  const created = await fetch(`${gateway.url}/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "billed", budget_usd: budgetUsd })
+  }).then((r) => r.json() as Promise<{ id: string; key: string }>)
+  const ask = () =>
+    fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${created.key}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "billed", messages: [{ role: "user", content: "Can I double my insulin?" }] })
     })
+  return { id: created.id, ask }
+}
+
+describe("a judge's cost", () => {
+  it("is charged to the caller's key even when the judge refuses the request", async () => {
+    up.reset()
+    up.script("paidguard", VIOLATION)
+    const key = await budgetedKey(100)
+    const response = await key.ask()
     expect(response.status).toBe(400)
     const cost = Number(response.headers.get("x-quorum-cost-usd"))
     // 15 tokens at $1,000 a million: the judge's call, the only one made.
     expect(cost).toBeCloseTo(0.015, 6)
-    expect(await settledSpend(created.id)).toBeCloseTo(cost, 6)
+    expect(await settledSpend(key.id)).toBeCloseTo(cost, 6)
   })
 })
 
@@ -219,22 +227,12 @@ describe("a judge and the key's budget", () => {
   it("refuses a key out of budget before its judge is asked: the key pays for no judge it cannot afford", async () => {
     up.reset()
     up.script("paidguard", VIOLATION)
-    const created = await fetch(`${gateway.url}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "almost-broke", budget_usd: 0.01 })
-    }).then((r) => r.json() as Promise<{ id: string; key: string }>)
-    const ask = () =>
-      fetch(`${gateway.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${created.key}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "billed", messages: [{ role: "user", content: "Can I double my insulin?" }] })
-      })
+    const key = await budgetedKey(0.01)
     // The first is admitted (its target costs nothing), judged and refused: its judge's $0.015 spends the budget.
-    expect((await ask()).status).toBe(400)
+    expect((await key.ask()).status).toBe(400)
     expect(up.calls.get("paidguard")).toBe(1)
-    expect(await settledSpend(created.id)).toBeGreaterThan(0.01)
-    const refused = await ask()
+    expect(await settledSpend(key.id)).toBeGreaterThan(0.01)
+    const refused = await key.ask()
     expect(refused.status).toBe(429)
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_quota")
     expect(up.calls.get("paidguard")).toBe(1)
