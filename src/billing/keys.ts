@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Schema } from "effect"
+import { usdToMicros } from "../domain/money"
 import { UsdAmount } from "./reports"
 
 export const KEY_PREFIX = "qk-"
@@ -76,6 +77,29 @@ export const CreateKey = Schema.Struct({
   policies: Schema.optional(Schema.Array(PolicyName).pipe(Schema.maxItems(50)))
 })
 export type CreateKey = typeof CreateKey.Type
+
+/**
+ * A new key as every store keeps it, before its own encoding: its secret (shown once),
+ * id, hash and display prefix, and its settings with their defaults (no limit, a monthly
+ * budget period, tags and policies each once).
+ */
+export const newKeyOf = (input: CreateKey) => {
+  const secret = newKeySecret()
+  return {
+    secret,
+    id: newKeyId(),
+    name: input.name,
+    hash: hashKey(secret),
+    prefix: displayPrefix(secret),
+    models: input.models == null ? null : [...input.models],
+    budgetMicros: input.budget_usd == null ? null : usdToMicros(input.budget_usd),
+    budgetPeriod: input.budget_period ?? "month",
+    rpm: input.rpm ?? null,
+    tpm: input.tpm ?? null,
+    tags: distinct(input.tags ?? []),
+    policies: distinct(input.policies ?? [])
+  } as const
+}
 
 /** PATCH /admin/keys/{id}: only what is given changes; null removes a limit; tags and policies given replace the key's. */
 export const UpdateKey = Schema.partial(CreateKey)

@@ -13,7 +13,7 @@ import { Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import { formatUsd, usdToMicros } from "../../domain/money"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed } from "../errors"
-import { type BudgetPeriod, dayOf, displayPrefix, distinct, hashKey, type KeyFacts, type KeyView, newKeyId, newKeySecret, periodOf } from "../keys"
+import { type BudgetPeriod, dayOf, distinct, hashKey, type KeyFacts, type KeyView, newKeyOf, periodOf } from "../keys"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { countStatuses, type RequestDetail, type RequestPage, type RequestQuery, type SpendReportRow, type StatusCounts } from "../reports"
 import { quotaError, requestsLimited, revokedKey, tokensLimited, unknownKey } from "./refusals"
@@ -139,19 +139,9 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
 
   const createKey: SpendStoreShape["createKey"] = (input, now) =>
     Effect.sync(() => {
-      const secret = newKeySecret()
+      const { secret, ...settings } = newKeyOf(input)
       const key: KeyRecord = {
-        id: newKeyId(),
-        name: input.name,
-        hash: hashKey(secret),
-        prefix: displayPrefix(secret),
-        models: input.models == null ? null : [...input.models],
-        budgetMicros: input.budget_usd == null ? null : usdToMicros(input.budget_usd),
-        budgetPeriod: input.budget_period ?? "month",
-        rpm: input.rpm ?? null,
-        tpm: input.tpm ?? null,
-        tags: distinct(input.tags ?? []),
-        policies: distinct(input.policies ?? []),
+        ...settings,
         reqLevel: null,
         reqAt: null,
         tokLevel: null,

@@ -19,13 +19,11 @@ import {
   type BudgetPeriod,
   type CreateKey,
   dayOf,
-  displayPrefix,
   distinct,
   hashKey,
   type KeyFacts,
   type KeyView,
-  newKeyId,
-  newKeySecret,
+  newKeyOf,
   periodOf,
   type UpdateKey
 } from "../keys"
@@ -167,21 +165,20 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
 
     const createKey = (input: CreateKey, now: number) =>
       Effect.gen(function*() {
-        const secret = newKeySecret()
-        const id = newKeyId()
+        const { secret, id, ...made } = newKeyOf(input)
         yield* write(sql`INSERT INTO quorum_keys ${
           sql.insert({
             id,
-            name: input.name,
-            hash: hashKey(secret),
-            prefix: displayPrefix(secret),
-            models: input.models == null ? null : JSON.stringify(input.models),
-            budget_micros: input.budget_usd == null ? null : usdToMicros(input.budget_usd),
-            budget_period: input.budget_period ?? "month",
-            rpm: input.rpm ?? null,
-            tpm: input.tpm ?? null,
-            tags: namesText(input.tags ?? []),
-            policies: namesText(input.policies ?? []),
+            name: made.name,
+            hash: made.hash,
+            prefix: made.prefix,
+            models: made.models === null ? null : JSON.stringify(made.models),
+            budget_micros: made.budgetMicros,
+            budget_period: made.budgetPeriod,
+            rpm: made.rpm,
+            tpm: made.tpm,
+            tags: namesText(made.tags),
+            policies: namesText(made.policies),
             created_at: now,
             updated_at: now
           })
