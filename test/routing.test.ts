@@ -1,6 +1,6 @@
 /** Routing pieces on their own, and the Router over simulated models, with test Layers. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Chunk, Effect, Layer } from "effect"
 import { GatewayConfig } from "../src/config/gateway-config"
 import { makeRedactor } from "../src/providers/redact"
 import { backoffDelay } from "../src/routing/backoff"
@@ -121,8 +121,10 @@ describe("the router", () => {
   it.live("streams with a first chunk in hand", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const routed = yield* router.stream(request("r"))
+      const routed = yield* router.open(request("r"))
       expect(routed.deployment.id).toBe("fine")
+      // The first chunk is in hand: the pull gives it at once.
+      expect(Chunk.size(yield* routed.value)).toBeGreaterThan(0)
     }).pipe(Effect.scoped, Effect.provide(TestRouter)))
 })
 

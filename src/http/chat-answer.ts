@@ -117,9 +117,9 @@ export const answerChat = (
     if (request.stream === true) {
       const routed = yield* router.open(request)
       const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
-      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value.pull), headers: outHeaders } as const
+      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value), headers: outHeaders } as const
       // What is kept is what the client was sent: after the output policies.
-      const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value.pull))
+      const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value))
       return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
     }
     const routed = yield* router.complete(request)

@@ -5,7 +5,7 @@
  * over all of it. Streams fall back only until their first chunk is in hand; after
  * that they are committed to the client and a failure ends them with an error.
  */
-import { Cause, Chunk, Effect, Either, ExecutionStrategy, Exit, FiberRef, Option, Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Either, ExecutionStrategy, Exit, FiberRef, Option, Scope } from "effect"
 import { type Deployment, GatewayConfig } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletion, ChatCompletionChunk } from "../protocol/chat-response"
@@ -29,12 +29,6 @@ import { Tracing } from "../telemetry/tracing-tag"
 import { BeliefsSnapshot, LearnedBeliefs } from "./learned/view"
 
 export type RouteError = UpstreamError | UnknownModel | AllCoolingDown | OutsideLimits
-
-/** An open stream: its chunks as a pull, and how to release its upstream call early. */
-export interface OpenStream {
-  readonly pull: Pull<ChatCompletionChunk, UpstreamError>
-  readonly close: Effect.Effect<void>
-}
 
 export interface Routed<A> {
   readonly value: A
@@ -189,8 +183,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
 
     /**
      * Opens the stream and waits for its first chunk. The attempt's resources live in a
-     * scope of their own under the request's: closed when the stream ends or fails, by
-     * `close` when its consumer stops early, and with the request's scope at the latest.
+     * scope of their own under the request's: closed as soon as the stream ends or fails,
+     * and with the request's scope at the latest (the client left, the consumer stopped).
      */
     const openStream = (
       client: ProviderClient,
@@ -200,7 +194,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       record: AttemptRecord | undefined,
       deadline: CallDeadline,
       budgetLeftMs: number
-    ): Effect.Effect<OpenStream, UpstreamError> =>
+    ): Effect.Effect<Pull<ChatCompletionChunk, UpstreamError>, UpstreamError> =>
       Effect.gen(function*() {
         const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
         // The first-token deadline is the transport's, on the call's own timer (see CallDeadline).
@@ -212,8 +206,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
         }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
         // Neither ended nor failed when its scope closes: the client left, or the consumer stopped.
         yield* Scope.addFinalizer(scope, Effect.sync(() => record?.end("cancelled")))
-        const close = Scope.close(scope, Exit.void)
-        return { pull: restOf(first.pull, first.firstChunk, deployment.id, record, close), close }
+        return restOf(first.pull, first.firstChunk, deployment.id, record, Scope.close(scope, Exit.void))
       })
 
     /**
@@ -277,22 +270,14 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
 
       /**
        * A stream whose first chunk has arrived, as a pull (see domain/pull.ts): the hot
-       * path's form. Its upstream call stays open until the pull ends or fails, `close`
-       * is run, or the request's scope closes (the client left).
+       * path's form. Its upstream call stays open until the pull ends or fails, or the
+       * request's scope closes (the client left). `Stream.repeatEffectChunkOption`
+       * makes a Stream of it where one is wanted.
        */
-      open: (request: ChatCompletionRequest): Effect.Effect<Routed<OpenStream>, RouteError, Scope.Scope> =>
+      open: (request: ChatCompletionRequest): Effect.Effect<Routed<Pull<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
         Effect.flatMap(Effect.scope, (parent) =>
           run("stream", request, (client, deployment, record, deadline, budgetLeftMs) =>
-            openStream(client, deployment, request, parent, record, deadline, budgetLeftMs))),
-
-      /** The same as a Stream, for consumers that compose it (consensus, caches, policies). */
-      stream: (
-        request: ChatCompletionRequest
-      ): Effect.Effect<Routed<Stream.Stream<ChatCompletionChunk, UpstreamError>>, RouteError, Scope.Scope> =>
-        Effect.flatMap(Effect.scope, (parent) =>
-          run("stream", request, (client, deployment, record, deadline, budgetLeftMs) =>
-            Effect.map(openStream(client, deployment, request, parent, record, deadline, budgetLeftMs), ({ pull, close }) =>
-              Stream.ensuring(Stream.repeatEffectChunkOption(pull), close))))
+            openStream(client, deployment, request, parent, record, deadline, budgetLeftMs)))
     }
   }),
   dependencies: [Upstreams.Default, CircuitBreakers.Default]
