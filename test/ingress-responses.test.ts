@@ -14,7 +14,8 @@ import type { Response, ResponseStreamEvent } from "openai/resources/responses/r
 import { refusalAnswer } from "../src/ingress/responses/errors"
 import { fromChatCompletion } from "../src/ingress/responses/from-chat"
 import { ResponseObject, StreamEvent } from "../src/ingress/responses/output"
-import { responsesSse } from "../src/ingress/responses/sse"
+import { type FailureAnswer, framesPull } from "../src/protocol/frames"
+import { responsesFrames } from "../src/ingress/responses/sse"
 import { ResponsesStream } from "../src/ingress/responses/stream-events"
 import { toChatRequest } from "../src/ingress/responses/to-chat"
 import { ResponsesRequest } from "../src/ingress/responses/wire"
@@ -23,6 +24,10 @@ import type { ChatCompletion, ChatCompletionChunk } from "../src/protocol/chat-r
 import { completionChunks } from "../src/protocol/stream-assembly"
 import { validator } from "../src/protocol/validate"
 import { jsonBodyReader } from "../src/http/read-json-body"
+
+/** The Responses frames of a Stream of chunks, as the hot route writes them from a pull. */
+const responsesSse = <E>(request: ResponsesRequest, chunks: Stream.Stream<ChatCompletionChunk, E>, answerFor: (error: E) => FailureAnswer): Stream.Stream<Uint8Array> =>
+  Stream.unwrapScoped(Effect.map(Stream.toPull(chunks), (pull) => Stream.repeatEffectChunkOption(framesPull(pull, responsesFrames(request, answerFor)))))
 
 /** As the gateway reads a body: validated, unknown fields kept on the value. */
 const check = validator(ResponsesRequest)

@@ -5,7 +5,7 @@
  * stream, never a silent end. Plain functions over one stream's state, so that the hot
  * path runs them on a pull (domain/pull.ts) with no Stream operator per chunk.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Option } from "effect"
 import type { Pull } from "../domain/pull"
 import type { ChatCompletionChunk } from "./chat-response"
 
@@ -71,7 +71,3 @@ export const framesPull = <E>(
   const next = Effect.matchEffect(chunks, { onSuccess: rendered, onFailure: last })
   return Effect.suspend(() => (over ? Effect.fail(Option.none()) : next))
 }
-
-/** The same as a Stream, where one is wanted (rendering a Stream of chunks outside the hot path). */
-export const framesStream = <E>(chunks: Stream.Stream<ChatCompletionChunk, E>, makeFrames: () => Frames<E>): Stream.Stream<Uint8Array> =>
-  Stream.unwrapScoped(Effect.map(Stream.toPull(chunks), (pull) => Stream.repeatEffectChunkOption(framesPull(pull, makeFrames()))))
