@@ -173,6 +173,22 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
     }
   })
 
+  it("admits requests asked for together in order, each refusal undoing its own draws only", async () => {
+    const { close, store, sql } = await setting().open()
+    try {
+      const { key, secret } = await run(store.createKey({ name: "together", budget_usd: 0.03, rpm: 3 }, Date.now()))
+      // Asked in one turn (SQLite admits them in one transaction, PostgreSQL in one group after the first).
+      const results = await Promise.all([20_000, 20_000, 10_000, 0, 0].map((micros) => attempt(store.admit(admitInput(secret, micros)))))
+      expect(results.map((r) => (Either.isRight(r) ? "admitted" : r.left._tag))).toEqual(
+        ["admitted", "InsufficientQuota", "admitted", "admitted", "RateLimited"]
+      )
+      expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: "0.030000" })
+      await onTables(sql, async (sql) => expect(await totalsAndSums(sql)).toEqual([[30_000, 30_000]]))
+    } finally {
+      await close()
+    }
+  })
+
   it("stops counting a reservation that was never settled once it expires", async () => {
     const { close, store, sql } = await setting().open()
     try {

@@ -51,3 +51,40 @@ export const coalescing = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Eff
       }
     })
 }
+
+/**
+ * Calls made during one turn of the event loop go together at its end (setImmediate:
+ * after the I/O callbacks of this turn, before any timer), each with its own outcome.
+ * For an in-process database (SQLite), where a call is a transaction that runs start to
+ * finish synchronously, so that nothing is ever running for `coalescing` to wait on: the
+ * requests whose bodies arrived in the same turn then share one BEGIN and one COMMIT. A
+ * caller that leaves before its turn ends is taken out of the group (nothing is done for
+ * it); the group runs detached from its callers, like `coalescing`'s.
+ */
+export const perTurn = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Exit.Exit<O, E>>, E>) => {
+  let pending: Array<Waiting<I, O, E>> = []
+
+  const flush = (): void => {
+    const group = pending
+    pending = []
+    if (group.length === 0) return
+    Effect.runCallback(run(group.map((w) => w.item)), {
+      onExit: (exit) =>
+        group.forEach((w, i) => {
+          if (Exit.isFailure(exit)) return w.resume(Exit.failCause(exit.cause))
+          const own = exit.value[i]
+          w.resume(own ?? Exit.die(new Error(`a grouped call answered ${exit.value.length} outcomes for item ${i}`)))
+        })
+    })
+  }
+
+  return (item: I): Effect.Effect<O, E> =>
+    Effect.async<O, E>((resume) => {
+      const waiting: Waiting<I, O, E> = { item, resume }
+      if (pending.length === 0) setImmediate(flush)
+      pending.push(waiting)
+      return Effect.sync(() => {
+        pending = pending.filter((w) => w !== waiting)
+      })
+    })
+}

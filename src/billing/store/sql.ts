@@ -3,7 +3,8 @@
  *
  * Budgets are exact because admission locks the key's row (on PostgreSQL inside the
  * server-side function quorum_admit, one round trip for all of a key's admissions waiting
- * together; on SQLite in an IMMEDIATE transaction, which locks the file), reads what the
+ * together; on SQLite in an IMMEDIATE transaction, which locks the file, one for all the
+ * admissions asked for in a turn of the event loop), reads what the
  * period has spent and what calls in flight have reserved (a running total per key and
  * period, kept by admission, settlement and the sweep), and reserves the new call's
  * worst case only if all of it fits. Reservations carry an expiry, so those of a crashed
@@ -12,7 +13,7 @@
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
-import { coalescing } from "../coalesce"
+import { coalescing, perTurn } from "../coalesce"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed, SpendStoreError } from "../errors"
 import {
@@ -412,13 +413,12 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
       })
 
     /**
-     * Admission on SQLite, in one IMMEDIATE transaction (the file's lock): the key locked
-     * and its buckets drawn, the checks, then the reservation, which runs after the lock
-     * is held, so it sees every concurrent admission that came before. Any refusal rolls
-     * everything back.
+     * One admission's statements on SQLite, inside a transaction (the file's lock): the key
+     * locked and its buckets drawn, the checks, then the reservation, which runs after the
+     * lock is held, so it sees every admission that came before.
      */
-    const admitInTransaction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded> =>
-      write(Effect.gen(function*() {
+    const admitSteps = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded | SqlError.SqlError> =>
+      Effect.gen(function*() {
         const options = input.options
         const charge = options?.[0]?.tokens ?? 0
         const row = yield* Effect.flatMap(lockKey(hashKey(input.secret), input.now, charge), (locked) => checkKey(locked, input))
@@ -430,12 +430,21 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
         const { option, reservation } = yield* reserveFirstFitting(row, period, budget, options, input)
         return { keyId: row.id, period, option, reservation, tokensCharged }
-      }))
+      })
+
+    /**
+     * Admissions on SQLite: those asked for in one turn of the event loop share one
+     * IMMEDIATE transaction (one BEGIN and one COMMIT, most of an admission's cost), each
+     * in its own savepoint, in the order they came: each sees the ones before it, and a
+     * refusal rolls back its own draws only.
+     */
+    const admitTogether = perTurn((inputs: ReadonlyArray<AdmitInput>) =>
+      write(Effect.forEach(inputs, (input) => Effect.exit(write(admitSteps(input))))))
 
     /** One round trip on PostgreSQL; SQLite's transaction is in-process, so its statements cost no round trips. */
     const admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded> = sql.onDialectOrElse({
       pg: () => admitByFunction,
-      orElse: () => admitInTransaction
+      orElse: () => admitTogether
     })
 
     /**
