@@ -10,8 +10,8 @@
  * transaction that refuses rolls back.
  */
 import { Effect, Layer } from "effect"
-import { randomBytes } from "node:crypto"
 import { formatUsd, usdToMicros } from "../../domain/money"
+import { newId } from "../../domain/ids"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed } from "../errors"
 import { type BudgetPeriod, dayOf, distinct, hashKey, type KeyFacts, type KeyView, newKeyOf, periodOf } from "../keys"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
@@ -247,7 +247,7 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       option = options.findIndex((o) => o.micros <= left)
       const fits = options[option]
       if (fits === undefined) return Effect.fail(quotaError(key.id, key.budgetPeriod, key.budgetMicros, spentNow, reserved, options))
-      const id = "rsv_" + randomBytes(9).toString("base64url")
+      const id = newId("rsv")
       reservations.set(id, { id, keyId: key.id, period, micros: fits.micros, expiresAt: now + input.ttlMs, owner: OWNER.id, createdAt: now })
       reservation = { id, period, micros: fits.micros }
     }
