@@ -129,6 +129,14 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     const reservedOf = (keyId: string, period: string, now: number) =>
       sql`(SELECT COALESCE(SUM(amount_micros), 0) FROM quorum_reservations WHERE key_id = ${keyId} AND period = ${period} AND expires_at > ${now})`
 
+    /**
+     * Both, from the period's running totals row: one row read, where the sum visits every
+     * reservation in flight. It counts expired reservations until the sweep takes them off,
+     * so what fits by it fits by the sum too; the sum decides only when it does not.
+     */
+    const heldOf = (keyId: string, period: string) =>
+      sql`(SELECT COALESCE(SUM(spent_micros + reserved_micros), 0) FROM quorum_key_spend WHERE key_id = ${keyId} AND period = ${period})`
+
     /** Both, in one round trip. */
     const spentAndReserved = (keyId: string, period: string, now: number) =>
       Effect.map(
@@ -377,16 +385,17 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     }
 
     /**
-     * Reserves `micros` only if it fits: one statement, whose snapshot (taken after the
-     * key's lock) sees every other reservation; undefined when it does not fit.
+     * Reserves `micros` only if it fits beside what the period holds (`held`: its totals, or
+     * the exact sum): one statement, whose snapshot (taken after the key's lock) sees every
+     * other reservation; undefined when it does not fit.
      */
-    const reserveIfFits = (keyId: string, period: string, budget: number, micros: number, input: AdmitInput) =>
+    const reserveIfFits = (keyId: string, period: string, budget: number, micros: number, input: AdmitInput, held: Statement.Fragment) =>
       Effect.gen(function*() {
         const { now } = input
         const id = newReservationId()
         const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
           SELECT ${id}, ${keyId}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
-          WHERE ${spentOf(keyId, period)} + ${reservedOf(keyId, period, now)} + ${micros} <= ${budget}
+          WHERE ${held} + ${micros} <= ${budget}
           RETURNING id`
         if (inserted.length === 0) return undefined
         yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, 0, ${micros})
@@ -401,14 +410,14 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     const reserveFirstFitting = (row: KeyRow, period: string, budget: number, options: ReadonlyArray<CostOption>, input: AdmitInput) =>
       Effect.gen(function*() {
         const [first] = options
-        const reservation = first === undefined ? undefined : yield* reserveIfFits(row.id, period, budget, first.micros, input)
+        const reservation = first === undefined ? undefined : yield* reserveIfFits(row.id, period, budget, first.micros, input, heldOf(row.id, period))
         if (reservation !== undefined) return { option: 0, reservation }
         const { reserved, spent } = yield* spentAndReserved(row.id, period, input.now)
         const left = budget - spent - reserved
         const option = options.findIndex((o) => o.micros <= left)
         const fits = options[option]
         if (fits === undefined) return yield* quotaError(row.id, row.budget_period, budget, spent, reserved, options)
-        const taken = yield* reserveIfFits(row.id, period, budget, fits.micros, input)
+        const taken = yield* reserveIfFits(row.id, period, budget, fits.micros, input, sql`${spentOf(row.id, period)} + ${reservedOf(row.id, period, input.now)}`)
         if (taken === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
         return { option, reservation: taken }
       })
