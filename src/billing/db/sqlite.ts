@@ -9,7 +9,8 @@
  * measured with two workers), which the other workers then wait for. Here a transaction
  * runs start to finish in one turn of the event loop and holds the lock for
  * microseconds; when another process holds it, BEGIN is retried after an asynchronous
- * pause rather than in SQLite's busy handler, which would block the event loop.
+ * pause rather than in SQLite's busy handler, which would block the event loop. For the
+ * same reason the log is checkpointed by a thread (checkpointer.ts), not by a commit.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient, SqlConnection, SqlError, Statement } from "@effect/sql"
@@ -17,6 +18,7 @@ import { Effect, Layer, Schedule, Scope } from "effect"
 import Database from "libsql"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
+import { BACKSTOP_PAGES, checkpointer } from "./checkpointer"
 
 type Db = InstanceType<typeof Database>
 const prepareOn = (db: Db, sql: string) => db.prepare<Array<unknown>>(sql)
@@ -106,6 +108,9 @@ export const sqliteLayer = (path: string): Layer.Layer<SqlClient.SqlClient, SqlE
         }),
         (db) => Effect.sync(() => db.close())
       )
+      // Checkpoints are a thread's (see checkpointer.ts); the connection's own only past a backstop.
+      db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+      yield* checkpointer(path, (pages) => db.exec(`PRAGMA wal_autocheckpoint = ${pages}`))
       const connection = makeConnection(db)
       // One connection: statements outside a transaction wait for one in progress.
       const semaphore = yield* Effect.makeSemaphore(1)
