@@ -19,7 +19,15 @@ let claude: FakeServer
 let gem: FakeServer
 let gateway: RunningGateway | undefined
 
-const env = { OPENAI_API_KEY: OPENAI_KEY, ANTHROPIC_API_KEY: ANTHROPIC_KEY, GEMINI_API_KEY: GEMINI_KEY }
+const ADMIN = "qa-faults-admin-key-0123456789"
+const env = { OPENAI_API_KEY: OPENAI_KEY, ANTHROPIC_API_KEY: ANTHROPIC_KEY, GEMINI_API_KEY: GEMINI_KEY, QUORUM_ADMIN_KEY: ADMIN }
+
+/** This worker's count of calls in flight to a deployment (GET /admin/health). */
+const inFlight = async (model: string): Promise<number> => {
+  const res = await fetch(`${gateway!.url}/admin/health`, { headers: { authorization: `Bearer ${ADMIN}` } })
+  const body = (await res.json()) as { data: Array<{ model: string; in_flight: number }> }
+  return body.data.find((d) => d.model === model)?.in_flight ?? -1
+}
 
 beforeAll(async () => {
   ;[a, b, claude, gem] = await Promise.all([startOpenAIFake(), startOpenAIFake(), startAnthropicFake(), startGeminiFake()])
@@ -358,13 +366,21 @@ describe("a client that leaves", () => {
   it("cancels a pending upstream call", async () => {
     await start(`
   timeouts: { total_ms: 30000 }`)
-    a.script({ kind: "hang" })
+    a.script({ kind: "hang" }, { kind: "hang" })
     const controller = new AbortController()
+    // A second call stays in flight throughout: the abandoned one must be counted out exactly once.
+    const staying = new AbortController()
+    const stays = chat("a", {}, staying.signal).catch((e: unknown) => e)
     const pending = chat("a", {}, controller.signal).catch((e: unknown) => e)
-    await eventually(() => a.received.length === 1)
+    await eventually(() => a.received.length === 2)
+    expect(await inFlight("a")).toBe(2)
     controller.abort()
     await pending
     expect(await eventually(() => a.aborted() === 1)).toBe(true)
+    while ((await inFlight("a")) === 2) await new Promise((r) => setTimeout(r, 10))
+    expect(await inFlight("a")).toBe(1)
+    staying.abort()
+    await stays
   })
 
   it("cancels a stream in progress", async () => {

@@ -99,14 +99,16 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       // A non-stream call is cut when the budget runs out; a stream only until its first chunk.
       const made = attempt(upstreams.client(id), deployment, record, kind === "stream" ? bound : withinBudget(bound, budgetLeft), budgetLeft)
       // A stream's span ends with its first chunk: after that the stream is the client's.
+      // One interruption handler for all three: each is an uninterruptible region a call.
       const call = Effect.onInterrupt(tracing === undefined ? made : tracing.attempt(deployment, request, made), () =>
         Effect.sync(() => {
           record?.end("cancelled")
           if (admission === "probe") breakers.abandoned(id)
+          health.abandoned(id)
         }))
       health.started(id)
       const t0 = performance.now()
-      return Effect.map(Effect.exit(call).pipe(Effect.onInterrupt(() => Effect.sync(() => health.abandoned(id)))), (exit) => {
+      return Effect.map(Effect.exit(call), (exit) => {
         // A stream's attempt succeeds with its first chunk: that is its time to first token.
         const elapsed = performance.now() - t0
         if (Exit.isSuccess(exit)) {
@@ -114,7 +116,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
           if (kind === "stream" && Option.isSome(telemetry)) telemetry.value.firstToken(id, elapsed)
           breakers.succeeded(id)
         } else if (Option.exists(Cause.failureOption(exit.cause), (e) => e.kind !== "not_sent")) health.finished(id, { ok: false })
-        else health.abandoned(id)
+        // An interruption was counted by the handler above.
+        else if (!Cause.isInterruptedOnly(exit.cause)) health.abandoned(id)
         return { exit, record }
       })
     }
