@@ -9,7 +9,8 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Fiber, Layer } from "effect"
+import Database from "libsql"
 import { dayOf, hashKey } from "../src/billing/keys"
 import { LEASE_MS } from "../src/billing/owner"
 import type { RequestPage, RequestQuery } from "../src/billing/reports"
@@ -468,4 +469,32 @@ describe.each(databases)("the store as a layer on %s", (_name, setting) => {
         expect(admitted.reservation?.micros).toBe(10_000)
         expect((yield* Effect.flip(store.admit(admitInput(secret, 1))))._tag).toBe("RateLimited")
       })))
+})
+
+describe("SQLite admissions while another process holds the file's lock", () => {
+  it("keep nothing for a caller that left while its group waited: no reservation, no draw", async () => {
+    const setting = sqliteSetting()
+    if (setting.kind !== "sqlite") throw new Error("expected a SQLite setting")
+    const { store, sql, close } = await openStore(setting)
+    const other = new Database(setting.path)
+    try {
+      const { key, secret } = await run(store.createKey({ name: "left", budget_usd: 1, rpm: 1 }, Date.now()))
+      other.exec("BEGIN IMMEDIATE")
+      const leaving = Effect.runFork(store.admit(admitInput(secret, 100_000)))
+      // Two turns: the group has been taken and waits for the lock.
+      for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r))
+      await Effect.runPromise(Fiber.interrupt(leaving))
+      other.exec("COMMIT")
+      // The next admission waits for that group's transaction: once it is answered, the group is over.
+      const next = await attempt(store.admit(admitInput(secret, 10_000)))
+      // rpm 1: it is admitted only if the caller who left drew nothing.
+      expect(Either.isRight(next)).toBe(true)
+      expect(await reservedOf(store, key.id)).toMatchObject({ reserved_usd: "0.010000" })
+      const left = await run(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM quorum_reservations`)
+      expect(Number(left[0]?.n)).toBe(1)
+    } finally {
+      other.close()
+      await close()
+    }
+  })
 })

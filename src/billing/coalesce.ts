@@ -23,7 +23,9 @@ const answerOf = <O>(outputs: ReadonlyArray<O>, i: number): Exit.Exit<O, never> 
 
 /**
  * `run` gets the items of one key, oldest first, and answers one output per item in the
- * same order; its failure is every item's.
+ * same order; its failure is every item's. A caller that leaves while it waits is taken
+ * out of the queue; one whose group has started is answered for nobody (its admission
+ * then holds its reservation until the reservation expires).
  */
 export const coalescing = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, E>) => {
   const queues = new Map<string, Array<Waiting<I, O, E>>>()
@@ -44,12 +46,25 @@ export const coalescing = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Eff
     Effect.async<O, E>((resume) => {
       const waiting: Waiting<I, O, E> = { item, resume }
       const queue = queues.get(key)
-      if (queue !== undefined) queue.push(waiting)
-      else {
+      if (queue === undefined) {
         queues.set(key, [])
         start(key, [waiting])
+        return
       }
+      queue.push(waiting)
+      // A caller that leaves while it waits for the next group is not admitted for nobody.
+      return Effect.sync(() => {
+        const at = queue.indexOf(waiting)
+        if (at !== -1) queue.splice(at, 1)
+      })
     })
+}
+
+/** A call of a perTurn group, as `run` sees it. */
+export interface TurnCall<I> {
+  readonly item: I
+  /** Whether its caller has gone (the client left): `run` then does nothing for it, or undoes what it did. */
+  readonly left: () => boolean
 }
 
 /**
@@ -58,17 +73,18 @@ export const coalescing = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Eff
  * For an in-process database (SQLite), where a call is a transaction that runs start to
  * finish synchronously, so that nothing is ever running for `coalescing` to wait on: the
  * requests whose bodies arrived in the same turn then share one BEGIN and one COMMIT. A
- * caller that leaves before its turn ends is taken out of the group (nothing is done for
- * it); the group runs detached from its callers, like `coalescing`'s.
+ * caller that leaves before its turn ends is taken out of the group; one that leaves
+ * while its group waits (for another process's lock) is marked, for `run` to skip. The
+ * group runs detached from its callers, like `coalescing`'s.
  */
-export const perTurn = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Exit.Exit<O, E>>, E>) => {
-  let pending: Array<Waiting<I, O, E>> = []
+export const perTurn = <I, O, E>(run: (calls: ReadonlyArray<TurnCall<I>>) => Effect.Effect<ReadonlyArray<Exit.Exit<O, E>>, E>) => {
+  let pending: Array<Waiting<I, O, E> & { gone: boolean }> = []
 
   const flush = (): void => {
     const group = pending
     pending = []
     if (group.length === 0) return
-    Effect.runCallback(run(group.map((w) => w.item)), {
+    Effect.runCallback(run(group.map((w) => ({ item: w.item, left: () => w.gone }))), {
       onExit: (exit) =>
         group.forEach((w, i) => {
           if (Exit.isFailure(exit)) return w.resume(Exit.failCause(exit.cause))
@@ -80,10 +96,11 @@ export const perTurn = <I, O, E>(run: (items: ReadonlyArray<I>) => Effect.Effect
 
   return (item: I): Effect.Effect<O, E> =>
     Effect.async<O, E>((resume) => {
-      const waiting: Waiting<I, O, E> = { item, resume }
+      const waiting = { item, resume, gone: false }
       if (pending.length === 0) setImmediate(flush)
       pending.push(waiting)
       return Effect.sync(() => {
+        waiting.gone = true
         pending = pending.filter((w) => w !== waiting)
       })
     })

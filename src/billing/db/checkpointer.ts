@@ -21,14 +21,19 @@ export const CHECKPOINT_EVERY_MS = 1_000
 export const BACKSTOP_PAGES = 10_000
 const SQLITE_DEFAULT_PAGES = 1_000
 
-/** The thread's code: CommonJS, given libsql's resolved path (a thread evaluated from a string resolves nothing itself). */
+/**
+ * The thread's code: CommonJS, given libsql's resolved path (a thread evaluated from a
+ * string resolves nothing itself). It stops when asked, closing its connection, rather
+ * than being terminated: a thread terminated inside libsql's native code aborts the
+ * process.
+ */
 const THREAD = `
 const { parentPort, workerData } = require("node:worker_threads")
 const Database = require(workerData.libsql)
 const db = new Database(workerData.path)
 db.exec("PRAGMA busy_timeout = 0")
 const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)")
-setInterval(() => {
+const timer = setInterval(() => {
   try {
     checkpoint.all()
   } catch (error) {
@@ -36,35 +41,84 @@ setInterval(() => {
     if (!/SQLITE_BUSY|locked/.test(String(error && (error.code || "")) + " " + String(error && error.message))) throw error
   }
 }, workerData.everyMs)
+parentPort.on("message", () => {
+  clearInterval(timer)
+  db.close()
+  parentPort.close()
+})
 `
+
+/** How long a stop may take before the thread is terminated after all (it only ever waits for one checkpoint). */
+const STOP_MS = 10_000
 
 const libsqlPath = (): string => createRequire(import.meta.url).resolve("libsql")
 
+interface Running {
+  readonly stop: () => Promise<void>
+}
+
+/** The thread, started; `failed` is told once if it stops on its own or cannot start. */
+const startThread = (path: string, failed: (why: string) => void): Running | undefined => {
+  let thread: Worker
+  try {
+    thread = new Worker(THREAD, { eval: true, workerData: { libsql: libsqlPath(), path, everyMs: CHECKPOINT_EVERY_MS } })
+  } catch (error) {
+    failed(error instanceof Error ? error.message : String(error))
+    return undefined
+  }
+  let stopping = false
+  let exited = false
+  thread.on("error", (error) => {
+    if (!stopping) failed(error.message)
+  })
+  thread.on("exit", (code) => {
+    exited = true
+    if (!stopping) failed(`exit code ${code}`)
+  })
+  // The thread never keeps the process alive: a gateway that is done exits.
+  thread.unref()
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        stopping = true
+        if (exited) return resolve()
+        // Held while it stops: a process that exits first would terminate it mid-call.
+        thread.ref()
+        const late = setTimeout(() => void thread.terminate(), STOP_MS)
+        thread.once("exit", () => {
+          clearTimeout(late)
+          resolve()
+        })
+        thread.postMessage("stop")
+      })
+  }
+}
+
 /**
- * Checkpoints `path` from a thread for as long as the scope lives. `fallBack` is called
- * once if the thread stops on its own: the caller's connection then checkpoints itself.
+ * Checkpoints `path` from a thread for as long as the scope lives, from the first
+ * interval on: a scope that closes sooner (the cluster primary migrating the database,
+ * a CLI command) starts no thread at all. `fallBack` is called once if the thread stops
+ * on its own or cannot start: the caller's connection then checkpoints itself.
  */
 export const checkpointer = (path: string, fallBack: (pages: number) => void): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const thread = new Worker(THREAD, { eval: true, workerData: { libsql: libsqlPath(), path, everyMs: CHECKPOINT_EVERY_MS } })
-      let stopping = false
+      let told = false
       const failed = (why: string) => {
-        if (stopping) return
-        stopping = true
+        if (told) return
+        told = true
         fallBack(SQLITE_DEFAULT_PAGES)
         Effect.runFork(Effect.logWarning(`sqlite: the checkpoint thread stopped (${why}); the gateway's connection checkpoints itself`))
       }
-      thread.on("error", (error) => failed(error.message))
-      thread.on("exit", (code) => failed(`exit code ${code}`))
-      // The thread never keeps the process alive: a gateway that is done exits.
-      thread.unref()
+      let running: Running | undefined
+      const starting = setTimeout(() => (running = startThread(path, failed)), CHECKPOINT_EVERY_MS)
+      starting.unref()
       return {
-        stop: () => {
-          stopping = true
-          return thread.terminate()
+        stop: (): Promise<void> => {
+          clearTimeout(starting)
+          return running === undefined ? Promise.resolve() : running.stop()
         }
       }
     }),
-    (running) => Effect.promise(() => running.stop())
+    (checkpoints) => Effect.promise(() => checkpoints.stop())
   ).pipe(Effect.asVoid)

@@ -80,6 +80,8 @@ const makeConnection = (db: Db): SqlConnection.Connection => {
     executeUnprepared: (sql, params, transformRows) => {
       // BEGIN IMMEDIATE takes the write lock up front; while another process has it, wait without blocking.
       if (/^BEGIN\b/i.test(sql)) return exec(sql).pipe(Effect.retry({ schedule: lockRetry, while: (e) => isBusy(e.cause) }))
+      // A BEGIN that never got the lock leaves nothing to roll back: say so rather than fail on it and hide why.
+      if (/^ROLLBACK\b/i.test(sql) && params.length === 0 && !db.inTransaction) return Effect.succeed([])
       if (/^(COMMIT|ROLLBACK)\b/i.test(sql) && params.length === 0) return exec(sql)
       return transformRows ? Effect.map(run(sql, params), transformRows) : run(sql, params)
     },

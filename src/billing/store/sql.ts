@@ -11,8 +11,8 @@
  * process stop counting on their own.
  */
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
-import { Effect, Layer } from "effect"
-import { coalescing, perTurn } from "../coalesce"
+import { Effect, Exit, FiberId, Layer } from "effect"
+import { coalescing, perTurn, type TurnCall } from "../coalesce"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed, SpendStoreError } from "../errors"
 import {
@@ -445,11 +445,30 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     /**
      * Admissions on SQLite: those asked for in one turn of the event loop share one
      * IMMEDIATE transaction (one BEGIN and one COMMIT, most of an admission's cost), each
-     * in its own savepoint, in the order they came: each sees the ones before it, and a
-     * refusal rolls back its own draws only.
+     * in a savepoint of its own, in the order they came: each sees the ones before it.
      */
-    const admitTogether = perTurn((inputs: ReadonlyArray<AdmitInput>) =>
-      write(Effect.forEach(inputs, (input) => Effect.exit(write(admitSteps(input))))))
+    const admitTogether = perTurn((calls: ReadonlyArray<TurnCall<AdmitInput>>) => write(Effect.forEach(calls, admitInSavepoint)))
+
+    /**
+     * One admission of a group: a refusal, an error, or a caller that left (its client
+     * went away while the group waited for another process's lock) rolls back its own
+     * draws and reservation only; a reservation nobody will settle would hold budget until
+     * it expired. The savepoint is released every time, so the next one starts clean; a
+     * savepoint statement that fails fails the whole group.
+     */
+    const admitInSavepoint = (call: TurnCall<AdmitInput>): Effect.Effect<Exit.Exit<Admission, AdmissionError | CostsNeeded | SpendStoreError>, SqlError.SqlError> =>
+      Effect.suspend(() => {
+        if (call.left()) return Effect.succeed(Exit.interrupt(FiberId.none))
+        return Effect.gen(function*() {
+          yield* sql.unsafe("SAVEPOINT quorum_admit")
+          const exit = yield* Effect.exit(admitSteps(call.item))
+          const kept = Exit.isSuccess(exit) && !call.left()
+          if (!kept) yield* sql.unsafe("ROLLBACK TO quorum_admit")
+          yield* sql.unsafe("RELEASE quorum_admit")
+          if (Exit.isSuccess(exit) && !kept) return Exit.interrupt(FiberId.none)
+          return Exit.mapError(exit, (error) => (error._tag === "SqlError" ? storeError(error) : error))
+        })
+      })
 
     /** One round trip on PostgreSQL; SQLite's transaction is in-process, so its statements cost no round trips. */
     const admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded> = sql.onDialectOrElse({
