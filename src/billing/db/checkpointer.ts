@@ -4,11 +4,12 @@
  * automatic checkpoint runs inside the commit that crosses its threshold, so with a
  * synchronous driver it stalled the worker's event loop for 5-10 ms (the file's fsync)
  * every few seconds at one request at a time, and about every second under load, every
- * request in flight waiting behind it (added p99 at 32 connections: ~+5 ms).
+ * request in flight waiting behind it; far longer on a cloud disk.
  *
  * Here a worker thread opens its own connection to the file and runs a PASSIVE
- * checkpoint every CHECKPOINT_EVERY_MS: it never waits for a writer and no writer waits
- * for it. The gateway's connection keeps an automatic checkpoint far above what the
+ * checkpoint every CHECKPOINT_EVERY_MS while the log is busy, less often (up to every
+ * QUIET_CHECKPOINT_MS) while it is quiet: it never waits for a writer and no writer
+ * waits for it. The gateway's connection keeps an automatic checkpoint far above what the
  * thread leaves behind, as a backstop should the thread fail (it is then set back to
  * SQLite's default, and the failure logged).
  */
@@ -17,6 +18,10 @@ import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
 
 export const CHECKPOINT_EVERY_MS = 1_000
+/** The longest pause between two checkpoints of a quiet log: at 1,000 pages a second (a busy gateway), 8 s stay under the backstop. */
+const QUIET_CHECKPOINT_MS = 8_000
+/** A log with this many pages or more is busy: the next checkpoint comes after CHECKPOINT_EVERY_MS. */
+const BUSY_PAGES = 256
 /** The gateway's own automatic checkpoint while the thread runs, in pages (~40 MB of log). */
 export const BACKSTOP_PAGES = 10_000
 const SQLITE_DEFAULT_PAGES = 1_000
@@ -33,16 +38,25 @@ const Database = require(workerData.libsql)
 const db = new Database(workerData.path)
 db.exec("PRAGMA busy_timeout = 0")
 const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)")
-const timer = setInterval(() => {
+// A gateway at rest still writes (its lease, every second): a page or two a second is
+// checkpointed less and less often, up to every maxMs, and a busy log every everyMs.
+let wait = workerData.everyMs
+let timer
+const tick = () => {
   try {
-    checkpoint.all()
+    const [result] = checkpoint.all()
+    // Pages written to the log since it last started over.
+    const logged = result ? result.log : 0
+    wait = logged >= workerData.busyPages ? workerData.everyMs : Math.min(wait * 2, workerData.maxMs)
   } catch (error) {
     // Busy (another process checkpoints, or a schema change holds the file): next time.
     if (!/SQLITE_BUSY|locked/.test(String(error && (error.code || "")) + " " + String(error && error.message))) throw error
   }
-}, workerData.everyMs)
+  timer = setTimeout(tick, wait)
+}
+timer = setTimeout(tick, wait)
 parentPort.on("message", () => {
-  clearInterval(timer)
+  clearTimeout(timer)
   db.close()
   parentPort.close()
 })
@@ -61,7 +75,7 @@ interface Running {
 const startThread = (path: string, failed: (why: string) => void): Running | undefined => {
   let thread: Worker
   try {
-    thread = new Worker(THREAD, { eval: true, workerData: { libsql: libsqlPath(), path, everyMs: CHECKPOINT_EVERY_MS } })
+    thread = new Worker(THREAD, { eval: true, workerData: { libsql: libsqlPath(), path, everyMs: CHECKPOINT_EVERY_MS, maxMs: QUIET_CHECKPOINT_MS, busyPages: BUSY_PAGES } })
   } catch (error) {
     failed(error instanceof Error ? error.message : String(error))
     return undefined
