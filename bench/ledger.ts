@@ -8,29 +8,11 @@
  * Options (env): ROWS=5000 SIZES=1,10,100 ROUNDS=3
  */
 import { Effect } from "effect"
-import { dayOf } from "../src/billing/keys"
-import type { LedgerEntry } from "../src/billing/store/types"
-import { newId } from "../src/domain/ids"
-import { openStore, sqliteSetting } from "../test/support/spend"
+import { answeredEntry, openStore, sqliteSetting } from "../test/support/spend"
 
 const ROWS = Number(process.env.ROWS ?? 5000)
 const SIZES = (process.env.SIZES ?? "1,10,100").split(",").map(Number)
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
-
-const entry = (): LedgerEntry => {
-  const id = newId("req")
-  const now = Date.now()
-  const common = { key_id: null, consensus_id: null, model: "bench0", prompt_tokens: 10, completion_tokens: 5, cost_micros: 98, started_at: now, day: dayOf(now) }
-  return {
-    costMicros: 98,
-    request: { ...common, id, endpoint: "/v1/chat/completions", status: 200, error: null, stream: 0, cancelled: 0, attempts: 1, latency_ms: 1.2 },
-    attempts: [{
-      ...common, request_id: id, seq: 0, provider: "vllm", upstream_model: "m", status: "ok", error_kind: null, http_status: null,
-      cached_tokens: 0, estimated: 0, latency_ms: 1
-    }],
-    settle: undefined
-  }
-}
 
 const median = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN
 
@@ -42,7 +24,7 @@ const main = async () => {
     const cpu: Array<number> = []
     const wall: Array<number> = []
     for (let round = 0; round < ROUNDS; round++) {
-      const batches = Array.from({ length: Math.ceil(ROWS / size) }, () => Array.from({ length: size }, entry))
+      const batches = Array.from({ length: Math.ceil(ROWS / size) }, () => Array.from({ length: size }, answeredEntry))
       const c0 = process.cpuUsage()
       const t0 = performance.now()
       for (const batch of batches) await Effect.runPromise(store.writeBatch(batch))

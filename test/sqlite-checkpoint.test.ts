@@ -7,24 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { statSync } from "node:fs"
 import { BACKSTOP_PAGES, checkpointer } from "../src/billing/db/checkpointer"
-import { dayOf } from "../src/billing/keys"
-import type { LedgerEntry } from "../src/billing/store/types"
-import { newId } from "../src/domain/ids"
-import { openStore, sqliteSetting } from "./support/spend"
-
-const entry = (): LedgerEntry => {
-  const id = newId("req")
-  const now = Date.now()
-  return {
-    costMicros: 0,
-    request: {
-      id, key_id: null, endpoint: "/v1/chat/completions", model: "m", consensus_id: null, status: 200, error: null, stream: 0, cancelled: 0,
-      attempts: 0, prompt_tokens: 1, completion_tokens: 1, cost_micros: 0, latency_ms: 1, started_at: now, day: dayOf(now)
-    },
-    attempts: [],
-    settle: undefined
-  }
-}
+import { answeredEntry, openStore, sqliteSetting } from "./support/spend"
 
 const sizeOf = (path: string): number => statSync(path).size
 
@@ -38,7 +21,7 @@ describe("SQLite checkpoints", () => {
       expect(backstop[0]?.wal_autocheckpoint).toBe(BACKSTOP_PAGES)
       const before = sizeOf(setting.path)
       // ~2,000 rows, a few hundred pages of log: far below the backstop.
-      for (let i = 0; i < 20; i++) await Effect.runPromise(store.writeBatch(Array.from({ length: 100 }, entry)))
+      for (let i = 0; i < 20; i++) await Effect.runPromise(store.writeBatch(Array.from({ length: 100 }, answeredEntry)))
       expect(sizeOf(`${setting.path}-wal`)).toBeGreaterThan(0)
       // The thread's next checkpoint copies them into the file (it runs every second).
       while (sizeOf(setting.path) <= before) await new Promise((r) => setTimeout(r, 50))

@@ -47,6 +47,17 @@ const serve = (write: (res: ServerResponse) => void) =>
     ({ server }) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))))
   )
 
+/** An upstream that writes `text` and holds the stream open; `gone` completes when the gateway closes the connection. */
+const servesThenWatches = (text: string) =>
+  Effect.gen(function*() {
+    const gone = yield* Deferred.make<void>()
+    const { url } = yield* serve((res) => {
+      res.write(text)
+      res.on("close", () => Deferred.unsafeDone(gone, Exit.void))
+    })
+    return { url, gone }
+  })
+
 const optionsFor = (url: string): PostOptions => ({
   upstream: makeUpstream(TIMEOUTS, 2),
   url,
@@ -138,11 +149,7 @@ describe("the event-stream transport", () => {
 
   it.scopedLive("aborts an upstream that goes on after an event it could not decode", () =>
     Effect.gen(function*() {
-      const gone = yield* Deferred.make<void>()
-      const { url } = yield* serve((res) => {
-        res.write("data: one\n\ndata: bad\n\n")
-        res.on("close", () => Deferred.unsafeDone(gone, Exit.void))
-      })
+      const { url, gone } = yield* servesThenWatches("data: one\n\ndata: bad\n\n")
       const strict = () => (event: { readonly data: string }, out: Array<string>) => {
         if (event.data === "bad") return new UpstreamError({ kind: "malformed", message: "not an event of this stream" })
         out.push(event.data)
@@ -159,11 +166,7 @@ describe("the event-stream transport", () => {
 
   it.scopedLive("aborts the call when its scope closes, and the upstream sees the connection go", () =>
     Effect.gen(function*() {
-      const gone = yield* Deferred.make<void>()
-      const { url } = yield* serve((res) => {
-        res.write("data: hello\n\n")
-        res.on("close", () => Deferred.unsafeDone(gone, Exit.void))
-      })
+      const { url, gone } = yield* servesThenWatches("data: hello\n\n")
       const scope = yield* Scope.make()
       const pull = yield* Scope.extend(postSse(optionsFor(url), decoder, END), scope)
       expect(Chunk.toReadonlyArray(yield* pull)).toEqual(["hello"])

@@ -17,7 +17,7 @@ import { Effect, type Scope } from "effect"
 import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
 
-export const CHECKPOINT_EVERY_MS = 1_000
+const CHECKPOINT_EVERY_MS = 1_000
 /** The longest pause between two checkpoints of a quiet log: at 1,000 pages a second (a busy gateway), 8 s stay under the backstop. */
 const QUIET_CHECKPOINT_MS = 8_000
 /** A log with this many pages or more is busy: the next checkpoint comes after CHECKPOINT_EVERY_MS. */
