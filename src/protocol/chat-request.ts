@@ -139,7 +139,9 @@ const TOKEN_ID = /^(0|[1-9][0-9]{0,9})$/
 /** Token id → a bias from -100 to 100 (OpenAI's documented range; its schema says only "integer"). */
 export const LogitBias = Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.between(-100, 100)) }).pipe(
   // A Record with a refined key skips keys that do not match instead of refusing them.
-  Schema.filter((bias) => Object.keys(bias).every((key) => TOKEN_ID.test(key)) || "keys must be token ids (non-negative integers)")
+  Schema.filter((bias) => Object.keys(bias).every((key) => TOKEN_ID.test(key)) || "keys must be token ids (non-negative integers)", {
+    jsonSchema: { propertyNames: { pattern: TOKEN_ID.source } }
+  })
 )
 
 /** One stop sequence, or up to 4. */

@@ -39,7 +39,9 @@ export const ToolResultBlockParam = Schema.Struct({
 
 /** Any other block (thinking, server tool results, …): kept by type so to-chat.ts can say which it cannot carry. */
 const KNOWN_BLOCKS: ReadonlyArray<string> = ["text", "image", "document", "tool_use", "tool_result"]
-export const OtherBlockParam = Schema.Struct({ type: Schema.String.pipe(Schema.filter((t) => !KNOWN_BLOCKS.includes(t))) })
+export const OtherBlockParam = Schema.Struct({
+  type: Schema.String.pipe(Schema.filter((t) => !KNOWN_BLOCKS.includes(t), { jsonSchema: { not: { enum: KNOWN_BLOCKS } } }))
+})
 
 export const ContentBlockParam = Schema.Union(TextBlockParam, ImageBlockParam, DocumentBlockParam, ToolUseBlockParam, ToolResultBlockParam, OtherBlockParam)
 export type ContentBlockParam = typeof ContentBlockParam.Type

@@ -13,7 +13,7 @@ const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /** A value of a `type` not in `known`: what the translation refuses by name. */
 const otherType = (known: ReadonlyArray<string>) =>
-  Schema.Struct({ type: Schema.String.pipe(Schema.filter((t) => !known.includes(t))) })
+  Schema.Struct({ type: Schema.String.pipe(Schema.filter((t) => !known.includes(t), { jsonSchema: { not: { enum: known } } })) })
 
 export const InputText = Schema.Struct({ type: Schema.Literal("input_text"), text: Schema.String })
 export const OutputText = Schema.Struct({

@@ -1,0 +1,130 @@
+/**
+ * The hot path checks wire values with ajv-compiled JSON Schema (protocol/validate.ts)
+ * and trusts what passes: a value ajv lets through that the Effect schema would refuse
+ * would reach a provider unchecked. Here both judge the same values, generated from each
+ * schema, then mutated (a field replaced by arbitrary JSON, removed, an unknown one
+ * added), and arbitrary JSON, and must agree on every one. Seeded, so a failure replays.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Arbitrary, Schema } from "effect"
+import fc from "fast-check"
+import { CreateKey, UpdateKey } from "../src/billing/keys"
+import { ConsensusRequest, ConsensusSetup } from "../src/consensus/request"
+import { FeedbackBody } from "../src/http/feedback"
+import { MessagesRequest } from "../src/ingress/anthropic/wire"
+import { ResponsesRequest } from "../src/ingress/responses/wire"
+import { ChatCompletionRequest } from "../src/protocol/chat-request"
+import { ChatCompletion, ChatCompletionChunk } from "../src/protocol/chat-response"
+import { EmbeddingRequest, EmbeddingResponse } from "../src/protocol/embeddings"
+import { compiled, validator } from "../src/protocol/validate"
+
+const SEED = 20261204
+
+/** A schema as this test uses it: its compiled check (if any), Schema's, and values of it. */
+const subject = <A>(name: string, schema: Schema.Schema<A, A>) => ({
+  name,
+  fast: compiled(schema),
+  is: Schema.is(schema) as (value: unknown) => boolean,
+  generated: () => fc.sample(Arbitrary.make(schema), { numRuns: 150, seed: SEED }) as ReadonlyArray<unknown>
+})
+
+/** Every schema a request path checks with `validator`: the first eight on the hot routes. */
+const subjects = [
+  subject("ChatCompletionRequest", ChatCompletionRequest),
+  subject("ChatCompletion", ChatCompletion),
+  subject("ChatCompletionChunk", ChatCompletionChunk),
+  subject("EmbeddingRequest", EmbeddingRequest),
+  subject("EmbeddingResponse", EmbeddingResponse),
+  subject("ConsensusRequest", ConsensusRequest),
+  subject("MessagesRequest", MessagesRequest),
+  subject("ResponsesRequest", ResponsesRequest),
+  subject("ConsensusSetup", ConsensusSetup),
+  subject("CreateKey", CreateKey),
+  subject("UpdateKey", UpdateKey),
+  subject("FeedbackBody", FeedbackBody)
+]
+
+/** Every place in a JSON value, as the path of keys and indexes to it. */
+const pathsOf = (value: unknown, at: ReadonlyArray<string | number> = []): Array<ReadonlyArray<string | number>> => {
+  const here = [at]
+  if (Array.isArray(value)) return [...here, ...value.flatMap((v, i) => pathsOf(v, [...at, i]))]
+  if (value !== null && typeof value === "object") return [...here, ...Object.entries(value).flatMap(([k, v]) => pathsOf(v, [...at, k]))]
+  return here
+}
+
+type Mutation = "replace" | "remove" | "add"
+
+/** A copy of `value` with one change at `path`. */
+const mutated = (value: unknown, path: ReadonlyArray<string | number>, how: Mutation, other: unknown): unknown => {
+  if (path.length === 0) return how === "replace" ? other : value
+  const copy = structuredClone(value) as Record<string | number, unknown>
+  let parent: Record<string | number, unknown> = copy
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>
+  const last = path[path.length - 1]!
+  const target = parent[last]
+  if (how === "replace") parent[last] = other
+  else if (how === "remove") {
+    if (Array.isArray(parent)) parent.splice(last as number, 1)
+    else delete parent[last]
+  } else if (target !== null && typeof target === "object" && !Array.isArray(target)) (target as Record<string, unknown>)["x_unknown_field"] = other
+  else parent[last] = other
+  return copy
+}
+
+/** JSON as a client or an upstream sends it: what JSON cannot carry (undefined, NaN) gone as JSON.stringify drops it. */
+const asJson = (value: unknown): unknown => JSON.parse(JSON.stringify(value) ?? "null")
+
+describe("compiled validation", () => {
+  it("compiles the schemas on the request path (else they fall back to Schema.is, ten times slower)", () => {
+    for (const { fast, name } of subjects.slice(0, 8)) expect(fast, name).toBeDefined()
+  })
+
+  it("falls back where JSON Schema cannot say what a schema checks", () => {
+    expect(compiled(Schema.String.pipe(Schema.filter((s) => s.startsWith("a"))))).toBeUndefined()
+    expect(compiled(Schema.Struct({ at: Schema.DateFromSelf }))).toBeUndefined()
+    const check = validator(Schema.Struct({ name: Schema.String.pipe(Schema.filter((s) => s.startsWith("a"))) }))
+    expect(check({ name: "abc" })._tag).toBe("Right")
+    expect(check({ name: "bcd" })._tag).toBe("Left")
+  })
+
+  it("keeps Schema's counting: UTF-16 lengths, safe integers", () => {
+    const short = compiled(Schema.String.pipe(Schema.maxLength(2)))!
+    expect(short("😀")).toBe(true)
+    expect(short("😀😀")).toBe(false)
+    const int = compiled(Schema.Struct({ n: Schema.Int }))!
+    expect(int({ n: 3 })).toBe(true)
+    expect(int({ n: 1e300 })).toBe(false)
+    expect(int({ n: 1.5 })).toBe(false)
+  })
+
+  it("keeps unknown fields on the value it lets through", () => {
+    const check = validator(ChatCompletionRequest)
+    const body = { model: "m", messages: [{ role: "user", content: "hi", x_extra: 1 }], x_vendor: { a: 1 } }
+    const checked = check(body)
+    expect(checked._tag === "Right" && checked.right).toBe(body)
+  })
+
+  for (const { name, fast, is, generated } of subjects) {
+    it(`agrees with Schema.is on ${name}: generated, mutated and arbitrary JSON`, () => {
+      if (fast === undefined) return
+      const valid = generated().map(asJson)
+      const others = fc.sample(fc.jsonValue({ maxDepth: 2 }), { numRuns: 400, seed: SEED })
+      const picks = fc.sample(fc.tuple(fc.nat(), fc.constantFrom<Mutation>("replace", "remove", "add"), fc.nat()), { numRuns: 2_000, seed: SEED })
+      const values: Array<unknown> = [...valid, ...others]
+      picks.forEach(([p, how, o], i) => {
+        const base = valid[i % valid.length]
+        const paths = pathsOf(base)
+        values.push(mutated(base, paths[p % paths.length]!, how, others[o % others.length]))
+      })
+      let accepted = 0
+      for (const value of values) {
+        const expected = is(value)
+        if (fast(value) !== expected) expect.fail(`${name}: ajv says ${!expected}, Schema.is says ${expected} for ${JSON.stringify(value)}`)
+        if (expected) accepted++
+      }
+      // Both sides were exercised: many values pass, many fail.
+      expect(accepted).toBeGreaterThan(100)
+      expect(values.length - accepted).toBeGreaterThan(100)
+    })
+  }
+})
