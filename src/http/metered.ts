@@ -4,7 +4,7 @@
  * abandoned by the client (recorded as cancelled, status 499), or broken by a defect (a
  * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
-import { Cause, Effect, Either } from "effect"
+import { Cause, Effect, Either, FiberRef, Option } from "effect"
 import { CurrentTicket, Ticket } from "../billing/ticket"
 import { formatUsd } from "../domain/money"
 import type { Spend } from "../billing/spend"
@@ -17,6 +17,13 @@ export const COST_HEADER = "x-quorum-cost-usd"
 /** OpenAI's error body, as every route answers unless its wire format has its own (Anthropic's). */
 const openAIShape = (_status: number, body: ErrorBody): unknown => body
 
+/**
+ * The ticket is set in the fiber's references for the rest of the fiber, not for a region
+ * (Effect.locally, a dozen runtime steps): a metered request is the whole of its own
+ * fiber (see hot/front-door.ts), so nothing after it could read a ticket that is not its.
+ * One interruption-proof match then takes every ending: an answer, a failure (its error
+ * reply), a defect (a 500) or the client leaving (recorded as 499).
+ */
 export const metered = <R>(
   spend: Spend,
   endpoint: string,
@@ -24,29 +31,36 @@ export const metered = <R>(
   handle: (ticket: Ticket) => Effect.Effect<Reply, ClientError, R>,
   errorShape: (status: number, body: ErrorBody) => unknown = openAIShape
 ): Effect.Effect<Reply, never, R> =>
-  Effect.suspend(() => {
+  Effect.uninterruptibleMask((restore) => {
     const request = new Ticket(spend, endpoint, authorization)
-    return handle(request).pipe(
-      Effect.locally(CurrentTicket, request),
-      Effect.catchAll((error) => {
-        const answer = errorAnswer(error)
-        if ("keyId" in error && typeof error.keyId === "string") request.refusedKeyId = error.keyId
-        // A failure can cost too: attempts that were billed before the last one failed.
-        const cost = request.finish(answer.status, answer.body.error.message)
-        const reply = errorReply(error, { [COST_HEADER]: formatUsd(cost) })
-        return Effect.succeed({ ...reply, body: errorShape(answer.status, answer.body) })
-      }),
-      Effect.catchAllCause((cause) => {
-        if (!Cause.isDie(cause)) return Effect.failCause(cause)
-        return Effect.gen(function*() {
-          yield* logDefect(endpoint, request.requestId, cause)
-          // Recording the request may be what broke: the client gets its 500 all the same.
-          const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
-          if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
-          return json(errorShape(500, internalError(request.requestId)), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
-        })
-      }),
-      Effect.onInterrupt(() => Effect.sync(() => request.finish(499, "the client closed the request", true))),
-      Effect.map((reply) => withHeaders(reply, { "x-request-id": request.requestId }))
-    )
+    const identified = (reply: Reply) => withHeaders(reply, { "x-request-id": request.requestId })
+    return Effect.matchCauseEffect(restore(Effect.zipRight(FiberRef.set(CurrentTicket, request), handle(request))), {
+      onSuccess: (reply) => Effect.succeed(identified(reply)),
+      onFailure: (cause) => {
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure)) return Effect.succeed(identified(failed(request, failure.value, errorShape)))
+        if (Cause.isDie(cause)) return Effect.map(broken(request, endpoint, cause, errorShape), identified)
+        if (Cause.isInterruptedOnly(cause)) request.finish(499, "the client closed the request", true)
+        return Effect.failCause(cause as Cause.Cause<never>)
+      }
+    })
+  })
+
+/** A failure's reply, in the route's error shape, its cost recorded: attempts billed before the last one failed cost too. */
+const failed = (request: Ticket, error: ClientError, errorShape: (status: number, body: ErrorBody) => unknown): Reply => {
+  const answer = errorAnswer(error)
+  if ("keyId" in error && typeof error.keyId === "string") request.refusedKeyId = error.keyId
+  const cost = request.finish(answer.status, answer.body.error.message)
+  const reply = errorReply(error, { [COST_HEADER]: formatUsd(cost) })
+  return { ...reply, body: errorShape(answer.status, answer.body) }
+}
+
+/** A defect's 500, naming the request id; the cause goes to the log. */
+const broken = (request: Ticket, endpoint: string, cause: Cause.Cause<unknown>, errorShape: (status: number, body: ErrorBody) => unknown) =>
+  Effect.gen(function*() {
+    yield* logDefect(endpoint, request.requestId, cause)
+    // Recording the request may be what broke: the client gets its 500 all the same.
+    const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
+    if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
+    return json(errorShape(500, internalError(request.requestId)), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
   })

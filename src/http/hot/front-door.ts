@@ -10,7 +10,7 @@
  * never grows the worker's memory or queues clients without bound. Admin, health and
  * documentation routes are never shed: an operator can always see what is going on.
  */
-import { Cause, Effect, type Fiber, FiberId, type Scope } from "effect"
+import { Cause, Context, Effect, Exit, type Fiber, FiberId, FiberRef, Scope } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { newId } from "../../domain/ids"
 import { internalError, logDefect } from "../errors"
@@ -62,10 +62,27 @@ const answeringDefect = (response: ServerResponse, route: string) => (cause: Cau
     return logDefect(route, requestId, cause)
   })
 
+/**
+ * The request's scope, in its fiber's context for the whole of the fiber's life. Not
+ * Effect.scoped, which provides it for a region and puts the context back after (a
+ * dozen runtime steps and two copies of the fiber's references): the fiber is this
+ * request's alone and ends with it, so there is nothing to put back.
+ */
+const inRequestScope = (effect: Effect.Effect<void, never, Scope.Scope>, defect: (cause: Cause.Cause<never>) => Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.zipRight(
+      FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
+      Effect.uninterruptibleMask((restore) =>
+        // The Scope the effect needs is in the context from here on (the update above).
+        Effect.matchCauseEffect(restore(effect as Effect.Effect<void>), {
+          onSuccess: () => Scope.close(scope, Exit.void),
+          onFailure: (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), defect(cause))
+        })
+      )
+    ))
+
 const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse): void => {
-  const served = Effect.scoped(Effect.flatMap(handler(request), (reply) => writeReply(response, reply))).pipe(
-    Effect.catchAllCause(answeringDefect(response, route))
-  )
+  const served = inRequestScope(Effect.flatMap(handler(request), (reply) => writeReply(response, reply)), answeringDefect(response, route))
   const fiber = hot.run(hot.traced === undefined ? served : hot.traced(route, served))
   // The client left before the whole answer was written: stop everything done for it.
   response.once("close", () => {
