@@ -15,12 +15,12 @@ import { dayOf, hashKey } from "../src/billing/keys"
 import { LEASE_MS } from "../src/billing/owner"
 import type { RequestPage, RequestQuery } from "../src/billing/reports"
 import { emptyMemorySpendState, makeMemorySpendStore, MemorySpendStore } from "../src/billing/store/memory"
-import { SqlSpendStore } from "../src/billing/store/sql"
+import { chunks, SqlSpendStore } from "../src/billing/store/sql"
 import { type Admission, type LedgerEntry, SpendStore, type SpendStoreShape } from "../src/billing/store/store"
 import { databaseLayer } from "../src/billing/db/database"
 import type { DatabaseSetting } from "../src/config/database"
 import { type RunningPostgres, startPostgres } from "./support/postgres"
-import { openStore, postgresSetting, sqliteSetting } from "./support/spend"
+import { answeredEntry, openStore, postgresSetting, sqliteSetting } from "./support/spend"
 
 let pg: RunningPostgres
 beforeAll(async () => {
@@ -417,6 +417,15 @@ describe.each(databases)("the store as a layer on %s", (_name, setting) => {
         expect((yield* store.getKey(key.id, Date.now()))?.spend).toMatchObject({ spent_usd: "0.004000", reserved_usd: "0.000000" })
         expect((yield* store.listRequests(keyRequests(key.id))).data.map((r) => r.id)).toEqual(["req_twice"])
         expect((yield* store.getRequest("req_twice"))?.upstream_attempts).toHaveLength(1)
+      })))
+
+  it.effect("writes a batch of any size whole, in groups of a few sizes (power-of-two statements)", () =>
+    onStore((store) =>
+      Effect.gen(function*() {
+        const batch = Array.from({ length: 300 }, answeredEntry)
+        expect(chunks(batch, 128).map((group) => group.length)).toEqual([128, 128, 32, 8, 4])
+        yield* store.writeBatch(batch)
+        for (const entry of batch) expect((yield* store.getRequest(entry.request!.id))?.upstream_attempts, entry.request!.id).toHaveLength(1)
       })))
 
   it.effect("answers a key's facts by its hash: the models it may use (all or some), its tags and policies, whether it needs costs, revoked or not; none for an unknown key", () =>

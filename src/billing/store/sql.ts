@@ -98,9 +98,21 @@ const storeError = (error: SqlError.SqlError) =>
 /** The ledger's column a report dimension groups on. */
 const columnOf = (dimension: ReportDimension): string => (dimension === "key" ? "key_id" : dimension)
 
-const chunks = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+/**
+ * Rows in groups whose sizes are powers of two up to `max` (200 rows: 128, 64, 8), so
+ * that a multi-row statement has few shapes. Each connection prepares, and keeps, one
+ * program per statement text: with a group for any size a batch could have, a SQLite
+ * connection kept hundreds of them, up to thousands of steps each (~30 MB of a worker's
+ * memory after a burst), and prepared most batches anew.
+ */
+export const chunks = <A>(rows: ReadonlyArray<A>, max: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  for (let at = 0; at < rows.length;) {
+    let size = max
+    while (size > rows.length - at) size >>= 1
+    out.push(rows.slice(at, at + size))
+    at += size
+  }
   return out
 }
 
@@ -487,17 +499,17 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         // (a timeout, a shutdown): a request already in the ledger was settled with it, so
         // it is skipped. (With the ledger off there is no row to tell, and no such guard.)
         const written = new Set<string>()
-        for (const rows of chunks(all.flatMap((e) => (e.request === undefined ? [] : [e.request])), 200)) {
+        for (const rows of chunks(all.flatMap((e) => (e.request === undefined ? [] : [e.request])), 128)) {
           const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING RETURNING id`
           for (const { id } of inserted) written.add(id)
         }
         const entries = all.filter((e) => e.request === undefined || written.has(e.request.id))
-        for (const rows of chunks(entries.flatMap((e) => e.attempts), 200)) yield* sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`
+        for (const rows of chunks(entries.flatMap((e) => e.attempts), 128)) yield* sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`
         const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
         // Only what this batch deletes leaves the reserved totals: a reservation the sweep took first was subtracted then.
         const released = new Map<string, Totals>()
         const deleted = new Set<string>()
-        for (const ids of chunks(reservations, 500)) {
+        for (const ids of chunks(reservations, 256)) {
           const gone = yield* sql<ReleasedRow & { id: string }>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING id, key_id, period, amount_micros`
           for (const row of gone) {
             deleted.add(row.id)
@@ -508,7 +520,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         // stall, the database out of reach): its worst case leaves the ledger and the spend, the real cost replaces it.
         const charged = new Map(entries.flatMap((e) =>
           e.settle?.reservation === undefined || deleted.has(e.settle.reservation.id) ? [] : [[e.settle.reservation.id, e.settle] as const]))
-        for (const ids of chunks([...charged.keys()], 500)) {
+        for (const ids of chunks([...charged.keys()], 256)) {
           const undone = yield* sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
             RETURNING id, cost_micros`
           for (const row of undone) {
@@ -583,7 +595,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
             RETURNING id, key_id, period, amount_micros, created_at`
           const totals = new Map<string, Totals>()
           for (const row of gone) addTo(totals, row.key_id, row.period, num(row.amount_micros), num(row.amount_micros))
-          for (const rows of chunks(gone.map((row) => reconciledRow(row, now)), 200)) {
+          for (const rows of chunks(gone.map((row) => reconciledRow(row, now)), 128)) {
             yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING`
           }
           yield* applyTotals(totals)
