@@ -13,7 +13,6 @@
  */
 import { Cause, Duration, Effect, Fiber, Queue, Schedule } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
-import { SpendStoreError } from "./errors"
 import { LEASE_RENEW_MS } from "./owner"
 import { type LedgerEntry, SpendStore } from "./store/store"
 
@@ -31,7 +30,6 @@ export interface LedgerStatus {
 /** While the database is down, rows wait in memory up to this many; beyond it they are dropped, with an error logged. */
 const MAX_PENDING = 200_000
 const MAX_BATCH = 2_000
-const ATTEMPT_TIMEOUT = Duration.seconds(10)
 
 export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
   scoped: Effect.gen(function*() {
@@ -47,13 +45,12 @@ export class Ledger extends Effect.Service<Ledger>()("quorum/Ledger", {
     let dropped = 0
 
     /**
-     * One attempt may hang on a connection the database dropped: it is abandoned after
-     * ATTEMPT_TIMEOUT and the batch tried again (a batch that did commit is then skipped,
-     * see writeBatch), with growing pauses while the database stays away.
+     * A failed attempt (the database away or locked; one that hung is abandoned by the
+     * store) is tried again, with growing pauses while the database stays away; a batch
+     * that did commit is then skipped (see SpendStore.writeBatch).
      */
     const writeAll = (batch: ReadonlyArray<LedgerEntry>) =>
-      Effect.disconnect(store.writeBatch(batch)).pipe(
-        Effect.timeoutFail({ duration: ATTEMPT_TIMEOUT, onTimeout: () => new SpendStoreError({ message: `no answer from the database within ${Duration.format(ATTEMPT_TIMEOUT)}` }) }),
+      store.writeBatch(batch).pipe(
         Effect.tap(() =>
           Effect.sync(() => {
             written += batch.length

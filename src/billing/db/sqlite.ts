@@ -34,24 +34,31 @@ const lockRetry = Schedule.exponential("500 micros", 1.5).pipe(
   Schedule.upTo("10 seconds")
 )
 
+/** A prepared statement, and whether it returns rows (a call into the binding each time it is asked). */
+interface Cached {
+  readonly statement: Prepared
+  readonly reader: boolean
+}
+
 const makeConnection = (db: Db): SqlConnection.Connection => {
-  const cache = new Map<string, Prepared>()
-  const prepare = (sql: string): Prepared => {
-    let statement = cache.get(sql)
-    if (statement === undefined) {
-      // Bulk inserts vary in size; keep the cache bounded.
+  const cache = new Map<string, Cached>()
+  const prepare = (sql: string): Cached => {
+    let cached = cache.get(sql)
+    if (cached === undefined) {
+      // Statements built from other statements' values (an IN list) vary; keep the cache bounded.
       if (cache.size >= 500) cache.clear()
-      statement = prepareOn(db, sql)
-      cache.set(sql, statement)
+      const statement = prepareOn(db, sql)
+      cached = { statement, reader: statement.reader }
+      cache.set(sql, cached)
     }
-    return statement
+    return cached
   }
   /** Rows as objects, or (`values`) as arrays: what libsql returns for each. */
   const run = <Row extends object>(sql: string, params: ReadonlyArray<unknown>, values = false): Effect.Effect<ReadonlyArray<Row>, SqlError.SqlError> =>
     Effect.try({
       try: () => {
-        const statement = prepare(sql)
-        if (!statement.reader) {
+        const { reader, statement } = prepare(sql)
+        if (!reader) {
           statement.run(...params)
           return []
         }

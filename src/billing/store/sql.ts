@@ -11,7 +11,7 @@
  * process stop counting on their own.
  */
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
-import { Effect, Exit, FiberId, Layer } from "effect"
+import { Duration, Effect, Exit, FiberId, Layer } from "effect"
 import { coalescing, perTurn, type TurnCall } from "../coalesce"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed, SpendStoreError } from "../errors"
@@ -115,6 +115,8 @@ export const chunks = <A>(rows: ReadonlyArray<A>, max: number): Array<ReadonlyAr
   }
   return out
 }
+
+const WRITE_TIMEOUT = Duration.seconds(10)
 
 /** The store on the SqlClient it is given (database.ts picks SQLite or PostgreSQL and runs the migrations). */
 export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> = Layer.effect(
@@ -493,7 +495,21 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * at all. Keys' rows are touched last, once per key, so that admissions on the same
      * key wait for this batch as briefly as possible.
      */
-    const writeBatch = (all: ReadonlyArray<LedgerEntry>) =>
+    /**
+     * A PostgreSQL batch may hang on a connection the server dropped: the attempt is
+     * abandoned after a while and fails (the ledger tries the batch again; one that did
+     * commit is then skipped). A SQLite batch cannot hang (its statements run in-process;
+     * a lock held elsewhere fails on its own), and is spared the two fibers this takes.
+     */
+    const writeBatch: SpendStoreShape["writeBatch"] = sql.onDialectOrElse({
+      pg: () => (all) =>
+        Effect.disconnect(writeBatchNow(all)).pipe(
+          Effect.timeoutFail({ duration: WRITE_TIMEOUT, onTimeout: () => new SpendStoreError({ message: `no answer from the database within ${Duration.format(WRITE_TIMEOUT)}` }) })
+        ),
+      orElse: () => (all) => writeBatchNow(all)
+    })
+
+    const writeBatchNow = (all: ReadonlyArray<LedgerEntry>) =>
       write(Effect.gen(function*() {
         // A batch may be written again when nobody knows whether its first try committed
         // (a timeout, a shutdown): a request already in the ledger was settled with it, so

@@ -10,7 +10,8 @@
  * - admit never lets the period's spent, plus what admitted calls still reserve (unexpired),
  *   plus the new call's reservation exceed the key's budget, however many admissions race;
  * - writeBatch is all or nothing and may be called again with the same batch (a request
- *   already in the ledger is skipped, so it is never settled twice);
+ *   already in the ledger is skipped, so it is never settled twice); it fails, never
+ *   hangs, when the database stops answering;
  * - a reservation whose owner's lease lapsed is charged once, at its worst case, by
  *   reconcile, and replaced by the real cost if the owner settles it after all.
  */
