@@ -82,12 +82,53 @@ describe("compiled validation", () => {
   it("falls back where JSON Schema cannot say what a schema checks", () => {
     expect(compiled(Schema.String.pipe(Schema.filter((s) => s.startsWith("a"))))).toBeUndefined()
     expect(compiled(Schema.Struct({ at: Schema.DateFromSelf }))).toBeUndefined()
+    // Effect's own filters whose JSON Schema says less than they check ("ab" matches ^a.), and flags a pattern loses.
+    const weak = [
+      Schema.String.pipe(Schema.startsWith("a.")),
+      Schema.String.pipe(Schema.includes("a*")),
+      Schema.String.pipe(Schema.endsWith(".x")),
+      Schema.String.pipe(Schema.lowercased()),
+      Schema.String.pipe(Schema.capitalized()),
+      Schema.String.pipe(Schema.pattern(/^[^a]{2}$/u))
+    ]
+    for (const schema of weak) expect(compiled(schema)).toBeUndefined()
+    expect(compiled(Schema.Number.pipe(Schema.multipleOf(3)))).toBeUndefined()
+    expect(compiled(Schema.Finite)).toBeUndefined()
+    // A JSON Schema of its own replaces the generated one; a required key that may be undefined is optional to JSON Schema;
+    // an index signature is not checked against declared keys by JSON Schema.
+    expect(compiled(Schema.Struct({ a: Schema.Number }).annotations({ jsonSchema: { type: "object" } }))).toBeUndefined()
+    expect(compiled(Schema.Struct({ a: Schema.UndefinedOr(Schema.String) }))).toBeUndefined()
+    expect(compiled(Schema.Struct({ a: Schema.Literal(1) }, Schema.Record({ key: Schema.String, value: Schema.String })))).toBeUndefined()
     const check = validator(Schema.Struct({ name: Schema.String.pipe(Schema.filter((s) => s.startsWith("a"))) }))
     expect(check({ name: "abc" })._tag).toBe("Right")
     expect(check({ name: "bcd" })._tag).toBe("Left")
   })
 
-  it("keeps Schema's counting: UTF-16 lengths, safe integers", () => {
+  it("asks for required keys as the value's own, as Schema does", () => {
+    const check = compiled(Schema.Struct({ constructor: Schema.Unknown, toString: Schema.Unknown }))!
+    expect(check({})).toBe(false)
+    expect(check({ constructor: 1, toString: null })).toBe(true)
+  })
+
+  it("checks a recursive schema, compiled or not, without failing", () => {
+    interface Tree {
+      readonly children: ReadonlyArray<Tree>
+    }
+    const Tree: Schema.Schema<Tree> = Schema.Struct({ children: Schema.Array(Schema.suspend((): Schema.Schema<Tree> => Tree)) })
+    const check = validator(Tree)
+    expect(check({ children: [{ children: [] }] })._tag).toBe("Right")
+    expect(check({ children: [{ children: [1] }] })._tag).toBe("Left")
+  })
+
+  it("lets through, as it is, a value Schema accepts and ajv does not (a key named __proto__)", () => {
+    const body = JSON.parse('{"model":"m","messages":[{"role":"user","content":"hi"}],"logit_bias":{"__proto__":5},"x_vendor":1}') as unknown
+    const checked = validator(ChatCompletionRequest)(body)
+    expect(checked._tag === "Right" && checked.right).toBe(body)
+  })
+
+  it("keeps Schema's counting: UTF-16 lengths, safe integers, infinities", () => {
+    const bounded = compiled(Schema.Struct({ p: Schema.Number.pipe(Schema.between(0, 1)) }))!
+    expect(bounded(JSON.parse('{"p":1e400}'))).toBe(false)
     const short = compiled(Schema.String.pipe(Schema.maxLength(2)))!
     expect(short("😀")).toBe(true)
     expect(short("😀😀")).toBe(false)

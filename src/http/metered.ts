@@ -4,7 +4,7 @@
  * abandoned by the client (recorded as cancelled, status 499), or broken by a defect (a
  * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
-import { Cause, Effect, Either, FiberRef, Option } from "effect"
+import { Cause, Effect, Either, FiberRef, HashSet, Option } from "effect"
 import { CurrentTicket, Ticket } from "../billing/ticket"
 import { formatUsd } from "../domain/money"
 import type { Spend } from "../billing/spend"
@@ -34,15 +34,20 @@ export const metered = <R>(
   Effect.uninterruptibleMask((restore) => {
     const request = new Ticket(spend, endpoint, authorization)
     const identified = (reply: Reply) => withHeaders(reply, { "x-request-id": request.requestId })
+    const toBroken = (cause: Cause.Cause<unknown>) => Effect.map(broken(request, endpoint, cause, errorShape), identified)
     return Effect.matchCauseEffect(restore(Effect.zipRight(FiberRef.set(CurrentTicket, request), handle(request))), {
       onSuccess: (reply) => Effect.succeed(identified(reply)),
-      onFailure: (cause) => {
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure)) return Effect.succeed(identified(failed(request, failure.value, errorShape)))
-        if (Cause.isDie(cause)) return Effect.map(broken(request, endpoint, cause, errorShape), identified)
-        if (Cause.isInterruptedOnly(cause)) request.finish(499, "the client closed the request", true)
-        return Effect.failCause(cause as Cause.Cause<never>)
-      }
+      onFailure: (cause) =>
+        // This fiber is the request's: interrupted means its client left, whatever else the cause holds.
+        Effect.descriptorWith((fiber) => {
+          if (HashSet.size(fiber.interruptors) > 0 || Cause.isInterruptedOnly(cause)) {
+            request.finish(499, "the client closed the request", true)
+            return Effect.failCause(cause as Cause.Cause<never>)
+          }
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure)) return Effect.catchAllCause(Effect.sync(() => identified(failed(request, failure.value, errorShape))), toBroken)
+          return Cause.isDie(cause) ? toBroken(cause) : Effect.failCause(cause as Cause.Cause<never>)
+        })
     })
   })
 

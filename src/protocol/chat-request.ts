@@ -6,6 +6,7 @@
  * OpenAI-compatible upstreams receive parameters this gateway has never heard of.
  */
 import { Schema } from "effect"
+import { EXACT_JSON_SCHEMA } from "./validate"
 
 const NonEmptyString = Schema.String.pipe(Schema.minLength(1))
 
@@ -140,7 +141,8 @@ const TOKEN_ID = /^(0|[1-9][0-9]{0,9})$/
 export const LogitBias = Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.between(-100, 100)) }).pipe(
   // A Record with a refined key skips keys that do not match instead of refusing them.
   Schema.filter((bias) => Object.keys(bias).every((key) => TOKEN_ID.test(key)) || "keys must be token ids (non-negative integers)", {
-    jsonSchema: { propertyNames: { pattern: TOKEN_ID.source } }
+    jsonSchema: { propertyNames: { pattern: TOKEN_ID.source } },
+    [EXACT_JSON_SCHEMA]: true
   })
 )
 

@@ -99,7 +99,7 @@ const storeError = (error: SqlError.SqlError) =>
 const columnOf = (dimension: ReportDimension): string => (dimension === "key" ? "key_id" : dimension)
 
 /**
- * Rows in groups whose sizes are powers of two up to `max` (200 rows: 128, 64, 8), so
+ * Rows in groups whose sizes are powers of two up to `max`, itself one (200 rows, max 128: 128, 64, 8), so
  * that a multi-row statement has few shapes. Each connection prepares, and keeps, one
  * program per statement text: with a group for any size a batch could have, a SQLite
  * connection kept hundreds of them, up to thousands of steps each (~30 MB of a worker's

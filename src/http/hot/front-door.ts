@@ -68,18 +68,26 @@ const answeringDefect = (response: ServerResponse, route: string) => (cause: Cau
  * dozen runtime steps and two copies of the fiber's references): the fiber is this
  * request's alone and ends with it, so there is nothing to put back.
  */
-const inRequestScope = (effect: Effect.Effect<void, never, Scope.Scope>, defect: (cause: Cause.Cause<never>) => Effect.Effect<void>): Effect.Effect<void> =>
+export const inRequestScope = (effect: Effect.Effect<void, never, Scope.Scope>, defect: (cause: Cause.Cause<never>) => Effect.Effect<void>): Effect.Effect<void> =>
   Effect.flatMap(Scope.make(), (scope) =>
     Effect.zipRight(
       FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
       Effect.uninterruptibleMask((restore) =>
         // The Scope the effect needs is in the context from here on (the update above).
         Effect.matchCauseEffect(restore(effect as Effect.Effect<void>), {
-          onSuccess: () => Scope.close(scope, Exit.void),
-          onFailure: (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), defect(cause))
+          onSuccess: () => closing(scope, Exit.void, defect),
+          onFailure: (cause) => closing(scope, Exit.failCause(cause), defect)
         })
       )
     ))
+
+/** The scope closed; a failure, or a finalizer that broke, then goes to `defect` (the two together if both). */
+const closing = (scope: Scope.CloseableScope, exit: Exit.Exit<void>, defect: (cause: Cause.Cause<never>) => Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.flatMap(Effect.exit(Scope.close(scope, exit)), (closed) => {
+    const failed = Exit.isFailure(exit) ? exit.cause : undefined
+    if (Exit.isSuccess(closed)) return failed === undefined ? Effect.void : defect(failed)
+    return defect(failed === undefined ? closed.cause : Cause.sequential(failed, closed.cause))
+  })
 
 const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse): void => {
   const served = inRequestScope(Effect.flatMap(handler(request), (reply) => writeReply(response, reply)), answeringDefect(response, route))

@@ -8,6 +8,7 @@
  * error says what to change.
  */
 import { Schema } from "effect"
+import { EXACT_JSON_SCHEMA } from "../../protocol/validate"
 
 const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
@@ -40,7 +41,7 @@ export const ToolResultBlockParam = Schema.Struct({
 /** Any other block (thinking, server tool results, …): kept by type so to-chat.ts can say which it cannot carry. */
 const KNOWN_BLOCKS: ReadonlyArray<string> = ["text", "image", "document", "tool_use", "tool_result"]
 export const OtherBlockParam = Schema.Struct({
-  type: Schema.String.pipe(Schema.filter((t) => !KNOWN_BLOCKS.includes(t), { jsonSchema: { not: { enum: KNOWN_BLOCKS } } }))
+  type: Schema.String.pipe(Schema.filter((t) => !KNOWN_BLOCKS.includes(t), { jsonSchema: { not: { enum: KNOWN_BLOCKS } }, [EXACT_JSON_SCHEMA]: true }))
 })
 
 export const ContentBlockParam = Schema.Union(TextBlockParam, ImageBlockParam, DocumentBlockParam, ToolUseBlockParam, ToolResultBlockParam, OtherBlockParam)

@@ -7,13 +7,14 @@
  * forms are the same (no transformations), so the gateway's jsonBodyReader can read it.
  */
 import { Schema } from "effect"
+import { EXACT_JSON_SCHEMA } from "../../protocol/validate"
 
 const NonEmptyString = Schema.String.pipe(Schema.minLength(1))
 const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /** A value of a `type` not in `known`: what the translation refuses by name. */
 const otherType = (known: ReadonlyArray<string>) =>
-  Schema.Struct({ type: Schema.String.pipe(Schema.filter((t) => !known.includes(t), { jsonSchema: { not: { enum: known } } })) })
+  Schema.Struct({ type: Schema.String.pipe(Schema.filter((t) => !known.includes(t), { jsonSchema: { not: { enum: known } }, [EXACT_JSON_SCHEMA]: true })) })
 
 export const InputText = Schema.Struct({ type: Schema.Literal("input_text"), text: Schema.String })
 export const OutputText = Schema.Struct({
