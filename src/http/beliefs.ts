@@ -66,8 +66,10 @@ export const makeBeliefsHandler = (config: ResolvedConfig, beliefs: BeliefStore,
         return refuse(404, "route_not_found", known === undefined ? `No route \`${name}\`` : `Route \`${name}\` does not learn (its strategy is ${known.strategy}, not adaptive)`, "name")
       }
       const settings = route.adaptive
-      const stored = yield* beliefs.beliefs(name)
+      // The mark first: folds only add, so beliefs read after it hold at least what it says is folded
+      // (read the other way round, another replica's fold between the two made the mark say more).
       const mark = yield* beliefs.mark
+      const stored = yield* beliefs.beliefs(name)
       const arms = route.targets.map((t) => ({ target: t.deployment, belief: stored.get(t.deployment) ?? { ...PRIOR, feedback: 0 } }))
       const scored = believedScores(arms, settings)
       const budget = beliefs.snapshot.budgetOf(name, settings)
