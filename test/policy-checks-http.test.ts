@@ -124,9 +124,12 @@ const admin = async (path: string) => {
 /** A key's spend once its requests are settled: waits for the settlement, not for a time. */
 const settledSpend = async (keyId: string): Promise<number> => {
   for (;;) {
+    // The ledger first: nothing pending then, the key read after it holds every row written (read the
+    // other way round, a row written between the two reads left a spend of 0 looking settled).
+    const { pending } = await admin("/admin/ledger")
     const key = await admin(`/admin/keys/${keyId}`)
     const spent = Number(key.spend.spent_usd)
-    if (spent > 0 || ((await admin("/admin/ledger")).pending === 0 && Number(key.spend.reserved_usd) === 0)) return spent
+    if (spent > 0 || (pending === 0 && Number(key.spend.reserved_usd) === 0)) return spent
     await new Promise((r) => setTimeout(r, 10))
   }
 }
