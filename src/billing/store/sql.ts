@@ -99,11 +99,11 @@ const storeError = (error: SqlError.SqlError) =>
 const columnOf = (dimension: ReportDimension): string => (dimension === "key" ? "key_id" : dimension)
 
 /**
- * Rows in groups whose sizes are powers of two up to `max`, itself one (200 rows, max 128: 128, 64, 8), so
- * that a multi-row statement has few shapes. Each connection prepares, and keeps, one
- * program per statement text: with a group for any size a batch could have, a SQLite
- * connection kept hundreds of them, up to thousands of steps each (~30 MB of a worker's
- * memory after a burst), and prepared most batches anew.
+ * Rows in groups whose sizes are powers of two up to `max`, itself one (200 rows, max
+ * 128: 128, 64, 8), so that a multi-row statement has few shapes. Each connection
+ * prepares, and keeps, one program per statement text: with a group for any size a batch
+ * could have, a SQLite connection kept hundreds of them, up to thousands of steps each
+ * (~30 MB of a worker's memory after a burst), and prepared most batches anew.
  */
 export const chunks = <A>(rows: ReadonlyArray<A>, max: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -491,11 +491,6 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     })
 
     /**
-     * One transaction per batch: a batch is in the ledger, and settled, entirely or not
-     * at all. Keys' rows are touched last, once per key, so that admissions on the same
-     * key wait for this batch as briefly as possible.
-     */
-    /**
      * A PostgreSQL batch may hang on a connection the server dropped: the attempt is
      * abandoned after a while and fails (the ledger tries the batch again; one that did
      * commit is then skipped). A SQLite batch cannot hang (its statements run in-process;
@@ -509,6 +504,11 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
       orElse: () => (all) => writeBatchNow(all)
     })
 
+    /**
+     * One transaction per batch: a batch is in the ledger, and settled, entirely or not
+     * at all. Keys' rows are touched last, once per key, so that admissions on the same
+     * key wait for this batch as briefly as possible.
+     */
     const writeBatchNow = (all: ReadonlyArray<LedgerEntry>) =>
       write(Effect.gen(function*() {
         // A batch may be written again when nobody knows whether its first try committed
