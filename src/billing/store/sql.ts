@@ -13,6 +13,7 @@
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
 import { Duration, Effect, Exit, FiberId, Layer } from "effect"
 import { coalescing, perTurn, type TurnCall } from "../coalesce"
+import { runInTransaction } from "../db/sqlite"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed, SpendStoreError } from "../errors"
 import {
@@ -123,6 +124,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
   SpendStore,
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // For the statements of write transactions that run on every request: see runInTransaction.
+    const tx = runInTransaction(sql)
 
     /**
      * A write, atomic; SQL failures become SpendStoreError, those of COMMIT and ROLLBACK
@@ -360,7 +363,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      */
     const lockKey = (hash: string, now: number, charge: number) =>
       Effect.map(
-        sql<KeyRow>`UPDATE quorum_keys SET
+        tx(sql<KeyRow>`UPDATE quorum_keys SET
             last_used_at = ${now},
             req_level = CASE WHEN rpm IS NULL THEN NULL
               WHEN req_level IS NULL OR req_level + (${now} - req_at) * rpm / 60000.0 > rpm THEN rpm - 1
@@ -370,7 +373,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
               WHEN tok_level IS NULL OR tok_level + (${now} - tok_at) * tpm / 60000.0 > tpm THEN tpm - ${charge}
               ELSE tok_level + (${now} - tok_at) * tpm / 60000.0 - ${charge} END,
             tok_at = ${now}
-          WHERE hash = ${hash} RETURNING *`,
+          WHERE hash = ${hash} RETURNING *`),
         (rows) => rows[0]
       )
 
@@ -407,13 +410,13 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
       Effect.gen(function*() {
         const { now } = input
         const id = newReservationId()
-        const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
+        const inserted = yield* tx(sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
           SELECT ${id}, ${keyId}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
           WHERE ${held} + ${micros} <= ${budget}
-          RETURNING id`
+          RETURNING id`)
         if (inserted.length === 0) return undefined
-        yield* sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, 0, ${micros})
-          ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`
+        yield* tx(sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, 0, ${micros})
+          ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`)
         return { id, period, micros }
       })
 
@@ -474,11 +477,11 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
       Effect.suspend(() => {
         if (call.left()) return Effect.succeed(Exit.interrupt(FiberId.none))
         return Effect.gen(function*() {
-          yield* sql.unsafe("SAVEPOINT quorum_admit")
+          yield* tx(sql.unsafe("SAVEPOINT quorum_admit"))
           const exit = yield* Effect.exit(admitSteps(call.item))
           const kept = Exit.isSuccess(exit) && !call.left()
-          if (!kept) yield* sql.unsafe("ROLLBACK TO quorum_admit")
-          yield* sql.unsafe("RELEASE quorum_admit")
+          if (!kept) yield* tx(sql.unsafe("ROLLBACK TO quorum_admit"))
+          yield* tx(sql.unsafe("RELEASE quorum_admit"))
           if (Exit.isSuccess(exit) && !kept) return Exit.interrupt(FiberId.none)
           return Exit.mapError(exit, (error) => (error._tag === "SqlError" ? storeError(error) : error))
         })
@@ -516,17 +519,17 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         // it is skipped. (With the ledger off there is no row to tell, and no such guard.)
         const written = new Set<string>()
         for (const rows of chunks(all.flatMap((e) => (e.request === undefined ? [] : [e.request])), 128)) {
-          const inserted = yield* sql<{ id: string }>`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING RETURNING id`
+          const inserted = yield* tx(sql<{ id: string }>`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING RETURNING id`)
           for (const { id } of inserted) written.add(id)
         }
         const entries = all.filter((e) => e.request === undefined || written.has(e.request.id))
-        for (const rows of chunks(entries.flatMap((e) => e.attempts), 128)) yield* sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`
+        for (const rows of chunks(entries.flatMap((e) => e.attempts), 128)) yield* tx(sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`)
         const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
         // Only what this batch deletes leaves the reserved totals: a reservation the sweep took first was subtracted then.
         const released = new Map<string, Totals>()
         const deleted = new Set<string>()
         for (const ids of chunks(reservations, 256)) {
-          const gone = yield* sql<ReleasedRow & { id: string }>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING id, key_id, period, amount_micros`
+          const gone = yield* tx(sql<ReleasedRow & { id: string }>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING id, key_id, period, amount_micros`)
           for (const row of gone) {
             deleted.add(row.id)
             addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
@@ -537,8 +540,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         const charged = new Map(entries.flatMap((e) =>
           e.settle?.reservation === undefined || deleted.has(e.settle.reservation.id) ? [] : [[e.settle.reservation.id, e.settle] as const]))
         for (const ids of chunks([...charged.keys()], 256)) {
-          const undone = yield* sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
-            RETURNING id, cost_micros`
+          const undone = yield* tx(sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
+            RETURNING id, cost_micros`)
           for (const row of undone) {
             const settle = charged.get(row.id)
             if (settle !== undefined) addTo(released, settle.keyId, settle.period, -num(row.cost_micros), 0)
@@ -553,8 +556,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         // Rows are locked in one order everywhere (a key's row before its totals, and in sorted order), so that
         // admissions, batches and sweeps of several processes wait for each other instead of deadlocking.
         for (const [keyId, refund] of [...refunds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          yield* sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${refund} > tpm THEN tpm ELSE tok_level + ${refund} END
-            WHERE id = ${keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`
+          yield* tx(sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${refund} > tpm THEN tpm ELSE tok_level + ${refund} END
+            WHERE id = ${keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`)
         }
         yield* applyTotals(released)
       }))
@@ -562,9 +565,9 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     /** Adds a batch's spend to the totals and takes its released reservations off, one row per key and period. */
     const applyTotals = (totals: Map<string, Totals>) =>
       Effect.forEach(sortedTotals(totals), ({ keyId, period, spent, released }) =>
-        sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, ${spent}, ${-released})
+        tx(sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, ${spent}, ${-released})
           ON CONFLICT (key_id, period) DO UPDATE SET spent_micros = quorum_key_spend.spent_micros + ${spent},
-            reserved_micros = quorum_key_spend.reserved_micros - ${released}`, { discard: true })
+            reserved_micros = quorum_key_spend.reserved_micros - ${released}`), { discard: true })
 
     /** Expired reservations no longer count; this tidies the table and takes them off the reserved totals. */
     const sweepReservations = (now: number) =>
