@@ -34,12 +34,12 @@ export const metered = <R>(
   Effect.uninterruptibleMask((restore) => {
     const request = new Ticket(spend, endpoint, authorization)
     const identified = (reply: Reply) => withHeaders(reply, { "x-request-id": request.requestId })
-    const toBroken = (cause: Cause.Cause<unknown>) => Effect.map(broken(request, endpoint, cause, errorShape), identified)
     return Effect.matchCauseEffect(restore(Effect.zipRight(FiberRef.set(CurrentTicket, request), handle(request))), {
       onSuccess: (reply) => Effect.succeed(identified(reply)),
       onFailure: (cause) =>
         // This fiber is the request's: interrupted means its client left, whatever else the cause holds.
         Effect.descriptorWith((fiber) => {
+          const toBroken = (defect: Cause.Cause<unknown>) => Effect.map(broken(request, endpoint, defect, errorShape), identified)
           if (HashSet.size(fiber.interruptors) > 0 || Cause.isInterruptedOnly(cause)) {
             request.finish(499, "the client closed the request", true)
             return Effect.failCause(cause as Cause.Cause<never>)

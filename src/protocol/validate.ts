@@ -15,13 +15,17 @@ import { Either, JSONSchema, Option, type ParseResult, Schema, SchemaAST as AST 
  */
 export const validator = <A>(schema: Schema.Schema<A, A>) => {
   // Compiled on first use: ajv takes 5–50 ms a schema, which start-up should not wait for.
-  let fast: ((value: unknown) => boolean) | undefined
+  let check: ((value: unknown) => boolean) | undefined
   const is = Schema.is(schema)
   const decode = Schema.decodeUnknownEither(schema)
-  return (value: unknown): Either.Either<A, ParseResult.ParseError> => {
-    fast ??= compiled(schema) ?? is
-    return fast(value) || is(value) ? Either.right(value as A) : decode(value)
+  const accepts = (value: unknown): boolean => {
+    if (check === undefined) {
+      const fast = compiled(schema)
+      check = fast === undefined ? is : (v) => fast(v) || is(v)
+    }
+    return check(value)
   }
+  return (value: unknown): Either.Either<A, ParseResult.ParseError> => (accepts(value) ? Either.right(value as A) : decode(value))
 }
 
 /**
