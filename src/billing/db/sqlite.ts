@@ -14,7 +14,7 @@
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient, SqlConnection, SqlError, Statement } from "@effect/sql"
-import { Effect, Layer, Schedule, Scope } from "effect"
+import { Context, Effect, FiberRef, Layer, Schedule, Scope } from "effect"
 import Database from "libsql"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
@@ -73,7 +73,31 @@ export const runInTransaction = (client: SqlClient.SqlClient) => {
   }
 }
 
-const makeConnection = (db: Db): SqlConnection.Connection & { readonly runNow: RunNow } => {
+/** Rows a write statement changed, run at once on the connection (see RunNow). */
+export type ChangesNow = (sql: string, params: ReadonlyArray<unknown>) => number
+
+const changers = new WeakMap<SqlClient.SqlClient, ChangesNow>()
+
+/**
+ * How many rows a write statement of a write transaction on `client` changed: on SQLite
+ * from the statement's run, at once (as runInTransaction); elsewhere from the driver's
+ * answer (node-postgres's rowCount). Same rule: only inside `withTransaction`.
+ */
+export const changedInTransaction = (client: SqlClient.SqlClient) => {
+  const now = changers.get(client)
+  return (statement: Statement.Statement<object>): Effect.Effect<number, SqlError.SqlError> => {
+    if (now === undefined) return Effect.map(statement.raw, (result) => Number((result as { rowCount?: unknown } | null)?.rowCount ?? 0))
+    return Effect.try({
+      try: () => {
+        const [sql, params] = statement.compile()
+        return now(sql, params)
+      },
+      catch: failedStatement
+    })
+  }
+}
+
+const makeConnection = (db: Db): SqlConnection.Connection & { readonly runNow: RunNow; readonly changesNow: ChangesNow } => {
   const cache = new Map<string, Cached>()
   const prepare = (sql: string): Cached => {
     let cached = cache.get(sql)
@@ -124,7 +148,76 @@ const makeConnection = (db: Db): SqlConnection.Connection & { readonly runNow: R
       return transformRows ? Effect.map(run(sql, params), transformRows) : run(sql, params)
     },
     executeStream: () => Effect.dieMessage("executeStream is not implemented for SQLite"),
-    runNow: (sql, params) => runNow(sql, params)
+    runNow: (sql, params) => runNow(sql, params),
+    changesNow: (sql, params) => prepare(sql).statement.run(...params).changes
+  }
+}
+
+type Semaphore = Effect.Semaphore
+type WithTransaction = SqlClient.SqlClient["withTransaction"]
+
+/**
+ * @effect/sql's withTransaction for a transaction that is not nested in another, with
+ * the same contract (the connection held, BEGIN IMMEDIATE, the effect with the
+ * connection as its TransactionConnection, COMMIT or ROLLBACK, a failed COMMIT or
+ * ROLLBACK a defect) but without its span, scope and two copies of the fiber's
+ * references: ~100 runtime steps for every ledger batch and admission group, about as
+ * much again as the statements in them. BEGIN is tried at once; only when another
+ * process holds the lock does it wait, asynchronously (see executeUnprepared). A nested
+ * transaction (a savepoint) goes to @effect/sql's. A COMMIT that fails leaves no
+ * transaction open on the connection: the next BEGIN would fail on it.
+ */
+const leanTransaction = (db: Db, connection: SqlConnection.Connection, semaphore: Semaphore, nested: WithTransaction): WithTransaction =>
+<R, E, A>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
+  Effect.withFiberRuntime<A, E | SqlError.SqlError, R>((fiber) => {
+    const outer = fiber.getFiberRef(FiberRef.currentContext)
+    if (Context.getOption(outer, SqlClient.TransactionConnection)._tag === "Some") return nested(effect)
+    const inside = Context.add(outer, SqlClient.TransactionConnection, [connection, 0] as const)
+    const release = semaphore.release(1)
+    const ended = (end: "COMMIT" | "ROLLBACK", exit: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.zipRight(
+        FiberRef.set(FiberRef.currentContext, outer),
+        Effect.suspend(() => {
+          try {
+            // SQLite may have rolled back already (some errors end the transaction): nothing to undo then.
+            if (end === "COMMIT" || db.inTransaction) db.exec(end)
+          } catch (cause) {
+            try {
+              if (db.inTransaction) db.exec("ROLLBACK")
+            } catch {
+              // The connection is beyond saving; the defect below says why.
+            }
+            return Effect.zipRight(release, Effect.die(new SqlError.SqlError({ cause, message: `Failed to execute ${end}` })))
+          }
+          return Effect.zipRight(release, exit)
+        })
+      )
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.zipRight(
+        restore(semaphore.take(1)),
+        Effect.matchCauseEffect(Effect.suspend(() => begin(db, connection)), {
+          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
+          onSuccess: () =>
+            Effect.zipRight(
+              FiberRef.set(FiberRef.currentContext, inside as Context.Context<never>),
+              Effect.matchCauseEffect(restore(effect), {
+                onFailure: (cause) => ended("ROLLBACK", Effect.failCause(cause)),
+                onSuccess: (a) => ended("COMMIT", Effect.succeed(a))
+              })
+            )
+        })
+      )
+    )
+  })
+
+/** BEGIN IMMEDIATE now, or, while another process holds the write lock, once it is free. */
+const begin = (db: Db, connection: SqlConnection.Connection): Effect.Effect<void, SqlError.SqlError> => {
+  try {
+    db.exec("BEGIN IMMEDIATE")
+    return Effect.void
+  } catch (cause) {
+    if (!isBusy(cause)) return Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute BEGIN IMMEDIATE" }))
+    return Effect.asVoid(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined))
   }
 }
 
@@ -170,6 +263,7 @@ export const sqliteLayer = (path: string): Layer.Layer<SqlClient.SqlClient, SqlE
         spanAttributes: [["db.system.name", "sqlite"]]
       })
       direct.set(client, connection.runNow)
-      return client
+      changers.set(client, connection.changesNow)
+      return Object.assign(client, { withTransaction: leanTransaction(db, connection, semaphore, client.withTransaction) })
     })
   ).pipe(Layer.provide(Reactivity.layer))

@@ -13,7 +13,7 @@
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
 import { Duration, Effect, Exit, FiberId, Layer } from "effect"
 import { coalescing, perTurn, type TurnCall } from "../coalesce"
-import { runInTransaction } from "../db/sqlite"
+import { changedInTransaction, runInTransaction } from "../db/sqlite"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed, SpendStoreError } from "../errors"
 import {
@@ -64,6 +64,10 @@ interface KeyRow {
   readonly revoked_at: unknown
   readonly last_used_at: unknown
 }
+
+/** What an admission reads of its key (each column a row returns costs the binding time). */
+const LOCKED_COLUMNS = "id, prefix, models, budget_micros, budget_period, rpm, tpm, req_level, tok_level, revoked_at"
+type LockedKey = Pick<KeyRow, "id" | "prefix" | "models" | "budget_micros" | "budget_period" | "rpm" | "tpm" | "req_level" | "tok_level" | "revoked_at">
 
 /** What settlement changes in a key's period: spend added, reservations released. */
 interface Totals {
@@ -126,6 +130,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     const sql = yield* SqlClient.SqlClient
     // For the statements of write transactions that run on every request: see runInTransaction.
     const tx = runInTransaction(sql)
+    const changed = changedInTransaction(sql)
 
     /**
      * A write, atomic; SQL failures become SpendStoreError, those of COMMIT and ROLLBACK
@@ -363,7 +368,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      */
     const lockKey = (hash: string, now: number, charge: number) =>
       Effect.map(
-        tx(sql<KeyRow>`UPDATE quorum_keys SET
+        tx(sql<LockedKey>`UPDATE quorum_keys SET
             last_used_at = ${now},
             req_level = CASE WHEN rpm IS NULL THEN NULL
               WHEN req_level IS NULL OR req_level + (${now} - req_at) * rpm / 60000.0 > rpm THEN rpm - 1
@@ -373,12 +378,12 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
               WHEN tok_level IS NULL OR tok_level + (${now} - tok_at) * tpm / 60000.0 > tpm THEN tpm - ${charge}
               ELSE tok_level + (${now} - tok_at) * tpm / 60000.0 - ${charge} END,
             tok_at = ${now}
-          WHERE hash = ${hash} RETURNING *`),
+          WHERE hash = ${hash} RETURNING ${sql.literal(LOCKED_COLUMNS)}`),
         (rows) => rows[0]
       )
 
     /** The checks before money: the key exists, is not revoked, may call the models, and was given the options it needs. */
-    const checkKey = (row: KeyRow | undefined, input: AdmitInput): Effect.Effect<KeyRow, AdmissionError | CostsNeeded> => {
+    const checkKey = (row: LockedKey | undefined, input: AdmitInput): Effect.Effect<LockedKey, AdmissionError | CostsNeeded> => {
       if (row === undefined) return Effect.fail(unknownKey())
       if (row.revoked_at !== null) return Effect.fail(revokedKey(row.prefix))
       if (row.models !== null) {
@@ -391,7 +396,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     }
 
     /** The rate buckets as the lock left them: below zero, the limit is reached. */
-    const checkBuckets = (row: KeyRow, charge: number): Effect.Effect<void, AdmissionError> => {
+    const checkBuckets = (row: LockedKey, charge: number): Effect.Effect<void, AdmissionError> => {
       const rpm = numOrNull(row.rpm)
       const requests = numOrNull(row.req_level)
       if (rpm !== null && requests !== null && requests < 0) return Effect.fail(requestsLimited(row.id, rpm, requests))
@@ -421,13 +426,34 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
       })
 
     /**
+     * Reserves `micros` if it fits beside the period's totals: when the totals row exists,
+     * one row updated on its condition and the reservation inserted (two plain statements,
+     * half the cost of the general form); the first of a period, through reserveIfFits.
+     */
+    const reserveByTotals = (keyId: string, period: string, budget: number, micros: number, input: AdmitInput) =>
+      Effect.flatMap(
+        changed(sql`UPDATE quorum_key_spend SET reserved_micros = reserved_micros + ${micros}
+          WHERE key_id = ${keyId} AND period = ${period} AND spent_micros + reserved_micros + ${micros} <= ${budget}`),
+        (count) => {
+          if (count === 0) return reserveIfFits(keyId, period, budget, micros, input, heldOf(keyId, period))
+          const id = newReservationId()
+          const { now } = input
+          return Effect.as(
+            tx(sql`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
+              VALUES (${id}, ${keyId}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now})`),
+            { id, period, micros }
+          )
+        }
+      )
+
+    /**
      * The first option the budget holds, reserved. Most requests have one option and it
      * fits: one statement. Otherwise read what is left, then reserve what fits.
      */
-    const reserveFirstFitting = (row: KeyRow, period: string, budget: number, options: ReadonlyArray<CostOption>, input: AdmitInput) =>
+    const reserveFirstFitting = (row: LockedKey, period: string, budget: number, options: ReadonlyArray<CostOption>, input: AdmitInput) =>
       Effect.gen(function*() {
         const [first] = options
-        const reservation = first === undefined ? undefined : yield* reserveIfFits(row.id, period, budget, first.micros, input, heldOf(row.id, period))
+        const reservation = first === undefined ? undefined : yield* reserveByTotals(row.id, period, budget, first.micros, input)
         if (reservation !== undefined) return { option: 0, reservation }
         const { reserved, spent } = yield* spentAndReserved(row.id, period, input.now)
         const left = budget - spent - reserved

@@ -1,0 +1,134 @@
+/**
+ * SQLite's transactions (src/billing/db/sqlite.ts) keep @effect/sql's contract without its
+ * per-transaction machinery: the connection held for the transaction's whole life, the
+ * effect's statements on it, COMMIT or ROLLBACK, a nested transaction a savepoint, and
+ * nothing left behind (no open transaction, no held connection, no connection in the
+ * context) whatever way the effect ends. And a write a transaction makes directly on the
+ * connection (changedInTransaction) counts its rows.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import Database from "libsql"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { changedInTransaction, sqliteLayer } from "../src/billing/db/sqlite"
+
+const freshPath = () => join(mkdtempSync(join(tmpdir(), "quorum-tx-")), "quorum.db")
+
+const withSql = <A, E>(path: string, body: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
+  Effect.flatMap(SqlClient.SqlClient, body).pipe(Effect.provide(Layer.orDie(sqliteLayer(path))))
+
+const setUp = (sql: SqlClient.SqlClient) => sql`CREATE TABLE t (n INTEGER PRIMARY KEY)`
+
+const count = (sql: SqlClient.SqlClient) => Effect.map(sql<{ c: number }>`SELECT COUNT(*) AS c FROM t`, (rows) => rows[0]?.c)
+
+/** The transaction can be told apart from none: a statement's connection is the one the context holds. */
+const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
+
+/** Yields until `fiber` is suspended, so that what it waits for is known to be what keeps it. */
+const settled = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+  Effect.iterate(0, { while: (i) => i < 50, body: (i) => Effect.as(Effect.yieldNow(), i + 1) }).pipe(Effect.zipRight(Fiber.poll(fiber)))
+
+describe("SQLite transactions", () => {
+  it.effect("commit what they did, and leave the context as it was", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        const inside = yield* sql.withTransaction(Effect.zipLeft(inTransaction, sql`INSERT INTO t (n) VALUES (1)`))
+        expect(inside).toBe(true)
+        expect(yield* inTransaction).toBe(false)
+        expect(yield* count(sql)).toBe(1)
+      })))
+
+  it.effect("roll back on a failure, a defect or an interruption, and release the connection each time", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        const failed = yield* Effect.exit(sql.withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (1)`, Effect.fail("refused"))))
+        expect(failed).toStrictEqual(Exit.fail("refused"))
+        const died = yield* Effect.exit(sql.withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (2)`, Effect.die("broken"))))
+        expect(Exit.isFailure(died)).toBe(true)
+        const started = yield* Deferred.make<void>()
+        const waiting = yield* Effect.fork(sql.withTransaction(
+          Effect.zipRight(sql`INSERT INTO t (n) VALUES (3)`, Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+        ))
+        yield* Deferred.await(started)
+        yield* Fiber.interrupt(waiting)
+        expect(yield* count(sql)).toBe(0)
+        expect(yield* inTransaction).toBe(false)
+        // Nothing is left open: another transaction begins and commits.
+        yield* sql.withTransaction(sql`INSERT INTO t (n) VALUES (4)`)
+        expect(yield* count(sql)).toBe(1)
+      })))
+
+  it.effect("nest as savepoints: an inner failure undoes the inner writes only", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO t (n) VALUES (1)`
+          const inner = yield* Effect.exit(sql.withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (2)`, Effect.fail("inner"))))
+          expect(Exit.isFailure(inner)).toBe(true)
+          yield* sql`INSERT INTO t (n) VALUES (3)`
+        }))
+        expect(yield* sql<{ n: number }>`SELECT n FROM t ORDER BY n`).toStrictEqual([{ n: 1 }, { n: 3 }])
+      })))
+
+  it.effect("hold the connection: a statement outside waits for the transaction to end", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        const started = yield* Deferred.make<void>()
+        const finish = yield* Deferred.make<void>()
+        const transaction = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`INSERT INTO t (n) VALUES (1)`
+          yield* Deferred.succeed(started, undefined)
+          yield* Deferred.await(finish)
+          yield* sql`INSERT INTO t (n) VALUES (2)`
+        })))
+        yield* Deferred.await(started)
+        const outside = yield* Effect.fork(count(sql))
+        // It cannot run while the transaction holds the one connection, however long it waits.
+        expect(Option.isNone(yield* settled(outside))).toBe(true)
+        yield* Deferred.succeed(finish, undefined)
+        yield* Fiber.join(transaction)
+        // It ran after the commit: it sees both rows, never one.
+        expect(yield* Fiber.join(outside)).toBe(2)
+      })))
+
+  // Live: the wait for the lock is retried after real pauses.
+  it.live("wait while another process holds the write lock, then begin", () => {
+    const path = freshPath()
+    return withSql(path, (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        const other = new Database(path)
+        other.exec("PRAGMA busy_timeout = 0")
+        other.exec("BEGIN IMMEDIATE")
+        other.exec("INSERT INTO t (n) VALUES (1)")
+        const ours = yield* Effect.fork(sql.withTransaction(Effect.flatMap(count(sql), (seen) => Effect.as(sql`INSERT INTO t (n) VALUES (2)`, seen))))
+        expect(Option.isNone(yield* settled(ours))).toBe(true)
+        other.exec("COMMIT")
+        other.close()
+        // Begun after the other's commit: it saw the other's row.
+        expect(yield* Fiber.join(ours)).toBe(1)
+        expect(yield* count(sql)).toBe(2)
+      }))
+  })
+
+  it.effect("count the rows a direct write changed", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        yield* sql`INSERT INTO t (n) VALUES (1), (2), (3)`
+        const changed = changedInTransaction(sql)
+        const counts = yield* sql.withTransaction(Effect.all([
+          changed(sql`UPDATE t SET n = n + 10 WHERE n >= ${2}`),
+          changed(sql`UPDATE t SET n = n + 10 WHERE n > ${100}`)
+        ]))
+        expect(counts).toStrictEqual([2, 0])
+        expect(yield* sql<{ n: number }>`SELECT n FROM t ORDER BY n`).toStrictEqual([{ n: 1 }, { n: 12 }, { n: 13 }])
+      })))
+})
