@@ -1,7 +1,8 @@
 /**
  * An OpenAI-compatible upstream with a fixed latency, for the overhead benchmark: a
  * non-stream answer after LATENCY_MS, or a stream whose first chunk comes after
- * LATENCY_MS and the rest 1 ms apart. Run as its own process.
+ * LATENCY_MS and the rest 1 ms apart, with its usage when asked for, as OpenAI sends it.
+ * Run as its own process.
  */
 import { createServer } from "node:http"
 
@@ -20,11 +21,16 @@ const completion = JSON.stringify({
 const chunk = (delta: object, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1_700_000_000, model: "bench", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
 
+/** As OpenAI answers `stream_options.include_usage`: one more chunk, with no choices, before [DONE]. */
+const usageChunk = `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1_700_000_000, model: "bench", choices: [], usage: { prompt_tokens: 12, completion_tokens: 8, total_tokens: 20 } })}\n\n`
+
 const server = createServer((req, res) => {
   const chunks: Array<Buffer> = []
   req.on("data", (c: Buffer) => chunks.push(c))
   req.on("end", () => {
-    const stream = Buffer.concat(chunks).includes("\"stream\":true")
+    const body = Buffer.concat(chunks)
+    const stream = body.includes("\"stream\":true")
+    const usage = body.includes("\"include_usage\":true")
     setTimeout(() => {
       if (!stream) {
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(completion) })
@@ -40,6 +46,7 @@ const server = createServer((req, res) => {
         else {
           clearInterval(timer)
           res.write(chunk({}, "stop"))
+          if (usage) res.write(usageChunk)
           res.end("data: [DONE]\n\n")
         }
       }, 1)
