@@ -113,6 +113,8 @@ describe("npm start", () => {
     const workers = await listening(gateway)
     const { output } = gateway
     expect(workers).toHaveLength(2)
+    // The primary's default for its workers' young generation (src/app/worker-flags.ts).
+    for (const pid of workers) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain("--max-semi-space-size=8")
     expect(output.text).toContain(`http://127.0.0.1:${port} with 2 workers`)
     expect(output.text).toContain("DEMO FLEET")
     expect(output.text).toContain("open (virtual keys optional)")

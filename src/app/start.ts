@@ -19,6 +19,7 @@ import type { Listen } from "./server"
 import { describeDatabase } from "../config/database"
 import { databaseLayer } from "../billing/db/database"
 import { answerWorkers } from "../telemetry/cluster"
+import { workerExecArgv } from "./worker-flags"
 
 /** Start-up cannot go on: printed as `quorum: <message>`, exit 1. */
 class StartError extends Schema.TaggedError<StartError>()("StartError", { message: Schema.String }) {}
@@ -200,6 +201,7 @@ const primary = (config: ResolvedConfig, listen: Listen, workers: number) =>
     if (workers <= 1) return yield* serve(config, listen, banner(config, listen, [process.pid]))
     // A scrape reaching any worker is answered with every worker's metrics, gathered here.
     answerWorkers()
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) })
     const pids = yield* forkWorkers(workers).pipe(Effect.onError(() => stopWorkers(5_000)))
     yield* banner(config, listen, pids)
     return yield* supervise(workers)
