@@ -8,7 +8,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import Database from "libsql"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -27,9 +27,35 @@ const count = (sql: SqlClient.SqlClient) => Effect.map(sql<{ c: number }>`SELECT
 /** The transaction can be told apart from none: a statement's connection is the one the context holds. */
 const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
 
-/** Yields until `fiber` is suspended, so that what it waits for is known to be what keeps it. */
+/**
+ * Whether `fiber` finished after this fiber yielded 50 times: a fiber that could go on
+ * runs on the first yield (the scheduler is first in, first out); one that waits for
+ * something never finishes, however many yields.
+ */
 const settled = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
   Effect.iterate(0, { while: (i) => i < 50, body: (i) => Effect.as(Effect.yieldNow(), i + 1) }).pipe(Effect.zipRight(Fiber.poll(fiber)))
+
+/** A statement outside a transaction waits for it to end: the transaction holds the one connection. */
+const holdsTheConnection = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    yield* sql`DELETE FROM t`
+    const started = yield* Deferred.make<void>()
+    const finish = yield* Deferred.make<void>()
+    const transaction = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+      yield* sql`INSERT INTO t (n) VALUES (1)`
+      yield* Deferred.succeed(started, undefined)
+      yield* Deferred.await(finish)
+      yield* sql`INSERT INTO t (n) VALUES (2)`
+    })))
+    yield* Deferred.await(started)
+    const outside = yield* Effect.fork(count(sql))
+    // It cannot run while the transaction holds the one connection, however long it waits.
+    expect(Option.isNone(yield* settled(outside))).toBe(true)
+    yield* Deferred.succeed(finish, undefined)
+    yield* Fiber.join(transaction)
+    // It ran after the commit: it sees both rows, never one.
+    expect(yield* Fiber.join(outside)).toBe(2)
+  })
 
 describe("SQLite transactions", () => {
   it.effect("commit what they did, and leave the context as it was", () =>
@@ -49,7 +75,7 @@ describe("SQLite transactions", () => {
         const failed = yield* Effect.exit(sql.withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (1)`, Effect.fail("refused"))))
         expect(failed).toStrictEqual(Exit.fail("refused"))
         const died = yield* Effect.exit(sql.withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (2)`, Effect.die("broken"))))
-        expect(Exit.isFailure(died)).toBe(true)
+        expect(died).toStrictEqual(Exit.die("broken"))
         const started = yield* Deferred.make<void>()
         const waiting = yield* Effect.fork(sql.withTransaction(
           Effect.zipRight(sql`INSERT INTO t (n) VALUES (3)`, Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
@@ -60,6 +86,34 @@ describe("SQLite transactions", () => {
         expect(yield* inTransaction).toBe(false)
         // Nothing is left open: another transaction begins and commits.
         yield* sql.withTransaction(sql`INSERT INTO t (n) VALUES (4)`)
+        expect(yield* count(sql)).toBe(1)
+        // And the connection is still one: no ending gave its permit back twice.
+        yield* holdsTheConnection(sql)
+      })))
+
+  it.effect("end a COMMIT that fails (a deferred constraint) with a defect, and leave nothing open", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* sql`PRAGMA foreign_keys = ON`
+        yield* sql`CREATE TABLE parent (id INTEGER PRIMARY KEY)`
+        yield* sql`CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`
+        const exit = yield* Effect.exit(sql.withTransaction(sql`INSERT INTO child (p) VALUES (1)`))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(yield* sql`SELECT * FROM child`).toStrictEqual([])
+        yield* sql.withTransaction(Effect.zipRight(sql`INSERT INTO parent (id) VALUES (1)`, sql`INSERT INTO child (p) VALUES (1)`))
+        expect(yield* sql`SELECT p FROM child`).toStrictEqual([{ p: 1 }])
+      })))
+
+  it.effect("fail when BEGIN fails, and give the connection back", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* setUp(sql)
+        // A transaction opened by hand, outside withTransaction: BEGIN IMMEDIATE cannot start another.
+        yield* sql.unsafe("BEGIN")
+        const exit = yield* Effect.exit(sql.withTransaction(sql`INSERT INTO t (n) VALUES (1)`))
+        expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(Option.map((e) => e._tag), Option.getOrUndefined)).toBe("SqlError")
+        yield* sql.unsafe("ROLLBACK")
+        yield* sql.withTransaction(sql`INSERT INTO t (n) VALUES (2)`)
         expect(yield* count(sql)).toBe(1)
       })))
 
@@ -77,26 +131,7 @@ describe("SQLite transactions", () => {
       })))
 
   it.effect("hold the connection: a statement outside waits for the transaction to end", () =>
-    withSql(freshPath(), (sql) =>
-      Effect.gen(function*() {
-        yield* setUp(sql)
-        const started = yield* Deferred.make<void>()
-        const finish = yield* Deferred.make<void>()
-        const transaction = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-          yield* sql`INSERT INTO t (n) VALUES (1)`
-          yield* Deferred.succeed(started, undefined)
-          yield* Deferred.await(finish)
-          yield* sql`INSERT INTO t (n) VALUES (2)`
-        })))
-        yield* Deferred.await(started)
-        const outside = yield* Effect.fork(count(sql))
-        // It cannot run while the transaction holds the one connection, however long it waits.
-        expect(Option.isNone(yield* settled(outside))).toBe(true)
-        yield* Deferred.succeed(finish, undefined)
-        yield* Fiber.join(transaction)
-        // It ran after the commit: it sees both rows, never one.
-        expect(yield* Fiber.join(outside)).toBe(2)
-      })))
+    withSql(freshPath(), (sql) => Effect.zipRight(setUp(sql), holdsTheConnection(sql))))
 
   // Live: the wait for the lock is retried after real pauses.
   it.live("wait while another process holds the write lock, then begin", () => {

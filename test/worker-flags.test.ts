@@ -12,6 +12,8 @@ describe("worker flags", () => {
       expect(workerExecArgv(own, undefined)).toStrictEqual(own)
     }
     expect(workerExecArgv([], "--max-old-space-size=512 --max-semi-space-size=64")).toStrictEqual([])
+    expect(workerExecArgv([], "\"--max-semi-space-size=64\"")).toStrictEqual([])
+    expect(workerExecArgv(["--min-semi-space-size=16"], undefined)).toStrictEqual(["--min-semi-space-size=16"])
     expect(workerExecArgv([], "--max-old-space-size=512")).toStrictEqual(["--max-semi-space-size=8"])
   })
 })

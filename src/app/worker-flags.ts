@@ -8,15 +8,15 @@
  * back), for ~3 % of throughput. An operator's own choice (in node's arguments or
  * NODE_OPTIONS) is kept.
  */
-const DEFAULTS: ReadonlyArray<readonly [name: string, flag: string]> = [["--max-semi-space-size", "--max-semi-space-size=8"]]
+const DEFAULTS: ReadonlyArray<{ readonly flag: string; readonly unlessGiven: ReadonlyArray<string> }> = [
+  // A minimum of the operator's own is a choice of size too (and may exceed 8).
+  { flag: "--max-semi-space-size=8", unlessGiven: ["--max-semi-space-size", "--min-semi-space-size"] }
+]
 
-/** Whether `name` is among the flags, as `--name=value` or `--name value`, with dashes or underscores. */
-const sets = (flags: ReadonlyArray<string>, name: string): boolean => {
-  const wanted = name.replace(/_/g, "-")
-  return flags.some((flag) => flag.replace(/_/g, "-").split("=")[0] === wanted)
-}
+/** A flag's name as node reads it: dashes for underscores, without its value or the quotes NODE_OPTIONS allows. */
+const nameOf = (flag: string): string => flag.replace(/["']/g, "").replace(/_/g, "-").split("=")[0] ?? ""
 
 export const workerExecArgv = (own: ReadonlyArray<string>, nodeOptions: string | undefined): Array<string> => {
-  const given = [...own, ...(nodeOptions ?? "").split(/\s+/).filter((flag) => flag !== "")]
-  return [...own, ...DEFAULTS.filter(([name]) => !sets(given, name)).map(([, flag]) => flag)]
+  const given = new Set([...own, ...(nodeOptions ?? "").split(/\s+/)].map(nameOf))
+  return [...own, ...DEFAULTS.filter((d) => !d.unlessGiven.some((name) => given.has(name))).map((d) => d.flag)]
 }

@@ -81,12 +81,14 @@ const changers = new WeakMap<SqlClient.SqlClient, ChangesNow>()
 /**
  * How many rows a write statement of a write transaction on `client` changed: on SQLite
  * from the statement's run, at once (as runInTransaction); elsewhere from the driver's
- * answer (node-postgres's rowCount). Same rule: only inside `withTransaction`.
+ * answer (node-postgres's rowCount). Same rule: only inside `withTransaction`. A driver
+ * whose answer has no count is a defect, never 0: a caller that reads 0 as "nothing
+ * changed" would do the write again.
  */
 export const changedInTransaction = (client: SqlClient.SqlClient) => {
   const now = changers.get(client)
   return (statement: Statement.Statement<object>): Effect.Effect<number, SqlError.SqlError> => {
-    if (now === undefined) return Effect.map(statement.raw, (result) => Number((result as { rowCount?: unknown } | null)?.rowCount ?? 0))
+    if (now === undefined) return Effect.flatMap(statement.raw, countOf)
     return Effect.try({
       try: () => {
         const [sql, params] = statement.compile()
@@ -95,6 +97,11 @@ export const changedInTransaction = (client: SqlClient.SqlClient) => {
       catch: failedStatement
     })
   }
+}
+
+const countOf = (result: unknown): Effect.Effect<number> => {
+  const count = typeof result === "object" && result !== null && "rowCount" in result ? result.rowCount : undefined
+  return typeof count === "number" ? Effect.succeed(count) : Effect.dieMessage("changedInTransaction: the driver's answer has no row count")
 }
 
 const makeConnection = (db: Db): SqlConnection.Connection & { readonly runNow: RunNow; readonly changesNow: ChangesNow } => {
@@ -165,7 +172,10 @@ type WithTransaction = SqlClient.SqlClient["withTransaction"]
  * much again as the statements in them. BEGIN is tried at once; only when another
  * process holds the lock does it wait, asynchronously (see executeUnprepared). A nested
  * transaction (a savepoint) goes to @effect/sql's. A COMMIT that fails leaves no
- * transaction open on the connection: the next BEGIN would fail on it.
+ * transaction open on the connection: the next BEGIN would fail on it. One difference:
+ * waiting for the connection (another fiber's transaction) can be interrupted, as
+ * Effect's own withPermits can; @effect/sql's could not. Waiting for another process's
+ * lock still cannot, as before.
  */
 const leanTransaction = (db: Db, connection: SqlConnection.Connection, semaphore: Semaphore, nested: WithTransaction): WithTransaction =>
 <R, E, A>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
