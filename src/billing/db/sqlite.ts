@@ -42,16 +42,32 @@ interface Cached {
 
 const failedStatement = (cause: unknown) => new SqlError.SqlError({ cause, message: "Failed to execute statement" })
 
-/** A statement run at once on the connection, in the caller's turn. */
+/** A statement run at once on the connection, in the caller's turn: its rows, or (changesNow) how many rows it changed. */
 export type RunNow = (sql: string, params: ReadonlyArray<unknown>) => ReadonlyArray<object>
+export type ChangesNow = (sql: string, params: ReadonlyArray<unknown>) => number
+
+interface Direct {
+  readonly runNow: RunNow
+  readonly changesNow: ChangesNow
+}
 
 /**
- * The SQLite clients of this process, each with its connection's RunNow: a statement of a
- * write transaction can run on the connection the transaction holds without the client's
- * per-statement machinery (a span, a scope and a copy of the fiber's references: ~35
- * runtime steps a statement). See `runInTransaction`.
+ * The SQLite clients of this process, each with its connection's direct execution: a
+ * statement of a write transaction can run on the connection the transaction holds
+ * without the client's per-statement machinery (a span, a scope and a copy of the fiber's
+ * references: ~35 runtime steps a statement). See `runInTransaction`.
  */
-const direct = new WeakMap<SqlClient.SqlClient, RunNow>()
+const direct = new WeakMap<SqlClient.SqlClient, Direct>()
+
+/** The statement compiled by the client's compiler and run at once by `run`. */
+const compiledNow = <A>(statement: Statement.Statement<object>, run: (sql: string, params: ReadonlyArray<unknown>) => A): Effect.Effect<A, SqlError.SqlError> =>
+  Effect.try({
+    try: () => {
+      const [sql, params] = statement.compile()
+      return run(sql, params)
+    },
+    catch: failedStatement
+  })
 
 /**
  * A statement of a write transaction on `client`: on SQLite, run at once on the connection
@@ -61,22 +77,9 @@ const direct = new WeakMap<SqlClient.SqlClient, RunNow>()
  */
 export const runInTransaction = (client: SqlClient.SqlClient) => {
   const now = direct.get(client)
-  return <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError.SqlError> => {
-    if (now === undefined) return statement
-    return Effect.try({
-      try: () => {
-        const [sql, params] = statement.compile()
-        return now(sql, params) as ReadonlyArray<A>
-      },
-      catch: failedStatement
-    })
-  }
+  return <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError.SqlError> =>
+    now === undefined ? statement : compiledNow(statement, (sql, params) => now.runNow(sql, params) as ReadonlyArray<A>)
 }
-
-/** Rows a write statement changed, run at once on the connection (see RunNow). */
-export type ChangesNow = (sql: string, params: ReadonlyArray<unknown>) => number
-
-const changers = new WeakMap<SqlClient.SqlClient, ChangesNow>()
 
 /**
  * How many rows a write statement of a write transaction on `client` changed: on SQLite
@@ -86,17 +89,9 @@ const changers = new WeakMap<SqlClient.SqlClient, ChangesNow>()
  * changed" would do the write again.
  */
 export const changedInTransaction = (client: SqlClient.SqlClient) => {
-  const now = changers.get(client)
-  return (statement: Statement.Statement<object>): Effect.Effect<number, SqlError.SqlError> => {
-    if (now === undefined) return Effect.flatMap(statement.raw, countOf)
-    return Effect.try({
-      try: () => {
-        const [sql, params] = statement.compile()
-        return now(sql, params)
-      },
-      catch: failedStatement
-    })
-  }
+  const now = direct.get(client)
+  return (statement: Statement.Statement<object>): Effect.Effect<number, SqlError.SqlError> =>
+    now === undefined ? Effect.flatMap(statement.raw, countOf) : compiledNow(statement, now.changesNow)
 }
 
 const countOf = (result: unknown): Effect.Effect<number> => {
@@ -104,7 +99,7 @@ const countOf = (result: unknown): Effect.Effect<number> => {
   return typeof count === "number" ? Effect.succeed(count) : Effect.dieMessage("changedInTransaction: the driver's answer has no row count")
 }
 
-const makeConnection = (db: Db): SqlConnection.Connection & { readonly runNow: RunNow; readonly changesNow: ChangesNow } => {
+const makeConnection = (db: Db): SqlConnection.Connection & Direct => {
   const cache = new Map<string, Cached>()
   const prepare = (sql: string): Cached => {
     let cached = cache.get(sql)
@@ -272,8 +267,7 @@ export const sqliteLayer = (path: string): Layer.Layer<SqlClient.SqlClient, SqlE
         beginTransaction: "BEGIN IMMEDIATE",
         spanAttributes: [["db.system.name", "sqlite"]]
       })
-      direct.set(client, connection.runNow)
-      changers.set(client, connection.changesNow)
+      direct.set(client, connection)
       return Object.assign(client, { withTransaction: leanTransaction(db, connection, semaphore, client.withTransaction) })
     })
   ).pipe(Layer.provide(Reactivity.layer))
