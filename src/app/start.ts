@@ -9,7 +9,7 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 // Deep imports: the package index would load its HTTP server too, which the primary never uses.
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Effect, Layer, Schema } from "effect"
+import { Config, Effect, Layer, RuntimeFlags, RuntimeFlagsPatch, Schema } from "effect"
 import cluster, { type Worker } from "node:cluster"
 import { availableParallelism } from "node:os"
 import type { ResolvedConfig } from "../config/gateway-config"
@@ -246,6 +246,14 @@ const stop = (message: string) =>
     exit()
   })
 
+/**
+ * Effect's default runtime counts every fiber in its own metrics (started, active, a
+ * lifetime histogram, successes and failures, each under the fiber's labels): work on
+ * every request's fiber and every fiber it forks, for figures this gateway never reads
+ * (its metrics are telemetry/metrics.ts's). Every fiber of the gateway descends from here.
+ */
+const withoutFiberMetrics = Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics))
+
 /** Runs the gateway until SIGINT or SIGTERM. */
 export const main = (configPath: string | undefined): void =>
-  start(configPath).pipe(Effect.provide(NodeFileSystem.layer), NodeRuntime.runMain)
+  start(configPath).pipe(Effect.provide(NodeFileSystem.layer), withoutFiberMetrics, NodeRuntime.runMain)
