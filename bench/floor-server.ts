@@ -11,7 +11,7 @@ import { readChatRequest } from "../src/http/read-json-body"
 import { ChatCompletion } from "../src/protocol/chat-response"
 import { checkLimits, DEFAULT_LIMITS } from "../src/protocol/limits"
 import { ChatCompletionRequest } from "../src/protocol/chat-request"
-import { readBody } from "../src/http/read-body"
+import { collectBody } from "../src/http/read-body"
 import { validator } from "../src/protocol/validate"
 import { EventEmitter } from "node:events"
 import { jsonHeaders, makeUpstream, postJson } from "../src/providers/http/transport"
@@ -140,23 +140,25 @@ const VARIANTS: Record<string, (req: import("node:http").IncomingMessage, res: S
     }),
   // Quorum's transport on an Effect fiber, without the checks: what the fiber and the call's deadline cost.
   "effect, no checks": (req, res) => {
-    fork(Effect.flatMap(readBody(req, 1_000_000), (text) =>
-      Effect.map(
-        postJson({ upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...(JSON.parse(text) as object), model: "bench0" }, redact: (s) => s, errorMessage: () => undefined }),
-        (answer) => writeJson(res, answer)
-      )).pipe(Effect.catchAll(() => Effect.sync(() => res.writeHead(502).end()))))
+    collectBody(req, 1_000_000, (body) =>
+      fork(Effect.flatMap(body, (text) =>
+        Effect.map(
+          postJson({ upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...(JSON.parse(text) as object), model: "bench0" }, redact: (s) => s, errorMessage: () => undefined }),
+          (answer) => writeJson(res, answer)
+        )).pipe(Effect.catchAll(() => Effect.sync(() => res.writeHead(502).end())))))
   },
-  // Quorum's pieces on an Effect fiber: the body read under limits and validated, the call
-  // (Pool by path, an EventEmitter signal, the deadline), the answer validated, JSON written.
+  // Quorum's pieces: the body read under the byte limit, then on an Effect fiber checked
+  // (shape limits, schema), the call (Pool by path, the deadline), the answer validated, JSON written.
   effect: (req, res) => {
-    fork(Effect.flatMap(readChatRequest(req, { maxBodyBytes: 1_000_000, limits: DEFAULT_LIMITS }), (chat) =>
-      Effect.map(
-        postJson(
-          { upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...chat, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined },
-          (json) => Either.getOrElse(checkAnswer(json), () => json)
-        ),
-        (answer) => writeJson(res, answer)
-      )).pipe(Effect.catchAll(() => Effect.sync(() => res.writeHead(502).end()))))
+    collectBody(req, 1_000_000, (body) =>
+      fork(Effect.flatMap(readChatRequest(body, { limits: DEFAULT_LIMITS }), (chat) =>
+        Effect.map(
+          postJson(
+            { upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...chat, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined },
+            (json) => Either.getOrElse(checkAnswer(json), () => json)
+          ),
+          (answer) => writeJson(res, answer)
+        )).pipe(Effect.catchAll(() => Effect.sync(() => res.writeHead(502).end())))))
   }
 }
 

@@ -6,6 +6,7 @@
  * Upstream replies are held until the test releases them: events, not time.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { connect, type Socket } from "node:net"
 import { type RunningGateway, startGateway } from "./support/gateway"
 import { validateError } from "./support/openai-schemas"
 import { type ScriptedOpenAI, startScriptedOpenAI } from "./support/scripted-openai"
@@ -40,6 +41,26 @@ const chat = (model: string, gateway = shedding) =>
     body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] })
   })
 
+/** A chat request whose headers and first bytes are sent, and never the rest of its body. */
+const halfSent = (gateway: RunningGateway) =>
+  new Promise<Socket>((resolve, reject) => {
+    const { hostname, port } = new URL(gateway.url)
+    const body = JSON.stringify({ model: "c", messages: [{ role: "user", content: "hi" }] })
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 10)}`)
+      resolve(socket)
+    })
+    socket.on("error", reject)
+  })
+
+/** Reads the worker's in-flight gauge until it shows `n`: each read waits for the gateway's answer. */
+const inFlightReaches = async (gateway: RunningGateway, n: number) => {
+  for (;;) {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text()
+    if (new RegExp(`^quorum_in_flight_requests ${n}$`, "m").test(text)) return
+  }
+}
+
 describe("load shedding", () => {
   it("refuses requests past max_in_flight at once, in OpenAI's shape, while health answers", async () => {
     up.hold("a")
@@ -64,6 +85,18 @@ describe("load shedding", () => {
     expect((await second).status).toBe(200)
     // Room again: served.
     expect((await chat("d")).status).toBe(200)
+  })
+
+  it("frees the place of a client that leaves while still sending its body, and asks no upstream for it", async () => {
+    const callsBefore = up.calls.get("c") ?? 0
+    // Two requests whose bodies never finish hold both places.
+    const sockets = await Promise.all([0, 1].map(() => halfSent(shedding)))
+    await inFlightReaches(shedding, 2)
+    expect((await chat("d")).status).toBe(503)
+    for (const socket of sockets) socket.destroy()
+    await inFlightReaches(shedding, 0)
+    expect((await chat("d")).status).toBe(200)
+    expect(up.calls.get("c") ?? 0).toBe(callsBefore)
   })
 
   it("queues a deployment's calls past max_upstream_connections instead of opening more", async () => {

@@ -11,6 +11,7 @@ import { type ClientError, errorAnswer } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { readChatRequest } from "./read-json-body"
+import type { BodyText } from "./read-body"
 import { DONE, sse } from "./sse"
 
 /** OpenAI's frames; a stream cut after its first byte ends with an error event, never a silent [DONE]. */
@@ -23,10 +24,10 @@ const chatFrames = (wantsUsage: boolean): Frames<ClientError> => ({
   fail: (error, out) => out.push(sse(errorAnswer(error).body))
 })
 
-export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/chat/completions", incoming.headers["authorization"], (ticket) =>
     Effect.gen(function*() {
-      const request = yield* readChatRequest(incoming, services.config)
+      const request = yield* readChatRequest(body, services.config)
       const answer = yield* answerChat(services, ticket, incoming.headers, request)
       if (answer._tag === "Completion") return json(answer.completion, answer.headers)
       return meteredSse(answer, ticket, chatFrames(request.stream_options?.include_usage === true))

@@ -11,6 +11,7 @@ import type { Spend } from "../billing/spend"
 import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
+import type { BodyText } from "./read-body"
 import { limitsOf } from "./chat-cache"
 import { json, type Reply } from "./hot/reply"
 import { checkConsensusRequest, checkReport, requestPolicies } from "./policies"
@@ -19,13 +20,13 @@ const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
 /** POST /v1/consensus, a hot route (see hot/front-door.ts). */
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
-  (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+  (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
     metered(spend, "/v1/consensus", incoming.headers["authorization"], (ticket) =>
       Effect.gen(function*() {
         ticket.model = "consensus"
         // The limit headers hold a fan-out as they hold a chat completion (the body has max_cost_usd and timeout_ms of its own).
         ticket.limits = yield* limitsOf({}, incoming.headers)
-        const read = yield* readConsensusRequest(incoming, config)
+        const read = yield* readConsensusRequest(body, config)
         const policies = yield* requestPolicies(config.policies, "consensus", ticket)
         const request = yield* checkConsensusRequest(policies, read)
         const report = yield* Effect.flatMap(consensus.run(request, samplingOf(request)), (r) => checkReport(policies, r))

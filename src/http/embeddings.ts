@@ -16,6 +16,7 @@ import { json, type Reply } from "./hot/reply"
 import { COST_HEADER, metered } from "./metered"
 import { admitsFirst, checkRequest, POLICY_HEADER, requestPolicies } from "./policies"
 import { jsonBodyParser } from "./read-json-body"
+import type { BodyText } from "./read-body"
 
 const readEmbeddings = jsonBodyParser(EmbeddingRequest)
 
@@ -32,11 +33,11 @@ const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): num
   return ids.reduce<number>((sum, item) => sum + (typeof item === "number" ? 1 : item.length), 0)
 }
 
-export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/embeddings", incoming.headers["authorization"], (ticket) =>
     Effect.gen(function*() {
       const { config, router } = services
-      const asked = yield* readEmbeddings(incoming, config)
+      const asked = yield* readEmbeddings(body, config)
       ticket.model = asked.model
       // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
       const policies = yield* requestPolicies(config.policies, asked.model, ticket)

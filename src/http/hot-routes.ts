@@ -50,6 +50,7 @@ export const HotRoutesLive = Layer.effect(
         ["/v1/consensus", fanOut],
         ["/consensus", fanOut]
       ]),
+      maxBodyBytes: config.maxBodyBytes,
       run: Runtime.runFork(runtime)
     }
   })

@@ -18,6 +18,7 @@ import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
+import type { BodyText } from "./read-body"
 
 const readMessages = jsonBodyParser(MessagesRequest)
 
@@ -39,14 +40,14 @@ const messageEvents = (): Frames<ClientError> =>
     return { status: answer.status, message: answer.body.error.message }
   })
 
-export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(
     services.spend,
     "/v1/messages",
     authorizationOf(incoming),
     (ticket) =>
       Effect.gen(function*() {
-        const translated = toChatRequest(yield* readMessages(incoming, services.config))
+        const translated = toChatRequest(yield* readMessages(body, services.config))
         if (Either.isLeft(translated)) {
           // Anthropic's errors have no param field: its own name the field first, as here.
           const { message, param } = translated.left

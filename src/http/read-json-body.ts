@@ -4,14 +4,13 @@
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import type { IncomingMessage } from "node:http"
 import { Effect, Either, type ParseResult, type Schema } from "effect"
 import { firstIssue } from "../config/paths"
 import { ChatCompletionRequest } from "../protocol/chat-request"
 import { checkLimits, DEFAULT_LIMITS, LIMIT_KEYS, type LimitExceeded, type RequestLimits } from "../protocol/limits"
 import { validator } from "../protocol/validate"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
-import { readBodyAs } from "./read-body"
+import { type BodyText, readBodyAs } from "./read-body"
 
 /** A body's size in bytes, and the limits on its shape (server.max_body_bytes and server.limits). */
 export interface BodyBounds {
@@ -26,9 +25,12 @@ export interface BodyBounds {
  * anything else that recurses, looks at it. A bare byte limit keeps the default shape limits.
  */
 export const jsonBodyReader = <A extends object>(schema: Schema.Schema<A, A>) => {
-  const parse = jsonBodyParser(schema)
-  return (bounds: number | BodyBounds) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => parse(NodeHttpServerRequest.toIncomingMessage(request), bounds))
+  const decode = decodeBody(validator(schema))
+  return (bounds: number | BodyBounds) => {
+    const { maxBodyBytes, limits } = typeof bounds === "number" ? { maxBodyBytes: bounds, limits: DEFAULT_LIMITS } : bounds
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      readBodyAs(NodeHttpServerRequest.toIncomingMessage(request), maxBodyBytes, (text) => decode(text, limits)))
+  }
 }
 
 /**
@@ -52,15 +54,14 @@ const decodeBody = <A extends object>(check: (input: unknown) => Either.Either<A
   return Either.mapLeft(check(json), invalidField)
 }
 
-/** The same over node:http's request, for the hot routes that are served without the platform's server. */
+/**
+ * The same for the hot routes, whose body the front door has read before their fiber
+ * starts (hot/front-door.ts, under server.max_body_bytes): a plain check of its text.
+ */
 export const jsonBodyParser = <A extends object>(schema: Schema.Schema<A, A>) => {
   const decode = decodeBody(validator(schema))
-  return (incoming: IncomingMessage, bounds: number | BodyBounds): Effect.Effect<A, InvalidRequest | PayloadTooLarge> => {
-    const { maxBodyBytes: maxBytes, limits } = typeof bounds === "number" ? { maxBodyBytes: bounds, limits: DEFAULT_LIMITS } : bounds
-    const declared = Number(incoming.headers["content-length"])
-    if (declared > maxBytes) return Effect.fail(new PayloadTooLarge({ limit: maxBytes }))
-    return readBodyAs(incoming, maxBytes, (text) => decode(text, limits))
-  }
+  return (body: BodyText, bounds: { readonly limits: RequestLimits }): Either.Either<A, InvalidRequest | PayloadTooLarge> =>
+    Either.flatMap(body, (text) => decode(text, bounds.limits))
 }
 
 export const readChatRequest = jsonBodyParser(ChatCompletionRequest)

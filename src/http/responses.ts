@@ -16,13 +16,14 @@ import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
+import type { BodyText } from "./read-body"
 
 const readResponses = jsonBodyParser(ResponsesRequest)
 
-export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage): Effect.Effect<Reply, never, Scope.Scope> =>
+export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/responses", incoming.headers["authorization"], (ticket) =>
     Effect.gen(function*() {
-      const request = yield* readResponses(incoming, services.config)
+      const request = yield* readResponses(body, services.config)
       const translated = toChatRequest(request)
       if (Either.isLeft(translated)) {
         const { message, param, code } = translated.left

@@ -14,15 +14,21 @@ import { Cause, Context, Effect, Exit, type Fiber, FiberId, FiberRef, Scope } fr
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { newId } from "../../domain/ids"
 import { internalError, logDefect } from "../errors"
+import { type BodyText, collectBody } from "../read-body"
 import type { Reply } from "./reply"
 import { writeReply } from "./write-reply"
 
-/** A hot route: the request's scope holds its upstream calls until the answer is written or the client leaves. */
-export type HotHandler = (incoming: IncomingMessage) => Effect.Effect<Reply, never, Scope.Scope>
+/**
+ * A hot route, given its request and the body read for it: the request's scope holds its
+ * upstream calls until the answer is written or the client leaves.
+ */
+export type HotHandler = (incoming: IncomingMessage, body: BodyText) => Effect.Effect<Reply, never, Scope.Scope>
 
 export interface HotRoutes {
   /** POST routes by path. */
   readonly routes: ReadonlyMap<string, HotHandler>
+  /** server.max_body_bytes: a body past it is not buffered, and its route answers 413. */
+  readonly maxBodyBytes: number
   /** Runs a request's fiber on the gateway's prebuilt runtime. */
   readonly run: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>
   /** Wraps a request, answer written, in its span, when traces are on. */
@@ -89,12 +95,27 @@ const closing = (scope: Scope.CloseableScope, exit: Exit.Exit<void>, defect: (ca
     return defect(failed === undefined ? closed.cause : Cause.sequential(failed, closed.cause))
   })
 
-const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse): void => {
-  const served = inRequestScope(Effect.flatMap(handler(request), (reply) => writeReply(response, reply)), answeringDefect(response, route))
-  const fiber = hot.run(hot.traced === undefined ? served : hot.traced(route, served))
-  // The client left before the whole answer was written: stop everything done for it.
+const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse, body: BodyText): Fiber.RuntimeFiber<void> => {
+  const served = inRequestScope(Effect.flatMap(handler(request, body), (reply) => writeReply(response, reply)), answeringDefect(response, route))
+  return hot.run(hot.traced === undefined ? served : hot.traced(route, served))
+}
+
+/**
+ * The body is read before the request's fiber starts, with plain callbacks: bodies come
+ * whole in a packet or two, and the fiber then runs to the upstream call without waiting
+ * (an asynchronous step fewer, ~10 Effect steps and a suspended fiber's resumption fewer).
+ * A client that leaves before its body is whole asked nothing of anyone: no fiber starts.
+ */
+const admitted = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse, onClose: () => void): void => {
+  let fiber: Fiber.RuntimeFiber<void> | undefined
+  const stopReading = collectBody(request, hot.maxBodyBytes, (body) => {
+    if (!response.destroyed) fiber = serve(hot, route, handler, request, response, body)
+  })
   response.once("close", () => {
-    if (!response.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+    onClose()
+    if (fiber === undefined) stopReading()
+    // The client left before the whole answer was written: stop everything done for it.
+    else if (!response.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
   })
 }
 
@@ -118,8 +139,7 @@ export const openFrontDoor = (server: Server, maxInFlight: number, hot: HotRoute
       return true
     }
     inFlight++
-    response.once("close", () => inFlight--)
-    serve(hot, route, handler, request, response)
+    admitted(hot, route, handler, request, response, () => inFlight--)
     return true
   }) as typeof server.emit
   return { inFlight: () => inFlight, shed: () => shed }
