@@ -71,6 +71,9 @@ export class Ticket extends Meter {
    * were read is asked again, with them.
    */
   admit(models: ReadonlyArray<string>, estimate: () => ReadonlyArray<CostOption>): Effect.Effect<Admission | undefined, AdmissionError> {
+    // Identified as nobody (an open gateway, no Quorum key): the store has nothing to admit,
+    // and the request is spared the steps of asking it.
+    if (this.identified && this.key === undefined) return Effect.succeed(undefined)
     return Effect.gen(this, function*() {
       const key = yield* this.identify()
       const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(this.authorization, models, options)

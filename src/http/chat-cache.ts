@@ -51,27 +51,29 @@ export const takeQuorumOptions = (asked: ChatCompletionRequest): Effect.Effect<{
 
 const LIMIT_HEADERS = { max_latency_ms: "x-quorum-max-latency-ms", max_cost_usd: "x-quorum-max-cost-usd" } as const
 
-/** The request's own limits: the body's, else its headers'; a header that is not a number is a 400 naming it. */
-export const limitsOf = (options: QuorumOptions, headers: IncomingHttpHeaders): Effect.Effect<RequestLimits | undefined, InvalidRequest> =>
-  Effect.gen(function*() {
-    const limits: { max_latency_ms?: number; max_cost_usd?: number } = {}
-    for (const name of ["max_latency_ms", "max_cost_usd"] as const) {
-      const given = options[name]
-      if (given !== undefined) {
-        limits[name] = given
-        continue
-      }
-      const header = headers[LIMIT_HEADERS[name]]
-      if (typeof header !== "string") continue
-      const value = Number(header)
-      if (header.trim() === "" || !Number.isFinite(value) || value < 0 || (name === "max_latency_ms" && value === 0)) {
-        return yield* new InvalidRequest({ message: `Invalid value for header '${LIMIT_HEADERS[name]}': expected a positive number, got "${header.slice(0, 40)}"`, param: LIMIT_HEADERS[name], code: "invalid_value" })
-      }
-      limits[name] = value
+/**
+ * The request's own limits: the body's, else its headers'; a header that is not a number is
+ * a 400 naming it. Plain: read on every request, it needs no step of its own.
+ */
+export const limitsOf = (options: QuorumOptions, headers: IncomingHttpHeaders): Either.Either<RequestLimits | undefined, InvalidRequest> => {
+  const limits: { max_latency_ms?: number; max_cost_usd?: number } = {}
+  for (const name of ["max_latency_ms", "max_cost_usd"] as const) {
+    const given = options[name]
+    if (given !== undefined) {
+      limits[name] = given
+      continue
     }
-    // None given: undefined, so that the router skips the check.
-    return limits.max_latency_ms === undefined && limits.max_cost_usd === undefined ? undefined : limits
-  })
+    const header = headers[LIMIT_HEADERS[name]]
+    if (typeof header !== "string") continue
+    const value = Number(header)
+    if (header.trim() === "" || !Number.isFinite(value) || value < 0 || (name === "max_latency_ms" && value === 0)) {
+      return Either.left(new InvalidRequest({ message: `Invalid value for header '${LIMIT_HEADERS[name]}': expected a positive number, got "${header.slice(0, 40)}"`, param: LIMIT_HEADERS[name], code: "invalid_value" }))
+    }
+    limits[name] = value
+  }
+  // None given: undefined, so that the router skips the check.
+  return Either.right(limits.max_latency_ms === undefined && limits.max_cost_usd === undefined ? undefined : limits)
+}
 
 export const cacheSettingsFor = (config: ResolvedConfig, model: string): CacheSettings | undefined =>
   config.routes.get(model)?.cache ?? config.cache
