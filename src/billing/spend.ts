@@ -5,7 +5,7 @@
  * once the request is over, what it cost: ledger rows for the request and each upstream
  * attempt, and the settlement of its reservation, handed to the ledger's writer.
  */
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { GatewayConfig } from "../config/gateway-config"
 import { type AdmissionError, type CostsNeeded, type SpendStoreError, Unauthorized } from "./errors"
 import { dayOf, hashKey, KEY_PREFIX, type KeyFacts, periodOf } from "./keys"
@@ -107,12 +107,15 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
     const open = config.auth.mode !== "keys"
     const known = new KeyFactsCache()
 
-    /** The Quorum key the header carries; undefined for nobody on an open gateway, Unauthorized where a key is required. */
-    const secretOf = (authorization: string | undefined): Effect.Effect<string | undefined, Unauthorized> => {
+    /**
+     * The Quorum key the header carries; undefined for nobody on an open gateway, Unauthorized
+     * where a key is required. A plain value: every request asks, most of them with no key.
+     */
+    const secretOf = (authorization: string | undefined): Either.Either<string | undefined, Unauthorized> => {
       const secret = bearer(authorization)
-      if (secret !== undefined && secret.startsWith(KEY_PREFIX)) return Effect.succeed(secret)
+      if (secret !== undefined && secret.startsWith(KEY_PREFIX)) return Either.right(secret)
       // On an open gateway a request without a Quorum key is nobody's (an OpenAI SDK must send some key; it is ignored).
-      return open ? Effect.succeed(undefined) : Effect.fail(missingKey(secret))
+      return open ? Either.right(undefined) : Either.left(missingKey(secret))
     }
 
     /** A key's facts, from this worker's cache or one read; unknown and revoked keys are refused as admission refuses them. */
@@ -129,8 +132,11 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
     }
 
     /** Who is calling: their key's facts, or undefined for nobody (an open gateway, no Quorum key). */
-    const identify = (authorization: string | undefined): Effect.Effect<KeyFacts | undefined, Unauthorized | SpendStoreError> =>
-      Effect.flatMap(secretOf(authorization), (secret) => (secret === undefined ? Effect.succeed(undefined) : factsOf(secret)))
+    const identify = (authorization: string | undefined): Effect.Effect<KeyFacts | undefined, Unauthorized | SpendStoreError> => {
+      const secret = secretOf(authorization)
+      if (Either.isLeft(secret)) return Effect.fail(secret.left)
+      return secret.right === undefined ? Effect.succeed(undefined) : factsOf(secret.right)
+    }
 
     /**
      * Admission for a request's models with its cost options, as values (undefined when the
@@ -142,13 +148,15 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
       authorization: string | undefined,
       models: ReadonlyArray<string>,
       options: ReadonlyArray<CostOption> | undefined
-    ): Effect.Effect<Admission | undefined, AdmissionError | CostsNeeded> =>
-      Effect.flatMap(secretOf(authorization), (secret) =>
-        secret === undefined
-          ? Effect.succeed(undefined)
-          : store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() }).pipe(
-            Effect.tapErrorTag("CostsNeeded", () => Effect.sync(() => known.forget(hashKey(secret))))
-          ))
+    ): Effect.Effect<Admission | undefined, AdmissionError | CostsNeeded> => {
+      const given = secretOf(authorization)
+      if (Either.isLeft(given)) return Effect.fail(given.left)
+      const secret = given.right
+      if (secret === undefined) return Effect.succeed(undefined)
+      return store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() }).pipe(
+        Effect.tapErrorTag("CostsNeeded", () => Effect.sync(() => known.forget(hashKey(secret))))
+      )
+    }
 
     /**
      * Who is calling, for requests that reserve nothing (a model list): the models their

@@ -56,11 +56,11 @@ export class Ticket extends Meter {
     return Effect.suspend(() =>
       this.identified
         ? Effect.succeed(this.key)
-        : Effect.tap(this.spend.identify(this.authorization), (key) =>
-          Effect.sync(() => {
-            this.key = key
-            this.identified = true
-          })))
+        : Effect.map(this.spend.identify(this.authorization), (key) => {
+          this.key = key
+          this.identified = true
+          return key
+        }))
   }
 
   /**
