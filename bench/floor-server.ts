@@ -12,6 +12,7 @@ import { ChatCompletion } from "../src/protocol/chat-response"
 import { checkLimits, DEFAULT_LIMITS } from "../src/protocol/limits"
 import { ChatCompletionRequest } from "../src/protocol/chat-request"
 import { collectBody } from "../src/http/read-body"
+import { arrivedNow } from "../src/billing/ticket"
 import { validator } from "../src/protocol/validate"
 import { EventEmitter } from "node:events"
 import { jsonHeaders, makeUpstream, postJson } from "../src/providers/http/transport"
@@ -151,7 +152,7 @@ const VARIANTS: Record<string, (req: import("node:http").IncomingMessage, res: S
   // (shape limits, schema), the call (Pool by path, the deadline), the answer validated, JSON written.
   effect: (req, res) => {
     collectBody(req, 1_000_000, (body) =>
-      fork(Effect.flatMap(readChatRequest(body, { limits: DEFAULT_LIMITS }), (chat) =>
+      fork(Effect.flatMap(readChatRequest({ text: body, arrival: arrivedNow() }, { limits: DEFAULT_LIMITS }), (chat) =>
         Effect.map(
           postJson(
             { upstream, url: `${UPSTREAM}${PATH}`, timeouts, deadline: { ms: 60_000, setting: "total_ms" }, headers: jsonHeaders({}), body: { ...chat, model: "bench0" }, redact: (s) => s, errorMessage: () => undefined },

@@ -61,6 +61,14 @@ const inFlightReaches = async (gateway: RunningGateway, n: number) => {
   }
 }
 
+/** Chat requests answered 499 (the client left), from the gateway's request counter. */
+const cancelled = async (gateway: RunningGateway) => {
+  const text = await (await fetch(`${gateway.url}/metrics`)).text()
+  return [...text.matchAll(/^quorum_requests_total\{([^}]*)\} (\d+)$/gm)]
+    .filter(([, labels]) => labels?.includes('status="499"') === true && labels.includes('endpoint="/v1/chat/completions"'))
+    .reduce((sum, [, , n]) => sum + Number(n), 0)
+}
+
 describe("load shedding", () => {
   it("refuses requests past max_in_flight at once, in OpenAI's shape, while health answers", async () => {
     up.hold("a")
@@ -87,14 +95,16 @@ describe("load shedding", () => {
     expect((await chat("d")).status).toBe(200)
   })
 
-  it("frees the place of a client that leaves while still sending its body, and asks no upstream for it", async () => {
+  it("frees the place of a client that leaves while still sending its body, records it as cancelled, and asks no upstream for it", async () => {
     const callsBefore = up.calls.get("c") ?? 0
+    const cancelledBefore = await cancelled(shedding)
     // Two requests whose bodies never finish hold both places.
     const sockets = await Promise.all([0, 1].map(() => halfSent(shedding)))
     await inFlightReaches(shedding, 2)
     expect((await chat("d")).status).toBe(503)
     for (const socket of sockets) socket.destroy()
     await inFlightReaches(shedding, 0)
+    expect(await cancelled(shedding)).toBe(cancelledBefore + 2)
     expect((await chat("d")).status).toBe(200)
     expect(up.calls.get("c") ?? 0).toBe(callsBefore)
   })

@@ -46,7 +46,7 @@ describe("metered", () => {
       const gate = yield* Deferred.make<void>()
       // The failure is produced inside an uninterruptible region the interruption has to wait for.
       const handle = Effect.uninterruptible(Effect.zipRight(Deferred.succeed(started, undefined), Effect.zipRight(Deferred.await(gate), Effect.fail(upstreamFailure))))
-      const fiber = yield* Effect.fork(metered(spend, "/v1/chat/completions", undefined, () => handle))
+      const fiber = yield* Effect.fork(metered(spend, "/v1/chat/completions", { authorization: undefined }, () => handle))
       yield* Deferred.await(started)
       yield* Fiber.interruptFork(fiber)
       yield* Effect.yieldNow()
@@ -60,7 +60,7 @@ describe("metered", () => {
   it.live("answers a failure whose reply cannot be made with a 500 naming the request, recorded once", () =>
     Effect.gen(function*() {
       const spend = yield* Spend
-      const reply = yield* metered(spend, "/v1/chat/completions", undefined, () => Effect.fail(upstreamFailure), (status, body) => {
+      const reply = yield* metered(spend, "/v1/chat/completions", { authorization: undefined }, () => Effect.fail(upstreamFailure), (status, body) => {
         if (status !== 500) throw new Error("shaping the error broke")
         return body
       })
@@ -73,7 +73,7 @@ describe("metered", () => {
   it.live("answers, and records, a request that succeeded", () =>
     Effect.gen(function*() {
       const spend = yield* Spend
-      const reply = yield* metered(spend, "/v1/chat/completions", undefined, (ticket) => Effect.sync(() => json({ ok: true }, { cost: String(ticket.finish(200)) })))
+      const reply = yield* metered(spend, "/v1/chat/completions", { authorization: undefined }, (ticket) => Effect.sync(() => json({ ok: true }, { cost: String(ticket.finish(200)) })))
       expect(reply._tag === "Json" && reply.status).toBe(200)
       const rows = yield* recorded
       expect(rows.map((r) => [r.status, r.id])).toEqual([[200, reply.headers["x-request-id"]]])

@@ -250,7 +250,10 @@ const stop = (message: string) =>
  * Effect's default runtime counts every fiber in its own metrics (started, active, a
  * lifetime histogram, successes and failures, each under the fiber's labels): work on
  * every request's fiber and every fiber it forks, for figures this gateway never reads
- * (its metrics are telemetry/metrics.ts's). Every fiber of the gateway descends from here.
+ * (its metrics are telemetry/metrics.ts's). The request fibers run on the runtime the
+ * hot routes capture inside this program, and so do their forks; the few fibers started
+ * with Effect.runFork elsewhere (background writes and learning) still count, off the
+ * request path.
  */
 const withoutFiberMetrics = Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics))
 

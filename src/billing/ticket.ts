@@ -21,10 +21,18 @@ export interface RequestLimits {
   readonly max_cost_usd?: number | undefined
 }
 
+/** When a request arrived (wall clock and monotonic): its row and its latency count from here, its upload included. */
+export interface Arrival {
+  readonly startedAt: number
+  readonly t0: number
+}
+
+export const arrivedNow = (): Arrival => ({ startedAt: Date.now(), t0: performance.now() })
+
 export class Ticket extends Meter {
   readonly requestId = newId("req")
-  readonly startedAt = Date.now()
-  readonly t0 = performance.now()
+  readonly startedAt: number
+  readonly t0: number
   admission: Admission | undefined = undefined
   /** The caller's key, once identified (undefined before, and for nobody on an open gateway): what routing and policies read. */
   key: KeyFacts | undefined = undefined
@@ -42,9 +50,12 @@ export class Ticket extends Meter {
     private readonly spend: Spend,
     readonly endpoint: string,
     /** The request's Authorization header: a Quorum key, or nothing on an open gateway. */
-    readonly authorization: string | undefined
+    readonly authorization: string | undefined,
+    arrival: Arrival = arrivedNow()
   ) {
     super()
+    this.startedAt = arrival.startedAt
+    this.t0 = arrival.t0
   }
 
   /**

@@ -11,7 +11,7 @@ import { type ClientError, errorAnswer } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { readChatRequest } from "./read-json-body"
-import type { BodyText } from "./read-body"
+import type { ReceivedBody } from "./read-body"
 import { DONE, sse } from "./sse"
 
 /** OpenAI's frames; a stream cut after its first byte ends with an error event, never a silent [DONE]. */
@@ -24,8 +24,8 @@ const chatFrames = (wantsUsage: boolean): Frames<ClientError> => ({
   fail: (error, out) => out.push(sse(errorAnswer(error).body))
 })
 
-export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
-  metered(services.spend, "/v1/chat/completions", incoming.headers["authorization"], (ticket) =>
+export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
+  metered(services.spend, "/v1/chat/completions", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
     Effect.gen(function*() {
       const request = yield* readChatRequest(body, services.config)
       const answer = yield* answerChat(services, ticket, incoming.headers, request)

@@ -11,7 +11,7 @@ import type { Spend } from "../billing/spend"
 import { answeringDefects, errorResponse } from "./errors"
 import { COST_HEADER, metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
-import type { BodyText } from "./read-body"
+import type { ReceivedBody } from "./read-body"
 import { limitsOf } from "./chat-cache"
 import { json, type Reply } from "./hot/reply"
 import { checkConsensusRequest, checkReport, requestPolicies } from "./policies"
@@ -20,8 +20,8 @@ const readConsensusRequest = jsonBodyParser(ConsensusRequest)
 
 /** POST /v1/consensus, a hot route (see hot/front-door.ts). */
 export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensus, spend: Spend) =>
-  (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
-    metered(spend, "/v1/consensus", incoming.headers["authorization"], (ticket) =>
+  (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
+    metered(spend, "/v1/consensus", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
       Effect.gen(function*() {
         ticket.model = "consensus"
         // The limit headers hold a fan-out as they hold a chat completion (the body has max_cost_usd and timeout_ms of its own).

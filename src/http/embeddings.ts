@@ -16,7 +16,7 @@ import { json, type Reply } from "./hot/reply"
 import { COST_HEADER, metered } from "./metered"
 import { admitsFirst, checkRequest, POLICY_HEADER, requestPolicies } from "./policies"
 import { jsonBodyParser } from "./read-json-body"
-import type { BodyText } from "./read-body"
+import type { ReceivedBody } from "./read-body"
 
 const readEmbeddings = jsonBodyParser(EmbeddingRequest)
 
@@ -33,8 +33,8 @@ const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): num
   return ids.reduce<number>((sum, item) => sum + (typeof item === "number" ? 1 : item.length), 0)
 }
 
-export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
-  metered(services.spend, "/v1/embeddings", incoming.headers["authorization"], (ticket) =>
+export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
+  metered(services.spend, "/v1/embeddings", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
     Effect.gen(function*() {
       const { config, router } = services
       const asked = yield* readEmbeddings(body, config)

@@ -18,7 +18,7 @@ import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
-import type { BodyText } from "./read-body"
+import type { ReceivedBody } from "./read-body"
 
 const readMessages = jsonBodyParser(MessagesRequest)
 
@@ -40,11 +40,11 @@ const messageEvents = (): Frames<ClientError> =>
     return { status: answer.status, message: answer.body.error.message }
   })
 
-export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
+export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(
     services.spend,
     "/v1/messages",
-    authorizationOf(incoming),
+    { authorization: authorizationOf(incoming), arrival: body.arrival },
     (ticket) =>
       Effect.gen(function*() {
         const translated = toChatRequest(yield* readMessages(body, services.config))

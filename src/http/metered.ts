@@ -5,7 +5,7 @@
  * 500 in OpenAI's shape naming the request id, the cause in the log, never an empty body).
  */
 import { Cause, Effect, Either, FiberRef, HashSet, Option } from "effect"
-import { CurrentTicket, Ticket } from "../billing/ticket"
+import { type Arrival, CurrentTicket, Ticket } from "../billing/ticket"
 import { formatUsd } from "../domain/money"
 import type { Spend } from "../billing/spend"
 import { type ClientError, errorAnswer, internalError, logDefect } from "./errors"
@@ -13,6 +13,12 @@ import type { ErrorBody } from "../protocol/error-body"
 import { errorReply, json, type Reply, withHeaders } from "./hot/reply"
 
 export const COST_HEADER = "x-quorum-cost-usd"
+
+/** Who asks (the Authorization header), and when the request arrived where the front door knows it. */
+export interface Caller {
+  readonly authorization: string | undefined
+  readonly arrival?: Arrival | undefined
+}
 
 /** OpenAI's error body, as every route answers unless its wire format has its own (Anthropic's). */
 const openAIShape = (_status: number, body: ErrorBody): unknown => body
@@ -27,12 +33,12 @@ const openAIShape = (_status: number, body: ErrorBody): unknown => body
 export const metered = <R>(
   spend: Spend,
   endpoint: string,
-  authorization: string | undefined,
+  caller: Caller,
   handle: (ticket: Ticket) => Effect.Effect<Reply, ClientError, R>,
   errorShape: (status: number, body: ErrorBody) => unknown = openAIShape
 ): Effect.Effect<Reply, never, R> =>
   Effect.uninterruptibleMask((restore) => {
-    const request = new Ticket(spend, endpoint, authorization)
+    const request = new Ticket(spend, endpoint, caller.authorization, caller.arrival)
     const identified = (reply: Reply) => withHeaders(reply, { "x-request-id": request.requestId })
     return Effect.matchCauseEffect(restore(Effect.zipRight(FiberRef.set(CurrentTicket, request), handle(request))), {
       onSuccess: (reply) => Effect.succeed(identified(reply)),

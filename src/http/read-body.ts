@@ -5,10 +5,20 @@
  */
 import { Effect, Either } from "effect"
 import type { IncomingMessage } from "node:http"
+import type { Arrival } from "../billing/ticket"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
 
 /** What a request's body came to: its text, or why there is none. */
 export type BodyText = Either.Either<string, PayloadTooLarge | InvalidRequest>
+
+/**
+ * A hot route's body as the front door read it (hot/front-door.ts): its text, or undefined
+ * when the client left before it was whole; and when the request arrived.
+ */
+export interface ReceivedBody {
+  readonly text: BodyText | undefined
+  readonly arrival: Arrival
+}
 
 /**
  * Collects a body of at most `maxBytes`, then calls `done` once (at once when the declared

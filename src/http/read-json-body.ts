@@ -10,7 +10,7 @@ import { ChatCompletionRequest } from "../protocol/chat-request"
 import { checkLimits, DEFAULT_LIMITS, LIMIT_KEYS, type LimitExceeded, type RequestLimits } from "../protocol/limits"
 import { validator } from "../protocol/validate"
 import { InvalidRequest, PayloadTooLarge } from "./errors"
-import { type BodyText, readBodyAs } from "./read-body"
+import { type ReceivedBody, readBodyAs } from "./read-body"
 
 /** A body's size in bytes, and the limits on its shape (server.max_body_bytes and server.limits). */
 export interface BodyBounds {
@@ -60,8 +60,9 @@ const decodeBody = <A extends object>(check: (input: unknown) => Either.Either<A
  */
 export const jsonBodyParser = <A extends object>(schema: Schema.Schema<A, A>) => {
   const decode = decodeBody(validator(schema))
-  return (body: BodyText, bounds: { readonly limits: RequestLimits }): Either.Either<A, InvalidRequest | PayloadTooLarge> =>
-    Either.flatMap(body, (text) => decode(text, bounds.limits))
+  return (body: ReceivedBody, bounds: { readonly limits: RequestLimits }): Effect.Effect<A, InvalidRequest | PayloadTooLarge> =>
+    // The client left before its body was whole: the request ends as any whose client leaves (metered records a 499).
+    body.text === undefined ? Effect.interrupt : Either.flatMap(body.text, (text) => decode(text, bounds.limits))
 }
 
 export const readChatRequest = jsonBodyParser(ChatCompletionRequest)

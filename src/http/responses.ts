@@ -16,12 +16,12 @@ import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
 import { metered } from "./metered"
 import { jsonBodyParser } from "./read-json-body"
-import type { BodyText } from "./read-body"
+import type { ReceivedBody } from "./read-body"
 
 const readResponses = jsonBodyParser(ResponsesRequest)
 
-export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage, body: BodyText): Effect.Effect<Reply, never, Scope.Scope> =>
-  metered(services.spend, "/v1/responses", incoming.headers["authorization"], (ticket) =>
+export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
+  metered(services.spend, "/v1/responses", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
     Effect.gen(function*() {
       const request = yield* readResponses(body, services.config)
       const translated = toChatRequest(request)

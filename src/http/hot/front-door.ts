@@ -14,7 +14,8 @@ import { Cause, Context, Effect, Exit, type Fiber, FiberId, FiberRef, Scope } fr
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { newId } from "../../domain/ids"
 import { internalError, logDefect } from "../errors"
-import { type BodyText, collectBody } from "../read-body"
+import { arrivedNow } from "../../billing/ticket"
+import { collectBody, type ReceivedBody } from "../read-body"
 import type { Reply } from "./reply"
 import { writeReply } from "./write-reply"
 
@@ -22,7 +23,7 @@ import { writeReply } from "./write-reply"
  * A hot route, given its request and the body read for it: the request's scope holds its
  * upstream calls until the answer is written or the client leaves.
  */
-export type HotHandler = (incoming: IncomingMessage, body: BodyText) => Effect.Effect<Reply, never, Scope.Scope>
+export type HotHandler = (incoming: IncomingMessage, body: ReceivedBody) => Effect.Effect<Reply, never, Scope.Scope>
 
 export interface HotRoutes {
   /** POST routes by path. */
@@ -95,7 +96,7 @@ const closing = (scope: Scope.CloseableScope, exit: Exit.Exit<void>, defect: (ca
     return defect(failed === undefined ? closed.cause : Cause.sequential(failed, closed.cause))
   })
 
-const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse, body: BodyText): Fiber.RuntimeFiber<void> => {
+const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse, body: ReceivedBody): Fiber.RuntimeFiber<void> => {
   const served = inRequestScope(Effect.flatMap(handler(request, body), (reply) => writeReply(response, reply)), answeringDefect(response, route))
   return hot.run(hot.traced === undefined ? served : hot.traced(route, served))
 }
@@ -104,18 +105,27 @@ const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: Inco
  * The body is read before the request's fiber starts, with plain callbacks: bodies come
  * whole in a packet or two, and the fiber then runs to the upstream call without waiting
  * (an asynchronous step fewer, ~10 Effect steps and a suspended fiber's resumption fewer).
- * A client that leaves before its body is whole asked nothing of anyone: no fiber starts.
+ * A client that leaves before its body is whole gets its fiber all the same, told so: its
+ * request is recorded as any whose client left (499), with nothing asked of an upstream.
  */
 const admitted = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse, onClose: () => void): void => {
+  const arrival = arrivedNow()
+  let closed = false
   let fiber: Fiber.RuntimeFiber<void> | undefined
-  const stopReading = collectBody(request, hot.maxBodyBytes, (body) => {
-    if (!response.destroyed) fiber = serve(hot, route, handler, request, response, body)
+  const stopReading = collectBody(request, hot.maxBodyBytes, (text) => {
+    // A read that ends because the connection broke is the client leaving: the close below says so.
+    if (!closed && !request.socket?.destroyed) fiber = serve(hot, route, handler, request, response, { text, arrival })
   })
   response.once("close", () => {
+    closed = true
     onClose()
-    if (fiber === undefined) stopReading()
+    if (fiber === undefined) {
+      stopReading()
+      fiber = serve(hot, route, handler, request, response, { text: undefined, arrival })
+      return
+    }
     // The client left before the whole answer was written: stop everything done for it.
-    else if (!response.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+    if (!response.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
   })
 }
 
