@@ -110,14 +110,13 @@ const serve = (hot: HotRoutes, route: string, handler: HotHandler, request: Inco
  */
 const admitted = (hot: HotRoutes, route: string, handler: HotHandler, request: IncomingMessage, response: ServerResponse, onClose: () => void): void => {
   const arrival = arrivedNow()
-  let closed = false
   let fiber: Fiber.RuntimeFiber<void> | undefined
   const stopReading = collectBody(request, hot.maxBodyBytes, (text) => {
-    // A read that ends because the connection broke is the client leaving: the close below says so.
-    if (!closed && !request.socket?.destroyed) fiber = serve(hot, route, handler, request, response, { text, arrival })
+    // A read that ends because the connection broke is the client leaving: the close below
+    // (which also stops the reading, so nothing comes here after it) says so.
+    if (!request.socket?.destroyed) fiber = serve(hot, route, handler, request, response, { text, arrival })
   })
   response.once("close", () => {
-    closed = true
     onClose()
     if (fiber === undefined) {
       stopReading()
