@@ -1,6 +1,6 @@
 /** The flags the primary adds for its workers keep to what the operator chose (src/app/worker-flags.ts). */
 import { describe, expect, it } from "vitest"
-import { workerExecArgv } from "../src/app/worker-flags"
+import { runtimeV8Flags, workerExecArgv } from "../src/app/worker-flags"
 
 describe("worker flags", () => {
   it("add a smaller young generation to the primary's own flags", () => {
@@ -15,5 +15,14 @@ describe("worker flags", () => {
     expect(workerExecArgv([], "\"--max-semi-space-size=64\"")).toStrictEqual([])
     expect(workerExecArgv(["--min-semi-space-size=16"], undefined)).toStrictEqual(["--min-semi-space-size=16"])
     expect(workerExecArgv([], "--max-old-space-size=512")).toStrictEqual(["--max-semi-space-size=8"])
+  })
+
+  it("turn allocation-site pretenuring off in every serving process, unless the operator chose", () => {
+    expect(runtimeV8Flags(["--enable-source-maps"], undefined)).toStrictEqual(["--no-allocation-site-pretenuring"])
+    expect(runtimeV8Flags([], "--max-old-space-size=512")).toStrictEqual(["--no-allocation-site-pretenuring"])
+    for (const own of [["--allocation-site-pretenuring"], ["--allocation_site_pretenuring"], ["--no-allocation-site-pretenuring"]]) {
+      expect(runtimeV8Flags(own, undefined)).toStrictEqual([])
+    }
+    expect(runtimeV8Flags([], "--allocation-site-pretenuring")).toStrictEqual([])
   })
 })

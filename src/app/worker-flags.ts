@@ -16,7 +16,32 @@ const DEFAULTS: ReadonlyArray<{ readonly flag: string; readonly unlessGiven: Rea
 /** A flag's name as node reads it: dashes for underscores, without its value or the quotes NODE_OPTIONS allows. */
 const nameOf = (flag: string): string => flag.replace(/["']/g, "").replace(/_/g, "-").split("=")[0] ?? ""
 
+const givenNames = (own: ReadonlyArray<string>, nodeOptions: string | undefined): Set<string> =>
+  new Set([...own, ...(nodeOptions ?? "").split(/\s+/)].map(nameOf))
+
 export const workerExecArgv = (own: ReadonlyArray<string>, nodeOptions: string | undefined): Array<string> => {
-  const given = new Set([...own, ...(nodeOptions ?? "").split(/\s+/)].map(nameOf))
+  const given = givenNames(own, nodeOptions)
   return [...own, ...DEFAULTS.filter((d) => !d.unlessGiven.some((name) => given.has(name))).map((d) => d.flag)]
+}
+
+/**
+ * V8 flags every serving process sets on itself at start (v8.setFlagsFromString, which
+ * ignores a flag a later V8 no longer has, where a command-line flag would stop node).
+ *
+ * No allocation-site pretenuring. Under load, a request's objects are often alive at a
+ * scavenge, so V8 judges their allocation sites long-lived and allocates from them in the
+ * old generation. Those old objects die with their request, but until a full collection
+ * finds them dead the scavenger counts what they point to as alive: each request's young
+ * state is kept and promoted in turn, which feeds more full collections. In a minimal
+ * Effect program (one async fiber at a time) this promoted ~400 KB a scavenge, and nothing
+ * without pretenuring; in a worker, ~90 % of what scavenges copied (BENCHMARKS.md, eighth
+ * session). The operator's own choice, either way, is kept.
+ */
+const RUNTIME_DEFAULTS: ReadonlyArray<{ readonly flag: string; readonly unlessGiven: ReadonlyArray<string> }> = [
+  { flag: "--no-allocation-site-pretenuring", unlessGiven: ["--allocation-site-pretenuring", "--no-allocation-site-pretenuring"] }
+]
+
+export const runtimeV8Flags = (own: ReadonlyArray<string>, nodeOptions: string | undefined): Array<string> => {
+  const given = givenNames(own, nodeOptions)
+  return RUNTIME_DEFAULTS.filter((d) => !d.unlessGiven.some((name) => given.has(name))).map((d) => d.flag)
 }
