@@ -85,16 +85,19 @@ export class Ticket extends Meter {
     // Identified as nobody (an open gateway, no Quorum key): the store has nothing to admit,
     // and the request is spared the steps of asking it.
     if (this.identified && this.key === undefined) return Effect.succeed(undefined)
-    return Effect.gen(this, function*() {
-      const key = yield* this.identify()
-      const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(this.authorization, models, options)
-      const admission = yield* admitWith(key?.needsCost === true ? estimate() : undefined).pipe(
-        Effect.catchTag("CostsNeeded", () => admitWith(estimate())),
-        Effect.catchTag("CostsNeeded", () => new SpendStoreError({ message: "admission asked for cost options it was given" }))
-      )
-      this.admission = admission
-      return admission
-    })
+    return Effect.gen(() => this.admitting(models, estimate))
+  }
+
+  // A generator method is made once, with the class; a generator function made in admit() would be made per request (README, Development).
+  private *admitting(models: ReadonlyArray<string>, estimate: () => ReadonlyArray<CostOption>) {
+    const key = yield* this.identify()
+    const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(this.authorization, models, options)
+    const admission = yield* admitWith(key?.needsCost === true ? estimate() : undefined).pipe(
+      Effect.catchTag("CostsNeeded", () => admitWith(estimate())),
+      Effect.catchTag("CostsNeeded", () => new SpendStoreError({ message: "admission asked for cost options it was given" }))
+    )
+    this.admission = admission
+    return admission
   }
 
   /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */

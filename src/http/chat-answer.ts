@@ -60,19 +60,18 @@ const scanned = (policies: ReadonlyArray<Policy>) =>
   policies.some((p) => p.on !== "input") ? mapEachEffect(chunks, scanChunks(policies)) : chunks
 
 /** What the request asked beyond chat: its limits (now the ticket's), cache directives, and the policies it is under. */
-const readRequest = (services: ChatServices, ticket: Ticket, headers: IncomingHttpHeaders, body: ChatCompletionRequest) =>
-  Effect.gen(function*() {
-    ticket.model = body.model
-    const { request: asked, options } = yield* takeQuorumOptions(body)
-    ticket.limits = yield* limitsOf(options, headers)
-    // Who is calling is known from here, for the policies (the key's own) and routing (its tags).
-    const policies = yield* requestPolicies(services.config.policies, asked.model, ticket)
-    const early = admitsFirst(policies) && !isConsensusName(asked.model) ? { cap: yield* admit(services.config, ticket, asked) } : undefined
-    const { request, applied } = yield* checkRequest(policies, asked)
-    ticket.stream = request.stream === true
-    const policyHeaders: Headers = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
-    return { request, options, policies, policyHeaders, early }
-  })
+const readRequest = Effect.fnUntraced(function*(services: ChatServices, ticket: Ticket, headers: IncomingHttpHeaders, body: ChatCompletionRequest) {
+  ticket.model = body.model
+  const { request: asked, options } = yield* takeQuorumOptions(body)
+  ticket.limits = yield* limitsOf(options, headers)
+  // Who is calling is known from here, for the policies (the key's own) and routing (its tags).
+  const policies = yield* requestPolicies(services.config.policies, asked.model, ticket)
+  const early = admitsFirst(policies) && !isConsensusName(asked.model) ? { cap: yield* admit(services.config, ticket, asked) } : undefined
+  const { request, applied } = yield* checkRequest(policies, asked)
+  ticket.stream = request.stream === true
+  const policyHeaders: Headers = applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}
+  return { request, options, policies, policyHeaders, early }
+})
 
 /**
  * Admission for one model or route: the output ceiling its reservation assumed where the
@@ -91,43 +90,47 @@ const capped = (request: ChatCompletionRequest, cap: number | undefined): ChatCo
  * ends with the stream, or when the client leaves. The stream's recording is the
  * renderer's (see `meteredSse`); a completion is recorded here, its cost in the headers.
  */
-export const answerChat = (
+export const answerChat: (
   services: ChatServices,
   ticket: Ticket,
   headers: IncomingHttpHeaders,
   body: ChatCompletionRequest
-): Effect.Effect<ChatAnswer, ClientError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { config, router, consensus, cache, telemetry } = services
-    const { request: parsed, options, policies, policyHeaders, early } = yield* readRequest(services, ticket, headers, body)
-    // A fan-out keeps to the request's limits too: the consensus engine reads them from the ticket.
-    if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, ticket, policies)
-    const request = capped(parsed, early !== undefined ? early.cap : yield* admit(config, ticket, parsed))
+) => Effect.Effect<ChatAnswer, ClientError, Scope.Scope> = Effect.fnUntraced(function*(
+  services: ChatServices,
+  ticket: Ticket,
+  headers: IncomingHttpHeaders,
+  body: ChatCompletionRequest
+) {
+  const { config, router, consensus, cache, telemetry } = services
+  const { request: parsed, options, policies, policyHeaders, early } = yield* readRequest(services, ticket, headers, body)
+  // A fan-out keeps to the request's limits too: the consensus engine reads them from the ticket.
+  if (isConsensusName(parsed.model)) return yield* consensusChat(config, consensus, parsed, ticket, policies)
+  const request = capped(parsed, early !== undefined ? early.cap : yield* admit(config, ticket, parsed))
 
-    // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.
-    const settings = cache === undefined ? undefined : cacheSettingsFor(config, parsed.model)
-    const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, ticket.admission?.keyId, policies, parsed, options, headers)
-    if (looked?._tag === "Hit") {
-      const answer = hit(looked.answer, looked.match, telemetry)
-      if (request.stream === true) return { _tag: "Stream", chunks: pullOf(answer.chunks()), headers: { ...answer.headers, ...policyHeaders } } as const
-      return { _tag: "Completion", completion: looked.answer.completion, headers: { ...answer.headers, ...policyHeaders, [COST_HEADER]: formatUsd(ticket.finish(200)) } } as const
-    }
-    const cacheHeaders = looked === undefined ? {} : missed(telemetry)
+  // The cache is looked up after admission: a hit is still the key's to ask for (models, limits), and costs nothing.
+  const settings = cache === undefined ? undefined : cacheSettingsFor(config, parsed.model)
+  const looked = cache === undefined || settings === undefined ? undefined : yield* lookUp(cache, settings, ticket.admission?.keyId, policies, parsed, options, headers)
+  if (looked?._tag === "Hit") {
+    const answer = hit(looked.answer, looked.match, telemetry)
+    if (request.stream === true) return { _tag: "Stream", chunks: pullOf(answer.chunks()), headers: { ...answer.headers, ...policyHeaders } } as const
+    return { _tag: "Completion", completion: looked.answer.completion, headers: { ...answer.headers, ...policyHeaders, [COST_HEADER]: formatUsd(ticket.finish(200)) } } as const
+  }
+  const cacheHeaders = looked === undefined ? {} : missed(telemetry)
 
-    if (request.stream === true) {
-      const routed = yield* router.open(request)
-      const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
-      if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value), headers: outHeaders } as const
-      // What is kept is what the client was sent: after the output policies.
-      const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value))
-      return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
-    }
-    const routed = yield* router.complete(request)
-    const completion = yield* checkAnswer(policies, routed.value)
-    const cost = ticket.finish(200)
-    if (cache !== undefined && looked !== undefined) keep(cache, looked, completion, cost, routed.deployment.id)
-    return { _tag: "Completion", completion, headers: { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders, [COST_HEADER]: formatUsd(cost) } } as const
-  })
+  if (request.stream === true) {
+    const routed = yield* router.open(request)
+    const outHeaders = { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders }
+    if (cache === undefined || looked === undefined) return { _tag: "Stream", chunks: scanned(policies)(routed.value), headers: outHeaders } as const
+    // What is kept is what the client was sent: after the output policies.
+    const kept = assembling(cache, looked, routed.deployment.id, scanned(policies)(routed.value))
+    return { _tag: "Stream", chunks: kept.chunks, headers: outHeaders, completed: kept.kept } as const
+  }
+  const routed = yield* router.complete(request)
+  const completion = yield* checkAnswer(policies, routed.value)
+  const cost = ticket.finish(200)
+  if (cache !== undefined && looked !== undefined) keep(cache, looked, completion, cost, routed.deployment.id)
+  return { _tag: "Completion", completion, headers: { ...routingHeaders(routed), ...policyHeaders, ...cacheHeaders, [COST_HEADER]: formatUsd(cost) } } as const
+})
 
 /**
  * A streamed answer as the route's event stream, recorded once: when it ends, whole or

@@ -13,6 +13,7 @@ import { metered } from "./metered"
 import { readChatRequest } from "./read-json-body"
 import type { ReceivedBody } from "./read-body"
 import { DONE, sse } from "./sse"
+import type { Ticket } from "../billing/ticket"
 
 /** OpenAI's frames; a stream cut after its first byte ends with an error event, never a silent [DONE]. */
 const chatFrames = (wantsUsage: boolean): Frames<ClientError> => ({
@@ -24,11 +25,13 @@ const chatFrames = (wantsUsage: boolean): Frames<ClientError> => ({
   fail: (error, out) => out.push(sse(errorAnswer(error).body))
 })
 
+const reply = Effect.fnUntraced(function*(services: ChatServices, incoming: IncomingMessage, body: ReceivedBody, ticket: Ticket) {
+  const request = yield* readChatRequest(body, services.config)
+  const answer = yield* answerChat(services, ticket, incoming.headers, request)
+  if (answer._tag === "Completion") return json(answer.completion, answer.headers)
+  return meteredSse(answer, ticket, chatFrames(request.stream_options?.include_usage === true))
+})
+
 export const makeChatCompletions = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/chat/completions", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
-    Effect.gen(function*() {
-      const request = yield* readChatRequest(body, services.config)
-      const answer = yield* answerChat(services, ticket, incoming.headers, request)
-      if (answer._tag === "Completion") return json(answer.completion, answer.headers)
-      return meteredSse(answer, ticket, chatFrames(request.stream_options?.include_usage === true))
-    }))
+    reply(services, incoming, body, ticket))

@@ -135,8 +135,8 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       return Date.now() + delay >= deadline ? "next" : { retryInMs: delay }
     }
 
-    const run = <A, R>(kind: Kind, request: ChatCompletionRequest, attempt: Attempt<A, R>, options: CallOptions = {}): Effect.Effect<Routed<A>, RouteError, R> =>
-      Effect.gen(function*() {
+    const run: <A, R>(kind: Kind, request: ChatCompletionRequest, attempt: Attempt<A, R>, options?: CallOptions) => Effect.Effect<Routed<A>, RouteError, R> =
+      Effect.fnUntraced(function*<A, R>(kind: Kind, request: ChatCompletionRequest, attempt: Attempt<A, R>, options: CallOptions = {}) {
         const ticket = yield* FiberRef.get(CurrentTicket)
         const targets = yield* targetsOf(kind, request, ticket, options)
         const deadline = Date.now() + config.retry.budgetMs
@@ -189,7 +189,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
      * scope of their own under the request's: closed as soon as the stream ends or fails,
      * and with the request's scope at the latest (the client left, the consumer stopped).
      */
-    const openStream = (
+    const openStream: (
       client: ProviderClient,
       deployment: Deployment,
       request: ChatCompletionRequest,
@@ -197,20 +197,25 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       record: AttemptRecord | undefined,
       deadline: CallDeadline,
       budgetLeftMs: number
-    ): Effect.Effect<Pull<ChatCompletionChunk, UpstreamError>, UpstreamError> =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
-        // The first-token deadline is the transport's, on the call's own timer (see CallDeadline).
-        const firstToken = firstTokenDeadline(deployment.timeouts.firstTokenMs, deadline, budgetLeftMs)
-        const first = yield* Effect.gen(function*() {
-          const pull = yield* Scope.extend(client.stream(request, { ...deadline, firstToken }), scope)
-          const firstChunk = yield* pullNonEmpty(pull)
-          return { pull, firstChunk }
-        }).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
-        // Neither ended nor failed when its scope closes: the client left, or the consumer stopped.
-        yield* Scope.addFinalizer(scope, Effect.sync(() => record?.end("cancelled")))
-        return restOf(first.pull, first.firstChunk, deployment.id, record, Scope.close(scope, Exit.void))
-      })
+    ) => Effect.Effect<Pull<ChatCompletionChunk, UpstreamError>, UpstreamError> = Effect.fnUntraced(function*(
+      client: ProviderClient,
+      deployment: Deployment,
+      request: ChatCompletionRequest,
+      parent: Scope.Scope,
+      record: AttemptRecord | undefined,
+      deadline: CallDeadline,
+      budgetLeftMs: number
+    ) {
+      const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+      // The first-token deadline is the transport's, on the call's own timer (see CallDeadline).
+      const firstToken = firstTokenDeadline(deployment.timeouts.firstTokenMs, deadline, budgetLeftMs)
+      const first = yield* firstChunkOf(client.stream(request, { ...deadline, firstToken }), scope).pipe(
+        Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+      )
+      // Neither ended nor failed when its scope closes: the client left, or the consumer stopped.
+      yield* Scope.addFinalizer(scope, Effect.sync(() => record?.end("cancelled")))
+      return restOf(first.pull, first.firstChunk, deployment.id, record, Scope.close(scope, Exit.void))
+    })
 
     /**
      * The stream after its first chunk, as one pull: the chunk in hand first, then the
@@ -291,6 +296,16 @@ const firstTokenDeadline = (firstTokenMs: number, call: CallDeadline, budgetLeft
   const first = withinBudget({ ms: firstTokenMs, setting: "first_token_ms" }, budgetLeftMs)
   return call.ms < first.ms ? call : first
 }
+
+/** The stream opened in `scope`, and its first chunk. */
+const firstChunkOf = Effect.fnUntraced(function*<A>(
+  opened: Effect.Effect<Pull<A, UpstreamError>, UpstreamError, Scope.Scope>,
+  scope: Scope.Scope
+) {
+  const pull = yield* Scope.extend(opened, scope)
+  const firstChunk = yield* pullNonEmpty(pull)
+  return { pull, firstChunk }
+})
 
 /** Pulls until a non-empty chunk; an upstream that ends before any chunk was cut short. */
 const pullNonEmpty = <A>(

@@ -167,57 +167,55 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         (rows) => ({ spent: num(rows[0]?.spent ?? 0), reserved: num(rows[0]?.reserved ?? 0) })
       )
 
-    const view = (row: KeyRow, now: number) =>
-      Effect.gen(function*() {
-        const period = periodOf(row.budget_period, now)
-        const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
-        const budget = numOrNull(row.budget_micros)
-        return {
-          id: row.id,
-          object: "key" as const,
-          name: row.name,
-          prefix: row.prefix,
-          models: row.models === null ? null : [...names(row.models)],
-          budget_usd: budget === null ? null : budget / 1e6,
-          budget_period: row.budget_period,
-          rpm: numOrNull(row.rpm),
-          tpm: numOrNull(row.tpm),
-          tags: [...names(row.tags)],
-          policies: [...names(row.policies)],
-          created_at: num(row.created_at),
-          updated_at: num(row.updated_at),
-          revoked_at: numOrNull(row.revoked_at),
-          last_used_at: numOrNull(row.last_used_at),
-          spend: { period, spent_usd: formatUsd(spent), reserved_usd: formatUsd(reserved) }
-        } satisfies KeyView
-      })
+    const view = Effect.fnUntraced(function*(row: KeyRow, now: number) {
+      const period = periodOf(row.budget_period, now)
+      const { reserved, spent } = yield* spentAndReserved(row.id, period, now)
+      const budget = numOrNull(row.budget_micros)
+      return {
+        id: row.id,
+        object: "key" as const,
+        name: row.name,
+        prefix: row.prefix,
+        models: row.models === null ? null : [...names(row.models)],
+        budget_usd: budget === null ? null : budget / 1e6,
+        budget_period: row.budget_period,
+        rpm: numOrNull(row.rpm),
+        tpm: numOrNull(row.tpm),
+        tags: [...names(row.tags)],
+        policies: [...names(row.policies)],
+        created_at: num(row.created_at),
+        updated_at: num(row.updated_at),
+        revoked_at: numOrNull(row.revoked_at),
+        last_used_at: numOrNull(row.last_used_at),
+        spend: { period, spent_usd: formatUsd(spent), reserved_usd: formatUsd(reserved) }
+      } satisfies KeyView
+    })
 
     const keyById = (id: string) => sql<KeyRow>`SELECT * FROM quorum_keys WHERE id = ${id}`
 
-    const createKey = (input: CreateKey, now: number) =>
-      Effect.gen(function*() {
-        const { secret, id, ...made } = newKeyOf(input)
-        yield* write(sql`INSERT INTO quorum_keys ${
-          sql.insert({
-            id,
-            name: made.name,
-            hash: made.hash,
-            prefix: made.prefix,
-            models: made.models === null ? null : JSON.stringify(made.models),
-            budget_micros: made.budgetMicros,
-            budget_period: made.budgetPeriod,
-            rpm: made.rpm,
-            tpm: made.tpm,
-            tags: namesText(made.tags),
-            policies: namesText(made.policies),
-            created_at: now,
-            updated_at: now
-          })
-        }`)
-        const key = yield* getKey(id, now)
-        if (key === undefined) return yield* new SpendStoreError({ message: "a key just created could not be read back" })
-        return { secret, key }
-      })
+    const createKey = Effect.fnUntraced(function*(input: CreateKey, now: number) {
+      const { secret, id, ...made } = newKeyOf(input)
+      yield* write(sql`INSERT INTO quorum_keys ${
+        sql.insert({
+          id,
+          name: made.name,
+          hash: made.hash,
+          prefix: made.prefix,
+          models: made.models === null ? null : JSON.stringify(made.models),
+          budget_micros: made.budgetMicros,
+          budget_period: made.budgetPeriod,
+          rpm: made.rpm,
+          tpm: made.tpm,
+          tags: namesText(made.tags),
+          policies: namesText(made.policies),
+          created_at: now,
+          updated_at: now
+        })
+      }`)
+      const key = yield* getKey(id, now)
+      if (key === undefined) return yield* new SpendStoreError({ message: "a key just created could not be read back" })
+      return { secret, key }
+    })
 
     const listKeys = (now: number) =>
       read(Effect.flatMap(sql<KeyRow>`SELECT * FROM quorum_keys ORDER BY created_at, id`, (rows) => Effect.forEach(rows, (row) => view(row, now))))
@@ -225,26 +223,24 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     const getKey = (id: string, now: number) =>
       read(Effect.flatMap(keyById(id), ([row]) => (row === undefined ? Effect.succeed(undefined) : view(row, now))))
 
-    const updateKey = (id: string, patch: UpdateKey, now: number) =>
-      Effect.gen(function*() {
-        const set: Record<string, unknown> = { updated_at: now }
-        if (patch.name !== undefined) set.name = patch.name
-        if (patch.models !== undefined) set.models = patch.models === null ? null : JSON.stringify(patch.models)
-        if (patch.budget_usd !== undefined) set.budget_micros = patch.budget_usd === null ? null : usdToMicros(patch.budget_usd)
-        if (patch.budget_period !== undefined) set.budget_period = patch.budget_period
-        if (patch.rpm !== undefined) set.rpm = patch.rpm
-        if (patch.tpm !== undefined) set.tpm = patch.tpm
-        if (patch.tags !== undefined) set.tags = namesText(patch.tags)
-        if (patch.policies !== undefined) set.policies = namesText(patch.policies)
-        yield* write(sql`UPDATE quorum_keys SET ${sql.update(set)} WHERE id = ${id}`)
-        return yield* getKey(id, now)
-      })
+    const updateKey = Effect.fnUntraced(function*(id: string, patch: UpdateKey, now: number) {
+      const set: Record<string, unknown> = { updated_at: now }
+      if (patch.name !== undefined) set.name = patch.name
+      if (patch.models !== undefined) set.models = patch.models === null ? null : JSON.stringify(patch.models)
+      if (patch.budget_usd !== undefined) set.budget_micros = patch.budget_usd === null ? null : usdToMicros(patch.budget_usd)
+      if (patch.budget_period !== undefined) set.budget_period = patch.budget_period
+      if (patch.rpm !== undefined) set.rpm = patch.rpm
+      if (patch.tpm !== undefined) set.tpm = patch.tpm
+      if (patch.tags !== undefined) set.tags = namesText(patch.tags)
+      if (patch.policies !== undefined) set.policies = namesText(patch.policies)
+      yield* write(sql`UPDATE quorum_keys SET ${sql.update(set)} WHERE id = ${id}`)
+      return yield* getKey(id, now)
+    })
 
-    const revokeKey = (id: string, now: number) =>
-      Effect.gen(function*() {
-        yield* write(sql`UPDATE quorum_keys SET revoked_at = ${now}, updated_at = ${now} WHERE id = ${id} AND revoked_at IS NULL`)
-        return yield* getKey(id, now)
-      })
+    const revokeKey = Effect.fnUntraced(function*(id: string, now: number) {
+      yield* write(sql`UPDATE quorum_keys SET revoked_at = ${now}, updated_at = ${now} WHERE id = ${id} AND revoked_at IS NULL`)
+      return yield* getKey(id, now)
+    })
 
     /** What quorum_admit (migration 0004) answers: an outcome, and what the errors and the admission need. */
     interface AdmitAnswer {
@@ -313,17 +309,16 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * needs cost options the caller did not give is answered `needs_cost`, with nothing
      * drawn or reserved.
      */
-    const admitByFunction = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded> =>
-      Effect.gen(function*() {
-        const { now, options } = input
-        const hash = hashKey(input.secret)
-        const reservationId = newReservationId()
-        const answer = yield* admitGrouped(hash, {
-          hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
-          day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId, owner: OWNER.id
-        })
-        return yield* admissionOf(answer, input, reservationId)
+    const admitByFunction: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded> = Effect.fnUntraced(function*(input: AdmitInput) {
+      const { now, options } = input
+      const hash = hashKey(input.secret)
+      const reservationId = newReservationId()
+      const answer = yield* admitGrouped(hash, {
+        hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
+        day: periodOf("day", now), month: periodOf("month", now), ttl: input.ttlMs, reservation: reservationId, owner: OWNER.id
       })
+      return yield* admissionOf(answer, input, reservationId)
+    })
 
     /** quorum_admit's answer as the admission, or the refusal it stands for. */
     const admissionOf = (answer: AdmitAnswer, input: AdmitInput, reservationId: string): Effect.Effect<Admission, AdmissionError | CostsNeeded> => {
@@ -411,19 +406,18 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * the exact sum): one statement, whose snapshot (taken after the key's lock) sees every
      * other reservation; undefined when it does not fit.
      */
-    const reserveIfFits = (keyId: string, period: string, budget: number, micros: number, input: AdmitInput, held: Statement.Fragment) =>
-      Effect.gen(function*() {
-        const { now } = input
-        const id = newReservationId()
-        const inserted = yield* tx(sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
-          SELECT ${id}, ${keyId}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
-          WHERE ${held} + ${micros} <= ${budget}
-          RETURNING id`)
-        if (inserted.length === 0) return undefined
-        yield* tx(sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, 0, ${micros})
-          ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`)
-        return { id, period, micros }
-      })
+    const reserveIfFits = Effect.fnUntraced(function*(keyId: string, period: string, budget: number, micros: number, input: AdmitInput, held: Statement.Fragment) {
+      const { now } = input
+      const id = newReservationId()
+      const inserted = yield* tx(sql<{ id: string }>`INSERT INTO quorum_reservations (id, key_id, period, amount_micros, expires_at, owner, created_at)
+        SELECT ${id}, ${keyId}, ${period}, ${micros}, ${now + input.ttlMs}, ${OWNER.id}, ${now}
+        WHERE ${held} + ${micros} <= ${budget}
+        RETURNING id`)
+      if (inserted.length === 0) return undefined
+      yield* tx(sql`INSERT INTO quorum_key_spend (key_id, period, spent_micros, reserved_micros) VALUES (${keyId}, ${period}, 0, ${micros})
+        ON CONFLICT (key_id, period) DO UPDATE SET reserved_micros = quorum_key_spend.reserved_micros + ${micros}`)
+      return { id, period, micros }
+    })
 
     /**
      * Reserves `micros` if it fits beside the period's totals: when the totals row exists,
@@ -450,40 +444,38 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * The first option the budget holds, reserved. Most requests have one option and it
      * fits: one statement. Otherwise read what is left, then reserve what fits.
      */
-    const reserveFirstFitting = (row: LockedKey, period: string, budget: number, options: ReadonlyArray<CostOption>, input: AdmitInput) =>
-      Effect.gen(function*() {
-        const [first] = options
-        const reservation = first === undefined ? undefined : yield* reserveByTotals(row.id, period, budget, first.micros, input)
-        if (reservation !== undefined) return { option: 0, reservation }
-        const { reserved, spent } = yield* spentAndReserved(row.id, period, input.now)
-        const left = budget - spent - reserved
-        const option = options.findIndex((o) => o.micros <= left)
-        const fits = options[option]
-        if (fits === undefined) return yield* quotaError(row.id, row.budget_period, budget, spent, reserved, options)
-        const taken = yield* reserveIfFits(row.id, period, budget, fits.micros, input, sql`${spentOf(row.id, period)} + ${reservedOf(row.id, period, input.now)}`)
-        if (taken === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
-        return { option, reservation: taken }
-      })
+    const reserveFirstFitting = Effect.fnUntraced(function*(row: LockedKey, period: string, budget: number, options: ReadonlyArray<CostOption>, input: AdmitInput) {
+      const [first] = options
+      const reservation = first === undefined ? undefined : yield* reserveByTotals(row.id, period, budget, first.micros, input)
+      if (reservation !== undefined) return { option: 0, reservation }
+      const { reserved, spent } = yield* spentAndReserved(row.id, period, input.now)
+      const left = budget - spent - reserved
+      const option = options.findIndex((o) => o.micros <= left)
+      const fits = options[option]
+      if (fits === undefined) return yield* quotaError(row.id, row.budget_period, budget, spent, reserved, options)
+      const taken = yield* reserveIfFits(row.id, period, budget, fits.micros, input, sql`${spentOf(row.id, period)} + ${reservedOf(row.id, period, input.now)}`)
+      if (taken === undefined) return yield* new SpendStoreError({ message: "a reservation that fitted under the key's lock no longer fits" })
+      return { option, reservation: taken }
+    })
 
     /**
      * One admission's statements on SQLite, inside a transaction (the file's lock): the key
      * locked and its buckets drawn, the checks, then the reservation, which runs after the
      * lock is held, so it sees every admission that came before.
      */
-    const admitSteps = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded | SqlError.SqlError> =>
-      Effect.gen(function*() {
-        const options = input.options
-        const charge = options?.[0]?.tokens ?? 0
-        const row = yield* Effect.flatMap(lockKey(hashKey(input.secret), input.now, charge), (locked) => checkKey(locked, input))
-        yield* checkBuckets(row, charge)
-        const period = periodOf(row.budget_period, input.now)
-        const tokensCharged = row.tpm === null ? 0 : charge
-        const budget = numOrNull(row.budget_micros)
-        if (budget === null || options === undefined) return { keyId: row.id, period, option: 0, reservation: undefined, tokensCharged }
-        // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
-        const { option, reservation } = yield* reserveFirstFitting(row, period, budget, options, input)
-        return { keyId: row.id, period, option, reservation, tokensCharged }
-      })
+    const admitSteps: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded | SqlError.SqlError> = Effect.fnUntraced(function*(input: AdmitInput) {
+      const options = input.options
+      const charge = options?.[0]?.tokens ?? 0
+      const row = yield* Effect.flatMap(lockKey(hashKey(input.secret), input.now, charge), (locked) => checkKey(locked, input))
+      yield* checkBuckets(row, charge)
+      const period = periodOf(row.budget_period, input.now)
+      const tokensCharged = row.tpm === null ? 0 : charge
+      const budget = numOrNull(row.budget_micros)
+      if (budget === null || options === undefined) return { keyId: row.id, period, option: 0, reservation: undefined, tokensCharged }
+      // A smaller fallback than the first option draws fewer tokens: the difference is refunded at settlement.
+      const { option, reservation } = yield* reserveFirstFitting(row, period, budget, options, input)
+      return { keyId: row.id, period, option, reservation, tokensCharged }
+    })
 
     /**
      * Admissions on SQLite: those asked for in one turn of the event loop share one
@@ -499,19 +491,17 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * it expired. The savepoint is released every time, so the next one starts clean; a
      * savepoint statement that fails fails the whole group.
      */
+    const inSavepoint = Effect.fnUntraced(function*(call: TurnCall<AdmitInput>) {
+      yield* tx(sql.unsafe("SAVEPOINT quorum_admit"))
+      const exit = yield* Effect.exit(admitSteps(call.item))
+      const kept = Exit.isSuccess(exit) && !call.left()
+      if (!kept) yield* tx(sql.unsafe("ROLLBACK TO quorum_admit"))
+      yield* tx(sql.unsafe("RELEASE quorum_admit"))
+      if (Exit.isSuccess(exit) && !kept) return Exit.interrupt(FiberId.none)
+      return Exit.mapError(exit, (error) => (error._tag === "SqlError" ? storeError(error) : error))
+    })
     const admitInSavepoint = (call: TurnCall<AdmitInput>): Effect.Effect<Exit.Exit<Admission, AdmissionError | CostsNeeded | SpendStoreError>, SqlError.SqlError> =>
-      Effect.suspend(() => {
-        if (call.left()) return Effect.succeed(Exit.interrupt(FiberId.none))
-        return Effect.gen(function*() {
-          yield* tx(sql.unsafe("SAVEPOINT quorum_admit"))
-          const exit = yield* Effect.exit(admitSteps(call.item))
-          const kept = Exit.isSuccess(exit) && !call.left()
-          if (!kept) yield* tx(sql.unsafe("ROLLBACK TO quorum_admit"))
-          yield* tx(sql.unsafe("RELEASE quorum_admit"))
-          if (Exit.isSuccess(exit) && !kept) return Exit.interrupt(FiberId.none)
-          return Exit.mapError(exit, (error) => (error._tag === "SqlError" ? storeError(error) : error))
-        })
-      })
+      Effect.suspend(() => (call.left() ? Effect.succeed(Exit.interrupt(FiberId.none)) : inSavepoint(call)))
 
     /** One round trip on PostgreSQL; SQLite's transaction is in-process, so its statements cost no round trips. */
     const admit: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded> = sql.onDialectOrElse({
@@ -538,55 +528,55 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * at all. Keys' rows are touched last, once per key, so that admissions on the same
      * key wait for this batch as briefly as possible.
      */
-    const writeBatchNow = (all: ReadonlyArray<LedgerEntry>) =>
-      write(Effect.gen(function*() {
-        // A batch may be written again when nobody knows whether its first try committed
-        // (a timeout, a shutdown): a request already in the ledger was settled with it, so
-        // it is skipped. (With the ledger off there is no row to tell, and no such guard.)
-        const written = new Set<string>()
-        for (const rows of chunks(all.flatMap((e) => (e.request === undefined ? [] : [e.request])), 128)) {
-          const inserted = yield* tx(sql<{ id: string }>`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING RETURNING id`)
-          for (const { id } of inserted) written.add(id)
+    const batchSteps = Effect.fnUntraced(function*(all: ReadonlyArray<LedgerEntry>) {
+      // A batch may be written again when nobody knows whether its first try committed
+      // (a timeout, a shutdown): a request already in the ledger was settled with it, so
+      // it is skipped. (With the ledger off there is no row to tell, and no such guard.)
+      const written = new Set<string>()
+      for (const rows of chunks(all.flatMap((e) => (e.request === undefined ? [] : [e.request])), 128)) {
+        const inserted = yield* tx(sql<{ id: string }>`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING RETURNING id`)
+        for (const { id } of inserted) written.add(id)
+      }
+      const entries = all.filter((e) => e.request === undefined || written.has(e.request.id))
+      for (const rows of chunks(entries.flatMap((e) => e.attempts), 128)) yield* tx(sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`)
+      const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
+      // Only what this batch deletes leaves the reserved totals: a reservation the sweep took first was subtracted then.
+      const released = new Map<string, Totals>()
+      const deleted = new Set<string>()
+      for (const ids of chunks(reservations, 256)) {
+        const gone = yield* tx(sql<ReleasedRow & { id: string }>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING id, key_id, period, amount_micros`)
+        for (const row of gone) {
+          deleted.add(row.id)
+          addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
         }
-        const entries = all.filter((e) => e.request === undefined || written.has(e.request.id))
-        for (const rows of chunks(entries.flatMap((e) => e.attempts), 128)) yield* tx(sql`INSERT INTO quorum_attempts ${sql.insert(rows)}`)
-        const reservations = entries.flatMap((e) => (e.settle?.reservation === undefined ? [] : [e.settle.reservation.id]))
-        // Only what this batch deletes leaves the reserved totals: a reservation the sweep took first was subtracted then.
-        const released = new Map<string, Totals>()
-        const deleted = new Set<string>()
-        for (const ids of chunks(reservations, 256)) {
-          const gone = yield* tx(sql<ReleasedRow & { id: string }>`DELETE FROM quorum_reservations WHERE ${sql.in("id", ids)} RETURNING id, key_id, period, amount_micros`)
-          for (const row of gone) {
-            deleted.add(row.id)
-            addTo(released, row.key_id, row.period, 0, num(row.amount_micros))
-          }
+      }
+      // A reservation already charged by reconciliation (this process's lease lapsed while it lived on: a long
+      // stall, the database out of reach): its worst case leaves the ledger and the spend, the real cost replaces it.
+      const charged = new Map(entries.flatMap((e) =>
+        e.settle?.reservation === undefined || deleted.has(e.settle.reservation.id) ? [] : [[e.settle.reservation.id, e.settle] as const]))
+      for (const ids of chunks([...charged.keys()], 256)) {
+        const undone = yield* tx(sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
+          RETURNING id, cost_micros`)
+        for (const row of undone) {
+          const settle = charged.get(row.id)
+          if (settle !== undefined) addTo(released, settle.keyId, settle.period, -num(row.cost_micros), 0)
         }
-        // A reservation already charged by reconciliation (this process's lease lapsed while it lived on: a long
-        // stall, the database out of reach): its worst case leaves the ledger and the spend, the real cost replaces it.
-        const charged = new Map(entries.flatMap((e) =>
-          e.settle?.reservation === undefined || deleted.has(e.settle.reservation.id) ? [] : [[e.settle.reservation.id, e.settle] as const]))
-        for (const ids of chunks([...charged.keys()], 256)) {
-          const undone = yield* tx(sql<{ id: string; cost_micros: unknown }>`DELETE FROM quorum_requests WHERE ${sql.in("id", ids)} AND status = 0
-            RETURNING id, cost_micros`)
-          for (const row of undone) {
-            const settle = charged.get(row.id)
-            if (settle !== undefined) addTo(released, settle.keyId, settle.period, -num(row.cost_micros), 0)
-          }
-        }
-        const refunds = new Map<string, number>()
-        for (const { costMicros, settle } of entries) {
-          if (settle === undefined) continue
-          addTo(released, settle.keyId, settle.period, costMicros, 0)
-          if (settle.tokenRefund > 0) refunds.set(settle.keyId, (refunds.get(settle.keyId) ?? 0) + settle.tokenRefund)
-        }
-        // Rows are locked in one order everywhere (a key's row before its totals, and in sorted order), so that
-        // admissions, batches and sweeps of several processes wait for each other instead of deadlocking.
-        for (const [keyId, refund] of [...refunds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          yield* tx(sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${refund} > tpm THEN tpm ELSE tok_level + ${refund} END
-            WHERE id = ${keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`)
-        }
-        yield* applyTotals(released)
-      }))
+      }
+      const refunds = new Map<string, number>()
+      for (const { costMicros, settle } of entries) {
+        if (settle === undefined) continue
+        addTo(released, settle.keyId, settle.period, costMicros, 0)
+        if (settle.tokenRefund > 0) refunds.set(settle.keyId, (refunds.get(settle.keyId) ?? 0) + settle.tokenRefund)
+      }
+      // Rows are locked in one order everywhere (a key's row before its totals, and in sorted order), so that
+      // admissions, batches and sweeps of several processes wait for each other instead of deadlocking.
+      for (const [keyId, refund] of [...refunds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        yield* tx(sql`UPDATE quorum_keys SET tok_level = CASE WHEN tok_level + ${refund} > tpm THEN tpm ELSE tok_level + ${refund} END
+          WHERE id = ${keyId} AND tpm IS NOT NULL AND tok_level IS NOT NULL`)
+      }
+      yield* applyTotals(released)
+    })
+    const writeBatchNow = (all: ReadonlyArray<LedgerEntry>) => write(batchSteps(all))
 
     /** Adds a batch's spend to the totals and takes its released reservations off, one row per key and period. */
     const applyTotals = (totals: Map<string, Totals>) =>
@@ -630,25 +620,24 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * batch is atomic), so nothing is charged twice; should the owner live on after all,
      * its batch replaces the charge with the real cost (writeBatch). Answers how many.
      */
-    const reconcile = (now: number) =>
-      Effect.gen(function*() {
-        // A read first: most of the time there is nothing to do, and on SQLite a write would take the file's lock.
-        const any = yield* read(sql<{ id: string }>`SELECT id FROM quorum_reservations WHERE ${orphaned(now)} LIMIT 1`)
-        if (any.length === 0) return 0
-        return yield* write(Effect.gen(function*() {
-          const gone = yield* sql<ReleasedRow & { id: string; created_at: unknown }>`DELETE FROM quorum_reservations WHERE ${orphaned(now)}
-            RETURNING id, key_id, period, amount_micros, created_at`
-          const totals = new Map<string, Totals>()
-          for (const row of gone) addTo(totals, row.key_id, row.period, num(row.amount_micros), num(row.amount_micros))
-          for (const rows of chunks(gone.map((row) => reconciledRow(row, now)), 128)) {
-            yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING`
-          }
-          yield* applyTotals(totals)
-          yield* sql`DELETE FROM quorum_owners WHERE lease_until <= ${now}
-            AND NOT EXISTS (SELECT 1 FROM quorum_reservations r WHERE r.owner = quorum_owners.id)`
-          return gone.length
-        }))
-      })
+    const reconcile = Effect.fnUntraced(function*(now: number) {
+      // A read first: most of the time there is nothing to do, and on SQLite a write would take the file's lock.
+      const any = yield* read(sql<{ id: string }>`SELECT id FROM quorum_reservations WHERE ${orphaned(now)} LIMIT 1`)
+      if (any.length === 0) return 0
+      return yield* write(Effect.gen(function*() {
+        const gone = yield* sql<ReleasedRow & { id: string; created_at: unknown }>`DELETE FROM quorum_reservations WHERE ${orphaned(now)}
+          RETURNING id, key_id, period, amount_micros, created_at`
+        const totals = new Map<string, Totals>()
+        for (const row of gone) addTo(totals, row.key_id, row.period, num(row.amount_micros), num(row.amount_micros))
+        for (const rows of chunks(gone.map((row) => reconciledRow(row, now)), 128)) {
+          yield* sql`INSERT INTO quorum_requests ${sql.insert(rows)} ON CONFLICT (id) DO NOTHING`
+        }
+        yield* applyTotals(totals)
+        yield* sql`DELETE FROM quorum_owners WHERE lease_until <= ${now}
+          AND NOT EXISTS (SELECT 1 FROM quorum_reservations r WHERE r.owner = quorum_owners.id)`
+        return gone.length
+      }))
+    })
 
     const reconciledRow = (row: ReleasedRow & { id: string; created_at: unknown }, now: number): RequestRow => {
       const startedAt = numOrNull(row.created_at) ?? now
@@ -683,58 +672,57 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         return { data: query.groupBy.length === 0 ? [total as SpendReportRow] : data, total }
       }))
 
-    const reportRows = (groupBy: ReadonlyArray<ReportDimension>, query: ReportQuery) =>
-      Effect.gen(function*() {
-        const columns = groupBy.map(columnOf)
-        const filters = (alias: string) => [
-          ...(query.from === undefined ? [] : [sql`${sql.literal(alias)}.day >= ${query.from}`]),
-          ...(query.to === undefined ? [] : [sql`${sql.literal(alias)}.day <= ${query.to}`]),
-          ...(query.keyId === undefined ? [] : [sql`${sql.literal(alias)}.key_id = ${query.keyId}`])
-        ]
-        const where = (alias: string, ...more: Array<Statement.Fragment>) => {
-          const all = [...more, ...filters(alias)]
-          return all.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(all)}`
-        }
-        const select = sql.literal([...columns, "status", "upstream"].join(", "))
-        // Nulls last on both databases (SQLite sorts them first, PostgreSQL last).
-        const order = sql.literal(columns.map((c) => `${c} IS NULL, ${c}`).join(", ") || "status")
-        const rows = yield* sql<Record<string, unknown>>`SELECT ${select},
-            COUNT(DISTINCT request_id) AS requests, SUM(upstream) AS attempts,
-            SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(cost_micros) AS cost_micros
-          FROM (
-            SELECT a.request_id AS request_id, a.key_id AS key_id, a.model AS model, a.provider AS provider, a.day AS day,
-              r.status AS status, 1 AS upstream, a.prompt_tokens AS prompt_tokens, a.completion_tokens AS completion_tokens, a.cost_micros AS cost_micros
-            FROM quorum_attempts a JOIN quorum_requests r ON r.id = a.request_id ${where("a")}
-            UNION ALL
-            SELECT r.id, r.key_id, r.model, NULL, r.day, r.status, 0, 0, 0, r.cost_micros
-            FROM quorum_requests r ${where("r", sql`r.attempts = 0`)}
-          ) u
-          GROUP BY ${select} ORDER BY ${order}`
-        // One SQL row per group, status and whether an upstream was called: folded into one per group.
-        const groups = new Map<string, { dims: Partial<Record<ReportDimension, string | null>>; rows: Array<Record<string, unknown>> }>()
-        for (const row of rows) {
-          const dims: Partial<Record<ReportDimension, string | null>> = Object.fromEntries(groupBy.map((d) => [d, row[columnOf(d)] ?? null]))
-          const at = JSON.stringify(dims)
-          const group = groups.get(at) ?? { dims, rows: [] as Array<Record<string, unknown>> }
-          group.rows.push(row)
-          groups.set(at, group)
-        }
-        return [...groups.values()].map(({ dims, rows }) => {
-          const sum = (name: string) => rows.reduce((total, row) => total + num(row[name] ?? 0), 0)
-          const cost = sum("cost_micros")
-          return {
-            dims,
-            totals: {
-              ...countStatuses(rows.map((row) => ({ status: num(row.status), upstream: num(row.upstream) === 1, requests: num(row.requests) }))),
-              attempts: sum("attempts"),
-              prompt_tokens: sum("prompt_tokens"),
-              completion_tokens: sum("completion_tokens"),
-              cost_micros: cost,
-              cost_usd: formatUsd(cost)
-            }
+    const reportRows = Effect.fnUntraced(function*(groupBy: ReadonlyArray<ReportDimension>, query: ReportQuery) {
+      const columns = groupBy.map(columnOf)
+      const filters = (alias: string) => [
+        ...(query.from === undefined ? [] : [sql`${sql.literal(alias)}.day >= ${query.from}`]),
+        ...(query.to === undefined ? [] : [sql`${sql.literal(alias)}.day <= ${query.to}`]),
+        ...(query.keyId === undefined ? [] : [sql`${sql.literal(alias)}.key_id = ${query.keyId}`])
+      ]
+      const where = (alias: string, ...more: Array<Statement.Fragment>) => {
+        const all = [...more, ...filters(alias)]
+        return all.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(all)}`
+      }
+      const select = sql.literal([...columns, "status", "upstream"].join(", "))
+      // Nulls last on both databases (SQLite sorts them first, PostgreSQL last).
+      const order = sql.literal(columns.map((c) => `${c} IS NULL, ${c}`).join(", ") || "status")
+      const rows = yield* sql<Record<string, unknown>>`SELECT ${select},
+          COUNT(DISTINCT request_id) AS requests, SUM(upstream) AS attempts,
+          SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(cost_micros) AS cost_micros
+        FROM (
+          SELECT a.request_id AS request_id, a.key_id AS key_id, a.model AS model, a.provider AS provider, a.day AS day,
+            r.status AS status, 1 AS upstream, a.prompt_tokens AS prompt_tokens, a.completion_tokens AS completion_tokens, a.cost_micros AS cost_micros
+          FROM quorum_attempts a JOIN quorum_requests r ON r.id = a.request_id ${where("a")}
+          UNION ALL
+          SELECT r.id, r.key_id, r.model, NULL, r.day, r.status, 0, 0, 0, r.cost_micros
+          FROM quorum_requests r ${where("r", sql`r.attempts = 0`)}
+        ) u
+        GROUP BY ${select} ORDER BY ${order}`
+      // One SQL row per group, status and whether an upstream was called: folded into one per group.
+      const groups = new Map<string, { dims: Partial<Record<ReportDimension, string | null>>; rows: Array<Record<string, unknown>> }>()
+      for (const row of rows) {
+        const dims: Partial<Record<ReportDimension, string | null>> = Object.fromEntries(groupBy.map((d) => [d, row[columnOf(d)] ?? null]))
+        const at = JSON.stringify(dims)
+        const group = groups.get(at) ?? { dims, rows: [] as Array<Record<string, unknown>> }
+        group.rows.push(row)
+        groups.set(at, group)
+      }
+      return [...groups.values()].map(({ dims, rows }) => {
+        const sum = (name: string) => rows.reduce((total, row) => total + num(row[name] ?? 0), 0)
+        const cost = sum("cost_micros")
+        return {
+          dims,
+          totals: {
+            ...countStatuses(rows.map((row) => ({ status: num(row.status), upstream: num(row.upstream) === 1, requests: num(row.requests) }))),
+            attempts: sum("attempts"),
+            prompt_tokens: sum("prompt_tokens"),
+            completion_tokens: sum("completion_tokens"),
+            cost_micros: cost,
+            cost_usd: formatUsd(cost)
           }
-        })
+        }
       })
+    })
 
     const emptyTotals = () => ({ ...countStatuses([]), attempts: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0, cost_usd: formatUsd(0) })
 
