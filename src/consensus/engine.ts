@@ -121,39 +121,38 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
      * Everything fixed before the first call: the request's ticket (admission of the
      * fan-out, the meter), the plan, the task's policy and the mode.
      */
-    const prepare = (request: ConsensusRequest, sampling: Record<string, unknown>) =>
-      Effect.gen(function*() {
-        const id = newId("consensus")
-        const ticket = yield* FiberRef.get(CurrentTicket)
-        if (ticket !== undefined) ticket.consensusId = id
-        const startedAt = performance.now()
-        const admit = ticket === undefined ? undefined : admitThrough(ticket, yield* ticket.allowed())
-        const limits = ticket?.limits
-        const held = heldTo(request, limits, settings.timeoutMs)
-        const planned = yield* plan({ config, registry, expectedLatencyMs }, held, sampling, admit, limits?.max_latency_ms)
-        const minAgreement = held.min_agreement ?? settings.minAgreement
-        const strategy = held.strategy
-        const policy = yield* policyFor(held.task ?? "default", minAgreement)
-        // A score-only decision has no vote to settle, so nothing to cascade on.
-        const chosen = chooseMode(held.mode, policy.rule === "learned", settings.learning.explore, random)
-        const mode: Mode = strategy === "score" && chosen.mode === "cascade" ? "parallel" : chosen.mode
-        const requests = requestsOf(planned, sampling, held)
-        return {
-          id,
-          request: held,
-          ticket,
-          startedAt,
-          planned,
-          minAgreement,
-          strategy,
-          policy,
-          mode,
-          requests,
-          round: new Round(planned.models, strategy, policy),
-          waves: new Waves(planned.models, mode, settings.hedgeMs),
-          evaluatorErrors: new Map<string, string>()
-        }
-      })
+    const prepare = Effect.fnUntraced(function*(request: ConsensusRequest, sampling: Record<string, unknown>) {
+      const id = newId("consensus")
+      const ticket = yield* FiberRef.get(CurrentTicket)
+      if (ticket !== undefined) ticket.consensusId = id
+      const startedAt = performance.now()
+      const admit = ticket === undefined ? undefined : admitThrough(ticket, yield* ticket.allowed())
+      const limits = ticket?.limits
+      const held = heldTo(request, limits, settings.timeoutMs)
+      const planned = yield* plan({ config, registry, expectedLatencyMs }, held, sampling, admit, limits?.max_latency_ms)
+      const minAgreement = held.min_agreement ?? settings.minAgreement
+      const strategy = held.strategy
+      const policy = yield* policyFor(held.task ?? "default", minAgreement)
+      // A score-only decision has no vote to settle, so nothing to cascade on.
+      const chosen = chooseMode(held.mode, policy.rule === "learned", settings.learning.explore, random)
+      const mode: Mode = strategy === "score" && chosen.mode === "cascade" ? "parallel" : chosen.mode
+      const requests = requestsOf(planned, sampling, held)
+      return {
+        id,
+        request: held,
+        ticket,
+        startedAt,
+        planned,
+        minAgreement,
+        strategy,
+        policy,
+        mode,
+        requests,
+        round: new Round(planned.models, strategy, policy),
+        waves: new Waves(planned.models, mode, settings.hedgeMs),
+        evaluatorErrors: new Map<string, string>()
+      }
+    })
     type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
 
     /** The calls, in waves, until the outcome can no longer change. */
@@ -179,27 +178,61 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
       })
 
     /** The scorers over the answers that may win, then the decision under the policy. */
-    const decide = (run: Prepared, called: ReadonlyArray<number>) =>
-      Effect.gen(function*() {
-        const { planned, round } = run
-        const eligible = yield* somethingToReturn(round, called)
-        const scorers = planned.evaluators.filter((e) => e.evaluator.gate !== true)
-        const asked = run.requests[0]
-        const scoreOf = asked === undefined
-          ? () => 0
-          : yield* applyScorers(scorers, round, eligible, { ...asked, model: "consensus" }, settings.evaluatorTimeoutMs, run.evaluatorErrors)
-        const decision = decideAnswer({
-          votes: round.votes(),
-          eligible,
-          ballotOf: (i) => round.ballotOf(i),
-          scoreOf,
-          strategy: run.strategy,
-          minAgreement: run.minAgreement,
-          modelOf: (i) => planned.models[i] ?? "",
-          singleReason: planned.singleReason !== undefined && planned.models.length === 1 ? planned.singleReason : undefined
-        })
-        return { decision, scoreOf }
+    const decide = Effect.fnUntraced(function*(run: Prepared, called: ReadonlyArray<number>) {
+      const { planned, round } = run
+      const eligible = yield* somethingToReturn(round, called)
+      const scorers = planned.evaluators.filter((e) => e.evaluator.gate !== true)
+      const asked = run.requests[0]
+      const scoreOf = asked === undefined
+        ? () => 0
+        : yield* applyScorers(scorers, round, eligible, { ...asked, model: "consensus" }, settings.evaluatorTimeoutMs, run.evaluatorErrors)
+      const decision = decideAnswer({
+        votes: round.votes(),
+        eligible,
+        ballotOf: (i) => round.ballotOf(i),
+        scoreOf,
+        strategy: run.strategy,
+        minAgreement: run.minAgreement,
+        modelOf: (i) => planned.models[i] ?? "",
+        singleReason: planned.singleReason !== undefined && planned.models.length === 1 ? planned.singleReason : undefined
       })
+      return { decision, scoreOf }
+    })
+
+    /** A consensus's steps, from the plan to the report and the outcome kept for learning. */
+    const consensusOf = Effect.fnUntraced(function*(request: ConsensusRequest, sampling: Record<string, unknown>) {
+      const run = yield* prepare(request, sampling)
+      const { earlyStopped } = yield* callModels(run)
+      const called = run.planned.models.flatMap((_, i) => (run.waves.launched.has(i) ? [i] : []))
+      const { decision, scoreOf } = yield* decide(run, called)
+      const { outcome, report } = reportOf({
+        id: run.id,
+        task: request.task ?? "default",
+        round: run.round,
+        waves: run.waves,
+        mode: run.mode,
+        policy: run.policy,
+        strategy: run.strategy,
+        decision,
+        scoreOf,
+        earlyStopped,
+        jsonMode: run.planned.jsonMode,
+        skipped: run.planned.skipped,
+        requests: run.requests,
+        meter: run.ticket,
+        evaluatorErrors: run.evaluatorErrors,
+        startedAt: run.startedAt
+      })
+      // Kept for feedback and learning, written off the request path.
+      outcomes?.record(outcome, run.planned.keyId)
+      telemetry?.consensusFinished({
+        task: report.consensus.task ?? "default",
+        decision: report.fallback !== null ? "fallback" : report.consensus.reached ? "agreed" : "most_confident",
+        calls: called.length,
+        waves: report.consensus.waves.length
+      })
+      return { report, outcome }
+    })
 
     /**
      * Runs a consensus for the request the current ticket is for: the ticket admits the
@@ -210,39 +243,7 @@ export class Consensus extends Effect.Service<Consensus>()("quorum/Consensus", {
       request: ConsensusRequest,
       sampling: Record<string, unknown>
     ): Effect.Effect<{ readonly report: ConsensusReport; readonly outcome: ConsensusOutcome }, InvalidConsensusRequest | NoUsableModel | NoAnswer | NoValidAnswer | AdmissionError> =>
-      Effect.gen(function*() {
-        const run = yield* prepare(request, sampling)
-        const { earlyStopped } = yield* callModels(run)
-        const called = run.planned.models.flatMap((_, i) => (run.waves.launched.has(i) ? [i] : []))
-        const { decision, scoreOf } = yield* decide(run, called)
-        const { outcome, report } = reportOf({
-          id: run.id,
-          task: request.task ?? "default",
-          round: run.round,
-          waves: run.waves,
-          mode: run.mode,
-          policy: run.policy,
-          strategy: run.strategy,
-          decision,
-          scoreOf,
-          earlyStopped,
-          jsonMode: run.planned.jsonMode,
-          skipped: run.planned.skipped,
-          requests: run.requests,
-          meter: run.ticket,
-          evaluatorErrors: run.evaluatorErrors,
-          startedAt: run.startedAt
-        })
-        // Kept for feedback and learning, written off the request path.
-        outcomes?.record(outcome, run.planned.keyId)
-        telemetry?.consensusFinished({
-          task: report.consensus.task ?? "default",
-          decision: report.fallback !== null ? "fallback" : report.consensus.reached ? "agreed" : "most_confident",
-          calls: called.length,
-          waves: report.consensus.waves.length
-        })
-        return { report, outcome }
-      }).pipe(
+      consensusOf(request, sampling).pipe(
         Effect.scoped,
         Effect.tapError((error) =>
           Effect.sync(() => {

@@ -106,73 +106,84 @@ const settledNow = (input: FanOut, received: number): boolean => {
   return mode === "cascade" && received < waves.launched.size && policy.next(round.models, round.observed()).length === 0
 }
 
-/** Runs the calls to their end (or the outcome's); returns whether it stopped early. */
-export const fanOut = (input: FanOut): Effect.Effect<{ readonly earlyStopped: boolean }> =>
-  Effect.gen(function*() {
-    const { mode, policy, requests, round, router, waves } = input
-    const queue = yield* Queue.unbounded<readonly [number, Exit.Exit<Reply, RouteError>, number]>()
-    const call = (i: number) =>
-      Effect.fork(Effect.gen(function*() {
-        const t0 = performance.now()
-        const answered = Effect.map(router.complete(candidateAt(requests, i)), replyOf)
-        const exit = yield* Effect.exit(input.traced === undefined ? answered : input.traced(round.modelOf(i), answered))
-        yield* Queue.offer(queue, [i, exit, round1(performance.now() - t0)] as const)
-      }))
-    const fibers: Array<Fiber.RuntimeFiber<void>> = []
-    const launch = (indices: ReadonlyArray<number>, reason: string) =>
-      Effect.gen(function*() {
-        waves.start(indices, reason, performance.now())
-        for (const i of indices) fibers.push(yield* call(i))
-      })
-    yield* launch(waves.first(policy), waves.firstReason())
+type Arrived = readonly [number, Exit.Exit<Reply, RouteError>, number]
 
-    let received = 0
-    let earlyStopped = false
-    const deadline = input.startedAt + input.timeoutMs
-    for (;;) {
-      if (received === waves.launched.size) {
-        // Every call made so far has answered: a cascade calls the next wave while the outcome is open.
-        const more = mode === "cascade" ? waves.more(policy, round.observed()) : []
-        if (more.length === 0) break
-        yield* launch(more, waves.escalationReason(round.arrivals))
-        continue
-      }
-      const hedgeAt = mode === "cascade" && waves.launched.size < round.models.length ? waves.hedgeAt : Number.POSITIVE_INFINITY
-      const next = yield* Queue.take(queue).pipe(Effect.timeout(Math.max(0, Math.min(deadline, hedgeAt) - performance.now())), Effect.option)
-      if (Option.isNone(next)) {
-        if (performance.now() >= deadline) break
-        // The wave has not settled within hedge_ms: the next one starts beside it.
-        const more = waves.hedge(policy, round.observed())
-        if (more.length > 0) yield* launch(more, `hedge: the previous wave had not settled within ${input.hedgeMs} ms`)
-        else waves.hedgeAt = Number.POSITIVE_INFINITY
-        continue
-      }
-      received++
-      const [i, exit, latencyMs] = next.value
-      const arrival = arrivalOf(exit, latencyMs)
-      if (arrival.status === "ok" && arrival.content !== undefined) {
-        const answer = { ...arrival, status: "ok" as const, content: arrival.content }
-        const gated = { index: i, model: round.modelOf(i), answer, request: candidateAt(requests, i), format: input.format }
-        yield* applyGates(input.gates, gated, input.evaluatorTimeoutMs, input.evaluatorErrors)
-        round.arrivals[i] = answer
-      } else {
-        round.arrivals[i] = arrival
-      }
-      if (settledNow(input, received)) {
-        earlyStopped = true
-        break
-      }
+/** One call, its end (and how long it took) queued for the fan-out to take in. */
+const callOne = Effect.fnUntraced(function*(input: FanOut, queue: Queue.Queue<Arrived>, i: number) {
+  const { requests, round, router } = input
+  const t0 = performance.now()
+  const answered = Effect.map(router.complete(candidateAt(requests, i)), replyOf)
+  const exit = yield* Effect.exit(input.traced === undefined ? answered : input.traced(round.modelOf(i), answered))
+  yield* Queue.offer(queue, [i, exit, round1(performance.now() - t0)] as const)
+})
+
+/** A wave started: each of its calls forked, its fiber kept to be interrupted once the outcome is settled. */
+const launchWave = Effect.fnUntraced(function*(
+  input: FanOut,
+  queue: Queue.Queue<Arrived>,
+  fibers: Array<Fiber.RuntimeFiber<void>>,
+  indices: ReadonlyArray<number>,
+  reason: string
+) {
+  input.waves.start(indices, reason, performance.now())
+  for (const i of indices) fibers.push(yield* Effect.fork(callOne(input, queue, i)))
+})
+
+/** Runs the calls to their end (or the outcome's); returns whether it stopped early. */
+export const fanOut: (input: FanOut) => Effect.Effect<{ readonly earlyStopped: boolean }> = Effect.fnUntraced(function*(input: FanOut) {
+  const { mode, policy, requests, round, waves } = input
+  const queue = yield* Queue.unbounded<Arrived>()
+  const fibers: Array<Fiber.RuntimeFiber<void>> = []
+  const launch = (indices: ReadonlyArray<number>, reason: string) => launchWave(input, queue, fibers, indices, reason)
+  yield* launch(waves.first(policy), waves.firstReason())
+
+  let received = 0
+  let earlyStopped = false
+  const deadline = input.startedAt + input.timeoutMs
+  for (;;) {
+    if (received === waves.launched.size) {
+      // Every call made so far has answered: a cascade calls the next wave while the outcome is open.
+      const more = mode === "cascade" ? waves.more(policy, round.observed()) : []
+      if (more.length === 0) break
+      yield* launch(more, waves.escalationReason(round.arrivals))
+      continue
     }
-    // Whatever is still running can no longer matter: cancel it now, before evaluators run
-    // (the upstream calls are aborted). Forked fibers would also end with this one.
-    yield* Fiber.interruptAll(fibers)
-    for (const i of waves.launched) {
-      if (round.arrivals[i] === undefined) {
-        round.arrivals[i] = earlyStopped
-          ? { status: "cancelled", gated: false, gateFailures: [], scores: {} }
-          : { status: "error", error: `no answer within ${input.timeoutMs} ms (timeout_ms)`, gated: false, gateFailures: [], scores: {} }
-      }
+    const hedgeAt = mode === "cascade" && waves.launched.size < round.models.length ? waves.hedgeAt : Number.POSITIVE_INFINITY
+    const next = yield* Queue.take(queue).pipe(Effect.timeout(Math.max(0, Math.min(deadline, hedgeAt) - performance.now())), Effect.option)
+    if (Option.isNone(next)) {
+      if (performance.now() >= deadline) break
+      // The wave has not settled within hedge_ms: the next one starts beside it.
+      const more = waves.hedge(policy, round.observed())
+      if (more.length > 0) yield* launch(more, `hedge: the previous wave had not settled within ${input.hedgeMs} ms`)
+      else waves.hedgeAt = Number.POSITIVE_INFINITY
+      continue
     }
-    round.callsOver = true
-    return { earlyStopped }
-  })
+    received++
+    const [i, exit, latencyMs] = next.value
+    const arrival = arrivalOf(exit, latencyMs)
+    if (arrival.status === "ok" && arrival.content !== undefined) {
+      const answer = { ...arrival, status: "ok" as const, content: arrival.content }
+      const gated = { index: i, model: round.modelOf(i), answer, request: candidateAt(requests, i), format: input.format }
+      yield* applyGates(input.gates, gated, input.evaluatorTimeoutMs, input.evaluatorErrors)
+      round.arrivals[i] = answer
+    } else {
+      round.arrivals[i] = arrival
+    }
+    if (settledNow(input, received)) {
+      earlyStopped = true
+      break
+    }
+  }
+  // Whatever is still running can no longer matter: cancel it now, before evaluators run
+  // (the upstream calls are aborted). Forked fibers would also end with this one.
+  yield* Fiber.interruptAll(fibers)
+  for (const i of waves.launched) {
+    if (round.arrivals[i] === undefined) {
+      round.arrivals[i] = earlyStopped
+        ? { status: "cancelled", gated: false, gateFailures: [], scores: {} }
+        : { status: "error", error: `no answer within ${input.timeoutMs} ms (timeout_ms)`, gated: false, gateFailures: [], scores: {} }
+    }
+  }
+  round.callsOver = true
+  return { earlyStopped }
+})

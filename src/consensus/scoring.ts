@@ -69,60 +69,58 @@ const candidateOf = (i: number, model: string, answer: Answered): Candidate => (
 })
 
 /** Runs the gates on one answer as it arrives, marking it gated (and why) when one scores it 0. */
-export const applyGates = (
+export const applyGates = Effect.fnUntraced(function*(
   gates: ReadonlyArray<ChosenEvaluator>,
   input: { readonly index: number; readonly model: string; readonly answer: Answered; readonly request: ChatCompletionRequest; readonly format: ResponseFormat | undefined },
   timeoutMs: number,
   errors: Map<string, string>
-) =>
-  Effect.gen(function*() {
-    const { answer, index, model, request } = input
-    for (const gate of gates) {
-      const result = yield* runEvaluator(gate.evaluator, [candidateOf(index, model, answer)], request, gate.options, timeoutMs)
-      if (result._tag === "Left") {
-        errors.set(gate.evaluator.name, result.left)
-        continue
-      }
-      // One candidate, so one score.
-      for (const [, score] of result.right) {
-        answer.scores[gate.evaluator.name] = score
-        if (score === 0) {
-          answer.gated = true
-          const problem = gate.evaluator.name === "json_schema" && answer.toolCalls === undefined ? schemaProblem(answer.content, input.format) : undefined
-          answer.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
-        }
+) {
+  const { answer, index, model, request } = input
+  for (const gate of gates) {
+    const result = yield* runEvaluator(gate.evaluator, [candidateOf(index, model, answer)], request, gate.options, timeoutMs)
+    if (result._tag === "Left") {
+      errors.set(gate.evaluator.name, result.left)
+      continue
+    }
+    // One candidate, so one score.
+    for (const [, score] of result.right) {
+      answer.scores[gate.evaluator.name] = score
+      if (score === 0) {
+        answer.gated = true
+        const problem = gate.evaluator.name === "json_schema" && answer.toolCalls === undefined ? schemaProblem(answer.content, input.format) : undefined
+        answer.gateFailures.push(problem === undefined ? gate.evaluator.name : `${gate.evaluator.name} (${problem})`)
       }
     }
-  })
+  }
+})
 
 /**
  * Runs the scorers on the eligible answers together, recording each one's scores on its
  * arrival, and gives the weighted mean score of an answer (0 when no scorer judged it).
  */
-export const applyScorers = (
+export const applyScorers = Effect.fnUntraced(function*(
   scorers: ReadonlyArray<ChosenEvaluator>,
   round: Round,
   eligible: ReadonlyArray<number>,
   request: ChatCompletionRequest,
   timeoutMs: number,
   errors: Map<string, string>
-) =>
-  Effect.gen(function*() {
-    const candidates = eligible.map((i) => candidateOf(i, round.modelOf(i), round.answered(i)))
-    for (const scorer of scorers) {
-      const result = yield* runEvaluator(scorer.evaluator, candidates, request, scorer.options, timeoutMs)
-      if (result._tag === "Left") errors.set(scorer.evaluator.name, result.left)
-      else for (const [candidate, score] of result.right) round.answered(Number(candidate.id)).scores[scorer.evaluator.name] = score
+) {
+  const candidates = eligible.map((i) => candidateOf(i, round.modelOf(i), round.answered(i)))
+  for (const scorer of scorers) {
+    const result = yield* runEvaluator(scorer.evaluator, candidates, request, scorer.options, timeoutMs)
+    if (result._tag === "Left") errors.set(scorer.evaluator.name, result.left)
+    else for (const [candidate, score] of result.right) round.answered(Number(candidate.id)).scores[scorer.evaluator.name] = score
+  }
+  return (i: number): number => {
+    let total = 0
+    let weights = 0
+    for (const { evaluator, weight } of scorers) {
+      const s = round.arrivals[i]?.scores[evaluator.name]
+      if (s === undefined) continue
+      total += s * weight
+      weights += weight
     }
-    return (i: number): number => {
-      let total = 0
-      let weights = 0
-      for (const { evaluator, weight } of scorers) {
-        const s = round.arrivals[i]?.scores[evaluator.name]
-        if (s === undefined) continue
-        total += s * weight
-        weights += weight
-      }
-      return weights === 0 ? 0 : total / weights
-    }
-  })
+    return weights === 0 ? 0 : total / weights
+  }
+})
