@@ -67,11 +67,10 @@ const failed = (request: Ticket, error: ClientError, errorShape: (status: number
 }
 
 /** A defect's 500, naming the request id; the cause goes to the log. */
-const broken = (request: Ticket, endpoint: string, cause: Cause.Cause<unknown>, errorShape: (status: number, body: ErrorBody) => unknown) =>
-  Effect.gen(function*() {
-    yield* logDefect(endpoint, request.requestId, cause)
-    // Recording the request may be what broke: the client gets its 500 all the same.
-    const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
-    if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
-    return json(errorShape(500, internalError(request.requestId)), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
-  })
+const broken = Effect.fnUntraced(function*(request: Ticket, endpoint: string, cause: Cause.Cause<unknown>, errorShape: (status: number, body: ErrorBody) => unknown) {
+  yield* logDefect(endpoint, request.requestId, cause)
+  // Recording the request may be what broke: the client gets its 500 all the same.
+  const cost = yield* Effect.either(Effect.try(() => request.finish(500, "internal error")))
+  if (Either.isLeft(cost)) yield* logDefect(endpoint, request.requestId, Cause.die(cost.left.error))
+  return json(errorShape(500, internalError(request.requestId)), Either.isRight(cost) ? { [COST_HEADER]: formatUsd(cost.right) } : {}, 500)
+})
