@@ -50,36 +50,43 @@ const cacheable = (query: CacheQuery): query is CacheQuery & { settings: CacheSe
 const embedding = (semantic: Semantic, model: string, request: ChatCompletionRequest) =>
   semantic.embedder.embed(model, conversationText(request)).pipe(Effect.option)
 
-export const lookup = (store: CacheStoreShape, semantic: Semantic | undefined, query: CacheQuery): Effect.Effect<Lookup> =>
-  Effect.gen(function*() {
-    if (!cacheable(query)) return MISS
-    const { settings, request, scope, directives } = query
-    const key = cacheKey(scope, request)
-    const read = directives.no_cache !== true
-    if (read) {
-      const exact = yield* store.get(key).pipe(Effect.orElseSucceed(() => Option.none()))
-      if (Option.isSome(exact)) return { _tag: "Hit", answer: exact.value, match: "exact", similarity: 1 }
+export const lookup: (store: CacheStoreShape, semantic: Semantic | undefined, query: CacheQuery) => Effect.Effect<Lookup> = Effect.fnUntraced(function*(
+  store: CacheStoreShape,
+  semantic: Semantic | undefined,
+  query: CacheQuery
+) {
+  if (!cacheable(query)) return MISS
+  const { settings, request, scope, directives } = query
+  const key = cacheKey(scope, request)
+  const read = directives.no_cache !== true
+  if (read) {
+    const exact = yield* store.get(key).pipe(Effect.orElseSucceed(() => Option.none()))
+    if (Option.isSome(exact)) return { _tag: "Hit", answer: exact.value, match: "exact", similarity: 1 }
+  }
+  const bySense = settings.semantic !== undefined && semantic !== undefined && textOnly(request) ? settings.semantic : undefined
+  let vector: ReadonlyArray<number> | undefined
+  const bucket = bySense === undefined ? "" : semanticBucket(scope, request)
+  if (bySense !== undefined && semantic !== undefined) {
+    vector = Option.getOrUndefined(yield* embedding(semantic, bySense.model, request))
+    const near = vector === undefined || !read ? undefined : semantic.index.nearest(bucket, vector, bySense.threshold)
+    if (near !== undefined) {
+      const answer = yield* store.get(near.key).pipe(Effect.orElseSucceed(() => Option.none()))
+      if (Option.isSome(answer)) return { _tag: "Hit", answer: answer.value, match: "semantic", similarity: near.similarity }
     }
-    const bySense = settings.semantic !== undefined && semantic !== undefined && textOnly(request) ? settings.semantic : undefined
-    let vector: ReadonlyArray<number> | undefined
-    const bucket = bySense === undefined ? "" : semanticBucket(scope, request)
-    if (bySense !== undefined && semantic !== undefined) {
-      vector = Option.getOrUndefined(yield* embedding(semantic, bySense.model, request))
-      const near = vector === undefined || !read ? undefined : semantic.index.nearest(bucket, vector, bySense.threshold)
-      if (near !== undefined) {
-        const answer = yield* store.get(near.key).pipe(Effect.orElseSucceed(() => Option.none()))
-        if (Option.isSome(answer)) return { _tag: "Hit", answer: answer.value, match: "semantic", similarity: near.similarity }
-      }
-    }
-    if (directives.no_store === true) return MISS
-    return { _tag: "Miss", keep: { key, ttlMs: settings.ttl_s * 1000, semantic: vector === undefined ? undefined : { bucket, vector } } }
-  })
+  }
+  if (directives.no_store === true) return MISS
+  return { _tag: "Miss", keep: { key, ttlMs: settings.ttl_s * 1000, semantic: vector === undefined ? undefined : { bucket, vector } } }
+})
 
 /** Keeps a complete answer where the lookup said it belongs. */
-export const remember = (store: CacheStoreShape, semantic: Semantic | undefined, miss: Lookup, answer: CachedAnswer): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    if (miss._tag !== "Miss" || miss.keep === undefined) return
-    const { key, ttlMs } = miss.keep
-    yield* store.set(key, answer, ttlMs).pipe(Effect.ignore)
-    if (miss.keep.semantic !== undefined && semantic !== undefined) semantic.index.add(miss.keep.semantic.bucket, miss.keep.semantic.vector, key, ttlMs)
-  })
+export const remember: (store: CacheStoreShape, semantic: Semantic | undefined, miss: Lookup, answer: CachedAnswer) => Effect.Effect<void> = Effect.fnUntraced(function*(
+  store: CacheStoreShape,
+  semantic: Semantic | undefined,
+  miss: Lookup,
+  answer: CachedAnswer
+) {
+  if (miss._tag !== "Miss" || miss.keep === undefined) return
+  const { key, ttlMs } = miss.keep
+  yield* store.set(key, answer, ttlMs).pipe(Effect.ignore)
+  if (miss.keep.semantic !== undefined && semantic !== undefined) semantic.index.add(miss.keep.semantic.bucket, miss.keep.semantic.vector, key, ttlMs)
+})

@@ -65,56 +65,61 @@ const answerChunks = (header: Parameters<typeof chunk>[0], report: ConsensusRepo
     ? [chunk(header, { content: report.answer.content ?? "" })]
     : report.answer.tool_calls.map((call, index) => chunk(header, { tool_calls: [{ index, id: call.id, type: "function", function: call.function }] }))
 
-export const consensusChat = (
+export const consensusChat: (
   config: ResolvedConfig,
   consensus: Consensus,
   request: ChatCompletionRequest,
   ticket: Ticket,
   /** The policies the request is under (its key's included), for the answer. */
   policies: ReadonlyArray<Policy>
-): Effect.Effect<ChatAnswer, ClientError> =>
-  Effect.gen(function*() {
-    const presetId = request.model === "consensus" ? undefined : request.model.slice("consensus/".length)
-    const preset = presetId === undefined ? undefined : config.consensus.presets.get(presetId)
-    if (presetId !== undefined && preset === undefined) {
-      return yield* new UnknownModel({ model: request.model, known: ["consensus", ...[...config.consensus.presets.keys()].map((id) => `consensus/${id}`)] })
-    }
-    const { id: _id, ...defaults } = preset ?? { id: "" }
-    const setup = overlay(defaults, yield* setupOf(request))
-    const { messages, model, response_format, stream, stream_options } = request
-    // A preset is a task of its own unless the body names one.
-    const task = setup.task ?? presetId
-    const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
-    // Output policies see the answer and every candidate's text before anything of the report leaves.
-    const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request)), (r) => checkReport(policies, r))
-    // A consensus stream is written after the answer is decided, so its cost is known up front.
-    const cost = formatUsd(ticket.finish(200))
-    const created = Math.floor(Date.now() / 1000)
-    const toolCalls = report.answer.tool_calls
-    const finishReason = toolCalls === undefined ? "stop" as const : "tool_calls" as const
+) => Effect.Effect<ChatAnswer, ClientError> = Effect.fnUntraced(function*(
+  config: ResolvedConfig,
+  consensus: Consensus,
+  request: ChatCompletionRequest,
+  ticket: Ticket,
+  policies: ReadonlyArray<Policy>
+) {
+  const presetId = request.model === "consensus" ? undefined : request.model.slice("consensus/".length)
+  const preset = presetId === undefined ? undefined : config.consensus.presets.get(presetId)
+  if (presetId !== undefined && preset === undefined) {
+    return yield* new UnknownModel({ model: request.model, known: ["consensus", ...[...config.consensus.presets.keys()].map((id) => `consensus/${id}`)] })
+  }
+  const { id: _id, ...defaults } = preset ?? { id: "" }
+  const setup = overlay(defaults, yield* setupOf(request))
+  const { messages, model, response_format, stream, stream_options } = request
+  // A preset is a task of its own unless the body names one.
+  const task = setup.task ?? presetId
+  const consensusRequest: ConsensusRequest = { ...setup, ...(task === undefined ? {} : { task }), messages, ...(response_format === undefined ? {} : { response_format }) }
+  // Output policies see the answer and every candidate's text before anything of the report leaves.
+  const report = yield* Effect.flatMap(consensus.run(consensusRequest, samplingOf(request)), (r) => checkReport(policies, r))
+  // A consensus stream is written after the answer is decided, so its cost is known up front.
+  const cost = formatUsd(ticket.finish(200))
+  const created = Math.floor(Date.now() / 1000)
+  const toolCalls = report.answer.tool_calls
+  const finishReason = toolCalls === undefined ? "stop" as const : "tool_calls" as const
 
-    const answer = {
-      id: report.id,
-      object: "chat.completion" as const,
-      created,
-      model,
-      choices: [{
-        index: 0,
-        message: { role: "assistant" as const, content: report.answer.content, refusal: null, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) },
-        finish_reason: finishReason,
-        logprobs: null
-      }],
-      usage: report.usage,
-      consensus: reportField(report, cost)
-    }
-    if (stream !== true) return { _tag: "Completion", completion: answer, headers: { [COST_HEADER]: cost } } as const
-    const header = { id: report.id, model, created }
-    const chunks: ReadonlyArray<ChatCompletionChunk> = [
-      chunk(header, { role: "assistant", content: toolCalls === undefined ? "" : null }),
-      ...answerChunks(header, report),
-      // The report rides on the finishing chunk, as an extra field (clients ignore what they do not know).
-      withReport(chunk(header, {}, finishReason), reportField(report, cost)),
-      ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
-    ]
-    return { _tag: "Stream", chunks: pullOf(chunks), headers: { "x-quorum-deployment": "consensus", [COST_HEADER]: cost } } as const
-  })
+  const answer = {
+    id: report.id,
+    object: "chat.completion" as const,
+    created,
+    model,
+    choices: [{
+      index: 0,
+      message: { role: "assistant" as const, content: report.answer.content, refusal: null, ...(toolCalls === undefined ? {} : { tool_calls: toolCalls }) },
+      finish_reason: finishReason,
+      logprobs: null
+    }],
+    usage: report.usage,
+    consensus: reportField(report, cost)
+  }
+  if (stream !== true) return { _tag: "Completion", completion: answer, headers: { [COST_HEADER]: cost } } as const
+  const header = { id: report.id, model, created }
+  const chunks: ReadonlyArray<ChatCompletionChunk> = [
+    chunk(header, { role: "assistant", content: toolCalls === undefined ? "" : null }),
+    ...answerChunks(header, report),
+    // The report rides on the finishing chunk, as an extra field (clients ignore what they do not know).
+    withReport(chunk(header, {}, finishReason), reportField(report, cost)),
+    ...(stream_options?.include_usage === true ? [usageChunk(header, report.usage)] : [])
+  ]
+  return { _tag: "Stream", chunks: pullOf(chunks), headers: { "x-quorum-deployment": "consensus", [COST_HEADER]: cost } } as const
+})

@@ -11,6 +11,7 @@ import { EmbeddingRequest, inputTexts } from "../protocol/embeddings"
 import { formatUsd } from "../domain/money"
 import { promptTokens } from "../protocol/tokens"
 import { worstCaseOf } from "../billing/worst-case"
+import type { Ticket } from "../billing/ticket"
 import type { ChatServices } from "./chat-answer"
 import { json, type Reply } from "./hot/reply"
 import { COST_HEADER, metered } from "./metered"
@@ -33,37 +34,39 @@ const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): num
   return ids.reduce<number>((sum, item) => sum + (typeof item === "number" ? 1 : item.length), 0)
 }
 
+const reply = Effect.fnUntraced(function*(services: ChatServices, body: ReceivedBody, ticket: Ticket) {
+  const { config, router } = services
+  const asked = yield* readEmbeddings(body, config)
+  ticket.model = asked.model
+  // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
+  const policies = yield* requestPolicies(config.policies, asked.model, ticket)
+  const admit = (texts: EmbeddingRequest, chat: ChatCompletionRequest) =>
+    ticket.admit([texts.model], () => {
+      const tokens = tokenCount(texts, chat)
+      return [{ micros: worstCaseOf(config, texts.model, tokens, 0) ?? 0, tokens }]
+    })
+  // Before policies that wait for a judge, so that a key that cannot pay is refused before one is asked.
+  const early = admitsFirst(policies)
+  if (early) yield* admit(asked, asChat(asked))
+  const { request: checked, applied } = yield* checkRequest(policies, asChat(asked))
+  const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
+  const request: EmbeddingRequest = {
+    ...asked,
+    model: checked.model,
+    ...(inputTexts(asked.input) === undefined ? {} : { input: typeof asked.input === "string" ? texts[0] ?? "" : texts })
+  }
+  const chat = { ...checked, model: request.model }
+  if (!early) yield* admit(request, chat)
+  const routed = yield* router.embed(request, chat)
+  const cost = ticket.finish(200)
+  return json(routed.value, {
+    "x-quorum-deployment": routed.deployment.id,
+    "x-quorum-attempts": String(routed.attempts),
+    ...(applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}),
+    [COST_HEADER]: formatUsd(cost)
+  })
+})
+
 export const makeEmbeddings = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/embeddings", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
-    Effect.gen(function*() {
-      const { config, router } = services
-      const asked = yield* readEmbeddings(body, config)
-      ticket.model = asked.model
-      // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
-      const policies = yield* requestPolicies(config.policies, asked.model, ticket)
-      const admit = (texts: EmbeddingRequest, chat: ChatCompletionRequest) =>
-        ticket.admit([texts.model], () => {
-          const tokens = tokenCount(texts, chat)
-          return [{ micros: worstCaseOf(config, texts.model, tokens, 0) ?? 0, tokens }]
-        })
-      // Before policies that wait for a judge, so that a key that cannot pay is refused before one is asked.
-      const early = admitsFirst(policies)
-      if (early) yield* admit(asked, asChat(asked))
-      const { request: checked, applied } = yield* checkRequest(policies, asChat(asked))
-      const texts = checked.messages.map((m) => (typeof m.content === "string" ? m.content : ""))
-      const request: EmbeddingRequest = {
-        ...asked,
-        model: checked.model,
-        ...(inputTexts(asked.input) === undefined ? {} : { input: typeof asked.input === "string" ? texts[0] ?? "" : texts })
-      }
-      const chat = { ...checked, model: request.model }
-      if (!early) yield* admit(request, chat)
-      const routed = yield* router.embed(request, chat)
-      const cost = ticket.finish(200)
-      return json(routed.value, {
-        "x-quorum-deployment": routed.deployment.id,
-        "x-quorum-attempts": String(routed.attempts),
-        ...(applied.length > 0 ? { [POLICY_HEADER]: applied.join(", ") } : {}),
-        [COST_HEADER]: formatUsd(cost)
-      })
-    }))
+    reply(services, body, ticket))

@@ -13,6 +13,7 @@ import { fromChatCompletion } from "../ingress/anthropic/from-chat"
 import { AnthropicStream, sseEvent } from "../ingress/anthropic/stream-events"
 import { toChatRequest } from "../ingress/anthropic/to-chat"
 import { MessagesRequest } from "../ingress/anthropic/wire"
+import type { Ticket } from "../billing/ticket"
 import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
@@ -40,22 +41,23 @@ const messageEvents = (): Frames<ClientError> =>
     return { status: answer.status, message: answer.body.error.message }
   })
 
+const reply = Effect.fnUntraced(function*(services: ChatServices, incoming: IncomingMessage, body: ReceivedBody, ticket: Ticket) {
+  const translated = toChatRequest(yield* readMessages(body, services.config))
+  if (Either.isLeft(translated)) {
+    // Anthropic's errors have no param field: its own name the field first, as here.
+    const { message, param } = translated.left
+    return yield* new InvalidRequest({ message: `${param}: ${message}`, param, code: "unsupported_value" })
+  }
+  const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
+  if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion), answer.headers)
+  return meteredSse(answer, ticket, messageEvents())
+})
+
 export const makeMessages = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(
     services.spend,
     "/v1/messages",
     { authorization: authorizationOf(incoming), arrival: body.arrival },
-    (ticket) =>
-      Effect.gen(function*() {
-        const translated = toChatRequest(yield* readMessages(body, services.config))
-        if (Either.isLeft(translated)) {
-          // Anthropic's errors have no param field: its own name the field first, as here.
-          const { message, param } = translated.left
-          return yield* new InvalidRequest({ message: `${param}: ${message}`, param, code: "unsupported_value" })
-        }
-        const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
-        if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion), answer.headers)
-        return meteredSse(answer, ticket, messageEvents())
-      }),
+    (ticket) => reply(services, incoming, body, ticket),
     (status, body) => anthropicError(status, body.error.message)
   )

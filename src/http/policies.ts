@@ -99,37 +99,41 @@ export const checkRequest = (policies: ReadonlyArray<Policy>, request: ChatCompl
  */
 export const checkReport = (policies: ReadonlyArray<Policy>, report: ConsensusReport): Effect.Effect<ConsensusReport, InvalidRequest> => {
   if (!policies.some((p) => p.on !== "input")) return Effect.succeed(report)
-  const content = report.answer.content
-  return Effect.gen(function*() {
-    const answer = content === null ? { text: null } : yield* outputOf(policies, content)
-    if ("violation" in answer && answer.violation !== undefined) return yield* violated(answer.violation, "answer")
-    const candidates = yield* Effect.forEach(report.candidates, (c) =>
-      c.content === undefined || c.content === null ? Effect.succeed(c) : Effect.map(outputOf(policies, c.content), (outcome) => ({
-        ...c,
-        content: outcome.violation === undefined ? outcome.text : `[withheld by content policy ${outcome.violation.policy}]`
-      })), { concurrency: "unbounded" })
-    return { ...report, answer: { ...report.answer, content: answer.text }, candidates }
-  })
+  return reportThrough(policies, report, report.answer.content)
 }
+
+/** The report's answer (`content`, read when the report was given) and candidates through the output policies. */
+const reportThrough = Effect.fnUntraced(function*(policies: ReadonlyArray<Policy>, report: ConsensusReport, content: string | null) {
+  const answer = content === null ? { text: null } : yield* outputOf(policies, content)
+  if ("violation" in answer && answer.violation !== undefined) return yield* violated(answer.violation, "answer")
+  const candidates = yield* Effect.forEach(report.candidates, (c) =>
+    c.content === undefined || c.content === null ? Effect.succeed(c) : Effect.map(outputOf(policies, c.content), (outcome) => ({
+      ...c,
+      content: outcome.violation === undefined ? outcome.text : `[withheld by content policy ${outcome.violation.policy}]`
+    })), { concurrency: "unbounded" })
+  return { ...report, answer: { ...report.answer, content: answer.text }, candidates }
+})
 
 /** The answer as the output policies let it out, or the violation that withholds it. */
 export const checkAnswer = (policies: ReadonlyArray<Policy>, completion: ChatCompletion): Effect.Effect<ChatCompletion, InvalidRequest> => {
   if (policies.length === 0) return Effect.succeed(completion)
-  return Effect.gen(function*() {
-    const choices = []
-    for (const choice of completion.choices) {
-      const content = choice.message.content
-      if (content === null) {
-        choices.push(choice)
-        continue
-      }
-      const outcome = yield* outputOf(policies, content)
-      if (outcome.violation !== undefined) return yield* violated(outcome.violation, "answer")
-      choices.push(outcome.text === content ? choice : { ...choice, message: { ...choice.message, content: outcome.text } })
-    }
-    return { ...completion, choices }
-  })
+  return answerThrough(policies, completion)
 }
+
+const answerThrough = Effect.fnUntraced(function*(policies: ReadonlyArray<Policy>, completion: ChatCompletion) {
+  const choices = []
+  for (const choice of completion.choices) {
+    const content = choice.message.content
+    if (content === null) {
+      choices.push(choice)
+      continue
+    }
+    const outcome = yield* outputOf(policies, content)
+    if (outcome.violation !== undefined) return yield* violated(outcome.violation, "answer")
+    choices.push(outcome.text === content ? choice : { ...choice, message: { ...choice.message, content: outcome.text } })
+  }
+  return { ...completion, choices }
+})
 
 /**
  * The output policies on a stream, as chunks arrive: each choice's text goes through a
@@ -186,20 +190,27 @@ const holding = (scannerOf: (index: number) => StreamScanner, ticket: Ticket | u
     return { ...choice, delta: { ...choice.delta, content: "" } }
   })
   if (choices.every((c) => c.finish_reason === null)) return Effect.succeed({ ...chunk, choices })
-  return meteredInto(ticket, Effect.gen(function*() {
-    const released = []
-    for (const choice of choices) {
-      if (choice.finish_reason === null) {
-        released.push(choice)
-        continue
-      }
-      const whole = yield* scannerOf(choice.index).endWaiting()
-      if (whole.violation !== undefined) return yield* violated(whole.violation, "answer")
-      released.push({ ...choice, delta: { ...choice.delta, content: whole.text } })
-    }
-    return { ...chunk, choices: released }
-  }))
+  return meteredInto(ticket, released(scannerOf, chunk, choices))
 }
+
+/** The chunk with each finished choice's held text, once every check has read it, or the violation that cuts the stream. */
+const released = Effect.fnUntraced(function*(
+  scannerOf: (index: number) => StreamScanner,
+  chunk: ChatCompletionChunk,
+  choices: ChatCompletionChunk["choices"]
+) {
+  const out = []
+  for (const choice of choices) {
+    if (choice.finish_reason === null) {
+      out.push(choice)
+      continue
+    }
+    const whole = yield* scannerOf(choice.index).endWaiting()
+    if (whole.violation !== undefined) return yield* violated(whole.violation, "answer")
+    out.push({ ...choice, delta: { ...choice.delta, content: whole.text } })
+  }
+  return { ...chunk, choices: out }
+})
 
 /** What the input policies read of a consensus request: its messages, or its prompt. */
 interface ConsensusInput {

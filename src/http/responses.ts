@@ -11,6 +11,7 @@ import { fromChatCompletion } from "../ingress/responses/from-chat"
 import { responsesFrames } from "../ingress/responses/sse"
 import { toChatRequest } from "../ingress/responses/to-chat"
 import { ResponsesRequest } from "../ingress/responses/wire"
+import type { Ticket } from "../billing/ticket"
 import { answerChat, type ChatServices, meteredSse } from "./chat-answer"
 import { type ClientError, errorAnswer, InvalidRequest } from "./errors"
 import { json, type Reply } from "./hot/reply"
@@ -20,19 +21,21 @@ import type { ReceivedBody } from "./read-body"
 
 const readResponses = jsonBodyParser(ResponsesRequest)
 
+const reply = Effect.fnUntraced(function*(services: ChatServices, incoming: IncomingMessage, body: ReceivedBody, ticket: Ticket) {
+  const request = yield* readResponses(body, services.config)
+  const translated = toChatRequest(request)
+  if (Either.isLeft(translated)) {
+    const { message, param, code } = translated.left
+    return yield* new InvalidRequest({ message, param, code })
+  }
+  const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
+  if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion, request), answer.headers)
+  return meteredSse(answer, ticket, responsesFrames(request, (error: ClientError) => {
+    const { status, body } = errorAnswer(error)
+    return { status, message: body.error.message }
+  }))
+})
+
 export const makeResponses = (services: ChatServices) => (incoming: IncomingMessage, body: ReceivedBody): Effect.Effect<Reply, never, Scope.Scope> =>
   metered(services.spend, "/v1/responses", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
-    Effect.gen(function*() {
-      const request = yield* readResponses(body, services.config)
-      const translated = toChatRequest(request)
-      if (Either.isLeft(translated)) {
-        const { message, param, code } = translated.left
-        return yield* new InvalidRequest({ message, param, code })
-      }
-      const answer = yield* answerChat(services, ticket, incoming.headers, translated.right)
-      if (answer._tag === "Completion") return json(fromChatCompletion(answer.completion, request), answer.headers)
-      return meteredSse(answer, ticket, responsesFrames(request, (error: ClientError) => {
-        const { status, body } = errorAnswer(error)
-        return { status, message: body.error.message }
-      }))
-    }))
+    reply(services, incoming, body, ticket))

@@ -48,15 +48,18 @@ const throughPolicies = (policies: ReadonlyArray<Policy>, text: string, fired: S
 }
 
 /** The same, waiting for the checks that wait; each policy sees the text as the ones before it left it. */
-const throughPoliciesWaiting = (policies: ReadonlyArray<Policy>, text: string, fired: Set<Policy>): Effect.Effect<TextOutcome> =>
-  Effect.gen(function*() {
-    let outcome: TextOutcome = { text }
-    for (const policy of policies) {
-      outcome = actOn(policy, outcome.text, yield* inspectAll(policy, outcome.text), fired)
-      if (outcome.violation !== undefined) return outcome
-    }
-    return outcome
-  })
+const throughPoliciesWaiting: (policies: ReadonlyArray<Policy>, text: string, fired: Set<Policy>) => Effect.Effect<TextOutcome> = Effect.fnUntraced(function*(
+  policies: ReadonlyArray<Policy>,
+  text: string,
+  fired: Set<Policy>
+) {
+  let outcome: TextOutcome = { text }
+  for (const policy of policies) {
+    outcome = actOn(policy, outcome.text, yield* inspectAll(policy, outcome.text), fired)
+    if (outcome.violation !== undefined) return outcome
+  }
+  return outcome
+})
 
 /** A message with each of its texts passed through `f` (the same object when nothing changed). */
 const mapTexts = (message: Message, f: (text: string) => string): Message => {

@@ -4,6 +4,7 @@
  * finished one, and owns retries and timeouts; the wire types are Schemas in ./wire.
  */
 import { Effect, Either, Redacted, Schema } from "effect"
+import type { ChatCompletionRequest } from "../../protocol/chat-request"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { postSse, type StreamEnd } from "../http/sse"
 import { jsonHeaders, makeUpstream, postJson, type PostOptions } from "../http/transport"
@@ -40,13 +41,12 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   })
 
   return {
-    complete: (request, deadline) =>
-      Effect.gen(function*() {
-        const { body, jsonTool } = yield* toAnthropic(request, deployment)
-        const raw = yield* postJson(options(body, deadline))
-        const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
-        return fromAnthropic(response, jsonTool)
-      }),
+    complete: Effect.fnUntraced(function*(request: ChatCompletionRequest, deadline: CallDeadline) {
+      const { body, jsonTool } = yield* toAnthropic(request, deployment)
+      const raw = yield* postJson(options(body, deadline))
+      const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
+      return fromAnthropic(response, jsonTool)
+    }),
 
     stream: (request, deadline) =>
       Effect.flatMap(toAnthropic(request, deployment), ({ body, jsonTool }) =>

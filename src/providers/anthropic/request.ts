@@ -44,17 +44,21 @@ export const systemPrompt = (messages: ReadonlyArray<Message>): string | undefin
 
 /** An assistant message: its text, then each tool call as a tool_use block (never no block at all). */
 export const assistantBlocks = (message: Extract<Message, { role: "assistant" }>, i: number): Either.Either<Array<RequestBlock>, UpstreamError> =>
-  Either.gen(function*() {
-    const blocks: Array<RequestBlock> = []
-    const text = contentText(message.content)
-    if (text !== "") blocks.push({ type: "text", text })
-    for (const [t, call] of (message.tool_calls ?? []).entries()) {
-      const input = yield* parseArguments(call.function.arguments, `messages[${i}].tool_calls[${t}].function.arguments`)
-      blocks.push({ type: "tool_use", id: call.id, name: call.function.name, input })
-    }
-    if (blocks.length === 0) blocks.push({ type: "text", text: "" })
-    return blocks
-  })
+  Either.gen(() => assistantBlockSteps(message, i))
+
+// Each translation step is a module-level generator run by Either.gen: a `function*` written
+// inside the arrow would be a new generator function, with its own initial map, every call.
+function* assistantBlockSteps(message: Extract<Message, { role: "assistant" }>, i: number) {
+  const blocks: Array<RequestBlock> = []
+  const text = contentText(message.content)
+  if (text !== "") blocks.push({ type: "text", text })
+  for (const [t, call] of (message.tool_calls ?? []).entries()) {
+    const input = yield* parseArguments(call.function.arguments, `messages[${i}].tool_calls[${t}].function.arguments`)
+    blocks.push({ type: "tool_use", id: call.id, name: call.function.name, input })
+  }
+  if (blocks.length === 0) blocks.push({ type: "text", text: "" })
+  return blocks
+}
 
 /** One message's turn, or undefined for a system prompt (which goes apart). */
 const turnOf = (message: Message, i: number): Either.Either<Turn | undefined, UpstreamError> => {
@@ -72,18 +76,19 @@ const turnOf = (message: Message, i: number): Either.Either<Turn | undefined, Up
 }
 
 /** The conversation as Anthropic's turns; it wants them alternating, so consecutive ones (parallel tool results) merge. */
-export const turnsOf = (messages: ReadonlyArray<Message>): Either.Either<Array<Turn>, UpstreamError> =>
-  Either.gen(function*() {
-    const turns: Array<Turn> = []
-    for (const [i, message] of messages.entries()) {
-      const turn = yield* turnOf(message, i)
-      if (turn === undefined) continue
-      const last = turns.at(-1)
-      if (last !== undefined && last.role === turn.role) last.content.push(...turn.content)
-      else turns.push(turn)
-    }
-    return turns
-  })
+export const turnsOf = (messages: ReadonlyArray<Message>): Either.Either<Array<Turn>, UpstreamError> => Either.gen(() => turnSteps(messages))
+
+function* turnSteps(messages: ReadonlyArray<Message>) {
+  const turns: Array<Turn> = []
+  for (const [i, message] of messages.entries()) {
+    const turn = yield* turnOf(message, i)
+    if (turn === undefined) continue
+    const last = turns.at(-1)
+    if (last !== undefined && last.role === turn.role) last.content.push(...turn.content)
+    else turns.push(turn)
+  }
+  return turns
+}
 
 /** The forced tool that stands for response_format, by name: Anthropic has no JSON mode. */
 const jsonToolOf = (request: ChatCompletionRequest): Either.Either<string | undefined, UpstreamError> => {
@@ -134,34 +139,37 @@ export const toolChoiceOf = (
 }
 
 /** What Anthropic cannot do at all: fields it has no counterpart for, a temperature above 1. */
-const refuseUnsupported = (request: ChatCompletionRequest): Either.Either<void, UpstreamError> =>
-  Either.gen(function*() {
-    yield* refuseUntranslatable(request, "anthropic", COMMON_FIELDS)
-    if (request.temperature != null && request.temperature > 1) {
-      return yield* Either.left(unsupported("temperature", "anthropic models take a temperature between 0 and 1"))
-    }
-  })
+const refuseUnsupported = (request: ChatCompletionRequest): Either.Either<void, UpstreamError> => Either.gen(() => refusalSteps(request))
+
+function* refusalSteps(request: ChatCompletionRequest) {
+  yield* refuseUntranslatable(request, "anthropic", COMMON_FIELDS)
+  if (request.temperature != null && request.temperature > 1) {
+    return yield* Either.left(unsupported("temperature", "anthropic models take a temperature between 0 and 1"))
+  }
+}
 
 export const toAnthropic = (request: ChatCompletionRequest, deployment: Deployment): Either.Either<Translated, UpstreamError> =>
-  Either.gen(function*() {
-    yield* refuseUnsupported(request)
-    const turns = yield* turnsOf(request.messages)
-    const system = systemPrompt(request.messages)
-    const jsonTool = yield* jsonToolOf(request)
-    const tools = toolsOf(request, jsonTool)
-    const toolChoice = yield* toolChoiceOf(request, jsonTool, tools)
-    const stop = stopList(request.stop)
-    const body: MessagesRequest = {
-      model: deployment.upstreamModel,
-      max_tokens: maxOutputTokens(request) ?? deployment.maxTokensDefault,
-      messages: turns,
-      ...(system === undefined ? {} : { system }),
-      ...(stop === undefined ? {} : { stop_sequences: stop }),
-      ...(request.temperature == null ? {} : { temperature: request.temperature }),
-      ...(request.top_p == null ? {} : { top_p: request.top_p }),
-      ...(tools === undefined ? {} : { tools }),
-      ...(toolChoice === undefined ? {} : { tool_choice: toolChoice }),
-      ...(request.user === undefined ? {} : { metadata: { user_id: request.user } })
-    }
-    return { body, jsonTool }
-  })
+  Either.gen(() => translationSteps(request, deployment))
+
+function* translationSteps(request: ChatCompletionRequest, deployment: Deployment) {
+  yield* refuseUnsupported(request)
+  const turns = yield* turnsOf(request.messages)
+  const system = systemPrompt(request.messages)
+  const jsonTool = yield* jsonToolOf(request)
+  const tools = toolsOf(request, jsonTool)
+  const toolChoice = yield* toolChoiceOf(request, jsonTool, tools)
+  const stop = stopList(request.stop)
+  const body: MessagesRequest = {
+    model: deployment.upstreamModel,
+    max_tokens: maxOutputTokens(request) ?? deployment.maxTokensDefault,
+    messages: turns,
+    ...(system === undefined ? {} : { system }),
+    ...(stop === undefined ? {} : { stop_sequences: stop }),
+    ...(request.temperature == null ? {} : { temperature: request.temperature }),
+    ...(request.top_p == null ? {} : { top_p: request.top_p }),
+    ...(tools === undefined ? {} : { tools }),
+    ...(toolChoice === undefined ? {} : { tool_choice: toolChoice }),
+    ...(request.user === undefined ? {} : { metadata: { user_id: request.user } })
+  }
+  return { body, jsonTool }
+}

@@ -5,6 +5,7 @@
  * carrying finishReason is the proof of a finished one).
  */
 import { Effect, Either, Redacted, Schema } from "effect"
+import type { ChatCompletionRequest } from "../../protocol/chat-request"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { base64Floats, type EmbeddingRequest, type EmbeddingResponse, inputTexts } from "../../protocol/embeddings"
 import { countTokens } from "../../protocol/tokens"
@@ -83,24 +84,22 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   })
 
   return {
-    complete: (request, deadline) =>
-      Effect.gen(function*() {
-        const body = yield* toGemini(request)
-        const raw = yield* postJson(options(`${base}:generateContent`, body, deadline))
-        const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
-        return fromGemini(response, deployment.upstreamModel)
-      }),
+    complete: Effect.fnUntraced(function*(request: ChatCompletionRequest, deadline: CallDeadline) {
+      const body = yield* toGemini(request)
+      const raw = yield* postJson(options(`${base}:generateContent`, body, deadline))
+      const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
+      return fromGemini(response, deployment.upstreamModel)
+    }),
 
-    embed: (request, deadline) =>
-      Effect.gen(function*() {
-        const texts = inputTexts(request.input)
-        if (texts === undefined) {
-          return yield* new UpstreamError({ kind: "unsupported", param: "input", message: "Gemini embeds text, not token ids" })
-        }
-        const raw = yield* postJson(options(`${base}:batchEmbedContents`, batchEmbedBody(texts, request, deployment.upstreamModel), deadline))
-        const response = yield* Effect.mapError(decodeEmbeddings(raw), malformed("embeddings response"))
-        return embeddingsOf(response, texts, request, deployment.upstreamModel)
-      }),
+    embed: Effect.fnUntraced(function*(request: EmbeddingRequest, deadline: CallDeadline) {
+      const texts = inputTexts(request.input)
+      if (texts === undefined) {
+        return yield* new UpstreamError({ kind: "unsupported", param: "input", message: "Gemini embeds text, not token ids" })
+      }
+      const raw = yield* postJson(options(`${base}:batchEmbedContents`, batchEmbedBody(texts, request, deployment.upstreamModel), deadline))
+      const response = yield* Effect.mapError(decodeEmbeddings(raw), malformed("embeddings response"))
+      return embeddingsOf(response, texts, request, deployment.upstreamModel)
+    }),
 
     stream: (request, deadline) =>
       Effect.flatMap(toGemini(request), (body) =>

@@ -43,16 +43,20 @@ export const systemParts = (messages: ReadonlyArray<Message>): Array<Part> =>
 
 /** An assistant message: its text, then each tool call as a functionCall part (never no part at all). */
 export const modelParts = (message: Extract<Message, { role: "assistant" }>, i: number): Either.Either<Array<Part>, UpstreamError> =>
-  Either.gen(function*() {
-    const parts: Array<Part> = []
-    const text = contentText(message.content)
-    if (text !== "") parts.push({ text })
-    for (const [t, call] of (message.tool_calls ?? []).entries()) {
-      const args = yield* parseArguments(call.function.arguments, `messages[${i}].tool_calls[${t}].function.arguments`)
-      parts.push({ functionCall: { name: call.function.name, args: args as Record<string, unknown> } })
-    }
-    return parts.length > 0 ? parts : [{ text: "" }]
-  })
+  Either.gen(() => modelPartSteps(message, i))
+
+// Each translation step is a module-level generator run by Either.gen: a `function*` written
+// inside the arrow would be a new generator function, with its own initial map, every call.
+function* modelPartSteps(message: Extract<Message, { role: "assistant" }>, i: number) {
+  const parts: Array<Part> = []
+  const text = contentText(message.content)
+  if (text !== "") parts.push({ text })
+  for (const [t, call] of (message.tool_calls ?? []).entries()) {
+    const args = yield* parseArguments(call.function.arguments, `messages[${i}].tool_calls[${t}].function.arguments`)
+    parts.push({ functionCall: { name: call.function.name, args: args as Record<string, unknown> } })
+  }
+  return parts.length > 0 ? parts : [{ text: "" }]
+}
 
 /** A tool result, under the name of the call it answers (Gemini names calls by function, OpenAI by id). */
 const toolResultParts = (message: Extract<Message, { role: "tool" }>, i: number, toolNames: ReadonlyMap<string, string>): Either.Either<Array<Part>, UpstreamError> => {
@@ -79,20 +83,21 @@ const turnOf = (message: Message, i: number, toolNames: ReadonlyMap<string, stri
 }
 
 /** The conversation as Gemini's contents; consecutive turns of one role (parallel tool results) merge. */
-export const contentsOf = (messages: ReadonlyArray<Message>): Either.Either<Array<Turn>, UpstreamError> =>
-  Either.gen(function*() {
-    const contents: Array<Turn> = []
-    const toolNames = new Map<string, string>()
-    for (const [i, message] of messages.entries()) {
-      const turn = yield* turnOf(message, i, toolNames)
-      if (message.role === "assistant") for (const call of message.tool_calls ?? []) toolNames.set(call.id, call.function.name)
-      if (turn === undefined) continue
-      const last = contents.at(-1)
-      if (last !== undefined && last.role === turn.role) last.parts.push(...turn.parts)
-      else contents.push(turn)
-    }
-    return contents
-  })
+export const contentsOf = (messages: ReadonlyArray<Message>): Either.Either<Array<Turn>, UpstreamError> => Either.gen(() => contentSteps(messages))
+
+function* contentSteps(messages: ReadonlyArray<Message>) {
+  const contents: Array<Turn> = []
+  const toolNames = new Map<string, string>()
+  for (const [i, message] of messages.entries()) {
+    const turn = yield* turnOf(message, i, toolNames)
+    if (message.role === "assistant") for (const call of message.tool_calls ?? []) toolNames.set(call.id, call.function.name)
+    if (turn === undefined) continue
+    const last = contents.at(-1)
+    if (last !== undefined && last.role === turn.role) last.parts.push(...turn.parts)
+    else contents.push(turn)
+  }
+  return contents
+}
 
 /** OpenAI's tool_choice as Gemini's function calling mode. */
 export const toolConfigOf = (choice: ChatCompletionRequest["tool_choice"]): GenerateContentRequest["toolConfig"] =>
@@ -132,26 +137,28 @@ const toolsOf = (request: ChatCompletionRequest) =>
   }
 
 /** What Gemini cannot do at all: fields it has no counterpart for, one tool call at a time. */
-const refuseUnsupported = (request: ChatCompletionRequest): Either.Either<void, UpstreamError> =>
-  Either.gen(function*() {
-    yield* refuseUntranslatable(request, "gemini", COMMON_FIELDS)
-    if (request.parallel_tool_calls === false) {
-      return yield* Either.left(unsupported("parallel_tool_calls", "gemini models cannot be told to call one tool at a time"))
-    }
-  })
+const refuseUnsupported = (request: ChatCompletionRequest): Either.Either<void, UpstreamError> => Either.gen(() => refusalSteps(request))
 
-export const toGemini = (request: ChatCompletionRequest): Either.Either<GenerateContentRequest, UpstreamError> =>
-  Either.gen(function*() {
-    yield* refuseUnsupported(request)
-    const contents = yield* contentsOf(request.messages)
-    const system = systemParts(request.messages)
-    const toolConfig = toolConfigOf(request.tool_choice)
-    const generationConfig = generationConfigOf(request)
-    return {
-      contents: contents satisfies ReadonlyArray<Content>,
-      ...(system.length > 0 ? { systemInstruction: { parts: system } } : {}),
-      ...toolsOf(request),
-      ...(toolConfig === undefined ? {} : { toolConfig }),
-      ...(Object.keys(generationConfig).length > 0 ? { generationConfig } : {})
-    }
-  })
+function* refusalSteps(request: ChatCompletionRequest) {
+  yield* refuseUntranslatable(request, "gemini", COMMON_FIELDS)
+  if (request.parallel_tool_calls === false) {
+    return yield* Either.left(unsupported("parallel_tool_calls", "gemini models cannot be told to call one tool at a time"))
+  }
+}
+
+export const toGemini = (request: ChatCompletionRequest): Either.Either<GenerateContentRequest, UpstreamError> => Either.gen(() => translationSteps(request))
+
+function* translationSteps(request: ChatCompletionRequest) {
+  yield* refuseUnsupported(request)
+  const contents = yield* contentsOf(request.messages)
+  const system = systemParts(request.messages)
+  const toolConfig = toolConfigOf(request.tool_choice)
+  const generationConfig = generationConfigOf(request)
+  return {
+    contents: contents satisfies ReadonlyArray<Content>,
+    ...(system.length > 0 ? { systemInstruction: { parts: system } } : {}),
+    ...toolsOf(request),
+    ...(toolConfig === undefined ? {} : { toolConfig }),
+    ...(Object.keys(generationConfig).length > 0 ? { generationConfig } : {})
+  }
+}
