@@ -38,17 +38,17 @@ export const makeConsensusHandler = (config: ResolvedConfig, consensus: Consensu
     metered(spend, "/v1/consensus", { authorization: incoming.headers["authorization"], arrival: body.arrival }, (ticket) =>
       reply(config, consensus, incoming, body, ticket))
 
+/** The list, once the caller is known to be allowed to call the gateway. */
+const evaluatorList = Effect.fnUntraced(function*(spend: Spend, list: unknown) {
+  yield* spend.caller((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
+  return HttpServerResponse.unsafeJson(list)
+})
+
 /** GET /evaluators, for anyone who may call the gateway (a key where keys are required). */
 export const makeEvaluatorList = (consensus: Consensus, spend: Spend) => {
   const list = {
     object: "list" as const,
     data: [...consensus.evaluators.values()].map((e) => ({ name: e.name, description: e.description, gate: e.gate === true }))
   }
-  return answeringDefects(
-    "/evaluators",
-    Effect.gen(function*() {
-      yield* spend.caller((yield* HttpServerRequest.HttpServerRequest).headers["authorization"])
-      return HttpServerResponse.unsafeJson(list)
-    }).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error))))
-  )
+  return answeringDefects("/evaluators", evaluatorList(spend, list).pipe(Effect.catchAll((error) => Effect.succeed(errorResponse(error)))))
 }

@@ -4,6 +4,7 @@
  * finished one, and owns retries and timeouts; the wire types are Schemas in ./wire.
  */
 import { Effect, Either, Redacted, Schema } from "effect"
+import type { Deployment } from "../../config/gateway-config"
 import type { ChatCompletionRequest } from "../../protocol/chat-request"
 import type { ChatCompletionChunk } from "../../protocol/chat-response"
 import { postSse, type StreamEnd } from "../http/sse"
@@ -23,6 +24,19 @@ const malformed = (what: string) => () =>
 
 export const ANTHROPIC_VERSION = "2023-06-01"
 
+/** A completion: the request translated, posted, and the answer translated back. */
+const completeWith = Effect.fnUntraced(function*(
+  deployment: Deployment,
+  options: (body: unknown, deadline: CallDeadline) => PostOptions,
+  request: ChatCompletionRequest,
+  deadline: CallDeadline
+) {
+  const { body, jsonTool } = yield* toAnthropic(request, deployment)
+  const raw = yield* postJson(options(body, deadline))
+  const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
+  return fromAnthropic(response, jsonTool)
+})
+
 export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const headers = jsonHeaders({
@@ -41,12 +55,7 @@ export const makeAnthropicClient: MakeClient = (deployment, { redact }) => {
   })
 
   return {
-    complete: Effect.fnUntraced(function*(request: ChatCompletionRequest, deadline: CallDeadline) {
-      const { body, jsonTool } = yield* toAnthropic(request, deployment)
-      const raw = yield* postJson(options(body, deadline))
-      const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
-      return fromAnthropic(response, jsonTool)
-    }),
+    complete: (request, deadline) => completeWith(deployment, options, request, deadline),
 
     stream: (request, deadline) =>
       Effect.flatMap(toAnthropic(request, deployment), ({ body, jsonTool }) =>

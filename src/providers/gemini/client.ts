@@ -68,6 +68,32 @@ const streamDecoder = (model: string, redact: Redactor) => (): EventDecoder<Chat
   }
 }
 
+/** What a deployment's calls share: its model's URL, its upstream model, and the POST options. */
+interface GeminiCall {
+  readonly base: string
+  readonly model: string
+  readonly options: (url: string, body: unknown, deadline: CallDeadline) => PostOptions
+}
+
+/** A completion: the request translated, posted, and the answer translated back. */
+const completeWith = Effect.fnUntraced(function*(call: GeminiCall, request: ChatCompletionRequest, deadline: CallDeadline) {
+  const body = yield* toGemini(request)
+  const raw = yield* postJson(call.options(`${call.base}:generateContent`, body, deadline))
+  const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
+  return fromGemini(response, call.model)
+})
+
+/** Embeddings of the request's texts, in one batch call. */
+const embedWith = Effect.fnUntraced(function*(call: GeminiCall, request: EmbeddingRequest, deadline: CallDeadline) {
+  const texts = inputTexts(request.input)
+  if (texts === undefined) {
+    return yield* new UpstreamError({ kind: "unsupported", param: "input", message: "Gemini embeds text, not token ids" })
+  }
+  const raw = yield* postJson(call.options(`${call.base}:batchEmbedContents`, batchEmbedBody(texts, request, call.model), deadline))
+  const response = yield* Effect.mapError(decodeEmbeddings(raw), malformed("embeddings response"))
+  return embeddingsOf(response, texts, request, call.model)
+})
+
 export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
   const upstream = makeUpstream(deployment.timeouts, deployment.maxConnections)
   const base = `${deployment.baseUrl}/v1beta/models/${encodeURIComponent(deployment.upstreamModel)}`
@@ -83,23 +109,11 @@ export const makeGeminiClient: MakeClient = (deployment, { redact }) => {
     errorMessage: (body) => decodeError(body).pipe((o) => (o._tag === "Some" ? o.value.error.message : undefined))
   })
 
-  return {
-    complete: Effect.fnUntraced(function*(request: ChatCompletionRequest, deadline: CallDeadline) {
-      const body = yield* toGemini(request)
-      const raw = yield* postJson(options(`${base}:generateContent`, body, deadline))
-      const response = yield* Effect.mapError(decodeResponse(raw), malformed("response"))
-      return fromGemini(response, deployment.upstreamModel)
-    }),
+  const call: GeminiCall = { base, model: deployment.upstreamModel, options }
 
-    embed: Effect.fnUntraced(function*(request: EmbeddingRequest, deadline: CallDeadline) {
-      const texts = inputTexts(request.input)
-      if (texts === undefined) {
-        return yield* new UpstreamError({ kind: "unsupported", param: "input", message: "Gemini embeds text, not token ids" })
-      }
-      const raw = yield* postJson(options(`${base}:batchEmbedContents`, batchEmbedBody(texts, request, deployment.upstreamModel), deadline))
-      const response = yield* Effect.mapError(decodeEmbeddings(raw), malformed("embeddings response"))
-      return embeddingsOf(response, texts, request, deployment.upstreamModel)
-    }),
+  return {
+    complete: (request, deadline) => completeWith(call, request, deadline),
+    embed: (request, deadline) => embedWith(call, request, deadline),
 
     stream: (request, deadline) =>
       Effect.flatMap(toGemini(request), (body) =>
