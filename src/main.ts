@@ -4,7 +4,7 @@ import { parseArguments, USAGE } from "./app/cli"
 import { runtimeV8Flags } from "./app/worker-flags"
 
 // Before the gateway's modules load: V8 decides how to allocate from what it sees early.
-for (const flag of runtimeV8Flags(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag)
+for (const flag of runtimeV8Flags(process.execArgv)) setFlagsFromString(flag)
 
 const invocation = parseArguments(process.argv.slice(2))
 switch (invocation._tag) {

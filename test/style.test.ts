@@ -38,27 +38,40 @@ const nonNullAssertions = (file: string, text: string): Array<string> => {
   return found
 }
 
-/** The folders and files every request runs through (admin, start-up and learning code runs once or rarely). */
+/**
+ * The folders and files every request runs through. Left out: admin, start-up and
+ * learning code (run once or on feedback), and the SQL store and ledger writer, whose
+ * request-path steps sit beside admin reports and shutdown code in the same files.
+ */
 const REQUEST_PATH = [
-  "http/hot", "providers", "routing", "policy", "protocol", "ingress", "domain", "cache", "consensus",
-  "http/chat-answer.ts", "http/chat-completions.ts", "http/chat-consensus.ts", "http/consensus.ts", "http/embeddings.ts",
-  "http/messages.ts", "http/responses.ts", "http/metered.ts", "http/policies.ts", "http/read-body.ts", "http/read-json-body.ts",
+  "http/hot", "providers", "routing", "policy", "protocol", "ingress", "domain", "cache", "consensus", "state", "telemetry",
+  "http/chat-answer.ts", "http/chat-cache.ts", "http/chat-completions.ts", "http/chat-consensus.ts", "http/consensus.ts",
+  "http/embeddings.ts", "http/messages.ts", "http/responses.ts", "http/metered.ts", "http/policies.ts", "http/read-body.ts",
+  "http/read-json-body.ts", "http/sse.ts", "http/errors.ts", "http/hot-routes.ts",
   "billing/ticket.ts", "billing/spend.ts", "billing/meter.ts", "billing/coalesce.ts", "billing/worst-case.ts"
 ]
-const ONCE = ["routing/learned/", "consensus/learning/", "consensus/registry.ts"]
+const ONCE = ["routing/learned/store.ts", "consensus/learning/outcome-store.ts", "consensus/registry.ts"]
 
-/** `file:line` for each generator function made inside a function that is not itself a generator. */
+/** A call whose generator argument runs on every call of what it returns (Effect.fnUntraced, Effect.fn). */
+const makesPerCallFunction = (node: ts.Node): boolean =>
+  ts.isCallExpression(node.parent) && /\bfn(Untraced)?$/.test(node.parent.expression.getText())
+
+/**
+ * `file:line` for each generator function made per call: inside a plain function, or inside
+ * a generator that itself runs per call (an Effect.fnUntraced body, a generator method).
+ */
 const perCallGenerators = (file: string, text: string): Array<string> => {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true)
   const found: Array<string> = []
-  const visit = (node: ts.Node, insidePlainFunction: boolean): void => {
+  const visit = (node: ts.Node, perCall: boolean): void => {
     const isFunction = ts.isFunctionLike(node) && !ts.isFunctionTypeNode(node) && !ts.isConstructorTypeNode(node) && !ts.isMethodSignature(node)
     const isGenerator = isFunction && "asteriskToken" in node && node.asteriskToken !== undefined
     // A generator method is made once, with its class.
-    if (isGenerator && insidePlainFunction && !ts.isMethodDeclaration(node)) {
+    if (isGenerator && perCall && !ts.isMethodDeclaration(node)) {
       found.push(`${file}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1}`)
     }
-    ts.forEachChild(node, (child) => visit(child, isFunction ? !isGenerator : insidePlainFunction))
+    const bodyRunsPerCall = isFunction && (!isGenerator || ts.isMethodDeclaration(node) || makesPerCallFunction(node))
+    ts.forEachChild(node, (child) => visit(child, bodyRunsPerCall || perCall))
   }
   visit(source, false)
   return found
@@ -88,9 +101,11 @@ describe("style", () => {
       "const perCall = (a: number) => Effect.gen(function*() { return a })",
       "class T { *steps() { yield 1 } run() { return Effect.gen(() => this.steps()) } }",
       "function outer() { return Either.gen(function*() { return 1 }) }",
-      "const service = Effect.gen(function*() { const inner = Effect.fnUntraced(function*() { return 1 }); return inner })"
+      "const service = Effect.gen(function*() { const inner = Effect.fnUntraced(function*() { return 1 }); return inner })",
+      "const steps = Effect.fnUntraced(function*() { return yield* Effect.gen(function*() { return 1 }) })",
+      "class U { *steps() { return yield* Effect.gen(function*() { return 1 }) } }"
     ].join("\n")
-    expect(perCallGenerators("sample.ts", text)).toEqual(["sample.ts:2", "sample.ts:4"])
+    expect(perCallGenerators("sample.ts", text)).toEqual(["sample.ts:2", "sample.ts:4", "sample.ts:6", "sample.ts:7"])
   })
 
   it("makes no generator function per call on the request path", () => {

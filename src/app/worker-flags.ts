@@ -1,5 +1,6 @@
 /**
- * Node flags the primary gives the workers it forks, beyond its own.
+ * Node and V8 flags beyond the operator's: those the primary gives the workers it forks,
+ * and those every serving process sets on itself at start.
  *
  * A young generation of 8 MB a semi-space instead of V8's 16: a worker under load promotes
  * enough to run full collections, after which V8's memory reducer gives the heap back once
@@ -25,8 +26,10 @@ export const workerExecArgv = (own: ReadonlyArray<string>, nodeOptions: string |
 }
 
 /**
- * V8 flags every serving process sets on itself at start (v8.setFlagsFromString, which
- * ignores a flag a later V8 no longer has, where a command-line flag would stop node).
+ * V8 flags every serving process sets on itself at start, with v8.setFlagsFromString: a
+ * flag a later V8 no longer has is then reported on stderr and ignored, where on the
+ * command line it would stop node. (V8's flags are not allowed in NODE_OPTIONS: only the
+ * command line can choose otherwise.)
  *
  * No allocation-site pretenuring. Under load, a request's objects are often alive at a
  * scavenge, so V8 judges their allocation sites long-lived and allocates from them in the
@@ -41,7 +44,7 @@ const RUNTIME_DEFAULTS: ReadonlyArray<{ readonly flag: string; readonly unlessGi
   { flag: "--no-allocation-site-pretenuring", unlessGiven: ["--allocation-site-pretenuring", "--no-allocation-site-pretenuring"] }
 ]
 
-export const runtimeV8Flags = (own: ReadonlyArray<string>, nodeOptions: string | undefined): Array<string> => {
-  const given = givenNames(own, nodeOptions)
+export const runtimeV8Flags = (own: ReadonlyArray<string>): Array<string> => {
+  const given = givenNames(own, undefined)
   return RUNTIME_DEFAULTS.filter((d) => !d.unlessGiven.some((name) => given.has(name))).map((d) => d.flag)
 }

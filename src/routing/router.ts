@@ -189,15 +189,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
      * scope of their own under the request's: closed as soon as the stream ends or fails,
      * and with the request's scope at the latest (the client left, the consumer stopped).
      */
-    const openStream: (
-      client: ProviderClient,
-      deployment: Deployment,
-      request: ChatCompletionRequest,
-      parent: Scope.Scope,
-      record: AttemptRecord | undefined,
-      deadline: CallDeadline,
-      budgetLeftMs: number
-    ) => Effect.Effect<Pull<ChatCompletionChunk, UpstreamError>, UpstreamError> = Effect.fnUntraced(function*(
+    const openStream = Effect.fnUntraced(function*(
       client: ProviderClient,
       deployment: Deployment,
       request: ChatCompletionRequest,

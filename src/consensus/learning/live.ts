@@ -101,28 +101,27 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
     )
 
     /** Relearns a task from its labelled history; below min_labels the config policy stands. */
-    const relearn = (task: string) =>
-      Effect.gen(function*() {
-        const outcomes = yield* store.labelled(task, since())
-        const history = outcomes.map(labelledVote)
-        if (history.length < settings.minLabels) {
-          yield* store.deletePolicy(task)
-        } else {
-          const models = new Set(history.flatMap((h) => [...h.answers.keys()]))
-          const prior = new Map([...models].map((m) => [m, voteWeightOf(config, m)]))
-          const learned = learnPolicy(history, prior)
-          const kinds = answerKinds(outcomes)
-          const state: LearnedState = {
-            weights: Object.fromEntries(learned.weights),
-            slack: learned.slack,
-            sharpness: learned.sharpness,
-            records: learned.records,
-            ...(kinds === undefined ? {} : { kinds })
-          }
-          yield* store.savePolicy(task, history.length, JSON.stringify(state), Date.now())
+    const relearn = Effect.fnUntraced(function*(task: string) {
+      const outcomes = yield* store.labelled(task, since())
+      const history = outcomes.map(labelledVote)
+      if (history.length < settings.minLabels) {
+        yield* store.deletePolicy(task)
+      } else {
+        const models = new Set(history.flatMap((h) => [...h.answers.keys()]))
+        const prior = new Map([...models].map((m) => [m, voteWeightOf(config, m)]))
+        const learned = learnPolicy(history, prior)
+        const kinds = answerKinds(outcomes)
+        const state: LearnedState = {
+          weights: Object.fromEntries(learned.weights),
+          slack: learned.slack,
+          sharpness: learned.sharpness,
+          records: learned.records,
+          ...(kinds === undefined ? {} : { kinds })
         }
-        cache.delete(task)
-      })
+        yield* store.savePolicy(task, history.length, JSON.stringify(state), Date.now())
+      }
+      cache.delete(task)
+    })
 
     const learner = Effect.gen(function*() {
       const task = yield* Queue.take(dirty)
@@ -142,10 +141,11 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
     yield* Effect.forkScoped(learner)
     yield* Effect.forkScoped(sweeper)
     yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        const rest = yield* Queue.takeAll(queue)
-        if (rest.length > 0) yield* store.writeBatch([...rest]).pipe(Effect.timeout("10 seconds"), Effect.catchAllCause(() => Effect.logError(`consensus outcomes: ${rest.length} lost at shutdown`)))
-      }))
+      Effect.flatMap(Queue.takeAll(queue), (rest) =>
+        rest.length === 0 ? Effect.void : store.writeBatch([...rest]).pipe(
+          Effect.timeout("10 seconds"),
+          Effect.catchAllCause(() => Effect.logError(`consensus outcomes: ${rest.length} lost at shutdown`))
+        )))
 
     /** The models a request of this task calls when it names none: its preset's, else Quorum's default pick. */
     const likelyCandidates = (task: string): ReadonlyArray<string> => {
@@ -153,19 +153,19 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
       return preset?.models ?? pickModels(config, preset?.fanout ?? config.consensus.defaultFanout)
     }
 
-    const forTask = (task: string): Effect.Effect<Policy | undefined> =>
-      Effect.gen(function*() {
-        const cached = cache.get(task)
-        if (cached !== undefined && Date.now() - cached.at < POLICY_CACHE_MS) return cached.policy
-        const stored = yield* store.loadPolicy(task).pipe(Effect.catchAll((error) =>
-          Effect.logWarning(`consensus learning: policy of ${task} unreadable, using config: ${error.message}`).pipe(Effect.as(undefined))
-        ))
-        const policy = stored === undefined || stored.labels < settings.minLabels
-          ? undefined
-          : policyOfState(JSON.parse(stored.state) as LearnedState, stored.labels, (model) => voteWeightOf(config, model))
-        cache.set(task, { at: Date.now(), policy })
-        return policy
-      })
+    // Asked on every consensus request: its generator is made once, here (README, Development).
+    const forTask: (task: string) => Effect.Effect<Policy | undefined> = Effect.fnUntraced(function*(task: string) {
+      const cached = cache.get(task)
+      if (cached !== undefined && Date.now() - cached.at < POLICY_CACHE_MS) return cached.policy
+      const stored = yield* store.loadPolicy(task).pipe(Effect.catchAll((error) =>
+        Effect.logWarning(`consensus learning: policy of ${task} unreadable, using config: ${error.message}`).pipe(Effect.as(undefined))
+      ))
+      const policy = stored === undefined || stored.labels < settings.minLabels
+        ? undefined
+        : policyOfState(JSON.parse(stored.state) as LearnedState, stored.labels, (model) => voteWeightOf(config, model))
+      cache.set(task, { at: Date.now(), policy })
+      return policy
+    })
 
     return {
       /** Queues an outcome; the request does not wait for it. */
@@ -189,61 +189,60 @@ export class Learning extends Effect.Service<Learning>()("quorum/Learning", {
         Effect.zipRight(store.label(id, label, truth, Date.now()), Queue.offer(dirty, task)),
       forTask,
       keyIdOf: store.keyIdOf,
-      reliability: (task: string) =>
-        Effect.gen(function*() {
-          const items = yield* store.labelled(task, since())
-          const policy = yield* forTask(task)
-          const models = new Map<string, { labelled: number; answered: number; correct: number; latency: number; latencies: number; cost: number; calls: number }>()
-          // Before any label, the models the task would call show the weights config gives them.
-          for (const model of likelyCandidates(task)) models.set(model, { labelled: 0, answered: 0, correct: 0, latency: 0, latencies: 0, cost: 0, calls: 0 })
-          for (const item of items) {
-            for (const c of item.candidates) {
-              if (c.status === "cancelled") continue
-              const m = models.get(c.model) ?? { labelled: 0, answered: 0, correct: 0, latency: 0, latencies: 0, cost: 0, calls: 0 }
-              m.labelled++
-              if (c.group !== null) {
-                m.answered++
-                if (item.truth !== null && c.group === item.truth) m.correct++
-              }
-              if (c.latencyMs !== null) {
-                m.latency += c.latencyMs
-                m.latencies++
-              }
-              m.cost += c.costMicros
-              m.calls++
-              models.set(c.model, m)
+      reliability: Effect.fnUntraced(function*(task: string) {
+        const items = yield* store.labelled(task, since())
+        const policy = yield* forTask(task)
+        const models = new Map<string, { labelled: number; answered: number; correct: number; latency: number; latencies: number; cost: number; calls: number }>()
+        // Before any label, the models the task would call show the weights config gives them.
+        for (const model of likelyCandidates(task)) models.set(model, { labelled: 0, answered: 0, correct: 0, latency: 0, latencies: 0, cost: 0, calls: 0 })
+        for (const item of items) {
+          for (const c of item.candidates) {
+            if (c.status === "cancelled") continue
+            const m = models.get(c.model) ?? { labelled: 0, answered: 0, correct: 0, latency: 0, latencies: 0, cost: 0, calls: 0 }
+            m.labelled++
+            if (c.group !== null) {
+              m.answered++
+              if (item.truth !== null && c.group === item.truth) m.correct++
             }
+            if (c.latencyMs !== null) {
+              m.latency += c.latencyMs
+              m.latencies++
+            }
+            m.cost += c.costMicros
+            m.calls++
+            models.set(c.model, m)
           }
-          const data: Array<ModelReliability> = [...models.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([model, m]) => {
-            const configWeight = voteWeightOf(config, model)
-            const learned = policy?.weights.get(model)
-            return {
-              model,
-              labelled: m.labelled,
-              answered: m.answered,
-              correct: m.correct,
-              accuracy: m.answered === 0 ? null : m.correct / m.answered,
-              abstention_rate: m.labelled === 0 ? null : 1 - m.answered / m.labelled,
-              mean_latency_ms: m.latencies === 0 ? null : Math.round((m.latency / m.latencies) * 10) / 10,
-              mean_cost_usd: m.calls === 0 ? null : formatUsd(Math.round(m.cost / m.calls)),
-              config_weight: configWeight,
-              learned_weight: learned ?? null,
-              // A model the labels never saw weighs its prior sharpened like the learned ones.
-              weight: policy?.weightOf(model) ?? configWeight
-            }
-          })
+        }
+        const data: Array<ModelReliability> = [...models.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([model, m]) => {
+          const configWeight = voteWeightOf(config, model)
+          const learned = policy?.weights.get(model)
           return {
-            object: "reliability" as const,
-            task,
-            rule: policy === undefined ? "config" as const : "learned" as const,
-            labels: items.length,
-            learned_from: policy?.labels ?? 0,
-            min_labels: settings.minLabels,
-            /** The kinds of answer the task's right answers take, once learned (others abstain). */
-            answer_kinds: policy?.answerKinds === undefined ? null : [...policy.answerKinds],
-            data
+            model,
+            labelled: m.labelled,
+            answered: m.answered,
+            correct: m.correct,
+            accuracy: m.answered === 0 ? null : m.correct / m.answered,
+            abstention_rate: m.labelled === 0 ? null : 1 - m.answered / m.labelled,
+            mean_latency_ms: m.latencies === 0 ? null : Math.round((m.latency / m.latencies) * 10) / 10,
+            mean_cost_usd: m.calls === 0 ? null : formatUsd(Math.round(m.cost / m.calls)),
+            config_weight: configWeight,
+            learned_weight: learned ?? null,
+            // A model the labels never saw weighs its prior sharpened like the learned ones.
+            weight: policy?.weightOf(model) ?? configWeight
           }
         })
+        return {
+          object: "reliability" as const,
+          task,
+          rule: policy === undefined ? "config" as const : "learned" as const,
+          labels: items.length,
+          learned_from: policy?.labels ?? 0,
+          min_labels: settings.minLabels,
+          /** The kinds of answer the task's right answers take, once learned (others abstain). */
+          answer_kinds: policy?.answerKinds === undefined ? null : [...policy.answerKinds],
+          data
+        }
+      })
     }
   })
 }) {}
