@@ -99,11 +99,12 @@ export const checkRequest = (policies: ReadonlyArray<Policy>, request: ChatCompl
  */
 export const checkReport = (policies: ReadonlyArray<Policy>, report: ConsensusReport): Effect.Effect<ConsensusReport, InvalidRequest> => {
   if (!policies.some((p) => p.on !== "input")) return Effect.succeed(report)
-  return reportThrough(policies, report, report.answer.content)
+  return reportThrough(policies, report)
 }
 
-/** The report's answer (`content`, read when the report was given) and candidates through the output policies. */
-const reportThrough = Effect.fnUntraced(function*(policies: ReadonlyArray<Policy>, report: ConsensusReport, content: string | null) {
+/** The report's answer and candidates through the output policies. */
+const reportThrough = Effect.fnUntraced(function*(policies: ReadonlyArray<Policy>, report: ConsensusReport) {
+  const content = report.answer.content
   const answer = content === null ? { text: null } : yield* outputOf(policies, content)
   if ("violation" in answer && answer.violation !== undefined) return yield* violated(answer.violation, "answer")
   const candidates = yield* Effect.forEach(report.candidates, (c) =>
