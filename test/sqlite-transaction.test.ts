@@ -166,4 +166,22 @@ describe("SQLite transactions", () => {
         expect(counts).toStrictEqual([2, 0])
         expect(yield* sql<{ n: number }>`SELECT n FROM t ORDER BY n`).toStrictEqual([{ n: 1 }, { n: 12 }, { n: 13 }])
       })))
+
+  it.effect("bind parameters by position: a lone Buffer or null, and thousands of them", () =>
+    withSql(freshPath(), (sql) =>
+      Effect.gen(function*() {
+        yield* sql`CREATE TABLE b (v BLOB, n INTEGER)`
+        // A statement whose one parameter is an object: libsql takes a lone object argument
+        // for named parameters, which on a `?` aborted the whole process.
+        yield* sql`INSERT INTO b (v, n) VALUES (${Buffer.from([1, 2, 3])}, 0)`
+        yield* sql`INSERT INTO b (v, n) SELECT ${null}, 0`
+        const blobs = yield* sql<{ v: Uint8Array | null }>`SELECT v FROM b ORDER BY rowid`
+        expect(blobs.map((row) => (row.v === null ? null : Buffer.from(row.v).toString("hex")))).toStrictEqual(["010203", null])
+        // Thousands of parameters, as a ledger batch has: inserted, then changed inside a transaction.
+        const rows = Array.from({ length: 1_500 }, (_, i) => ({ v: null, n: i + 1 }))
+        yield* sql`INSERT INTO b ${sql.insert(rows)}`
+        const changed = yield* sql.withTransaction(changedInTransaction(sql)(sql`UPDATE b SET n = -n WHERE ${sql.in("n", rows.map((r) => r.n))}`))
+        expect(changed).toBe(1_500)
+        expect(yield* sql<{ c: number; s: number }>`SELECT COUNT(*) AS c, SUM(n) AS s FROM b`).toStrictEqual([{ c: 1_502, s: -(1_500 * 1_501) / 2 }])
+      })))
 })

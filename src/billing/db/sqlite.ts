@@ -114,9 +114,10 @@ const makeConnection = (db: Db): SqlConnection.Connection & Direct => {
   }
   /**
    * Rows as objects, or (`values`) as arrays: what libsql returns for each. The parameters
-   * go to libsql as the one array they are: spread, libsql gathers them back with
-   * `.flat()`, two copies of every parameter (a ledger batch has thousands), ~1.2 µs a row
-   * of 16 columns, measured.
+   * go to libsql as the one array they are. Spread, libsql gathered them back with
+   * `.flat()`, two copies of every parameter (a ledger batch has thousands; ~1.2 µs a row
+   * of 16 columns, measured), and took a lone object parameter (a Buffer, null) for named
+   * parameters, which on a `?` aborted the process.
    */
   const runNow = <Row extends object>(sql: string, params: ReadonlyArray<unknown>, values = false): ReadonlyArray<Row> => {
     const { reader, statement } = prepare(sql)
