@@ -4,7 +4,7 @@
  * effect's statements on it, COMMIT or ROLLBACK, a nested transaction a savepoint, and
  * nothing left behind (no open transaction, no held connection, no connection in the
  * context) whatever way the effect ends. And a write a transaction makes directly on the
- * connection (changedInTransaction) counts its rows.
+ * connection (changedInTransaction) counts its rows, and parameters bind by position.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -172,7 +172,7 @@ describe("SQLite transactions", () => {
       Effect.gen(function*() {
         yield* sql`CREATE TABLE b (v BLOB, n INTEGER)`
         // A statement whose one parameter is an object: libsql takes a lone object argument
-        // for named parameters, which on a `?` aborted the whole process.
+        // for named parameters (a Buffer on a `?` aborted the whole process, a null was refused).
         yield* sql`INSERT INTO b (v, n) VALUES (${Buffer.from([1, 2, 3])}, 0)`
         yield* sql`INSERT INTO b (v, n) SELECT ${null}, 0`
         const blobs = yield* sql<{ v: Uint8Array | null }>`SELECT v FROM b ORDER BY rowid`

@@ -116,8 +116,8 @@ const makeConnection = (db: Db): SqlConnection.Connection & Direct => {
    * Rows as objects, or (`values`) as arrays: what libsql returns for each. The parameters
    * go to libsql as the one array they are. Spread, libsql gathered them back with
    * `.flat()`, two copies of every parameter (a ledger batch has thousands; ~1.2 µs a row
-   * of 16 columns, measured), and took a lone object parameter (a Buffer, null) for named
-   * parameters, which on a `?` aborted the process.
+   * of 16 columns, measured), and took a lone object parameter for named parameters: a
+   * Buffer on a `?` aborted the process, a null was refused.
    */
   const runNow = <Row extends object>(sql: string, params: ReadonlyArray<unknown>, values = false): ReadonlyArray<Row> => {
     const { reader, statement } = prepare(sql)
