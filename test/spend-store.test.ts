@@ -245,10 +245,11 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
     try {
       const { key, secret } = await run(store.createKey({ name: "lapsed", budget_usd: 1 }, Date.now()))
       const now = Date.now()
-      await run(store.renewLease(now))
       const admitted = await Promise.all([0, 1, 2].map(() => run(store.admit(admitInput(secret, 10_000)))))
-      // The lease holds, and a reservation younger than a lease is left alone even without one.
+      // A reservation younger than a lease is left alone even without one, and the lease holds older ones.
       expect(await run(store.reconcile(now + LEASE_MS - 1))).toBe(0)
+      await run(store.renewLease(now + 2 * LEASE_MS))
+      expect(await run(store.reconcile(now + 3 * LEASE_MS - 1))).toBe(0)
       await run(store.endLease)
       expect(await run(store.reconcile(Date.now()))).toBe(0)
 
@@ -269,6 +270,36 @@ describe.each(databases)("spend store on %s", (_name, setting) => {
       expect(await reservedOf(store, key.id)).toMatchObject({ spent_usd: "0.024000", reserved_usd: "0.000000" })
       const after = await run(store.listRequests(keyRequests(key.id)))
       expect(after.data.map((r) => r.id).sort()).toEqual(["req_real", admitted[1]!.reservation!.id, admitted[2]!.reservation!.id].sort())
+    } finally {
+      await close()
+    }
+  })
+
+  it("renews this process's lease only while it holds reservations: at rest it writes nothing", async () => {
+    const { close, store, sql } = await setting().open()
+    const leases = (sql: SqlClient.SqlClient) => sql<{ lease_until: unknown }>`SELECT lease_until FROM quorum_owners`.pipe(Effect.map((rows) => rows.map((r) => Number(r.lease_until))), run)
+    try {
+      const { secret } = await run(store.createKey({ name: "at-rest", budget_usd: 1 }, Date.now()))
+      const now = Date.now()
+      await run(store.renewLease(now))
+      await onTables(sql, async (sql) => expect(await leases(sql)).toEqual([]))
+
+      const admitted = await run(store.admit(admitInput(secret, 10_000)))
+      await run(store.renewLease(now + 2 * LEASE_MS))
+      await onTables(sql, async (sql) => expect(await leases(sql)).toEqual([now + 3 * LEASE_MS]))
+      // Older than a lease, and held under the renewed one: not charged.
+      expect(await run(store.reconcile(now + 3 * LEASE_MS - 1))).toBe(0)
+
+      // Settled: nothing held, so the next renewal writes nothing and the lease is left to lapse.
+      await run(store.writeBatch([settled(admitted, 4_000, "req_at_rest")]))
+      await run(store.renewLease(now + 4 * LEASE_MS))
+      await onTables(sql, async (sql) => expect(await leases(sql)).toEqual([now + 3 * LEASE_MS]))
+      // Another reservation after the lease lapsed: the next renewal holds it, until that lease lapses too.
+      await run(store.admit(admitInput(secret, 10_000)))
+      const later = now + 10 * LEASE_MS
+      await run(store.renewLease(later))
+      expect(await run(store.reconcile(later + LEASE_MS - 1))).toBe(0)
+      expect(await run(store.reconcile(later + LEASE_MS))).toBe(1)
     } finally {
       await close()
     }

@@ -7,7 +7,7 @@
  *
  * What a process killed at any moment does lose is the batch it was gathering (up to
  * `flush_ms` of answered requests). Their reservations stay behind, named for this
- * process, whose lease the writer renews every second; once it lapses, any other process
+ * process, whose lease the writer renews every second while it holds any; once it lapses, any other process
  * (a worker or replica running, or one starting) charges them at their reserved worst
  * case, so the key's spend never undercounts (see SpendStore.reconcile).
  */

@@ -1,7 +1,7 @@
 /**
  * This process as the owner of the reservations it makes. A reservation names its owner,
  * and the owner keeps a lease in the database (renewed by the ledger every
- * LEASE_RENEW_MS); once the lease has lapsed (a kill -9, a lost machine), any other
+ * LEASE_RENEW_MS while it holds any); once the lease has lapsed (a kill -9, a lost machine), any other
  * process charges the owner's reservations at their reserved worst case (see
  * SpendStore.reconcile), so requests it answered but never wrote to the ledger are paid
  * for within seconds, not after reservation_ttl_ms.

@@ -304,7 +304,13 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       for (const r of [...reservations.values()]) if (r.expiresAt <= now) reservations.delete(r.id)
     })
 
-  const renewLease: SpendStoreShape["renewLease"] = (now) => Effect.sync(() => void owners.set(OWNER.id, now + LEASE_MS))
+  /** Only while this process holds reservations, as in SQL. */
+  const renewLease: SpendStoreShape["renewLease"] = (now) =>
+    Effect.sync(() => {
+      for (const r of reservations.values()) {
+        if (r.owner === OWNER.id) return void owners.set(OWNER.id, now + LEASE_MS)
+      }
+    })
 
   const endLease: SpendStoreShape["endLease"] = Effect.sync(() => {
     if (owners.has(OWNER.id)) owners.set(OWNER.id, 0)

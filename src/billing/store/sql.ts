@@ -594,11 +594,20 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
         yield* applyTotals(released)
       }))
 
-    /** This process's lease on its reservations (see owner.ts), renewed by the ledger. */
+    /**
+     * This process's lease on its reservations (see owner.ts), renewed by the ledger while
+     * the process holds any: at rest it writes nothing (a write a second per worker was
+     * most of an idle gateway's CPU). A reservation made after the lease lapsed is safe
+     * until the next renewal, a second later: `orphaned` leaves one younger than a lease
+     * alone.
+     */
     const renewLease = (now: number) =>
-      write(sql`INSERT INTO quorum_owners (id, host, pid, started_at, lease_until)
-        VALUES (${OWNER.id}, ${OWNER.host}, ${OWNER.pid}, ${OWNER.startedAt}, ${now + LEASE_MS})
-        ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until`)
+      read(sql`SELECT 1 AS held FROM quorum_reservations WHERE owner = ${OWNER.id} LIMIT 1`).pipe(
+        Effect.flatMap((held) =>
+          held.length === 0 ? Effect.void : write(sql`INSERT INTO quorum_owners (id, host, pid, started_at, lease_until)
+            VALUES (${OWNER.id}, ${OWNER.host}, ${OWNER.pid}, ${OWNER.startedAt}, ${now + LEASE_MS})
+            ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until`))
+      )
 
     /** On shutdown, after the ledger's last batch: whatever this process still holds is charged at once by the others. */
     const endLease = write(sql`UPDATE quorum_owners SET lease_until = 0 WHERE id = ${OWNER.id}`)

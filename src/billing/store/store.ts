@@ -58,7 +58,7 @@ export interface SpendStoreShape {
   readonly writeBatch: (entries: ReadonlyArray<LedgerEntry>) => Effect.Effect<void, SpendStoreError>
   /** Forgets reservations expired by `now` (they already stopped counting). */
   readonly sweepReservations: (now: number) => Effect.Effect<void, SpendStoreError>
-  /** This process's lease on its reservations (see owner.ts), renewed by the ledger. */
+  /** This process's lease on its reservations (see owner.ts), renewed by the ledger; a no-op while it holds none. */
   readonly renewLease: (now: number) => Effect.Effect<void, SpendStoreError>
   /** On shutdown: what this process still holds may be charged by the others at once. */
   readonly endLease: Effect.Effect<void, SpendStoreError>
