@@ -11,7 +11,7 @@
  * process stop counting on their own.
  */
 import { SqlClient, SqlError, type Statement } from "@effect/sql"
-import { Duration, Effect, Exit, FiberId, Layer } from "effect"
+import { Cause, Duration, Effect, Exit, FiberId, Layer } from "effect"
 import { coalescing, perTurn, type TurnCall } from "../coalesce"
 import { changedInTransaction, runInTransaction } from "../db/sqlite"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
@@ -482,7 +482,20 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      * IMMEDIATE transaction (one BEGIN and one COMMIT, most of an admission's cost), each
      * in a savepoint of its own, in the order they came: each sees the ones before it.
      */
-    const admitTogether = perTurn((calls: ReadonlyArray<TurnCall<AdmitInput>>) => write(Effect.forEach(calls, admitInSavepoint)))
+    const admitTogether = perTurn((calls: ReadonlyArray<TurnCall<AdmitInput>>) => {
+      const [only, ...more] = calls
+      return only !== undefined && more.length === 0 ? Effect.map(admitAlone(only), (exit) => [exit]) : write(Effect.forEach(calls, admitInSavepoint))
+    })
+
+    /**
+     * A group of one (every admission at one request at a time, many under load) needs no
+     * savepoint: its transaction is its own, rolled back whole on a refusal, an error or a
+     * caller that left. Two statements fewer.
+     */
+    const admitAlone = (call: TurnCall<AdmitInput>): Effect.Effect<Exit.Exit<Admission, AdmissionError | CostsNeeded | SpendStoreError>> =>
+      call.left()
+        ? Effect.succeed(Exit.interrupt(FiberId.none))
+        : Effect.exit(write(Effect.tap(admitSteps(call.item), () => (call.left() ? Effect.failCause(Cause.interrupt(FiberId.none)) : Effect.void))))
 
     /**
      * One admission of a group: a refusal, an error, or a caller that left (its client
