@@ -627,8 +627,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
 
     /**
      * Reservations whose owner's lease has lapsed. One made less than a lease ago is left
-     * alone even without its owner's row: a process starting admits before its first lease
-     * is committed.
+     * alone even without its owner's row: a process admits before it renews a lease it let
+     * lapse while it held nothing (or, starting, before its first).
      */
     const orphaned = (now: number) =>
       sql`owner IS NOT NULL AND created_at <= ${now - LEASE_MS}
