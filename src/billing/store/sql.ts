@@ -609,8 +609,8 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
 
     /**
      * This process's lease on its reservations (see owner.ts), renewed by the ledger while
-     * the process holds any: at rest it writes nothing (a write a second per worker was
-     * most of an idle gateway's CPU). A reservation made after the lease lapsed is safe
+     * the process holds any: at rest it writes nothing (one write a second per worker and
+     * replica, for nothing, and a log to checkpoint). A reservation made after the lease lapsed is safe
      * until the next renewal, a second later: `orphaned` leaves one younger than a lease
      * alone.
      */
