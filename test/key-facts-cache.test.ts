@@ -7,7 +7,7 @@ import { KEY_FACTS_TTL_MS, KeyFactsCache } from "../src/billing/spend"
 import type { KeyFacts } from "../src/billing/keys"
 
 const facts = (policies: ReadonlyArray<string>): KeyFacts => ({
-  id: "key_1", prefix: "qk-abcdef", tags: [], policies, models: null, needsCost: false, budgetPeriod: "month", revoked: false
+  id: "key_1", hash: "0".repeat(64), prefix: "qk-abcdef", tags: [], policies, models: null, needsCost: false, budgetPeriod: "month", revoked: false
 })
 
 describe("the key facts cache", () => {

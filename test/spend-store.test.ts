@@ -92,7 +92,7 @@ const settled = (admission: Admission, micros: number, id: string): LedgerEntry 
 }
 
 const admitInput = (secret: string, micros: number, extra: { ttlMs?: number; models?: Array<string>; tokens?: number } = {}) => ({
-  secret,
+  hash: hashKey(secret),
   models: extra.models ?? ["m"],
   options: [{ micros, tokens: extra.tokens ?? 100 }],
   ttlMs: extra.ttlMs ?? 60_000,
@@ -459,13 +459,13 @@ describe.each(databases)("the store as a layer on %s", (_name, setting) => {
         for (const entry of batch) expect((yield* store.getRequest(entry.request!.id))?.upstream_attempts, entry.request!.id).toHaveLength(1)
       })))
 
-  it.effect("answers a key's facts by its hash: the models it may use (all or some), its tags and policies, whether it needs costs, revoked or not; none for an unknown key", () =>
+  it.effect("answers a key's facts by its hash (carried with them, for admission): the models it may use (all or some), its tags and policies, whether it needs costs, revoked or not; none for an unknown key", () =>
     onStore((store) =>
       Effect.gen(function*() {
         const any = yield* store.createKey({ name: "any" }, Date.now())
         const some = yield* store.createKey({ name: "some", models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], tpm: 1_000, budget_period: "day" }, Date.now())
         expect(yield* store.keyFacts(hashKey(any.secret))).toEqual({
-          id: any.key.id, prefix: any.key.prefix, tags: [], policies: [], models: null, needsCost: false, budgetPeriod: "month", revoked: false
+          id: any.key.id, hash: hashKey(any.secret), prefix: any.key.prefix, tags: [], policies: [], models: null, needsCost: false, budgetPeriod: "month", revoked: false
         })
         expect(yield* store.keyFacts(hashKey(some.secret))).toMatchObject({ models: ["a", "b"], tags: ["internal"], policies: ["no-pii"], needsCost: true, budgetPeriod: "day", revoked: false })
         expect(yield* store.keyFacts(hashKey("qk-not-a-key"))).toBeUndefined()

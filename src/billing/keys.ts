@@ -20,20 +20,31 @@ export const BudgetPeriod = Schema.Literal("day", "month")
 export type BudgetPeriod = typeof BudgetPeriod.Type
 
 /** The period a moment falls in, in UTC: "2026-11-24" or "2026-11". */
-export const periodOf = (period: BudgetPeriod, now: number): string => {
-  const iso = new Date(now).toISOString()
-  return period === "day" ? iso.slice(0, 10) : iso.slice(0, 7)
-}
+export const periodOf = (period: BudgetPeriod, now: number): string => period === "day" ? dayOf(now) : monthOf(now)
 
 const DAY_MS = 86_400_000
 let cachedDay = { start: 0, end: 0, name: "" }
+let cachedMonth = { start: 0, end: 0, name: "" }
 
-/** The UTC day of an epoch-ms time, "YYYY-MM-DD"; two per ledger request, so the last one is kept rather than formatted each time. */
+// Every request with a key, and every ledger row, names its period: the last one is kept
+// rather than a date formatted each time.
+
+/** The UTC day of an epoch-ms time, "YYYY-MM-DD". */
 export const dayOf = (now: number): string => {
   if (now >= cachedDay.start && now < cachedDay.end) return cachedDay.name
   const start = now - (((now % DAY_MS) + DAY_MS) % DAY_MS)
   const name = new Date(now).toISOString().slice(0, 10)
   cachedDay = { start, end: start + DAY_MS, name }
+  return name
+}
+
+/** The UTC month of an epoch-ms time, "YYYY-MM". */
+export const monthOf = (now: number): string => {
+  if (now >= cachedMonth.start && now < cachedMonth.end) return cachedMonth.name
+  const date = new Date(now)
+  const [year, month] = [date.getUTCFullYear(), date.getUTCMonth()]
+  const name = date.toISOString().slice(0, 7)
+  cachedMonth = { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1), name }
   return name
 }
 
@@ -114,6 +125,8 @@ export type UpdateKey = typeof UpdateKey.Type
  */
 export interface KeyFacts {
   readonly id: string
+  /** The SHA-256 of its secret (hashKey), which it was found by: admission locks the key by it, without hashing again. */
+  readonly hash: string
   readonly prefix: string
   readonly tags: ReadonlyArray<string>
   readonly policies: ReadonlyArray<string>

@@ -139,22 +139,20 @@ export class Spend extends Effect.Service<Spend>()("quorum/Spend", {
     }
 
     /**
-     * Admission for a request's models with its cost options, as values (undefined when the
-     * key's facts say it needs none). A Quorum key is always checked by the store; a key
-     * that needs options it was not given fails with CostsNeeded, and its cached facts,
-     * stale, are dropped.
+     * Admission of the key `identify` found for a request's models, with its cost options
+     * as values (undefined when the key's facts say it needs none); nobody's request has
+     * nothing to admit. The store always checks the key itself (its facts may be up to
+     * KEY_FACTS_TTL_MS old); a key that needs options it was not given fails with
+     * CostsNeeded, and its cached facts, stale, are dropped.
      */
     const admit = (
-      authorization: string | undefined,
+      key: KeyFacts | undefined,
       models: ReadonlyArray<string>,
       options: ReadonlyArray<CostOption> | undefined
     ): Effect.Effect<Admission | undefined, AdmissionError | CostsNeeded> => {
-      const given = secretOf(authorization)
-      if (Either.isLeft(given)) return Effect.fail(given.left)
-      const secret = given.right
-      if (secret === undefined) return Effect.succeed(undefined)
-      return store.admit({ secret, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() }).pipe(
-        Effect.tapErrorTag("CostsNeeded", () => Effect.sync(() => known.forget(hashKey(secret))))
+      if (key === undefined) return Effect.succeed(undefined)
+      return store.admit({ hash: key.hash, models, options, ttlMs: config.spend.reservationTtlMs, now: Date.now() }).pipe(
+        Effect.tapErrorTag("CostsNeeded", () => Effect.sync(() => known.forget(key.hash)))
       )
     }
 

@@ -91,7 +91,7 @@ export class Ticket extends Meter {
   // A generator method is made once, with the class; a generator function made in admit() would be made per request (README, Development).
   private *admitting(models: ReadonlyArray<string>, estimate: () => ReadonlyArray<CostOption>) {
     const key = yield* this.identify()
-    const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(this.authorization, models, options)
+    const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(key, models, options)
     const admission = yield* admitWith(key?.needsCost === true ? estimate() : undefined).pipe(
       Effect.catchTag("CostsNeeded", () => admitWith(estimate())),
       Effect.catchTag("CostsNeeded", () => new SpendStoreError({ message: "admission asked for cost options it was given" }))

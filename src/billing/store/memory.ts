@@ -13,7 +13,7 @@ import { Effect, Layer } from "effect"
 import { formatUsd, usdToMicros } from "../../domain/money"
 import { newId } from "../../domain/ids"
 import { type AdmissionError, CostsNeeded, ModelNotAllowed } from "../errors"
-import { type BudgetPeriod, dayOf, distinct, hashKey, type KeyFacts, type KeyView, newKeyOf, periodOf } from "../keys"
+import { type BudgetPeriod, dayOf, distinct, type KeyFacts, type KeyView, newKeyOf, periodOf } from "../keys"
 import { LEASE_MS, OWNER, RECONCILED } from "../owner"
 import { countStatuses, type RequestDetail, type RequestPage, type RequestQuery, type SpendReportRow, type StatusCounts } from "../reports"
 import { quotaError, requestsLimited, revokedKey, tokensLimited, unknownKey } from "./refusals"
@@ -210,7 +210,7 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
       const key = keyOf(hash)
       if (key === undefined) return undefined
       return {
-        id: key.id, prefix: key.prefix, tags: key.tags, policies: key.policies, models: key.models, needsCost: needsCost(key), budgetPeriod: key.budgetPeriod, revoked: key.revokedAt !== null
+        id: key.id, hash, prefix: key.prefix, tags: key.tags, policies: key.policies, models: key.models, needsCost: needsCost(key), budgetPeriod: key.budgetPeriod, revoked: key.revokedAt !== null
       }
     })
 
@@ -221,7 +221,7 @@ export const makeMemorySpendStore = (state: MemorySpendState = emptyMemorySpendS
    */
   const admitNow = (input: AdmitInput): Effect.Effect<Admission, AdmissionError | CostsNeeded> => {
     const { now } = input
-    const key = keyOf(hashKey(input.secret))
+    const key = keyOf(input.hash)
     if (key === undefined) return Effect.fail(unknownKey())
     if (key.revokedAt !== null) return Effect.fail(revokedKey(key.prefix))
     if (key.models !== null) {

@@ -21,7 +21,6 @@ import {
   type CreateKey,
   dayOf,
   distinct,
-  hashKey,
   type KeyFacts,
   type KeyView,
   newKeyOf,
@@ -311,7 +310,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
      */
     const admitByFunction: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded> = Effect.fnUntraced(function*(input: AdmitInput) {
       const { now, options } = input
-      const hash = hashKey(input.secret)
+      const hash = input.hash
       const reservationId = newReservationId()
       const answer = yield* admitGrouped(hash, {
         hash, now, models: input.models, charge: options?.[0]?.tokens ?? 0, micros: options === undefined ? null : options.map((o) => o.micros),
@@ -466,7 +465,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
     const admitSteps: (input: AdmitInput) => Effect.Effect<Admission, AdmissionError | CostsNeeded | SqlError.SqlError> = Effect.fnUntraced(function*(input: AdmitInput) {
       const options = input.options
       const charge = options?.[0]?.tokens ?? 0
-      const row = yield* Effect.flatMap(lockKey(hashKey(input.secret), input.now, charge), (locked) => checkKey(locked, input))
+      const row = yield* Effect.flatMap(lockKey(input.hash, input.now, charge), (locked) => checkKey(locked, input))
       yield* checkBuckets(row, charge)
       const period = periodOf(row.budget_period, input.now)
       const tokensCharged = row.tpm === null ? 0 : charge
@@ -796,6 +795,7 @@ export const SqlSpendStore: Layer.Layer<SpendStore, never, SqlClient.SqlClient> 
           id, prefix, models, tags, policies, budget_micros, budget_period, tpm, revoked_at FROM quorum_keys WHERE hash = ${hash}`,
         ([row]): KeyFacts | undefined => row === undefined ? undefined : {
           id: row.id,
+          hash,
           prefix: row.prefix,
           tags: names(row.tags),
           policies: names(row.policies),

@@ -14,7 +14,8 @@ export interface CostOption {
 }
 
 export interface AdmitInput {
-  readonly secret: string
+  /** The SHA-256 of the key's secret (hashKey), as the key's facts carry it. */
+  readonly hash: string
   /** Every model the request may call, as the client names them. */
   readonly models: ReadonlyArray<string>
   /**
