@@ -5,7 +5,8 @@
  * settles or reports asks for the `SpendStore` Tag and never learns which one it has.
  *
  * What every implementation promises, because admission and billing rely on it:
- * - a key's secret is shown once, by createKey; only its hash is kept;
+ * - a key's secret is shown once, by createKey; only its hash is kept, and keys are
+ *   found by it (admit, keyFacts): no secret is handed to a store on the request path;
  * - admission runs no closure of its callers: what it weighs comes in as values;
  * - admit never lets the period's spent, plus what admitted calls still reserve (unexpired),
  *   plus the new call's reservation exceed the key's budget, however many admissions race;
