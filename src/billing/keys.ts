@@ -22,31 +22,36 @@ export type BudgetPeriod = typeof BudgetPeriod.Type
 /** The period a moment falls in, in UTC: "2026-11-24" or "2026-11". */
 export const periodOf = (period: BudgetPeriod, now: number): string => period === "day" ? dayOf(now) : monthOf(now)
 
-const DAY_MS = 86_400_000
-let cachedDay = { start: 0, end: 0, name: "" }
-let cachedMonth = { start: 0, end: 0, name: "" }
+interface Span {
+  readonly start: number
+  readonly end: number
+  readonly name: string
+}
 
-// Every request with a key, and every ledger row, names its period: the last one is kept
-// rather than a date formatted each time.
+/**
+ * Every request with a key, and every ledger row, names its period: the last span named is
+ * kept rather than a date formatted each time, and a moment outside it, earlier or later,
+ * finds its own.
+ */
+const keptSpan = (spanOf: (date: Date) => Span) => {
+  let kept: Span = { start: 0, end: 0, name: "" }
+  return (now: number): string => {
+    if (now < kept.start || now >= kept.end) kept = spanOf(new Date(now))
+    return kept.name
+  }
+}
 
 /** The UTC day of an epoch-ms time, "YYYY-MM-DD". */
-export const dayOf = (now: number): string => {
-  if (now >= cachedDay.start && now < cachedDay.end) return cachedDay.name
-  const start = now - (((now % DAY_MS) + DAY_MS) % DAY_MS)
-  const name = new Date(now).toISOString().slice(0, 10)
-  cachedDay = { start, end: start + DAY_MS, name }
-  return name
-}
+export const dayOf = keptSpan((date) => {
+  const [year, month, day] = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()]
+  return { start: Date.UTC(year, month, day), end: Date.UTC(year, month, day + 1), name: date.toISOString().slice(0, 10) }
+})
 
 /** The UTC month of an epoch-ms time, "YYYY-MM". */
-export const monthOf = (now: number): string => {
-  if (now >= cachedMonth.start && now < cachedMonth.end) return cachedMonth.name
-  const date = new Date(now)
+export const monthOf = keptSpan((date) => {
   const [year, month] = [date.getUTCFullYear(), date.getUTCMonth()]
-  const name = date.toISOString().slice(0, 7)
-  cachedMonth = { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1), name }
-  return name
-}
+  return { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1), name: date.toISOString().slice(0, 7) }
+})
 
 /** A key as the admin API shows it: never its secret, never its hash. */
 export const KeyView = Schema.Struct({
