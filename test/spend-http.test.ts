@@ -194,6 +194,24 @@ describe("virtual keys", () => {
     expect(spent.body.error.message).toContain(`$${((bound.option.micros + 3 - 6) / 1e6).toFixed(6)} left`)
     expect(spent.body.error.message).toContain("max_tokens")
   })
+
+  it("reserves the tools a request defines as prompt: a budget that fits the request without them refuses it with them", async () => {
+    const field = (i: number) => [`field_${i}`, { type: "string", description: `The order's field number ${i}, as the warehouse system names it` }]
+    const tools = [{
+      type: "function" as const,
+      function: { name: "lookup_order", description: "Finds an order by its id.", parameters: { type: "object", properties: Object.fromEntries(Array.from({ length: 40 }, (_, i) => field(i))) } }
+    }]
+    const request = { model: "cheap", max_tokens: 100 }
+    const messages = [{ role: "user" as const, content: "What is the capital of France?" }]
+    const without = chatBound(gateway.config, { ...request, messages }).option.micros
+    // 40 described fields are ~800 tokens of prompt: ~120 micro-dollars at gpt-4o-mini's input price.
+    expect(chatBound(gateway.config, { ...request, messages, tools }).option.micros).toBeGreaterThan(without + 100)
+    const { key } = await newKey({ budget_usd: (without + 3) / 1e6 })
+    const refused = await chat(key, { ...request, tools })
+    expect(refused.status).toBe(429)
+    expect(refused.body.error).toMatchObject({ code: "insufficient_quota" })
+    expect((await chat(key, request)).status).toBe(200)
+  })
 })
 
 describe("the admin API", () => {

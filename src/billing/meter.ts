@@ -17,14 +17,17 @@ export class AttemptRecord {
   latencyMs = 0
   readonly startedAt = Date.now()
   private readonly t0 = performance.now()
-  /** Streamed text, kept only to estimate the output of a stream that ends without usage. */
+  /** Streamed text and tool calls, kept only to estimate the output of a stream that ends without usage. */
   private readonly streamed: Array<string> = []
 
   constructor(readonly deployment: Deployment, readonly request: ChatCompletionRequest) {}
 
   observe(chunk: ChatCompletionChunk): void {
     if (chunk.usage != null) this.usage = chunk.usage
-    for (const choice of chunk.choices) if (typeof choice.delta.content === "string") this.streamed.push(choice.delta.content)
+    for (const { delta } of chunk.choices) {
+      if (typeof delta.content === "string") this.streamed.push(delta.content)
+      if (delta.tool_calls !== undefined) for (const call of delta.tool_calls) this.streamed.push((call.function?.name ?? "") + (call.function?.arguments ?? ""))
+    }
   }
 
   /** Records the outcome once; later calls (a stream's finaliser after its error) change nothing. */
@@ -49,7 +52,7 @@ export class AttemptRecord {
     if (this.status === "error" && this.streamed.length === 0) {
       return { usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, estimated: false }
     }
-    const prompt = promptTokens(this.request.messages)
+    const prompt = promptTokens(this.request.messages, this.request.tools)
     const output = this.streamed.length === 0 ? 0 : countTokens(this.streamed.join(""))
     return { usage: { prompt_tokens: prompt, completion_tokens: output, total_tokens: prompt + output }, estimated: true }
   }

@@ -51,7 +51,7 @@ export interface ChatBound {
  * free: its tokens are still recorded, at no cost.
  */
 export const chatBound = (config: ResolvedConfig, request: ChatCompletionRequest): ChatBound => {
-  const prompt = promptTokens(request.messages)
+  const prompt = promptTokens(request.messages, request.tools)
   const requested = maxOutputTokens(request)
   const ceiling = requested ?? documentedCeiling(config, request.model)
   const output = ceiling ?? config.spend.defaultOutputTokens

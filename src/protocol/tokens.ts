@@ -1,6 +1,6 @@
 /** Token counts before a call, for worst-case costs and token rate limits. */
 import { createRequire } from "node:module"
-import { contentText, type Message } from "./chat-request"
+import { contentText, type FunctionTool, type Message } from "./chat-request"
 
 /** OpenAI's chat format adds a few tokens a message; other providers are close to it. */
 const PER_MESSAGE = 4
@@ -18,5 +18,16 @@ const load = (): Tokenizer => (tokenizer ??= createRequire(import.meta.url)("gpt
 
 export const countTokens = (text: string): number => load().countTokens(text)
 
-export const promptTokens = (messages: ReadonlyArray<Message>): number =>
-  messages.reduce((sum, m) => sum + countTokens(contentText(m.content)) + PER_MESSAGE, 3)
+/** What an assistant message's tool calls sent: each function's name and arguments. */
+const toolCallsText = (m: Message): string =>
+  m.role === "assistant" && m.tool_calls !== undefined ? m.tool_calls.map((c) => c.function.name + c.function.arguments).join("") : ""
+
+/**
+ * A chat prompt's tokens: its messages' text and tool calls, and the tools it defines,
+ * which providers bill as prompt too (counted as their JSON, longer than the rendering
+ * OpenAI gives them). An estimate for any tokenizer but o200k's, and images are not
+ * counted (README, Spend).
+ */
+export const promptTokens = (messages: ReadonlyArray<Message>, tools?: ReadonlyArray<FunctionTool>): number =>
+  messages.reduce((sum, m) => sum + countTokens(contentText(m.content) + toolCallsText(m)) + PER_MESSAGE, 3) +
+  (tools === undefined || tools.length === 0 ? 0 : countTokens(JSON.stringify(tools)))

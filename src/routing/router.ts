@@ -74,7 +74,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       const limits = options.requestLimits === false ? undefined : ticket?.limits
       if (limits === undefined) return Either.right(planned)
       let tokens: number | undefined
-      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages))) })
+      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages, request.tools))) })
       return Either.mapLeft(fitting, (excluded) => new OutsideLimits({ model, reasons: describeExclusions(excluded) }))
     }
 
