@@ -1,8 +1,11 @@
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { AttemptRecord } from "../src/billing/meter"
 import type { FunctionTool, Message } from "../src/protocol/chat-request"
 import type { ChatCompletionChunk } from "../src/protocol/chat-response"
-import { countTokens, promptTokens } from "../src/protocol/tokens"
+import { countTokens, promptTokens, SLICE } from "../src/protocol/tokens"
 import { resolveTestConfig } from "./support/gateway"
 
 const question: Message = { role: "user", content: "Which orders shipped late last week?" }
@@ -17,6 +20,10 @@ describe("a prompt's tokens", () => {
     expect(added).toBe(countTokens(JSON.stringify(tools)))
     expect(added).toBeGreaterThan(20)
     expect(promptTokens([question], [])).toBe(promptTokens([question]))
+  })
+
+  it("count a special token's spelling as text, as a provider reads a prompt", () => {
+    expect(countTokens("What does <|endoftext|> mean?")).toBeGreaterThan(countTokens("What does  mean?") + 3)
   })
 
   it("count an assistant's tool calls, name and arguments, with the messages", () => {
@@ -44,5 +51,32 @@ describe("a stream cut before its usage", () => {
     expect(estimated).toBe(true)
     expect(usage.prompt_tokens).toBe(promptTokens([question], tools))
     expect(usage.completion_tokens).toBe(countTokens("Let me look.search_orders{\"state\": \"late\"}"))
+  })
+})
+
+describe("a long text's tokens", () => {
+  // The tokenizer itself, to compare with: what Quorum counts must be its count.
+  const exact = (createRequire(import.meta.url)("gpt-tokenizer") as { countTokens: (text: string) => number }).countTokens
+
+  it("are counted exactly, a slice at a time, when the text has spaces between its words", () => {
+    const prose = ["README.md", "BENCHMARKS.md"].map((name) => readFileSync(join(import.meta.dirname, "..", name), "utf8")).join("\n")
+    const mixed = "Der Preis ist gestiegen. Цена выросла на 5 %. Le prix a augmenté ! 价格 上涨了 🙂 ".repeat(400)
+    for (const text of [prose, mixed]) {
+      expect(text.length).toBeGreaterThan(20 * SLICE)
+      expect(countTokens(text)).toBe(exact(text))
+    }
+  })
+
+  it("are counted in linear time for a run of one kind of character, which the tokenizer alone takes quadratic time for", () => {
+    const cjk = Array.from({ length: 60_000 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 20_000))).join("")
+    const runs = [" ".repeat(200_000), "!".repeat(200_000), "\n".repeat(200_000), "🙂".repeat(60_000), cjk, "a".repeat(200_000)]
+    for (const run of runs) {
+      // No place to cut that keeps the count exact: the run is cut every SLICE characters.
+      let sliced = 0
+      for (let i = 0; i < run.length; i += SLICE) sliced += exact(run.slice(i, i + SLICE))
+      expect(countTokens(run)).toBe(sliced)
+    }
+    // A long message of them, as a budget's worst case counts it.
+    expect(promptTokens([{ role: "user", content: runs.join(" ") }])).toBeGreaterThan(runs.length * 1000)
   })
 })

@@ -195,6 +195,12 @@ describe("virtual keys", () => {
     expect(spent.body.error.message).toContain("max_tokens")
   })
 
+  it("counts a prompt that spells out a tokenizer's special tokens as the text it is", async () => {
+    const { key } = await newKey({ budget_usd: 1, tpm: 100_000 })
+    const answer = await chat(key, { model: "cheap", max_tokens: 20, messages: [{ role: "user", content: "What does <|endoftext|> or <|im_start|> mean?" }] })
+    expect(answer.status).toBe(200)
+  })
+
   it("reserves the tools a request defines as prompt: a budget that fits the request without them refuses it with them", async () => {
     const field = (i: number) => [`field_${i}`, { type: "string", description: `The order's field number ${i}, as the warehouse system names it` }]
     const tools = [{
