@@ -34,10 +34,10 @@ const TestLayers = Layer.unwrapEffect(Effect.promise(() => resolveTestConfig(YAM
 /** An estimate that counts how often it was asked for: the tokenizer pass it stands for. */
 const counted = (micros: number) => {
   const calls = { n: 0 }
-  const estimate = () => {
+  const estimate = Effect.sync(() => {
     calls.n++
     return [{ micros, tokens: 10 }]
-  }
+  })
   return { calls, estimate }
 }
 

@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { AttemptRecord } from "../src/billing/meter"
 import type { FunctionTool, Message } from "../src/protocol/chat-request"
 import type { ChatCompletionChunk } from "../src/protocol/chat-response"
-import { countTokens, promptTokens, SLICE } from "../src/protocol/tokens"
+import { countPrompt, countTokens, PART, promptTokens, promptTokensOf, SLICE } from "../src/protocol/tokens"
 import { resolveTestConfig } from "./support/gateway"
 
 const question: Message = { role: "user", content: "Which orders shipped late last week?" }
@@ -78,5 +79,33 @@ describe("a long text's tokens", () => {
     }
     // A long message of them, as a budget's worst case counts it.
     expect(promptTokens([{ role: "user", content: runs.join(" ") }])).toBeGreaterThan(runs.length * 1000)
+  })
+})
+
+describe("a request's prompt, counted for its admission", () => {
+  const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8")
+  /** Runs the count; says whether a callback queued for the event loop's next turn ran before it ended. */
+  const countedAfterATurn = async (request: { messages: ReadonlyArray<Message> }) => {
+    const order: Array<string> = []
+    setImmediate(() => order.push("other"))
+    const tokens = await Effect.runPromise(Effect.tap(countPrompt(request), () => Effect.sync(() => order.push("counted"))))
+    await new Promise((resolve) => setImmediate(resolve))
+    return { tokens, otherFirst: order[0] === "other" }
+  }
+
+  it("lets the event loop in while it counts a long prompt, to the same count, kept for the request", async () => {
+    const request = { messages: [question, { role: "user" as const, content: readme.repeat(2) }] }
+    expect(readme.length * 2).toBeGreaterThan(4 * PART)
+    const { tokens, otherFirst } = await countedAfterATurn(request)
+    expect(otherFirst).toBe(true)
+    expect(tokens).toBe(promptTokens(request.messages))
+    expect(promptTokensOf(request)).toBe(tokens)
+  })
+
+  it("counts a short prompt at once, without waiting for a turn", async () => {
+    const request = { messages: [question] }
+    const { tokens, otherFirst } = await countedAfterATurn(request)
+    expect(otherFirst).toBe(false)
+    expect(tokens).toBe(promptTokens(request.messages))
   })
 })

@@ -7,7 +7,7 @@ import type { Deployment } from "../config/gateway-config"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import type { ChatCompletionChunk, Usage } from "../protocol/chat-response"
 import type { UpstreamError } from "../providers/upstream-error"
-import { countTokens, promptTokens } from "../protocol/tokens"
+import { countTokens, promptTokensOf } from "../protocol/tokens"
 
 export class AttemptRecord {
   status: "open" | "ok" | "error" | "cancelled" = "open"
@@ -52,7 +52,7 @@ export class AttemptRecord {
     if (this.status === "error" && this.streamed.length === 0) {
       return { usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, estimated: false }
     }
-    const prompt = promptTokens(this.request.messages, this.request.tools)
+    const prompt = promptTokensOf(this.request)
     const output = this.streamed.length === 0 ? 0 : countTokens(this.streamed.join(""))
     return { usage: { prompt_tokens: prompt, completion_tokens: output, total_tokens: prompt + output }, estimated: true }
   }

@@ -78,10 +78,10 @@ export class Ticket extends Meter {
    * Admits the request for `models`: the key's model list, rate limits and budget. The
    * cost options (most preferred first) are estimated here, by the request's owner, only
    * for a key that needs them (a budget or a token limit: estimating tokenizes the
-   * prompt), and handed to the store as values. A key that gained a limit since its facts
-   * were read is asked again, with them.
+   * prompt, which a long prompt does with the event loop let in), and handed to the store
+   * as values. A key that gained a limit since its facts were read is asked again, with them.
    */
-  admit(models: ReadonlyArray<string>, estimate: () => ReadonlyArray<CostOption>): Effect.Effect<Admission | undefined, AdmissionError> {
+  admit(models: ReadonlyArray<string>, estimate: Effect.Effect<ReadonlyArray<CostOption>>): Effect.Effect<Admission | undefined, AdmissionError> {
     // Identified as nobody (an open gateway, no Quorum key): the store has nothing to admit,
     // and the request is spared the steps of asking it.
     if (this.identified && this.key === undefined) return Effect.succeed(undefined)
@@ -89,11 +89,11 @@ export class Ticket extends Meter {
   }
 
   // A generator method is made once, with the class; a generator function made in admit() would be made per request (README, Development).
-  private *admitting(models: ReadonlyArray<string>, estimate: () => ReadonlyArray<CostOption>) {
+  private *admitting(models: ReadonlyArray<string>, estimate: Effect.Effect<ReadonlyArray<CostOption>>) {
     const key = yield* this.identify()
     const admitWith = (options: ReadonlyArray<CostOption> | undefined) => this.spend.admit(key, models, options)
-    const admission = yield* admitWith(key?.needsCost === true ? estimate() : undefined).pipe(
-      Effect.catchTag("CostsNeeded", () => admitWith(estimate())),
+    const admission = yield* admitWith(key?.needsCost === true ? yield* estimate : undefined).pipe(
+      Effect.catchTag("CostsNeeded", () => Effect.flatMap(estimate, admitWith)),
       Effect.catchTag("CostsNeeded", () => new SpendStoreError({ message: "admission asked for cost options it was given" }))
     )
     this.admission = admission

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
 import { worstCaseMicros } from "../domain/money"
 import type { CostOption } from "./store/store"
-import { promptTokens } from "../protocol/tokens"
+import { promptTokensOf } from "../protocol/tokens"
 
 const targetsOf = (config: ResolvedConfig, model: string): ReadonlyArray<string> =>
   config.routes.get(model)?.targets.map((t) => t.deployment) ?? [model]
@@ -51,7 +51,7 @@ export interface ChatBound {
  * free: its tokens are still recorded, at no cost.
  */
 export const chatBound = (config: ResolvedConfig, request: ChatCompletionRequest): ChatBound => {
-  const prompt = promptTokens(request.messages, request.tools)
+  const prompt = promptTokensOf(request)
   const requested = maxOutputTokens(request)
   const ceiling = requested ?? documentedCeiling(config, request.model)
   const output = ceiling ?? config.spend.defaultOutputTokens

@@ -57,7 +57,7 @@ const heldTo = (request: ConsensusRequest, limits: RequestLimits | undefined, de
 const admitThrough = (ticket: Ticket, allowed: ReadonlyArray<string> | null): Admit<AdmissionError> => ({
   allowed,
   reserve: (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
-    Effect.map(ticket.admit(models, options), (admission) => ({
+    Effect.map(ticket.admit(models, Effect.sync(options)), (admission) => ({
       index: admission?.option ?? 0,
       reserved: admission?.reservation !== undefined,
       keyId: admission?.keyId ?? null

@@ -16,6 +16,7 @@ import { mapEachEffect, type Pull, pullOf } from "../domain/pull"
 import { type Frames, framesPull } from "../protocol/frames"
 import type { Spend } from "../billing/spend"
 import { chatBound } from "../billing/worst-case"
+import { countPrompt } from "../protocol/tokens"
 import type { Policy } from "../policy/policy"
 import type { AdmissionError } from "../billing/errors"
 import { consensusChat } from "./chat-consensus"
@@ -79,7 +80,8 @@ const readRequest = Effect.fnUntraced(function*(services: ChatServices, ticket: 
  */
 const admit = (config: ResolvedConfig, ticket: Ticket, request: ChatCompletionRequest): Effect.Effect<number | undefined, AdmissionError> => {
   let bound: ReturnType<typeof chatBound> | undefined
-  return Effect.map(ticket.admit([request.model], () => [(bound = chatBound(config, request)).option]), (admission) =>
+  const estimate = Effect.map(countPrompt(request), () => [(bound = chatBound(config, request)).option])
+  return Effect.map(ticket.admit([request.model], estimate), (admission) =>
     admission?.reservation !== undefined ? bound?.capOutputAt : undefined)
 }
 

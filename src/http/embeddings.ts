@@ -9,7 +9,7 @@ import type { IncomingMessage } from "node:http"
 import type { ChatCompletionRequest } from "../protocol/chat-request"
 import { EmbeddingRequest, inputTexts } from "../protocol/embeddings"
 import { formatUsd } from "../domain/money"
-import { promptTokens } from "../protocol/tokens"
+import { countPrompt } from "../protocol/tokens"
 import { worstCaseOf } from "../billing/worst-case"
 import type { Ticket } from "../billing/ticket"
 import type { ChatServices } from "./chat-answer"
@@ -27,11 +27,10 @@ const asChat = (request: EmbeddingRequest): ChatCompletionRequest => ({
   messages: (inputTexts(request.input) ?? []).map((content) => ({ role: "user" as const, content }))
 })
 
-const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): number => {
-  const texts = inputTexts(request.input)
-  if (texts !== undefined) return promptTokens(chat.messages)
+const tokenCount = (request: EmbeddingRequest, chat: ChatCompletionRequest): Effect.Effect<number> => {
+  if (inputTexts(request.input) !== undefined) return countPrompt(chat)
   const ids = request.input as ReadonlyArray<number> | ReadonlyArray<ReadonlyArray<number>>
-  return ids.reduce<number>((sum, item) => sum + (typeof item === "number" ? 1 : item.length), 0)
+  return Effect.succeed(ids.reduce<number>((sum, item) => sum + (typeof item === "number" ? 1 : item.length), 0))
 }
 
 const reply = Effect.fnUntraced(function*(services: ChatServices, body: ReceivedBody, ticket: Ticket) {
@@ -41,10 +40,7 @@ const reply = Effect.fnUntraced(function*(services: ChatServices, body: Received
   // Input policies see the texts: a blocked one stops here, a redacted one is what is sent, a routed one goes where it may.
   const policies = yield* requestPolicies(config.policies, asked.model, ticket)
   const admit = (texts: EmbeddingRequest, chat: ChatCompletionRequest) =>
-    ticket.admit([texts.model], () => {
-      const tokens = tokenCount(texts, chat)
-      return [{ micros: worstCaseOf(config, texts.model, tokens, 0) ?? 0, tokens }]
-    })
+    ticket.admit([texts.model], Effect.map(tokenCount(texts, chat), (tokens) => [{ micros: worstCaseOf(config, texts.model, tokens, 0) ?? 0, tokens }]))
   // Before policies that wait for a judge, so that a key that cannot pay is refused before one is asked.
   const early = admitsFirst(policies)
   if (early) yield* admit(asked, asChat(asked))

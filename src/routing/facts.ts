@@ -3,7 +3,7 @@
  * match on and what per-request limits weigh. Never the prompt's text.
  */
 import type { ChatCompletionRequest } from "../protocol/chat-request"
-import { promptTokens } from "../protocol/tokens"
+import { promptTokensOf } from "../protocol/tokens"
 
 export interface RequestFacts {
   /** The model name the client asked for. */
@@ -23,7 +23,7 @@ const hasImages = (request: ChatCompletionRequest): boolean =>
 
 export const factsOf = (request: ChatCompletionRequest, keyTags: ReadonlyArray<string> = []): RequestFacts => ({
   model: request.model,
-  promptTokens: promptTokens(request.messages),
+  promptTokens: promptTokensOf(request),
   stream: request.stream === true,
   tools: (request.tools?.length ?? 0) > 0,
   images: hasImages(request),

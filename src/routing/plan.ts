@@ -6,7 +6,7 @@
  */
 import type { ResolvedConfig, Route } from "../config/gateway-config"
 import { type ChatCompletionRequest, maxOutputTokens } from "../protocol/chat-request"
-import { promptTokens } from "../protocol/tokens"
+import { promptTokensOf } from "../protocol/tokens"
 import { worstCaseOf } from "../billing/worst-case"
 import { currentTicket } from "../billing/ticket"
 import { factsOf, type RequestFacts } from "./facts"
@@ -38,7 +38,7 @@ const inputFor = (config: ResolvedConfig, route: Route, random: () => number, co
   let facts: RequestFacts | undefined
   let beliefs: RouteBeliefs | undefined
   let tokens: number | undefined
-  const prompt = () => (tokens ??= promptTokens(context.request.messages))
+  const prompt = () => (tokens ??= promptTokensOf(context.request))
   return {
     routeId: route.id,
     targets: route.targets,

@@ -23,7 +23,7 @@ import { describeExclusions, withinLimits } from "./constraints"
 import { type HealthView, LiveHealth } from "./health"
 import { answerDeadline, callDeadline, withinBudget } from "./deadline"
 import { costOn, planTargets } from "./plan"
-import { promptTokens } from "../protocol/tokens"
+import { promptTokensOf } from "../protocol/tokens"
 import { Telemetry } from "../telemetry/telemetry"
 import { Tracing } from "../telemetry/tracing-tag"
 import { BeliefsSnapshot, LearnedBeliefs } from "./learned/view"
@@ -74,7 +74,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       const limits = options.requestLimits === false ? undefined : ticket?.limits
       if (limits === undefined) return Either.right(planned)
       let tokens: number | undefined
-      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokens(request.messages, request.tools))) })
+      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokensOf(request))) })
       return Either.mapLeft(fitting, (excluded) => new OutsideLimits({ model, reasons: describeExclusions(excluded) }))
     }
 
