@@ -74,8 +74,10 @@ describe("plan", () => {
       const admit: Admit<never> = {
         reserve: (options, models) => {
           seen.push(models)
-          expect(options()).toHaveLength(3)
-          return Effect.succeed({ index: 1, reserved: true, keyId: "key-1" })
+          return Effect.map(options, (offered) => {
+            expect(offered).toHaveLength(3)
+            return { index: 1, reserved: true, keyId: "key-1" }
+          })
         },
         allowed: ["middle", "weak", "strong"]
       }

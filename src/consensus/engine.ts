@@ -56,8 +56,8 @@ const heldTo = (request: ConsensusRequest, limits: RequestLimits | undefined, de
 /** The plan's admission, through the request's ticket: the largest fan-out the key's budget fits. */
 const admitThrough = (ticket: Ticket, allowed: ReadonlyArray<string> | null): Admit<AdmissionError> => ({
   allowed,
-  reserve: (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) =>
-    Effect.map(ticket.admit(models, Effect.sync(options)), (admission) => ({
+  reserve: (options: Effect.Effect<ReadonlyArray<CostOption>>, models: ReadonlyArray<string>) =>
+    Effect.map(ticket.admit(models, options), (admission) => ({
       index: admission?.option ?? 0,
       reserved: admission?.reservation !== undefined,
       keyId: admission?.keyId ?? null

@@ -10,7 +10,7 @@ import { compileSchema } from "./json-answer"
 import type { ResolvedConfig } from "../config/gateway-config"
 import type { Message } from "../protocol/chat-request"
 import { formatUsd, usdToMicros } from "../domain/money"
-import { promptTokens } from "../protocol/tokens"
+import { countPrompt, promptTokensOf } from "../protocol/tokens"
 import { worstCaseOf } from "../billing/worst-case"
 import { fitBudget } from "./budget"
 import type { CostOption } from "../billing/store/store"
@@ -69,7 +69,7 @@ export interface Plan {
  */
 export interface Admit<E = unknown> {
   /** `options` is called only when the caller's key has a budget or a token limit. */
-  readonly reserve: (options: () => ReadonlyArray<CostOption>, models: ReadonlyArray<string>) => Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
+  readonly reserve: (options: Effect.Effect<ReadonlyArray<CostOption>>, models: ReadonlyArray<string>) => Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
   /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
   readonly allowed: ReadonlyArray<string> | null
 }
@@ -151,13 +151,14 @@ const withinBudget = Effect.fnUntraced(function*<E>(
 ) {
   const { config } = fleet
   const weightOf = (model: string) => voteWeightOf(config, model)
-  // Counted only if max_cost_usd or the caller's key needs the estimate: otherwise no tokenizer runs.
-  let counted: number | undefined
-  const prompt = () => (counted ??= promptTokens(messages))
+  // Counted only if max_cost_usd or the caller's key needs the estimate (otherwise no tokenizer runs), with the event loop let in on a long prompt.
+  const prompted = { messages }
+  const prompt = () => promptTokensOf(prompted)
   const estimate = (m: string) => worstCaseOf(config, m, prompt(), output)
   let { keyId, models: kept, singleReason } = chosen
   const skipped = [...chosen.skipped]
   if (request.max_cost_usd !== undefined) {
+    yield* countPrompt(prompted)
     const fit = fitBudget(kept, weightOf, estimate, usdToMicros(request.max_cost_usd))
     if (fit.kept.length === 0) {
       return yield* invalid(
@@ -174,11 +175,11 @@ const withinBudget = Effect.fnUntraced(function*<E>(
   let capped = request.max_cost_usd !== undefined
   if (admit !== undefined) {
     const byTrust = [...kept].sort((a, b) => weightOf(b) - weightOf(a))
-    const options = () =>
+    const options = Effect.map(countPrompt(prompted), (tokens) =>
       byTrust.map((_, i) => {
         const size = byTrust.length - i
-        return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (prompt() + output) }
-      })
+        return { micros: byTrust.slice(0, size).reduce((sum, m) => sum + (estimate(m) ?? 0), 0), tokens: size * (tokens + output) }
+      }))
     const admitted = yield* admit.reserve(options, chosen.models)
     if (admitted.index > 0) {
       const dropped = new Set(byTrust.slice(byTrust.length - admitted.index))
