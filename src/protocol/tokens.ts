@@ -130,22 +130,28 @@ export const promptTokens = (messages: ReadonlyArray<Message>, tools?: ReadonlyA
   return texts.reduce((sum, text) => sum + countTokens(text), framing)
 }
 
-/** What carries a prompt: a chat request, whose count is kept for it (see countPrompt). */
+/** What carries a prompt: a chat request, whose count is kept with its messages (see countPrompt). */
 export interface Prompted {
   readonly messages: ReadonlyArray<Message>
   readonly tools?: ReadonlyArray<FunctionTool> | undefined
 }
 
-const counted = new WeakMap<Prompted, number>()
-
-/** A request's prompt tokens, counted once: the admission's count (countPrompt) serves whatever reads them after it. */
-export const promptTokensOf = (request: Prompted): number => {
-  const known = counted.get(request)
-  if (known !== undefined) return known
-  const tokens = promptTokens(request.messages, request.tools)
-  counted.set(request, tokens)
+/**
+ * Counts made, by the messages they counted (and the tools with them): the copies a request
+ * goes through (its output capped, an attempt's) share its messages, so they share its count.
+ */
+const counted = new WeakMap<ReadonlyArray<Message>, { readonly tools: ReadonlyArray<FunctionTool> | undefined; readonly tokens: number }>()
+const countedFor = (request: Prompted): number | undefined => {
+  const kept = counted.get(request.messages)
+  return kept !== undefined && kept.tools === request.tools ? kept.tokens : undefined
+}
+const keep = (request: Prompted, tokens: number): number => {
+  counted.set(request.messages, { tools: request.tools, tokens })
   return tokens
 }
+
+/** A request's prompt tokens, counted once: the admission's count (countPrompt) serves whatever reads them after it. */
+export const promptTokensOf = (request: Prompted): number => countedFor(request) ?? keep(request, promptTokens(request.messages, request.tools))
 
 /**
  * Characters counted before the event loop is let in. Counting is linear but not free (up
@@ -168,7 +174,7 @@ const nextTurn: Effect.Effect<void> = Effect.async((resume) => {
  */
 export const countPrompt = (request: Prompted): Effect.Effect<number> =>
   Effect.suspend(() => {
-    const known = counted.get(request)
+    const known = countedFor(request)
     if (known !== undefined) return Effect.succeed(known)
     const { texts, framing } = promptTexts(request.messages, request.tools)
     if (texts.reduce((sum, text) => sum + text.length, 0) <= PART) return Effect.sync(() => promptTokensOf(request))
@@ -189,8 +195,7 @@ export const countPrompt = (request: Prompted): Effect.Effect<number> =>
         }
         if (left <= 0 && index < texts.length) return Effect.zipRight(nextTurn, parts)
       }
-      counted.set(request, total)
-      return Effect.succeed(total)
+      return Effect.succeed(keep(request, total))
     })
     return parts
   })
