@@ -68,7 +68,7 @@ export interface Plan {
  * which, and whether anything was reserved (then calls must stay within their estimate).
  */
 export interface Admit<E = unknown> {
-  /** `options` is called only when the caller's key has a budget or a token limit. */
+  /** `options` is run only when the caller's key has a budget or a token limit. */
   readonly reserve: (options: Effect.Effect<ReadonlyArray<CostOption>>, models: ReadonlyArray<string>) => Effect.Effect<{ readonly index: number; readonly reserved: boolean; readonly keyId?: string | null }, E>
   /** The models and routes the caller may use (null: any), for a fan-out Quorum picks. */
   readonly allowed: ReadonlyArray<string> | null
