@@ -125,10 +125,10 @@ const promptTexts = (messages: ReadonlyArray<Message>, tools: ReadonlyArray<Func
  * OpenAI gives them). An estimate for any tokenizer but o200k's, and images are not
  * counted (README, Spend).
  */
-export const promptTokens = (messages: ReadonlyArray<Message>, tools?: ReadonlyArray<FunctionTool>): number => {
-  const { texts, framing } = promptTexts(messages, tools)
-  return texts.reduce((sum, text) => sum + countTokens(text), framing)
-}
+export const promptTokens = (messages: ReadonlyArray<Message>, tools?: ReadonlyArray<FunctionTool>): number => counts(promptTexts(messages, tools))
+
+const counts = ({ texts, framing }: { readonly texts: ReadonlyArray<string>; readonly framing: number }): number =>
+  texts.reduce((sum, text) => sum + countTokens(text), framing)
 
 /** What carries a prompt: a chat request, whose count is kept with its messages (see countPrompt). */
 export interface Prompted {
@@ -176,8 +176,9 @@ export const countPrompt = (request: Prompted): Effect.Effect<number> =>
   Effect.suspend(() => {
     const known = countedFor(request)
     if (known !== undefined) return Effect.succeed(known)
-    const { texts, framing } = promptTexts(request.messages, request.tools)
-    if (texts.reduce((sum, text) => sum + text.length, 0) <= PART) return Effect.sync(() => promptTokensOf(request))
+    const prompt = promptTexts(request.messages, request.tools)
+    const { texts, framing } = prompt
+    if (texts.reduce((sum, text) => sum + text.length, 0) <= PART) return Effect.sync(() => keep(request, counts(prompt)))
     let index = 0
     let total = framing
     let counting: SliceCount | undefined

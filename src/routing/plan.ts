@@ -37,8 +37,8 @@ export const costOn = (config: ResolvedConfig, request: ChatCompletionRequest, p
 const inputFor = (config: ResolvedConfig, route: Route, random: () => number, context: PlanContext, resolve: (name: string) => ReadonlyArray<string>): StrategyInput => {
   let facts: RequestFacts | undefined
   let beliefs: RouteBeliefs | undefined
-  let tokens: number | undefined
-  const prompt = () => (tokens ??= promptTokensOf(context.request))
+  // Counted once a request (kept with its messages), and only if a strategy asks.
+  const prompt = () => promptTokensOf(context.request)
   return {
     routeId: route.id,
     targets: route.targets,

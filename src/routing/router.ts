@@ -73,8 +73,7 @@ export class Router extends Effect.Service<Router>()("quorum/Router", {
       if (planned === undefined) return Either.left(new UnknownModel({ model, known: [...config.routes.keys(), ...config.deployments.keys()] }))
       const limits = options.requestLimits === false ? undefined : ticket?.limits
       if (limits === undefined) return Either.right(planned)
-      let tokens: number | undefined
-      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => (tokens ??= promptTokensOf(request))) })
+      const fitting = withinLimits(planned, limits, { health, stream: kind === "stream", costMicros: costOn(config, request, () => promptTokensOf(request)) })
       return Either.mapLeft(fitting, (excluded) => new OutsideLimits({ model, reasons: describeExclusions(excluded) }))
     }
 
